@@ -1,0 +1,57 @@
+/* batch.h - where batches come from: one .safetensors file, a folder of
+ * them (sorted by name, one batch per file), or an ONNX test case
+ * (test_data_set_N/input_K.pb, with the expected output_K.pb alongside). */
+#ifndef MP_BATCH_H
+#define MP_BATCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "error.h"
+#include "graph.h"
+#include "tensor.h"
+
+enum mp_batch_kind {
+	MP_BATCH_SAFETENSORS_FILE,
+	MP_BATCH_SAFETENSORS_DIR,
+	MP_BATCH_TEST_CASE,
+};
+
+struct mp_batch_source;
+struct mp_batch;
+
+enum mp_status mp_batch_source_open(const char *path, struct mp_batch_source **out,
+                                    struct mp_error *e);
+void mp_batch_source_free(struct mp_batch_source *s);
+enum mp_batch_kind mp_batch_source_kind(const struct mp_batch_source *s);
+size_t mp_batch_source_count(const struct mp_batch_source *s);
+/* "batch_000" (the file's stem) or "test_data_set_0" */
+const char *mp_batch_source_name(const struct mp_batch_source *s, size_t i);
+const char *mp_batch_source_path(const struct mp_batch_source *s, size_t i);
+
+enum mp_status mp_batch_load(const struct mp_batch_source *s, size_t i, struct mp_batch **out,
+                             struct mp_error *e);
+void mp_batch_free(struct mp_batch *b);
+
+const char *mp_batch_name(const struct mp_batch *b);
+/* The file or folder the batch was read from. */
+const char *mp_batch_path(const struct mp_batch *b);
+size_t mp_batch_count(const struct mp_batch *b);
+/* The tensor's name: its safetensors key, or the TensorProto's name ("" if none). */
+const char *mp_batch_tensor_name(const struct mp_batch *b, size_t i);
+const struct mp_tensor *mp_batch_tensor(const struct mp_batch *b, size_t i);
+/* The file a tensor came from, for messages and the dtype trace. */
+const char *mp_batch_tensor_file(const struct mp_batch *b, size_t i);
+/* True when tensors match graph inputs by position (test cases). */
+bool mp_batch_positional(const struct mp_batch *b);
+/* The expected outputs of a test case (output_K.pb), else 0. */
+size_t mp_batch_nexpected(const struct mp_batch *b);
+const struct mp_tensor *mp_batch_expected(const struct mp_batch *b, size_t i);
+
+/* Which batch tensor feeds each graph input (mp_graph_input order): by name,
+ * or by position for test cases.  A graph input the batch lacks is an error
+ * listing what the model wants and what the batch has. */
+enum mp_status mp_batch_match(const struct mp_batch *b, const struct mp_graph *g, size_t *index,
+                              struct mp_error *e);
+
+#endif

@@ -1,0 +1,653 @@
+/* exec.c - the executor.
+ *
+ * Per batch: bind inputs, infer every node with the actual shapes (the
+ * per-op inference of ops.h, now over known dims), fold what depends only on
+ * constants and shapes, then run node by node, freeing each value after its
+ * last reader.  Views (Reshape, Squeeze, ...) alias their input's buffer.
+ */
+#include "exec.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ops.h"
+
+/* Shape computations up to this many elements are folded at bind time. */
+enum { FOLD_MAX_ELEMS = 1 << 16 };
+
+struct xval {
+	struct mp_tensor t;
+	bool present;
+	bool is_static;     /* an initializer, a Constant, or folded: known before running */
+	struct mp_infer_val iv;
+	int32_t last_use;   /* node after which the value may go; INT32_MAX: never */
+};
+
+struct xnode {
+	void *params;       /* resolved for the bound batch */
+	bool folded, dynamic;
+};
+
+struct mp_exec {
+	const struct mp_graph *g;
+	struct mp_backend *be, *host;
+	struct mp_exec_options opt;
+	struct xval *vals;
+	struct xnode *nodes;
+	struct mp_tensor *prepared; /* per value: initializer / Constant data ready to use */
+	size_t nvals, nnodes, pos;
+	bool bound;
+	mp_exec_hook hook;
+	void *hook_user;
+	struct mp_exec_entry_cast *casts;
+	size_t ncasts;
+	const struct mp_tensor **ins;
+	struct mp_tensor **outs;
+	const struct mp_infer_val **iins;
+	struct mp_infer_val **iouts;
+	int maxio;
+};
+
+static enum mp_status node_error(const struct mp_node *n, struct mp_error *e)
+{
+	return mp_error_prefix(e, "node '%s' (%s): ", n->name, n->op_type);
+}
+
+/* An aligned host copy of t when t's bytes are misaligned for its dtype. */
+static enum mp_status prepare_const(const struct mp_tensor *src, struct mp_tensor *dst,
+                                    struct mp_error *e)
+{
+	size_t es = mp_dtype_size(src->dtype);
+	*dst = *src;
+	dst->buf = NULL;
+	if (!src->data || !es || (uintptr_t)src->data % es == 0)
+		return MP_OK;
+	struct mp_buffer *b;
+	size_t nb = mp_tensor_nbytes(src);
+	enum mp_status st = mp_buffer_new_host(nb, false, &b, e);
+	if (st)
+		return st;
+	memcpy(b->data, src->data, nb);
+	dst->data = b->data;
+	dst->buf = b;
+	return MP_OK;
+}
+
+static bool is_view(const struct mp_node *n)
+{
+	return mp_op_info(n->op)->family == MP_FAMILY_view;
+}
+
+enum mp_status mp_exec_new(const struct mp_graph *g, struct mp_backend *be, struct mp_backend *host,
+                           const struct mp_exec_options *opt, struct mp_exec **out,
+                           struct mp_error *e)
+{
+	struct mp_exec *x = calloc(1, sizeof *x);
+	enum mp_status st = MP_OK;
+	char missing[MP_ERROR_MSG_MAX / 2] = "";
+	size_t nmissing = 0, pm = 0;
+
+	*out = NULL;
+	if (!x)
+		return mp_error_set(e, MP_ERR_NOMEM, "out of memory");
+	x->g = g;
+	x->be = be;
+	x->host = host;
+	if (opt)
+		x->opt = *opt;
+	if (!x->opt.max_tensor_bytes) {
+		long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+		x->opt.max_tensor_bytes = pages > 0 && psize > 0 ? (size_t)pages * (size_t)psize : SIZE_MAX;
+	}
+	x->nvals = mp_graph_nvalues(g);
+	x->nnodes = mp_graph_nnodes(g);
+	x->maxio = 1;
+	/* every node must be runnable before anything runs */
+	for (size_t i = 0; i < x->nnodes; i++) {
+		const struct mp_node *n = mp_graph_node(g, i);
+		if (n->ninputs > x->maxio) x->maxio = n->ninputs;
+		if (n->noutputs > x->maxio) x->maxio = n->noutputs;
+		bool ok = n->params && (is_view(n) || n->op == MP_OP_CONSTANT || n->op == MP_OP_SHAPE ||
+		                        n->op == MP_OP_SIZE || mp_backend_op(be, n->op));
+		if (ok)
+			continue;
+		if (nmissing++ < 4 && pm < sizeof missing)
+			pm += (size_t)snprintf(missing + pm, sizeof missing - pm, "%snode '%s' (%s): %s",
+			                       nmissing > 1 ? "; " : "", n->name, n->op_type,
+			                       n->unsupported ? n->unsupported :
+			                       "the backend has no kernel for it");
+	}
+	if (nmissing) {
+		mp_exec_free(x);
+		return mp_error_set(e, MP_ERR_UNSUPPORTED, "cannot run %zu node%s on %s: %s%s", nmissing,
+		                    nmissing > 1 ? "s" : "", be->iface->name, missing, nmissing > 4 ? "; ..." : "");
+	}
+	x->vals = calloc(x->nvals ? x->nvals : 1, sizeof *x->vals);
+	x->nodes = calloc(x->nnodes ? x->nnodes : 1, sizeof *x->nodes);
+	x->prepared = calloc(x->nvals ? x->nvals : 1, sizeof *x->prepared);
+	x->casts = calloc(mp_graph_ninputs(g) + 1, sizeof *x->casts);
+	x->ins = calloc((size_t)x->maxio, sizeof *x->ins);
+	x->outs = calloc((size_t)x->maxio, sizeof *x->outs);
+	x->iins = calloc((size_t)x->maxio, sizeof *x->iins);
+	x->iouts = calloc((size_t)x->maxio, sizeof *x->iouts);
+	if (!x->vals || !x->nodes || !x->prepared || !x->casts || !x->ins || !x->outs || !x->iins || !x->iouts) {
+		mp_exec_free(x);
+		return mp_error_set(e, MP_ERR_NOMEM, "out of memory");
+	}
+	for (size_t i = 0; i < x->nnodes; i++) {
+		const struct mp_node *n = mp_graph_node(g, i);
+		x->nodes[i].params = malloc(n->params_size ? n->params_size : 1);
+		if (!x->nodes[i].params) {
+			mp_exec_free(x);
+			return mp_error_set(e, MP_ERR_NOMEM, "out of memory");
+		}
+	}
+	/* liveness: a value goes after its last reader; outputs stay */
+	for (size_t i = 0; i < x->nvals; i++) {
+		const struct mp_value *v = mp_graph_value(g, i);
+		x->vals[i].last_use = v->nconsumers ? v->consumers[v->nconsumers - 1] :
+		                      v->producer >= 0 ? v->producer : INT32_MAX;
+		if (v->is_output || x->opt.keep_values || v->kind != MP_VALUE_NODE)
+			x->vals[i].last_use = INT32_MAX;
+	}
+	/* weights and constants, made ready once */
+	for (size_t i = 0; i < mp_graph_ninitializers(g) && !st; i++) {
+		int32_t id = mp_graph_initializer(g, i);
+		const struct mp_value *v = mp_graph_value(g, (size_t)id);
+		if (mp_dtype_computable(v->data->dtype))
+			st = prepare_const(v->data, &x->prepared[id], e);
+	}
+	for (size_t i = 0; i < x->nnodes && !st; i++) {
+		const struct mp_node *n = mp_graph_node(g, i);
+		if (n->op == MP_OP_CONSTANT && n->outputs[0] >= 0) {
+			const struct mp_fill_params *fp = n->params;
+			st = prepare_const(&fp->value, &x->prepared[n->outputs[0]], e);
+		}
+	}
+	if (st) {
+		mp_exec_free(x);
+		return st;
+	}
+	*out = x;
+	return MP_OK;
+}
+
+static void release_values(struct mp_exec *x)
+{
+	for (size_t i = 0; i < x->nvals; i++) {
+		struct xval *v = &x->vals[i];
+		if (v->present && v->t.buf != x->prepared[i].buf)
+			mp_tensor_reset(&v->t);
+		memset(v, 0, offsetof(struct xval, last_use));
+		v->iv.nsym = -1;
+	}
+}
+
+void mp_exec_free(struct mp_exec *x)
+{
+	if (!x)
+		return;
+	if (x->vals)
+		release_values(x);
+	for (size_t i = 0; x->prepared && i < x->nvals; i++)
+		mp_tensor_reset(&x->prepared[i]);
+	for (size_t i = 0; x->nodes && i < x->nnodes; i++)
+		free(x->nodes[i].params);
+	free(x->vals);
+	free(x->nodes);
+	free(x->prepared);
+	free(x->casts);
+	free(x->ins);
+	free(x->outs);
+	free(x->iins);
+	free(x->iouts);
+	free(x);
+}
+
+void mp_exec_set_hook(struct mp_exec *x, mp_exec_hook hook, void *user)
+{
+	x->hook = hook;
+	x->hook_user = user;
+}
+
+/* ---- binding ---- */
+
+static enum mp_status bind_input(struct mp_exec *x, int32_t id, const struct mp_tensor *bt,
+                                 const char *file, const char *name, int64_t *syms, size_t nsyms,
+                                 struct mp_error *e)
+{
+	const struct mp_value *v = mp_graph_value(x->g, (size_t)id);
+	struct xval *xv = &x->vals[id];
+	const struct mp_value_info *d = &v->declared;
+	char a[256], b[256];
+
+	if (!mp_dtype_computable(bt->dtype))
+		return mp_error_set(e, MP_ERR_UNSUPPORTED, "%s: tensor '%s' is %s, which mpdbg does not compute on",
+		                    file, name, mp_dtype_name(bt->dtype));
+	if (v->has_declared && d->ndim >= 0) {
+		if (d->ndim != bt->ndim)
+			return mp_error_set(e, MP_ERR_INPUT,
+			                    "%s: tensor '%s' has shape %s, but graph input '%s' is %s", file, name,
+			                    mp_shape_str(a, sizeof a, bt->ndim, bt->shape), v->name,
+			                    mp_graph_dims_str(x->g, d, b, sizeof b));
+		for (int k = 0; k < d->ndim; k++) {
+			int64_t want = d->dims[k];
+			if (MP_DIM_IS_SYM(want) && (size_t)MP_DIM_SYM_INDEX(want) < nsyms) {
+				int64_t *bound = &syms[MP_DIM_SYM_INDEX(want)];
+				if (*bound < 0)
+					*bound = bt->shape[k];
+				else if (*bound != bt->shape[k])
+					return mp_error_set(e, MP_ERR_INPUT,
+					                    "%s: tensor '%s' has %s = %lld in dim %d, but an earlier input has %s = %lld",
+					                    file, name, mp_graph_symbol(x->g, (size_t)MP_DIM_SYM_INDEX(want)),
+					                    (long long)bt->shape[k], k,
+					                    mp_graph_symbol(x->g, (size_t)MP_DIM_SYM_INDEX(want)), (long long)*bound);
+			} else if (want >= 0 && want != bt->shape[k]) {
+				return mp_error_set(e, MP_ERR_INPUT,
+				                    "%s: tensor '%s' has shape %s, but graph input '%s' is %s", file, name,
+				                    mp_shape_str(a, sizeof a, bt->ndim, bt->shape), v->name,
+				                    mp_graph_dims_str(x->g, d, b, sizeof b));
+			}
+		}
+	}
+	enum mp_dtype want = v->has_declared && d->dtype ? d->dtype : bt->dtype;
+	size_t es = mp_dtype_size(want);
+	xv->t = *bt;
+	xv->t.buf = NULL;
+	if (want != bt->dtype || (bt->data && (uintptr_t)bt->data % es)) {
+		/* the graph declares another dtype: convert as the user's framework
+		 * would on feeding it, and note the cast */
+		struct mp_buffer *buf;
+		size_t nb;
+		enum mp_status st = mp_shape_nbytes(bt->ndim, bt->shape, want, &nb, e);
+		if (!st)
+			st = mp_buffer_new_host(nb, false, &buf, e);
+		if (st)
+			return mp_error_prefix(e, "%s: tensor '%s': ", file, name);
+		mp_tensor_init(&xv->t, want, bt->ndim, bt->shape);
+		mp_dtype_convert(bt->dtype, bt->data, want, buf->data, (size_t)mp_tensor_numel(bt));
+		xv->t.data = buf->data;
+		xv->t.buf = buf;
+		if (want != bt->dtype) {
+			struct mp_exec_entry_cast *c = &x->casts[x->ncasts++];
+			c->value = id;
+			c->from = bt->dtype;
+			c->to = want;
+			c->file = file;
+		}
+	}
+	xv->present = true;
+	xv->iv.info.dtype = xv->t.dtype;
+	xv->iv.info.ndim = xv->t.ndim;
+	memcpy(xv->iv.info.dims, xv->t.shape, sizeof xv->t.shape);
+	xv->iv.value = &xv->t;
+	return MP_OK;
+}
+
+static enum mp_status run_node(struct mp_exec *x, size_t i, struct mp_backend *be, bool folding,
+                               struct mp_error *e);
+
+static bool small_outputs(const struct mp_exec *x, const struct mp_node *n)
+{
+	for (int k = 0; k < n->noutputs; k++) {
+		if (n->outputs[k] < 0)
+			continue;
+		const struct mp_value_info *vi = &x->vals[n->outputs[k]].iv.info;
+		int64_t c = 1;
+		for (int d = 0; d < vi->ndim; d++)
+			c = mp_dim_mul(c, vi->dims[d]);
+		if (c < 0 || c > FOLD_MAX_ELEMS)
+			return false;
+	}
+	return true;
+}
+
+enum mp_status mp_exec_begin(struct mp_exec *x, const struct mp_batch *b, struct mp_error *e)
+{
+	const struct mp_graph *g = x->g;
+	size_t ni = mp_graph_ninputs(g), nsyms = mp_graph_nsymbols(g);
+	size_t *match = calloc(ni + 1, sizeof *match);
+	int64_t *syms = calloc(nsyms + 1, sizeof *syms);
+	enum mp_status st = MP_OK;
+
+	x->bound = false;
+	x->pos = 0;
+	x->ncasts = 0;
+	release_values(x);
+	if (!match || !syms) {
+		st = mp_error_set(e, MP_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t k = 0; k < nsyms; k++)
+		syms[k] = -1;
+	for (size_t i = 0; i < x->nvals; i++)
+		if (x->prepared[i].data || (mp_graph_value(g, i)->data && mp_tensor_numel(&x->prepared[i]) == 0 &&
+		                            mp_dtype_computable(x->prepared[i].dtype))) {
+			struct xval *v = &x->vals[i];
+			v->t = x->prepared[i];
+			v->present = mp_graph_value(g, i)->kind == MP_VALUE_INITIALIZER;
+			v->is_static = true;
+			v->iv.info.dtype = v->t.dtype;
+			v->iv.info.ndim = v->t.ndim;
+			memcpy(v->iv.info.dims, v->t.shape, sizeof v->t.shape);
+			v->iv.value = v->present ? &v->t : NULL;
+		}
+	if ((st = mp_batch_match(b, g, match, e)))
+		goto out;
+	for (size_t i = 0; i < ni; i++) {
+		size_t k = match[i];
+		const char *name = mp_batch_tensor_name(b, k);
+		st = bind_input(x, mp_graph_input(g, i), mp_batch_tensor(b, k), mp_batch_tensor_file(b, k),
+		                name && name[0] ? name : mp_graph_value(g, (size_t)mp_graph_input(g, i))->name,
+		                syms, nsyms, e);
+		if (st)
+			goto out;
+	}
+	/* every node, with this batch's shapes, before anything runs */
+	for (size_t i = 0; i < x->nnodes; i++) {
+		const struct mp_node *n = mp_graph_node(g, i);
+		struct xnode *xn = &x->nodes[i];
+		struct mp_infer c = { .node = n, .ninputs = n->ninputs, .noutputs = n->noutputs,
+		                      .in = x->iins, .out = x->iouts, .params = xn->params, .e = e };
+		bool inputs_static = true;
+		memcpy(xn->params, n->params, n->params_size);
+		xn->folded = xn->dynamic = false;
+		for (int k = 0; k < n->ninputs; k++) {
+			int32_t id = n->inputs[k];
+			x->iins[k] = id >= 0 ? &x->vals[id].iv : NULL;
+			if (id >= 0 && !x->vals[id].is_static)
+				inputs_static = false;
+		}
+		for (int k = 0; k < n->noutputs; k++) {
+			int32_t id = n->outputs[k];
+			x->iouts[k] = id >= 0 ? &x->vals[id].iv : NULL;
+			if (id >= 0) {
+				memset(&x->vals[id].iv, 0, sizeof x->vals[id].iv);
+				x->vals[id].iv.nsym = -1;
+			}
+		}
+		if ((st = mp_ops_infer(&c))) {
+			node_error(n, e);
+			goto out;
+		}
+		for (int k = 0; k < n->noutputs; k++) {
+			const struct mp_infer_val *o = x->iouts[k];
+			if (!o)
+				continue;
+			o = &x->vals[n->outputs[k]].iv;
+			bool known = o->info.ndim >= 0;
+			for (int d = 0; known && d < o->info.ndim; d++)
+				known = o->info.dims[d] >= 0;
+			if (!known)
+				xn->dynamic = true;
+			x->vals[n->outputs[k]].iv.value = NULL; /* values come from running */
+			x->vals[n->outputs[k]].iv.nsym = -1;
+		}
+		bool shape_only = (n->op == MP_OP_SHAPE || n->op == MP_OP_SIZE) && !xn->dynamic &&
+		                  x->iins[0] && x->iins[0]->info.ndim >= 0;
+		if (!xn->dynamic && (shape_only || n->op == MP_OP_CONSTANT ||
+		                     (inputs_static && small_outputs(x, n)))) {
+			if ((st = run_node(x, i, x->host, true, e)))
+				goto out;
+			xn->folded = true;
+			for (int k = 0; k < n->noutputs; k++)
+				if (n->outputs[k] >= 0) {
+					struct xval *v = &x->vals[n->outputs[k]];
+					v->is_static = true;
+					v->iv.value = &v->t;
+				}
+		}
+	}
+	x->bound = true;
+out:
+	free(match);
+	free(syms);
+	return st;
+}
+
+/* ---- running ---- */
+
+static enum mp_status alloc_output(struct mp_exec *x, struct mp_backend *be, const struct mp_node *n,
+                                   int32_t id, struct mp_error *e)
+{
+	struct xval *v = &x->vals[id];
+	const struct mp_value_info *vi = &v->iv.info;
+	size_t nb;
+	struct mp_buffer *buf;
+	enum mp_status st;
+
+	if (vi->ndim < 0 || vi->ndim > MP_MAX_DIMS)
+		return mp_error_set(e, MP_ERR_INTERNAL, "output '%s' has no known shape",
+		                    mp_graph_value(x->g, (size_t)id)->name);
+	mp_tensor_init(&v->t, vi->dtype, vi->ndim, vi->dims);
+	if ((st = mp_shape_nbytes(vi->ndim, vi->dims, vi->dtype, &nb, e)))
+		return st;
+	if (nb > x->opt.max_tensor_bytes)
+		return mp_error_set(e, MP_ERR_NOMEM,
+		                    "output '%s' would need %zu bytes, more than the %zu-byte limit",
+		                    mp_graph_value(x->g, (size_t)id)->name, nb, x->opt.max_tensor_bytes);
+	(void)n;
+	if ((st = be->iface->alloc(be->ctx, nb, &buf, e)))
+		return mp_error_prefix(e, "output '%s' (%zu bytes): ", mp_graph_value(x->g, (size_t)id)->name, nb);
+	v->t.data = buf->data;
+	v->t.buf = buf;
+	v->t.device = buf->device;
+	return MP_OK;
+}
+
+/* Re-infers a node whose output shapes depend on values known only now. */
+static enum mp_status reinfer(struct mp_exec *x, size_t i, struct mp_error *e)
+{
+	const struct mp_node *n = mp_graph_node(x->g, i);
+	struct xnode *xn = &x->nodes[i];
+	struct mp_infer c = { .node = n, .ninputs = n->ninputs, .noutputs = n->noutputs,
+	                      .in = x->iins, .out = x->iouts, .params = xn->params, .e = e };
+	memcpy(xn->params, n->params, n->params_size);
+	for (int k = 0; k < n->ninputs; k++) {
+		int32_t id = n->inputs[k];
+		if (id >= 0) {
+			struct xval *v = &x->vals[id];
+			v->iv.info.dtype = v->t.dtype;
+			v->iv.info.ndim = v->t.ndim;
+			memcpy(v->iv.info.dims, v->t.shape, sizeof v->t.shape);
+			v->iv.value = v->t.device == MP_DEVICE_CPU ? &v->t : NULL;
+		}
+		x->iins[k] = id >= 0 ? &x->vals[id].iv : NULL;
+	}
+	for (int k = 0; k < n->noutputs; k++)
+		x->iouts[k] = n->outputs[k] >= 0 ? &x->vals[n->outputs[k]].iv : NULL;
+	enum mp_status st = mp_ops_infer(&c);
+	if (st)
+		return st;
+	for (int k = 0; k < n->noutputs; k++) {
+		if (!x->iouts[k])
+			continue;
+		const struct mp_value_info *vi = &x->iouts[k]->info;
+		for (int d = 0; d < vi->ndim; d++)
+			if (vi->dims[d] < 0)
+				return mp_error_set(e, MP_ERR_INTERNAL, "output %d's shape is still unknown", k);
+	}
+	return MP_OK;
+}
+
+static enum mp_status run_node(struct mp_exec *x, size_t i, struct mp_backend *be, bool folding,
+                               struct mp_error *e)
+{
+	const struct mp_node *n = mp_graph_node(x->g, i);
+	struct xnode *xn = &x->nodes[i];
+	enum mp_status st;
+
+	if (xn->dynamic && (st = reinfer(x, i, e)))
+		return node_error(n, e);
+	for (int k = 0; k < n->ninputs; k++) {
+		int32_t id = n->inputs[k];
+		x->ins[k] = NULL;
+		if (id < 0)
+			continue;
+		if (!x->vals[id].present && !(folding && (n->op == MP_OP_SHAPE || n->op == MP_OP_SIZE)))
+		{
+			mp_error_set(e, MP_ERR_INTERNAL, "input '%s' is not computed",
+			             mp_graph_value(x->g, (size_t)id)->name);
+			return node_error(n, e);
+		}
+		x->ins[k] = &x->vals[id].t;
+	}
+	for (int k = 0; k < n->noutputs; k++) {
+		int32_t id = n->outputs[k];
+		x->outs[k] = NULL;
+		if (id < 0)
+			continue;
+		struct xval *v = &x->vals[id];
+		if (n->op == MP_OP_CONSTANT) {
+			v->t = x->prepared[id];
+		} else if (k == 0 && is_view(n)) {
+			const struct mp_tensor *in = x->ins[0];
+			if (!mp_tensor_is_contiguous(in))
+			{
+				mp_error_set(e, MP_ERR_INTERNAL, "view of a strided tensor");
+				return node_error(n, e);
+			}
+			mp_tensor_init(&v->t, in->dtype, v->iv.info.ndim, v->iv.info.dims);
+			v->t.data = in->data;
+			v->t.device = in->device;
+			v->t.buf = mp_buffer_retain(in->buf);
+		} else if (n->op == MP_OP_SHAPE || n->op == MP_OP_SIZE) {
+			if ((st = alloc_output(x, x->host, n, id, e)))
+				return node_error(n, e);
+			/* computed here from the inferred input shape: no data needed */
+			const struct mp_value_info *in = &x->vals[n->inputs[0]].iv.info;
+			const struct mp_shape_params *sp = xn->params;
+			int64_t *o = v->t.data;
+			if (n->op == MP_OP_SIZE) {
+				o[0] = 1;
+				for (int d = 0; d < in->ndim; d++)
+					o[0] *= in->dims[d];
+			} else {
+				for (int64_t d = sp->start; d < sp->end; d++)
+					o[d - sp->start] = in->dims[d];
+			}
+		} else if ((st = alloc_output(x, be, n, id, e))) {
+			return node_error(n, e);
+		}
+		x->outs[k] = &v->t;
+	}
+	bool kernel = !(n->op == MP_OP_CONSTANT || n->op == MP_OP_SHAPE || n->op == MP_OP_SIZE ||
+	                (is_view(n) && n->op != MP_OP_DROPOUT));
+	if (kernel) {
+		struct mp_op_call call = { .op = n->op, .params = xn->params, .ninputs = n->ninputs,
+		                           .noutputs = n->noutputs, .in = x->ins, .out = x->outs };
+		mp_op_fn fn = mp_backend_op(be, n->op);
+		if (!fn)
+		{
+			mp_error_set(e, MP_ERR_UNSUPPORTED, "the %s backend has no kernel", be->iface->name);
+			return node_error(n, e);
+		}
+		if ((st = fn(be->ctx, &call, e)))
+			return node_error(n, e);
+	}
+	for (int k = 0; k < n->noutputs; k++)
+		if (n->outputs[k] >= 0)
+			x->vals[n->outputs[k]].present = true;
+	return MP_OK;
+}
+
+enum mp_status mp_exec_step(struct mp_exec *x, struct mp_error *e)
+{
+	enum mp_status st;
+	if (!x->bound)
+		return mp_error_set(e, MP_ERR_USAGE, "no batch is bound");
+	if (x->pos >= x->nnodes)
+		return MP_OK;
+	size_t i = x->pos;
+	const struct mp_node *n = mp_graph_node(x->g, i);
+	if (!x->nodes[i].folded && (st = run_node(x, i, x->be, false, e)))
+		return st;
+	/* inputs read for the last time go now */
+	for (int k = 0; k < n->ninputs; k++) {
+		int32_t id = n->inputs[k];
+		if (id >= 0 && x->vals[id].last_use == (int32_t)i && !x->vals[id].is_static &&
+		    x->vals[id].present) {
+			mp_tensor_reset(&x->vals[id].t);
+			x->vals[id].present = false;
+		}
+	}
+	x->pos++;
+	if (x->hook && (st = x->hook(x->hook_user, x, i, e)))
+		return st;
+	/* outputs nothing reads go once the hook has seen them */
+	for (int k = 0; k < n->noutputs; k++) {
+		int32_t id = n->outputs[k];
+		if (id >= 0 && x->vals[id].last_use == (int32_t)i && !x->vals[id].is_static &&
+		    x->vals[id].present) {
+			mp_tensor_reset(&x->vals[id].t);
+			x->vals[id].present = false;
+		}
+	}
+	return MP_OK;
+}
+
+enum mp_status mp_exec_run_to(struct mp_exec *x, size_t node, struct mp_error *e)
+{
+	while (x->pos <= node && x->pos < x->nnodes) {
+		enum mp_status st = mp_exec_step(x, e);
+		if (st)
+			return st;
+	}
+	return MP_OK;
+}
+
+enum mp_status mp_exec_run(struct mp_exec *x, struct mp_error *e)
+{
+	return mp_exec_run_to(x, x->nnodes, e);
+}
+
+size_t mp_exec_position(const struct mp_exec *x) { return x->pos; }
+bool mp_exec_done(const struct mp_exec *x) { return x->bound && x->pos >= x->nnodes; }
+const struct mp_graph *mp_exec_graph(const struct mp_exec *x) { return x->g; }
+bool mp_exec_node_folded(const struct mp_exec *x, size_t i) { return x->nodes[i].folded; }
+
+const struct mp_tensor *mp_exec_value(const struct mp_exec *x, int32_t value)
+{
+	if (value < 0 || (size_t)value >= x->nvals || !x->vals[value].present)
+		return NULL;
+	return &x->vals[value].t;
+}
+
+const struct mp_value_info *mp_exec_value_info(const struct mp_exec *x, int32_t value)
+{
+	if (value < 0 || (size_t)value >= x->nvals)
+		return NULL;
+	return &x->vals[value].iv.info;
+}
+
+enum mp_status mp_exec_fetch(struct mp_exec *x, int32_t value, struct mp_tensor *host,
+                             struct mp_error *e)
+{
+	const struct mp_tensor *t = mp_exec_value(x, value);
+	if (!t)
+		return mp_error_set(e, MP_ERR_USAGE, "value '%s' is not computed",
+		                    value >= 0 && (size_t)value < x->nvals ?
+		                    mp_graph_value(x->g, (size_t)value)->name : "?");
+	if (t->device == MP_DEVICE_CPU) {
+		mp_tensor_share(host, t);
+		return MP_OK;
+	}
+	struct mp_buffer *b;
+	enum mp_status st = mp_buffer_new_host(mp_tensor_nbytes(t), false, &b, e);
+	if (st)
+		return st;
+	if ((st = x->be->iface->to_host(x->be->ctx, t, b->data, e))) {
+		mp_buffer_release(b);
+		return st;
+	}
+	mp_tensor_init(host, t->dtype, t->ndim, t->shape);
+	host->data = b->data;
+	host->buf = b;
+	host->device = MP_DEVICE_CPU;
+	return MP_OK;
+}
+
+size_t mp_exec_nentry_casts(const struct mp_exec *x) { return x->ncasts; }
+const struct mp_exec_entry_cast *mp_exec_entry_cast(const struct mp_exec *x, size_t i) { return &x->casts[i]; }

@@ -1,0 +1,75 @@
+/* exec.h - the executor: runs a graph on a backend, one node at a time.
+ *
+ * A batch is bound with mp_exec_begin(), which checks it against the graph
+ * and infers every node's output shapes for it before anything runs (errors
+ * name the node), folding the small computations on shapes and constants.
+ * Then mp_exec_step() runs one node, mp_exec_run_to() runs up to a node,
+ * and mp_exec_run() runs the rest.  A hook sees each node after it ran.
+ */
+#ifndef MP_EXEC_H
+#define MP_EXEC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "backend.h"
+#include "batch.h"
+#include "graph.h"
+
+struct mp_exec;
+
+struct mp_exec_options {
+	bool keep_values;        /* keep every value until the next batch (else freed after last use) */
+	size_t max_tensor_bytes; /* largest single allocation; 0: the machine's memory */
+};
+
+/* Called after each node has run (or was folded at begin).  A non-OK return
+ * stops the run with that status. */
+typedef enum mp_status (*mp_exec_hook)(void *user, struct mp_exec *x, size_t node,
+                                       struct mp_error *e);
+
+/* A batch tensor converted to the dtype the graph declares for its input. */
+struct mp_exec_entry_cast {
+	int32_t value;
+	enum mp_dtype from, to;
+	const char *file;
+};
+
+/* Fails with MP_ERR_UNSUPPORTED, naming the nodes, when the backend lacks an
+ * op the graph uses.  The graph and backends must outlive the executor;
+ * `host` computes folded values (the CPU backend). */
+enum mp_status mp_exec_new(const struct mp_graph *g, struct mp_backend *be, struct mp_backend *host,
+                           const struct mp_exec_options *opt, struct mp_exec **out,
+                           struct mp_error *e);
+void mp_exec_free(struct mp_exec *x);
+void mp_exec_set_hook(struct mp_exec *x, mp_exec_hook hook, void *user);
+
+/* Binds a batch (which must outlive the run) and rewinds to node 0. */
+enum mp_status mp_exec_begin(struct mp_exec *x, const struct mp_batch *b, struct mp_error *e);
+enum mp_status mp_exec_step(struct mp_exec *x, struct mp_error *e);
+/* Runs until node `node` (an index in execution order) has run. */
+enum mp_status mp_exec_run_to(struct mp_exec *x, size_t node, struct mp_error *e);
+enum mp_status mp_exec_run(struct mp_exec *x, struct mp_error *e);
+
+/* The next node to run; mp_graph_nnodes() when the batch is done. */
+size_t mp_exec_position(const struct mp_exec *x);
+bool mp_exec_done(const struct mp_exec *x);
+const struct mp_graph *mp_exec_graph(const struct mp_exec *x);
+
+/* A value's tensor (on the backend's device), or NULL when it is not
+ * computed yet or was already freed. */
+const struct mp_tensor *mp_exec_value(const struct mp_exec *x, int32_t value);
+/* Its dtype and shape for the bound batch. */
+const struct mp_value_info *mp_exec_value_info(const struct mp_exec *x, int32_t value);
+/* Whether node i was computed when the batch was bound. */
+bool mp_exec_node_folded(const struct mp_exec *x, size_t i);
+
+/* A host copy of a value (a view when it already lives on the host); the
+ * caller resets it with mp_tensor_reset(). */
+enum mp_status mp_exec_fetch(struct mp_exec *x, int32_t value, struct mp_tensor *host,
+                             struct mp_error *e);
+
+size_t mp_exec_nentry_casts(const struct mp_exec *x);
+const struct mp_exec_entry_cast *mp_exec_entry_cast(const struct mp_exec *x, size_t i);
+
+#endif

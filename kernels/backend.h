@@ -1,0 +1,62 @@
+/* backend.h - the interface every compute backend implements.
+ *
+ * A backend is a table of function pointers plus a private context: memory,
+ * copies, and one entry per op (NULL: the backend does not compute it, which
+ * callers report by name).  Kernels receive inputs whose shapes inference has
+ * checked and outputs already allocated with their final shapes; they return
+ * a status and a message, never abort.  No CUDA type appears here: the CUDA
+ * backend exposes only its constructor.
+ */
+#ifndef MP_BACKEND_H
+#define MP_BACKEND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "error.h"
+#include "op.h"
+#include "tensor.h"
+
+struct mp_op_call {
+	enum mp_op op;
+	const void *params; /* struct mp_<family>_params, resolved */
+	int ninputs, noutputs;
+	const struct mp_tensor *const *in; /* in[i] NULL when an optional input is omitted */
+	struct mp_tensor *const *out;      /* out[i] NULL when the graph does not use it */
+};
+
+typedef enum mp_status (*mp_op_fn)(void *ctx, const struct mp_op_call *call,
+                                   struct mp_error *e);
+
+struct mp_backend_iface {
+	const char *name; /* "cpu", "cuda" */
+	enum mp_device device;
+	void (*free)(void *ctx);
+	enum mp_status (*alloc)(void *ctx, size_t size, struct mp_buffer **out,
+	                        struct mp_error *e);
+	/* copies between host memory and a tensor of this backend (contiguous) */
+	enum mp_status (*to_host)(void *ctx, const struct mp_tensor *src, void *dst,
+	                          struct mp_error *e);
+	enum mp_status (*from_host)(void *ctx, const void *src, struct mp_tensor *dst,
+	                            struct mp_error *e);
+	enum mp_status (*sync)(void *ctx, struct mp_error *e);
+	const mp_op_fn *ops; /* MP_OP_COUNT entries */
+};
+
+struct mp_backend {
+	const struct mp_backend_iface *iface;
+	void *ctx;
+};
+
+static inline mp_op_fn mp_backend_op(const struct mp_backend *b, enum mp_op op)
+{
+	return (unsigned)op < MP_OP_COUNT ? b->iface->ops[op] : NULL;
+}
+
+/* Frees the backend; accepts NULL. */
+void mp_backend_free(struct mp_backend *b);
+
+/* The CPU reference backend. `threads` 0 = as many as the machine has. */
+enum mp_status mp_backend_cpu_new(int threads, struct mp_backend **out, struct mp_error *e);
+
+#endif

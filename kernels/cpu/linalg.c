@@ -1,0 +1,395 @@
+/* linalg.c - CPU kernels for MatMul (batched, broadcasting, numpy's 1-D
+ * rules), Gemm and Einsum. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu.h"
+
+/* A float operand as contiguous f32 or f64 data: the tensor's own bytes when
+ * they already are, else a converted copy (owned). */
+struct fop {
+	const void *p;
+	void *owned;
+};
+
+static enum mp_status fop_get(const struct mp_tensor *t, bool f64, struct fop *o,
+                              struct mp_error *e)
+{
+	enum mp_dtype want = f64 ? MP_F64 : MP_F32;
+	o->owned = NULL;
+	if (t->dtype == want && mp_tensor_is_contiguous(t) &&
+	    ((uintptr_t)t->data % mp_dtype_size(want)) == 0) {
+		o->p = t->data;
+		return MP_OK;
+	}
+	o->owned = f64 ? (void *)cpu_to_f64(t, e) : (void *)cpu_to_f32(t, e);
+	o->p = o->owned;
+	return o->owned ? MP_OK : MP_ERR_NOMEM;
+}
+
+/* ---- MatMul ---- */
+
+enum mp_status cpu_matmul(void *ctx, const struct mp_op_call *c, struct mp_error *e)
+{
+	const struct mp_tensor *A = c->in[0], *B = c->in[1];
+	struct mp_tensor *O = c->out[0];
+	enum mp_compute cc = mp_dtype_traits(A->dtype)->compute;
+	bool is_f64 = cc == MP_COMPUTE_F64, is_float = cc == MP_COMPUTE_F32 || is_f64;
+	(void)ctx;
+
+	if (cc == MP_COMPUTE_NONE)
+		return cpu_unsupported_dtype(c, A->dtype, e);
+	/* numpy: a 1-D A is a row, a 1-D B a column, dropped from the result */
+	int ra = A->ndim, rb = B->ndim;
+	int64_t m = ra > 1 ? A->shape[ra - 2] : 1, k = A->shape[ra - 1];
+	int64_t n = rb > 1 ? B->shape[rb - 1] : 1;
+	int nb = O->ndim - (ra > 1) - (rb > 1); /* batch dims of the output */
+	int64_t batch = 1, ast[MP_MAX_DIMS] = { 0 }, bst[MP_MAX_DIMS] = { 0 };
+	for (int d = 0; d < nb; d++)
+		batch *= O->shape[d];
+	/* element strides of each operand's batch dims, 0 where broadcast */
+	int64_t sa = m * k, sb = k * n;
+	for (int d = nb - 1, ia = ra - 3, ib = rb - 3; d >= 0; d--, ia--, ib--) {
+		ast[d] = ia >= 0 && A->shape[ia] != 1 ? sa : 0;
+		bst[d] = ib >= 0 && B->shape[ib] != 1 ? sb : 0;
+		if (ia >= 0)
+			sa *= A->shape[ia];
+		if (ib >= 0)
+			sb *= B->shape[ib];
+	}
+	int64_t total = mp_tensor_numel(O);
+	if (total == 0)
+		return MP_OK;
+
+	if (!is_float) {
+		int64_t *a = cpu_to_i64(A, e), *b = a ? cpu_to_i64(B, e) : NULL;
+		int64_t *o = b ? cpu_alloc(total, sizeof *o) : NULL;
+		if (!o) {
+			free(a);
+			free(b);
+			return e->status ? e->status : cpu_nomem(e, (size_t)total * 8);
+		}
+		int64_t idx[MP_MAX_DIMS] = { 0 };
+		for (int64_t t = 0; t < batch; t++) {
+			int64_t oa = 0, ob = 0;
+			for (int d = 0; d < nb; d++) {
+				oa += idx[d] * ast[d];
+				ob += idx[d] * bst[d];
+			}
+			for (int64_t i = 0; i < m; i++)
+				for (int64_t j = 0; j < n; j++) {
+					uint64_t s = 0;
+					for (int64_t p = 0; p < k; p++)
+						s += (uint64_t)a[oa + i * k + p] * (uint64_t)b[ob + p * n + j];
+					o[t * m * n + i * n + j] = (int64_t)s;
+				}
+			for (int d = nb - 1; d >= 0; d--) {
+				if (++idx[d] < O->shape[d])
+					break;
+				idx[d] = 0;
+			}
+		}
+		cpu_from_i64(O, o, (size_t)total);
+		free(a);
+		free(b);
+		free(o);
+		return MP_OK;
+	}
+
+	struct fop fa, fb;
+	enum mp_status st = fop_get(A, is_f64, &fa, e);
+	if (st)
+		return st;
+	if ((st = fop_get(B, is_f64, &fb, e))) {
+		free(fa.owned);
+		return st;
+	}
+	size_t es = is_f64 ? 8 : 4;
+	bool direct = O->dtype == (is_f64 ? MP_F64 : MP_F32);
+	void *out = direct ? O->data : cpu_alloc(total, es);
+	if (!out) {
+		free(fa.owned);
+		free(fb.owned);
+		return cpu_nomem(e, (size_t)total * es);
+	}
+	bool b_shared = true;
+	for (int d = 0; d < nb; d++)
+		b_shared &= bst[d] == 0;
+	if (b_shared && ra > 1) {
+		/* one GEMM: A's batch dims fold into its rows */
+		int64_t rows = batch * m;
+		bool a_dense = true;
+		for (int d = 0; d < nb; d++)
+			a_dense &= ast[d] != 0 || O->shape[d] == 1;
+		if (a_dense) {
+			if (is_f64)
+				cpu_dgemm(false, false, rows, n, k, 1, fa.p, k, fb.p, n, 0, out, n);
+			else
+				cpu_sgemm(false, false, rows, n, k, 1, fa.p, k, fb.p, n, 0, out, n);
+			goto store;
+		}
+	}
+	int64_t idx[MP_MAX_DIMS] = { 0 };
+	for (int64_t t = 0; t < batch; t++) {
+		int64_t oa = 0, ob = 0;
+		for (int d = 0; d < nb; d++) {
+			oa += idx[d] * ast[d];
+			ob += idx[d] * bst[d];
+		}
+		if (is_f64)
+			cpu_dgemm(false, false, m, n, k, 1, (const double *)fa.p + oa, k,
+			          (const double *)fb.p + ob, n, 0, (double *)out + t * m * n, n);
+		else
+			cpu_sgemm(false, false, m, n, k, 1, (const float *)fa.p + oa, k,
+			          (const float *)fb.p + ob, n, 0, (float *)out + t * m * n, n);
+		for (int d = nb - 1; d >= 0; d--) {
+			if (++idx[d] < O->shape[d])
+				break;
+			idx[d] = 0;
+		}
+	}
+store:
+	if (!direct) {
+		if (is_f64)
+			cpu_from_f64(O, out, (size_t)total);
+		else
+			cpu_from_f32(O, out, (size_t)total);
+		free(out);
+	}
+	free(fa.owned);
+	free(fb.owned);
+	return MP_OK;
+}
+
+/* ---- Gemm ---- */
+
+enum mp_status cpu_gemm(void *ctx, const struct mp_op_call *c, struct mp_error *e)
+{
+	const struct mp_gemm_params *p = c->params;
+	const struct mp_tensor *A = c->in[0], *B = c->in[1];
+	const struct mp_tensor *C = c->ninputs > 2 ? c->in[2] : NULL;
+	struct mp_tensor *O = c->out[0];
+	enum mp_compute cc = mp_dtype_traits(A->dtype)->compute;
+	bool is_f64 = cc == MP_COMPUTE_F64;
+	int64_t m = O->shape[0], n = O->shape[1], k = A->shape[p->trans_a ? 0 : 1];
+	int64_t total = m * n;
+	(void)ctx;
+
+	if (cc == MP_COMPUTE_NONE)
+		return cpu_unsupported_dtype(c, A->dtype, e);
+	if (cc == MP_COMPUTE_I64 || cc == MP_COMPUTE_U64) {
+		int64_t *a = cpu_to_i64(A, e), *b = a ? cpu_to_i64(B, e) : NULL;
+		int64_t *o = b ? cpu_alloc(total, 8) : NULL;
+		if (!o) {
+			free(a);
+			free(b);
+			return cpu_nomem(e, (size_t)total * 8);
+		}
+		if (C)
+			cpu_bcast_load_i64(O, C, o);
+		for (int64_t i = 0; i < m; i++)
+			for (int64_t j = 0; j < n; j++) {
+				int64_t s = 0;
+				for (int64_t q = 0; q < k; q++)
+					s += (p->trans_a ? a[q * m + i] : a[i * k + q]) *
+					     (p->trans_b ? b[j * k + q] : b[q * n + j]);
+				o[i * n + j] = (int64_t)p->alpha * s + (C ? (int64_t)p->beta * o[i * n + j] : 0);
+			}
+		cpu_from_i64(O, o, (size_t)total);
+		free(a);
+		free(b);
+		free(o);
+		return MP_OK;
+	}
+	struct fop fa, fb;
+	enum mp_status st = fop_get(A, is_f64, &fa, e);
+	if (st)
+		return st;
+	if ((st = fop_get(B, is_f64, &fb, e))) {
+		free(fa.owned);
+		return st;
+	}
+	void *out = cpu_alloc(total, is_f64 ? 8 : 4);
+	double *cb = C ? cpu_alloc(total, 8) : NULL;
+	if (!out || (C && !cb)) {
+		free(fa.owned);
+		free(fb.owned);
+		free(out);
+		free(cb);
+		return cpu_nomem(e, (size_t)total * 8);
+	}
+	float beta = C ? p->beta : 0;
+	if (C) {
+		cpu_bcast_load_f64(O, C, cb);
+		for (int64_t i = 0; i < total; i++) {
+			if (is_f64)
+				((double *)out)[i] = cb[i];
+			else
+				((float *)out)[i] = (float)cb[i];
+		}
+	}
+	int64_t lda = p->trans_a ? m : k, ldb = p->trans_b ? k : n;
+	if (is_f64)
+		cpu_dgemm(p->trans_a, p->trans_b, m, n, k, p->alpha, fa.p, lda, fb.p, ldb, beta, out, n);
+	else
+		cpu_sgemm(p->trans_a, p->trans_b, m, n, k, p->alpha, fa.p, lda, fb.p, ldb, beta, out, n);
+	if (is_f64)
+		cpu_from_f64(O, out, (size_t)total);
+	else
+		cpu_from_f32(O, out, (size_t)total);
+	free(fa.owned);
+	free(fb.owned);
+	free(out);
+	free(cb);
+	return MP_OK;
+}
+
+/* ---- Einsum: one loop nest over every label, any equation ---- */
+
+enum { LABELS = MP_EINSUM_MAX_LETTERS + MP_MAX_DIMS };
+
+enum mp_status cpu_einsum(void *ctx, const struct mp_op_call *c, struct mp_error *e)
+{
+	const struct mp_einsum_params *p = c->params;
+	struct mp_tensor *O = c->out[0];
+	int64_t size[LABELS];
+	int64_t stride[MP_EINSUM_MAX_OPERANDS][LABELS]; /* element strides per label */
+	int64_t ostride[LABELS];
+	bool in_out[LABELS] = { false }, used[LABELS] = { false };
+	int nell = 0;
+	bool is_float = mp_dtype_is_float(O->dtype);
+	(void)ctx;
+
+	for (int l = 0; l < LABELS; l++)
+		size[l] = 1;
+	memset(stride, 0, sizeof stride);
+	memset(ostride, 0, sizeof ostride);
+	/* the ellipsis covers the output's broadcast dims: labels 52.. */
+	for (int i = 0; i < p->noperands; i++) {
+		const struct mp_tensor *x = c->in[i];
+		int letters = 0;
+		for (int j = 0; j < p->nsub[i]; j++)
+			letters += p->sub[i][j] >= 0;
+		int ne = x->ndim - letters;
+		if (ne > nell)
+			nell = ne;
+	}
+	for (int i = 0; i < p->noperands; i++) {
+		const struct mp_tensor *x = c->in[i];
+		int letters = 0;
+		for (int j = 0; j < p->nsub[i]; j++)
+			letters += p->sub[i][j] >= 0;
+		int ne = x->ndim - letters, d = 0;
+		int64_t st[MP_MAX_DIMS], s = 1;
+		for (int q = x->ndim - 1; q >= 0; q--) {
+			st[q] = s;
+			s *= x->shape[q];
+		}
+		for (int j = 0; j < p->nsub[i]; j++) {
+			int id = p->sub[i][j];
+			if (id < 0) {
+				for (int q = 0; q < ne; q++, d++) {
+					int l = MP_EINSUM_MAX_LETTERS + (nell - ne) + q;
+					used[l] = true;
+					if (x->shape[d] != 1) {
+						size[l] = x->shape[d];
+						stride[i][l] += st[d];
+					}
+				}
+				continue;
+			}
+			used[id] = true;
+			if (x->shape[d] != 1 || size[id] == 1)
+				size[id] = x->shape[d] > size[id] ? x->shape[d] : size[id];
+			if (x->shape[d] != 1)
+				stride[i][id] += st[d]; /* repeated labels walk the diagonal */
+			d++;
+		}
+	}
+	/* output strides, in output order */
+	int olabels[LABELS], nol = 0;
+	for (int j = 0; j < p->nout; j++) {
+		int id = p->out[j];
+		if (id < 0) {
+			for (int q = 0; q < nell; q++)
+				olabels[nol++] = MP_EINSUM_MAX_LETTERS + q;
+		} else {
+			olabels[nol++] = id;
+		}
+	}
+	int64_t s = 1;
+	for (int j = nol - 1; j >= 0; j--) {
+		ostride[olabels[j]] = s;
+		in_out[olabels[j]] = true;
+		s *= size[olabels[j]];
+	}
+	int loops[LABELS], nl = 0;
+	for (int j = 0; j < nol; j++)
+		loops[nl++] = olabels[j];
+	for (int l = 0; l < LABELS; l++)
+		if (used[l] && !in_out[l])
+			loops[nl++] = l;
+
+	int64_t total = mp_tensor_numel(O);
+	void *ops[MP_EINSUM_MAX_OPERANDS] = { NULL };
+	double *acc_f = is_float ? cpu_alloc(total, 8) : NULL;
+	int64_t *acc_i = is_float ? NULL : cpu_alloc(total, 8);
+	enum mp_status st = MP_OK;
+	if (!acc_f && !acc_i) {
+		st = cpu_nomem(e, (size_t)total * 8);
+		goto out;
+	}
+	for (int i = 0; i < p->noperands; i++) {
+		ops[i] = is_float ? (void *)cpu_to_f64(c->in[i], e) : (void *)cpu_to_i64(c->in[i], e);
+		if (!ops[i]) {
+			st = MP_ERR_NOMEM;
+			goto out;
+		}
+	}
+	for (int64_t i = 0; i < total; i++) {
+		if (is_float) acc_f[i] = 0;
+		else acc_i[i] = 0;
+	}
+	int64_t idx[LABELS] = { 0 }, count = 1;
+	for (int j = 0; j < nl; j++)
+		count *= size[loops[j]];
+	for (int64_t it = 0; it < count; it++) {
+		int64_t o = 0;
+		for (int j = 0; j < nol; j++)
+			o += idx[loops[j]] * ostride[loops[j]];
+		if (is_float) {
+			double prod = 1;
+			for (int i = 0; i < p->noperands; i++) {
+				int64_t off = 0;
+				for (int j = 0; j < nl; j++)
+					off += idx[loops[j]] * stride[i][loops[j]];
+				prod *= ((double *)ops[i])[off];
+			}
+			acc_f[o] += prod;
+		} else {
+			uint64_t prod = 1;
+			for (int i = 0; i < p->noperands; i++) {
+				int64_t off = 0;
+				for (int j = 0; j < nl; j++)
+					off += idx[loops[j]] * stride[i][loops[j]];
+				prod *= (uint64_t)((int64_t *)ops[i])[off];
+			}
+			acc_i[o] = (int64_t)((uint64_t)acc_i[o] + prod);
+		}
+		for (int j = nl - 1; j >= 0; j--) {
+			if (++idx[loops[j]] < size[loops[j]])
+				break;
+			idx[loops[j]] = 0;
+		}
+	}
+	if (is_float)
+		cpu_from_f64(O, acc_f, (size_t)total);
+	else
+		cpu_from_i64(O, acc_i, (size_t)total);
+out:
+	for (int i = 0; i < p->noperands; i++)
+		free(ops[i]);
+	free(acc_f);
+	free(acc_i);
+	return st;
+}

@@ -1,0 +1,139 @@
+/* cli.c - helpers the subcommands share. */
+#include "cli.h"
+
+#include <errno.h>
+#include <langinfo.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+int mp_cli_exit_status(enum mp_status st)
+{
+	switch (st) {
+	case MP_OK:
+		return MP_EXIT_OK;
+	case MP_ERR_NOMEM:
+	case MP_ERR_INTERNAL:
+		return MP_EXIT_INTERNAL;
+	case MP_ERR_INTERRUPTED:
+		return 130;
+	default: /* usage, unreadable or malformed input, unsupported model, no device */
+		return MP_EXIT_INPUT;
+	}
+}
+
+int mp_cli_fail(const struct mp_error *e)
+{
+	fflush(stdout);
+	fprintf(stderr, "mpdbg: %s\n", e->msg[0] ? e->msg : mp_status_str(e->status));
+	return mp_cli_exit_status(e->status);
+}
+
+int mp_cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+	fflush(stdout);
+	fprintf(stderr, "mpdbg %s: ", cmd);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry 'mpdbg %s --help'.\n", cmd);
+	return MP_EXIT_INPUT;
+}
+
+bool mp_cli_parse_count(const char *cmd, const char *opt, const char *s, long *out)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < 0) {
+		mp_cli_usage_error(cmd, "%s wants a non-negative number, not '%s'", opt, s);
+		return false;
+	}
+	*out = v;
+	return true;
+}
+
+const char *mp_cli_thousands(char *buf, size_t size, int64_t v)
+{
+	char tmp[32];
+	int n = snprintf(tmp, sizeof tmp, "%lld", (long long)(v < 0 ? -v : v));
+	size_t k = 0;
+	if (v < 0 && k + 1 < size)
+		buf[k++] = '-';
+	for (int i = 0; i < n && k + 1 < size; i++) {
+		if (i && (n - i) % 3 == 0 && k + 1 < size)
+			buf[k++] = ',';
+		buf[k++] = tmp[i];
+	}
+	buf[k < size ? k : size - 1] = '\0';
+	return buf;
+}
+
+const char *mp_cli_bytes(char *buf, size_t size, uint64_t v)
+{
+	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	double x = (double)v;
+	int u = 0;
+	while (x >= 1024 && u < 4) {
+		x /= 1024;
+		u++;
+	}
+	if (u == 0)
+		snprintf(buf, size, "%llu B", (unsigned long long)v);
+	else
+		snprintf(buf, size, "%.2f %s", x, units[u]);
+	return buf;
+}
+
+void mp_cli_print_padded(const char *s, int width)
+{
+	int cols = 0;
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+		cols += (*p & 0xC0) != 0x80; /* one column per code point: enough for box drawing */
+	fputs(s, stdout);
+	for (; cols < width; cols++)
+		putchar(' ');
+}
+
+bool mp_cli_utf8(void)
+{
+	const char *cs = nl_langinfo(CODESET);
+	return cs && (!strcmp(cs, "UTF-8") || !strcmp(cs, "utf8"));
+}
+
+const char *mp_cli_tensor_summary(char *buf, size_t size, const struct mp_tensor *t)
+{
+	int64_t n = mp_tensor_numel(t), nan = 0, pinf = 0, ninf = 0, finite = 0;
+	double lo = INFINITY, hi = -INFINITY, sum = 0;
+	double chunk[256];
+
+	if (!mp_dtype_computable(t->dtype)) {
+		snprintf(buf, size, "(%s: no statistics)", mp_dtype_name(t->dtype));
+		return buf;
+	}
+	for (int64_t i = 0; i < n; i += 256) {
+		size_t k = (size_t)(n - i < 256 ? n - i : 256);
+		mp_dtype_traits(t->dtype)->load_f64((const char *)t->data + (size_t)i * mp_dtype_size(t->dtype),
+		                                    1, chunk, k);
+		for (size_t j = 0; j < k; j++) {
+			double v = chunk[j];
+			if (v != v) { nan++; continue; }
+			if (isinf(v)) { v > 0 ? pinf++ : ninf++; continue; }
+			finite++;
+			sum += v;
+			lo = v < lo ? v : lo;
+			hi = v > hi ? v : hi;
+		}
+	}
+	int k = finite ? snprintf(buf, size, "min %.6g max %.6g mean %.6g", lo, hi, sum / (double)finite) :
+	                 snprintf(buf, size, n ? "no finite values" : "empty");
+	if (nan && k >= 0 && (size_t)k < size)
+		k += snprintf(buf + k, size - (size_t)k, " NaN %lld", (long long)nan);
+	if (pinf && k >= 0 && (size_t)k < size)
+		k += snprintf(buf + k, size - (size_t)k, " +Inf %lld", (long long)pinf);
+	if (ninf && k >= 0 && (size_t)k < size)
+		snprintf(buf + k, size - (size_t)k, " -Inf %lld", (long long)ninf);
+	return buf;
+}
