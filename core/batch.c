@@ -378,6 +378,35 @@ enum mp_status mp_batch_load(const struct mp_batch_source *s, size_t i, struct m
 	return MP_OK;
 }
 
+enum mp_status mp_batch_from_tensors(const char *name, size_t n, const char *const *names,
+                                     const struct mp_tensor *tensors, bool positional,
+                                     struct mp_batch **out, struct mp_error *e)
+{
+	struct mp_batch *b = calloc(1, sizeof *b);
+	*out = NULL;
+	if (!b || !(b->name = strdup(name)) || !(b->path = strdup(name)))
+		goto nomem;
+	b->positional = positional;
+	b->tensors = calloc(n ? n : 1, sizeof *b->tensors);
+	b->names = calloc(n ? n : 1, sizeof *b->names);
+	b->files = calloc(n ? n : 1, sizeof *b->files);
+	if (!b->tensors || !b->names || !b->files)
+		goto nomem;
+	for (size_t i = 0; i < n; i++) {
+		b->tensors[i] = tensors[i];
+		b->tensors[i].buf = NULL;
+		b->files[i] = b->name;
+		if (!(b->names[i] = strdup(names && names[i] ? names[i] : "")))
+			goto nomem;
+		b->n = i + 1;
+	}
+	*out = b;
+	return MP_OK;
+nomem:
+	mp_batch_free(b);
+	return mp_error_set(e, MP_ERR_NOMEM, "out of memory");
+}
+
 const char *mp_batch_name(const struct mp_batch *b) { return b->name; }
 const char *mp_batch_path(const struct mp_batch *b) { return b->path; }
 size_t mp_batch_count(const struct mp_batch *b) { return b->n; }

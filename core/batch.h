@@ -33,6 +33,12 @@ enum mp_status mp_batch_load(const struct mp_batch_source *s, size_t i, struct m
                              struct mp_error *e);
 void mp_batch_free(struct mp_batch *b);
 
+/* A batch of tensors the caller holds (they must outlive it), matched to
+ * graph inputs by name, or by position when positional. */
+enum mp_status mp_batch_from_tensors(const char *name, size_t n, const char *const *names,
+                                     const struct mp_tensor *tensors, bool positional,
+                                     struct mp_batch **out, struct mp_error *e);
+
 const char *mp_batch_name(const struct mp_batch *b);
 /* The file or folder the batch was read from. */
 const char *mp_batch_path(const struct mp_batch *b);

@@ -372,6 +372,16 @@ enum mp_status mp_exec_begin(struct mp_exec *x, const struct mp_batch *b, struct
 			node_error(n, e);
 			goto out;
 		}
+		/* inputs whose shapes come only from running make the node dynamic:
+		 * it is inferred again, with the real shapes, when it runs */
+		for (int k = 0; k < n->ninputs; k++) {
+			const struct mp_infer_val *in = x->iins[k];
+			bool known = !in || in->info.ndim >= 0;
+			for (int d = 0; in && known && d < in->info.ndim; d++)
+				known = in->info.dims[d] >= 0;
+			if (!known)
+				xn->dynamic = true;
+		}
 		for (int k = 0; k < n->noutputs; k++) {
 			const struct mp_infer_val *o = x->iouts[k];
 			if (!o)
@@ -516,17 +526,20 @@ static enum mp_status run_node(struct mp_exec *x, size_t i, struct mp_backend *b
 		} else if (n->op == MP_OP_SHAPE || n->op == MP_OP_SIZE) {
 			if ((st = alloc_output(x, x->host, n, id, e)))
 				return node_error(n, e);
-			/* computed here from the inferred input shape: no data needed */
+			/* computed here from the input's shape: no data needed (when
+			 * folding, the input is not computed yet: its inferred shape) */
 			const struct mp_value_info *in = &x->vals[n->inputs[0]].iv.info;
+			const int64_t *dims = folding ? in->dims : x->ins[0]->shape;
+			int ndim = folding ? in->ndim : x->ins[0]->ndim;
 			const struct mp_shape_params *sp = xn->params;
 			int64_t *o = v->t.data;
 			if (n->op == MP_OP_SIZE) {
 				o[0] = 1;
-				for (int d = 0; d < in->ndim; d++)
-					o[0] *= in->dims[d];
+				for (int d = 0; d < ndim; d++)
+					o[0] *= dims[d];
 			} else {
 				for (int64_t d = sp->start; d < sp->end; d++)
-					o[d - sp->start] = in->dims[d];
+					o[d - sp->start] = dims[d];
 			}
 		} else if ((st = alloc_output(x, be, n, id, e))) {
 			return node_error(n, e);

@@ -41,4 +41,15 @@ enum mp_status mp_onnx_tensor_parse(const uint8_t *msg, size_t len, const uint8_
                                     struct mp_arena *a, struct mp_onnx_ext *ext,
                                     struct mp_onnx_tensor *out, struct mp_error *e);
 
+/* A .pb file holding one TensorProto (ONNX test data), mapped and decoded. */
+struct mp_onnx_tensor_file {
+	struct mp_fmap map;
+	struct mp_arena arena;
+	struct mp_onnx_tensor t;
+};
+
+enum mp_status mp_onnx_tensor_file_open(const char *path, struct mp_onnx_tensor_file *f,
+                                        struct mp_error *e);
+void mp_onnx_tensor_file_close(struct mp_onnx_tensor_file *f);
+
 #endif

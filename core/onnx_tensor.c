@@ -388,3 +388,24 @@ enum mp_status mp_onnx_tensor_parse(const uint8_t *msg, size_t len, const uint8_
 	return MP_OK;
 #undef FAIL
 }
+
+enum mp_status mp_onnx_tensor_file_open(const char *path, struct mp_onnx_tensor_file *f,
+                                        struct mp_error *e)
+{
+	enum mp_status st;
+	memset(f, 0, sizeof *f);
+	if ((st = mp_fmap_open(path, &f->map, e)))
+		return st;
+	st = mp_onnx_tensor_parse(f->map.data, f->map.size, f->map.data, &f->arena, NULL, &f->t, e);
+	if (st) {
+		mp_onnx_tensor_file_close(f);
+		return mp_error_prefix(e, "%s: ", path);
+	}
+	return MP_OK;
+}
+
+void mp_onnx_tensor_file_close(struct mp_onnx_tensor_file *f)
+{
+	mp_fmap_close(&f->map);
+	mp_arena_free(&f->arena);
+}

@@ -27,6 +27,7 @@ static enum mp_status parse_unary(struct mp_parse *p)
 	case MP_OP_ELU:
 	case MP_OP_CELU:
 	case MP_OP_THRESHOLDED_RELU:
+	case MP_OP_SWISH:
 		TRY(mp_attr_float(p, "alpha", 1.0f, &u->alpha));
 		break;
 	case MP_OP_SELU:
@@ -142,15 +143,14 @@ const struct mp_family_ops mp_family_unary = {
 
 /* ---- binary ---- */
 
-/* Opset < 7 broadcast only when asked (broadcast=1), aligning B at `axis`. */
-static enum mp_status parse_legacy_broadcast(struct mp_parse *p)
+/* Opset < 7 broadcast only when asked (broadcast=1), aligning B at `axis`
+ * of A (numpy aligns trailing dims, which is the default). */
+static enum mp_status parse_legacy_broadcast(struct mp_parse *p, struct mp_binary_params *b)
 {
-	int64_t b, axis;
-	TRY(mp_attr_int(p, "broadcast", 0, &b));
+	int64_t on, axis;
+	TRY(mp_attr_int(p, "broadcast", 0, &on));
 	TRY(mp_attr_int(p, "axis", INT64_MIN, &axis));
-	if (b && axis != INT64_MIN)
-		return mp_parse_fail(p, MP_ERR_UNSUPPORTED,
-		                     "legacy broadcasting with an explicit axis (opset < 7) is not supported");
+	b->legacy_axis = on && axis != INT64_MIN ? axis : -1;
 	return MP_OK;
 }
 
@@ -162,11 +162,12 @@ static enum mp_status parse_binary(struct mp_parse *p)
 	const char *s;
 
 	mp_attr_ignore(p, "consumed_inputs");
+	b->legacy_axis = -1;
 	if (n->opset < 7 && (n->op == MP_OP_ADD || n->op == MP_OP_SUB || n->op == MP_OP_MUL ||
 	                     n->op == MP_OP_DIV || n->op == MP_OP_AND || n->op == MP_OP_OR ||
 	                     n->op == MP_OP_XOR || n->op == MP_OP_EQUAL || n->op == MP_OP_LESS ||
 	                     n->op == MP_OP_GREATER || n->op == MP_OP_POW))
-		TRY(parse_legacy_broadcast(p));
+		TRY(parse_legacy_broadcast(p, b));
 	if (n->op == MP_OP_MOD) {
 		TRY(mp_attr_int(p, "fmod", 0, &i));
 		b->fmod = i != 0;
@@ -236,7 +237,31 @@ static enum mp_status infer_binary(struct mp_infer *c)
 		TRY(mp_infer_same_dtype(c, 0, 1));
 		break;
 	}
-	TRY(mp_infer_broadcast(c, 2, (const struct mp_infer_val *const[]){ c->in[0], c->in[1] }, &vi));
+	/* B read with another shape: opset < 7 broadcasting at an axis, and
+	 * PRelu-6's slope of one value per channel */
+	struct mp_infer_val bview = *c->in[1];
+	const struct mp_value_info *ai = &c->in[0]->info, *bi = &c->in[1]->info;
+	bp->b_view = false;
+	if (ai->ndim >= 0 && bi->ndim >= 0) {
+		int64_t at = -1;
+		if (bp->legacy_axis >= 0 || (bp->legacy_axis < -1 && bp->legacy_axis >= -ai->ndim))
+			at = bp->legacy_axis < 0 ? bp->legacy_axis + ai->ndim : bp->legacy_axis;
+		else if (op == MP_OP_PRELU && c->node->opset < 7 && bi->ndim == 1 && ai->ndim > 2 &&
+		         bi->dims[0] == ai->dims[1] && bi->dims[0] != 1)
+			at = 1;
+		if (at >= 0) {
+			if (at + bi->ndim > ai->ndim)
+				return mp_infer_fail(c, "B (rank %d) does not fit A (rank %d) at axis %lld", bi->ndim,
+				                     ai->ndim, (long long)at);
+			bp->b_view = true;
+			bp->b_ndim = ai->ndim;
+			for (int d = 0; d < ai->ndim; d++)
+				bp->b_shape[d] = d >= at && d < at + bi->ndim ? bi->dims[d - at] : 1;
+			bview.info.ndim = ai->ndim;
+			memcpy(bview.info.dims, bp->b_shape, sizeof bp->b_shape);
+		}
+	}
+	TRY(mp_infer_broadcast(c, 2, (const struct mp_infer_val *const[]){ c->in[0], &bview }, &vi));
 	if (op == MP_OP_PRELU && vi.ndim >= 0 && c->in[0]->info.ndim >= 0) {
 		/* the slope broadcasts to X, never the other way */
 		if (vi.ndim != c->in[0]->info.ndim)

@@ -23,22 +23,26 @@ static enum mp_status parse_norm(struct mp_parse *p)
 	switch (n->op) {
 	case MP_OP_BATCH_NORMALIZATION:
 		TRY(mp_attr_float(p, "epsilon", 1e-5f, &np->epsilon));
-		mp_attr_ignore(p, "momentum"); /* running statistics only change in training */
+		TRY(mp_attr_float(p, "momentum", 0.9f, &np->momentum));
+		/* training: the batch's own statistics normalise it, and the running
+		 * ones are updated (outputs 1 and 2); before opset 14 that was
+		 * implied by asking for those outputs */
 		TRY(mp_attr_int(p, "training_mode", 0, &i));
-		if (i)
-			return mp_parse_fail(p, MP_ERR_UNSUPPORTED, "BatchNormalization in training mode is not supported");
+		np->training = i != 0 || (n->opset < 14 && n->noutputs > 1);
 		if (n->opset < 7) {
 			TRY(mp_attr_int(p, "is_test", 0, &i));
-			if (!i && n->noutputs > 1)
-				return mp_parse_fail(p, MP_ERR_UNSUPPORTED, "BatchNormalization in training mode is not supported");
+			np->training = !i && n->noutputs > 1;
 		}
 		if (n->opset < 9) {
 			TRY(mp_attr_int(p, "spatial", 1, &i));
 			if (!i)
 				return mp_parse_fail(p, MP_ERR_UNSUPPORTED, "BatchNormalization with spatial=0 is not supported");
 		}
+		if (n->noutputs > 3)
+			return mp_parse_fail(p, MP_ERR_UNSUPPORTED,
+			                     "BatchNormalization's saved mean and variance outputs are not supported");
 		nin_min = nin_max = 5;
-		nout_max = n->opset < 9 ? 5 : 1;
+		nout_max = 3;
 		break;
 	case MP_OP_INSTANCE_NORMALIZATION:
 		TRY(mp_attr_float(p, "epsilon", 1e-5f, &np->epsilon));
@@ -128,6 +132,8 @@ static enum mp_status infer_norm(struct mp_infer *c)
 	case MP_OP_BATCH_NORMALIZATION:
 		for (int k = 1; k < 5; k++)
 			TRY(check_channels(c, k, ch, k == 1 ? "scale" : k == 2 ? "B" : k == 3 ? "mean" : "var"));
+		for (int k = 1; k < c->noutputs; k++) /* running mean and variance */
+			mp_infer_same(c->out[k], c->in[2 + k]);
 		break;
 	case MP_OP_INSTANCE_NORMALIZATION:
 		TRY(check_channels(c, 1, ch, "scale"));

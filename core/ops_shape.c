@@ -186,10 +186,14 @@ static enum mp_status infer_view(struct mp_infer *c)
 		copy_sym(o, x, x->sym_scalar);
 		return MP_OK;
 	case MP_OP_DROPOUT: {
-		double training;
-		if (c->ninputs > 2 && c->in[2] && mp_infer_scalar(c->in[2], &training) && training != 0)
+		double training, ratio = v->ratio;
+		if (c->ninputs > 1 && c->in[1])
+			mp_infer_scalar(c->in[1], &ratio);
+		if (c->ninputs > 2 && c->in[2] && mp_infer_scalar(c->in[2], &training) && training != 0 &&
+		    ratio != 0)
 			return mp_error_set(c->e, MP_ERR_UNSUPPORTED,
-			                    "Dropout in training mode is random; mpdbg runs inference only");
+			                    "Dropout in training mode with ratio %g is random; mpdbg runs inference only",
+			                    ratio);
 		mp_infer_same(o, x);
 		if (c->noutputs > 1 && c->out[1]) {
 			mp_infer_same(c->out[1], x);
@@ -206,8 +210,9 @@ static enum mp_status infer_view(struct mp_infer *c)
 			mp_infer_set_unknown(o, x->info.dtype, 2);
 			return MP_OK;
 		}
-		if (!mp_axis_normalize(v->axis, r + 1, &axis))
+		if (v->axis < -(int64_t)r || v->axis > r)
 			return mp_infer_fail(c, "axis %lld is out of range for rank %d", (long long)v->axis, r);
+		axis = (int)(v->axis < 0 ? v->axis + r : v->axis);
 		out[0] = out[1] = 1;
 		for (int i = 0; i < r; i++)
 			out[i < axis ? 0 : 1] = mp_dim_mul(out[i < axis ? 0 : 1], x->info.dims[i]);

@@ -62,6 +62,11 @@ struct mp_unary_params {
 struct mp_binary_params {
 	bool fmod;       /* Mod */
 	bool shift_left; /* BitShift */
+	int64_t legacy_axis; /* opset < 7: B aligned at this axis of A; -1 none */
+	/* resolved: B read with this shape (opset < 7 broadcasting and PRelu slopes) */
+	bool b_view;
+	int b_ndim;
+	int64_t b_shape[MP_MAX_DIMS];
 };
 
 struct mp_variadic_params {
@@ -173,6 +178,8 @@ struct mp_pool_params {
 
 struct mp_norm_params {
 	float epsilon;
+	float momentum;     /* BatchNormalization in training mode */
+	bool training;      /* BatchNormalization: use the batch's statistics */
 	int64_t axis;       /* LayerNormalization, RMSNormalization, LpNormalization */
 	int64_t num_groups; /* GroupNormalization */
 	int64_t p;          /* LpNormalization */

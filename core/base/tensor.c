@@ -92,6 +92,8 @@ size_t mp_tensor_nbytes(const struct mp_tensor *t)
 bool mp_tensor_is_contiguous(const struct mp_tensor *t)
 {
 	int64_t stride = (int64_t)mp_dtype_size(t->dtype);
+	if (mp_tensor_numel(t) == 0)
+		return true;
 	for (int i = t->ndim - 1; i >= 0; i--) {
 		if (t->shape[i] != 1 && t->strides[i] != stride)
 			return false;

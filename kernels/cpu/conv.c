@@ -1,6 +1,6 @@
 /* conv.c - CPU Conv and ConvTranspose for any number of spatial dims:
- * im2col / col2im in tiles of output positions, with the GEMM doing the
- * arithmetic.  Computes in f32 (f64 for f64 data). */
+ * im2col / col2im in tiles of output positions, with the f64 GEMM doing
+ * the arithmetic (see gemm.c). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -68,7 +68,6 @@ static void geom_init(struct conv_geom *g, const struct mp_conv_params *p, const
 			}                                                                        \
 		}                                                                                \
 	}
-DEF_IM2COL(im2col_f32, float)
 DEF_IM2COL(im2col_f64, double)
 
 /* out[c][pos] += col[(c, kernel offset)][input position]: ConvTranspose */
@@ -98,7 +97,6 @@ DEF_IM2COL(im2col_f64, double)
 			}                                                                        \
 		}                                                                                \
 	}
-DEF_COL2IM(col2im_f32, float)
 DEF_COL2IM(col2im_f64, double)
 
 #define DEF_CONV(NAME, T, GEMM, IM2COL, COL2IM, TO)                                               \
@@ -154,10 +152,7 @@ DEF_COL2IM(col2im_f64, double)
 						for (int64_t q = 0; q < g.out_size; q++)          \
 							og[m * g.out_size + q] += b[gi * Mg + m]; \
 			}                                                                         \
-		if (sizeof(T) == 4)                                                               \
-			cpu_from_f32(O, (const float *)(const void *)o, (size_t)mp_tensor_numel(O)); \
-		else                                                                              \
-			cpu_from_f64(O, (const double *)(const void *)o, (size_t)mp_tensor_numel(O)); \
+		cpu_from_f64(O, o, (size_t)mp_tensor_numel(O));                                   \
 	out:                                                                                      \
 		free(x);                                                                          \
 		free(w);                                                                          \
@@ -166,15 +161,13 @@ DEF_COL2IM(col2im_f64, double)
 		free(col);                                                                        \
 		return st;                                                                        \
 	}
-DEF_CONV(conv_f32, float, cpu_sgemm, im2col_f32, col2im_f32, cpu_to_f32)
 DEF_CONV(conv_f64, double, cpu_dgemm, im2col_f64, col2im_f64, cpu_to_f64)
 
 enum mp_status cpu_conv(void *ctx, const struct mp_op_call *c, struct mp_error *e)
 {
 	(void)ctx;
-	switch (mp_dtype_traits(c->in[0]->dtype)->compute) {
-	case MP_COMPUTE_F32: return conv_f32(c, e);
-	case MP_COMPUTE_F64: return conv_f64(c, e);
-	default: return cpu_unsupported_dtype(c, c->in[0]->dtype, e);
-	}
+	/* every float type: f64 operands and accumulation, rounded once on store */
+	if (!mp_dtype_is_float(c->in[0]->dtype))
+		return cpu_unsupported_dtype(c, c->in[0]->dtype, e);
+	return conv_f64(c, e);
 }

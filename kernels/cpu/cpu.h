@@ -89,18 +89,16 @@ void cpu_bcast_load_f64(const struct mp_tensor *like, const struct mp_tensor *x,
 void cpu_bcast_load_i64(const struct mp_tensor *like, const struct mp_tensor *x, int64_t *dst);
 
 /* ---- GEMM ----
- * C[m,n] = alpha * op(A)[m,k] @ op(B)[k,n] + beta * C, row-major, f32 or f64,
- * through a BLAS when built with one, else the blocked fallback. */
-void cpu_sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha,
-               const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
-               float *c, int64_t ldc);
+ * C[m,n] = alpha * op(A)[m,k] @ op(B)[k,n] + beta * C, row-major, in f64:
+ * every float GEMM of the reference backend accumulates in f64 and rounds
+ * once to its dtype (see gemm.c for why). */
 void cpu_dgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha,
                const double *a, int64_t lda, const double *b, int64_t ldb, double beta,
                double *c, int64_t ldc);
 /* The fallback itself, always built so tests can compare it with a reference. */
-void cpu_sgemm_blocked(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha,
-                       const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
-                       float *c, int64_t ldc);
+void cpu_dgemm_blocked(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha,
+                       const double *a, int64_t lda, const double *b, int64_t ldb, double beta,
+                       double *c, int64_t ldc);
 const char *cpu_gemm_provider(void);
 
 #endif

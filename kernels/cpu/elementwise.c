@@ -64,6 +64,9 @@
 				else                                                        \
 					r = (T)0.5 * v * (1 + erf(v * (T)0.7071067811865476)); \
 				break;                                                      \
+			case MP_OP_SWISH:                                                   \
+				r = a_ * v >= 0 ? v / (1 + exp(-a_ * v)) : v * exp(a_ * v) / (1 + exp(a_ * v)); \
+				break;                                                      \
 			case MP_OP_MISH:                                                    \
 				r = v * tanh(v > 0 ? v + log1p(exp(-v)) : log1p(exp(v)));   \
 				break;                                                      \
@@ -385,7 +388,14 @@ static enum mp_status binary_apply(const struct mp_op_call *c, const struct mp_t
 
 enum mp_status cpu_binary(void *ctx, const struct mp_op_call *c, struct mp_error *e)
 {
+	const struct mp_binary_params *p = c->params;
 	(void)ctx;
+	if (p->b_view) { /* B read with the shape inference gave it */
+		struct mp_tensor b = *c->in[1];
+		mp_tensor_init(&b, b.dtype, p->b_ndim, p->b_shape);
+		b.data = c->in[1]->data;
+		return binary_apply(c, c->in[0], &b, c->out[0], e);
+	}
 	return binary_apply(c, c->in[0], c->in[1], c->out[0], e);
 }
 

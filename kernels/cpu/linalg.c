@@ -5,24 +5,22 @@
 
 #include "cpu.h"
 
-/* A float operand as contiguous f32 or f64 data: the tensor's own bytes when
- * they already are, else a converted copy (owned). */
+/* A float operand as contiguous f64 data: the tensor's own bytes when they
+ * already are, else a converted copy (owned).  Float GEMMs run in f64 and
+ * round once on store (see gemm.c). */
 struct fop {
-	const void *p;
-	void *owned;
+	const double *p;
+	double *owned;
 };
 
-static enum mp_status fop_get(const struct mp_tensor *t, bool f64, struct fop *o,
-                              struct mp_error *e)
+static enum mp_status fop_get(const struct mp_tensor *t, struct fop *o, struct mp_error *e)
 {
-	enum mp_dtype want = f64 ? MP_F64 : MP_F32;
 	o->owned = NULL;
-	if (t->dtype == want && mp_tensor_is_contiguous(t) &&
-	    ((uintptr_t)t->data % mp_dtype_size(want)) == 0) {
+	if (t->dtype == MP_F64 && mp_tensor_is_contiguous(t) && ((uintptr_t)t->data % 8) == 0) {
 		o->p = t->data;
 		return MP_OK;
 	}
-	o->owned = f64 ? (void *)cpu_to_f64(t, e) : (void *)cpu_to_f32(t, e);
+	o->owned = cpu_to_f64(t, e);
 	o->p = o->owned;
 	return o->owned ? MP_OK : MP_ERR_NOMEM;
 }
@@ -34,7 +32,7 @@ enum mp_status cpu_matmul(void *ctx, const struct mp_op_call *c, struct mp_error
 	const struct mp_tensor *A = c->in[0], *B = c->in[1];
 	struct mp_tensor *O = c->out[0];
 	enum mp_compute cc = mp_dtype_traits(A->dtype)->compute;
-	bool is_f64 = cc == MP_COMPUTE_F64, is_float = cc == MP_COMPUTE_F32 || is_f64;
+	bool is_float = cc == MP_COMPUTE_F32 || cc == MP_COMPUTE_F64;
 	(void)ctx;
 
 	if (cc == MP_COMPUTE_NONE)
@@ -97,16 +95,16 @@ enum mp_status cpu_matmul(void *ctx, const struct mp_op_call *c, struct mp_error
 	}
 
 	struct fop fa, fb;
-	enum mp_status st = fop_get(A, is_f64, &fa, e);
+	enum mp_status st = fop_get(A, &fa, e);
 	if (st)
 		return st;
-	if ((st = fop_get(B, is_f64, &fb, e))) {
+	if ((st = fop_get(B, &fb, e))) {
 		free(fa.owned);
 		return st;
 	}
-	size_t es = is_f64 ? 8 : 4;
-	bool direct = O->dtype == (is_f64 ? MP_F64 : MP_F32);
-	void *out = direct ? O->data : cpu_alloc(total, es);
+	size_t es = 8;
+	bool direct = O->dtype == MP_F64;
+	double *out = direct ? O->data : cpu_alloc(total, es);
 	if (!out) {
 		free(fa.owned);
 		free(fb.owned);
@@ -122,10 +120,7 @@ enum mp_status cpu_matmul(void *ctx, const struct mp_op_call *c, struct mp_error
 		for (int d = 0; d < nb; d++)
 			a_dense &= ast[d] != 0 || O->shape[d] == 1;
 		if (a_dense) {
-			if (is_f64)
-				cpu_dgemm(false, false, rows, n, k, 1, fa.p, k, fb.p, n, 0, out, n);
-			else
-				cpu_sgemm(false, false, rows, n, k, 1, fa.p, k, fb.p, n, 0, out, n);
+			cpu_dgemm(false, false, rows, n, k, 1, fa.p, k, fb.p, n, 0, out, n);
 			goto store;
 		}
 	}
@@ -136,12 +131,7 @@ enum mp_status cpu_matmul(void *ctx, const struct mp_op_call *c, struct mp_error
 			oa += idx[d] * ast[d];
 			ob += idx[d] * bst[d];
 		}
-		if (is_f64)
-			cpu_dgemm(false, false, m, n, k, 1, (const double *)fa.p + oa, k,
-			          (const double *)fb.p + ob, n, 0, (double *)out + t * m * n, n);
-		else
-			cpu_sgemm(false, false, m, n, k, 1, (const float *)fa.p + oa, k,
-			          (const float *)fb.p + ob, n, 0, (float *)out + t * m * n, n);
+		cpu_dgemm(false, false, m, n, k, 1, fa.p + oa, k, fb.p + ob, n, 0, out + t * m * n, n);
 		for (int d = nb - 1; d >= 0; d--) {
 			if (++idx[d] < O->shape[d])
 				break;
@@ -150,10 +140,7 @@ enum mp_status cpu_matmul(void *ctx, const struct mp_op_call *c, struct mp_error
 	}
 store:
 	if (!direct) {
-		if (is_f64)
-			cpu_from_f64(O, out, (size_t)total);
-		else
-			cpu_from_f32(O, out, (size_t)total);
+		cpu_from_f64(O, out, (size_t)total);
 		free(out);
 	}
 	free(fa.owned);
@@ -170,7 +157,6 @@ enum mp_status cpu_gemm(void *ctx, const struct mp_op_call *c, struct mp_error *
 	const struct mp_tensor *C = c->ninputs > 2 ? c->in[2] : NULL;
 	struct mp_tensor *O = c->out[0];
 	enum mp_compute cc = mp_dtype_traits(A->dtype)->compute;
-	bool is_f64 = cc == MP_COMPUTE_F64;
 	int64_t m = O->shape[0], n = O->shape[1], k = A->shape[p->trans_a ? 0 : 1];
 	int64_t total = m * n;
 	(void)ctx;
@@ -202,45 +188,28 @@ enum mp_status cpu_gemm(void *ctx, const struct mp_op_call *c, struct mp_error *
 		return MP_OK;
 	}
 	struct fop fa, fb;
-	enum mp_status st = fop_get(A, is_f64, &fa, e);
+	enum mp_status st = fop_get(A, &fa, e);
 	if (st)
 		return st;
-	if ((st = fop_get(B, is_f64, &fb, e))) {
+	if ((st = fop_get(B, &fb, e))) {
 		free(fa.owned);
 		return st;
 	}
-	void *out = cpu_alloc(total, is_f64 ? 8 : 4);
-	double *cb = C ? cpu_alloc(total, 8) : NULL;
-	if (!out || (C && !cb)) {
+	double *out = cpu_alloc(total, 8);
+	if (!out) {
 		free(fa.owned);
 		free(fb.owned);
-		free(out);
-		free(cb);
 		return cpu_nomem(e, (size_t)total * 8);
 	}
-	float beta = C ? p->beta : 0;
-	if (C) {
-		cpu_bcast_load_f64(O, C, cb);
-		for (int64_t i = 0; i < total; i++) {
-			if (is_f64)
-				((double *)out)[i] = cb[i];
-			else
-				((float *)out)[i] = (float)cb[i];
-		}
-	}
+	double beta = C ? p->beta : 0;
+	if (C) /* C broadcast to [M, N], then scaled by beta inside the GEMM */
+		cpu_bcast_load_f64(O, C, out);
 	int64_t lda = p->trans_a ? m : k, ldb = p->trans_b ? k : n;
-	if (is_f64)
-		cpu_dgemm(p->trans_a, p->trans_b, m, n, k, p->alpha, fa.p, lda, fb.p, ldb, beta, out, n);
-	else
-		cpu_sgemm(p->trans_a, p->trans_b, m, n, k, p->alpha, fa.p, lda, fb.p, ldb, beta, out, n);
-	if (is_f64)
-		cpu_from_f64(O, out, (size_t)total);
-	else
-		cpu_from_f32(O, out, (size_t)total);
+	cpu_dgemm(p->trans_a, p->trans_b, m, n, k, p->alpha, fa.p, lda, fb.p, ldb, beta, out, n);
+	cpu_from_f64(O, out, (size_t)total);
 	free(fa.owned);
 	free(fb.owned);
 	free(out);
-	free(cb);
 	return MP_OK;
 }
 

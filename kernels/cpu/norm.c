@@ -102,6 +102,37 @@ static enum mp_status channel_norm(const struct mp_op_call *c, struct mp_error *
 		st = MP_ERR_NOMEM;
 		goto out;
 	}
+	if (c->op == MP_OP_BATCH_NORMALIZATION && p->training) {
+		/* the batch's statistics, over N and the spatial dims; the running
+		 * ones move toward them by (1 - momentum) */
+		for (int64_t ch = 0; ch < C; ch++) {
+			double m = 0, v = 0, cnt = (double)(N * S);
+			for (int64_t n = 0; n < N; n++)
+				for (int64_t i = 0; i < S; i++)
+					m += x[(n * C + ch) * S + i];
+			m /= cnt ? cnt : 1;
+			for (int64_t n = 0; n < N; n++)
+				for (int64_t i = 0; i < S; i++) {
+					double d = x[(n * C + ch) * S + i] - m;
+					v += d * d;
+				}
+			v /= cnt ? cnt : 1;
+			mean[ch] = mean[ch] * p->momentum + m * (1 - p->momentum);
+			var[ch] = var[ch] * p->momentum + v * (1 - p->momentum);
+			double iv = 1 / sqrt(v + p->epsilon);
+			for (int64_t n = 0; n < N; n++)
+				for (int64_t i = 0; i < S; i++) {
+					double *px = &x[(n * C + ch) * S + i];
+					*px = (*px - m) * iv * scale[ch] + bias[ch];
+				}
+		}
+		cpu_from_f64(c->out[0], x, (size_t)(N * C * S));
+		if (c->noutputs > 1 && c->out[1])
+			cpu_from_f64(c->out[1], mean, (size_t)C);
+		if (c->noutputs > 2 && c->out[2])
+			cpu_from_f64(c->out[2], var, (size_t)C);
+		goto out;
+	}
 	for (int64_t n = 0; n < N; n++) {
 		if (G == 0) {
 			for (int64_t ch = 0; ch < C; ch++) {
@@ -189,7 +220,7 @@ static enum mp_status axes_norm(const struct mp_op_call *c, struct mp_error *e)
 		int64_t g = gid[i];
 		if (c->op == MP_OP_LP_NORMALIZATION) {
 			double norm = p->p == 1 ? s1[g] : sqrt(s2[g]);
-			x[i] = x[i] / norm;
+			x[i] = norm == 0 ? 0 : x[i] / norm; /* as ONNX: a zero vector stays zero */
 		} else {
 			double m = s1[g] / (double)cnt[g];
 			double var = s2[g] / (double)cnt[g] - m * m;

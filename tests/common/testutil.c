@@ -1,0 +1,94 @@
+/* testutil.c - shared test helpers. */
+#include "testutil.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+char *mp_test_join(const char *a, const char *b)
+{
+	size_t n = strlen(a) + strlen(b) + 2;
+	char *p = malloc(n);
+	if (p)
+		snprintf(p, n, "%s/%s", a, b);
+	return p;
+}
+
+char *mp_test_shared_path(const char *sub)
+{
+	const char *env = getenv("MP_SHARED");
+	char *base = env ? strdup(env) : mp_test_join(MP_SOURCE_ROOT, "../shared");
+	char *p = base ? mp_test_join(base, sub) : NULL;
+	struct stat st;
+	free(base);
+	if (p && stat(p, &st) == 0)
+		return p;
+	free(p);
+	return NULL;
+}
+
+bool mp_test_allclose(const struct mp_tensor *got, const struct mp_tensor *want, double rtol,
+                      double atol, char *why, size_t size)
+{
+	char a[256], b[256];
+	if (got->dtype != want->dtype) {
+		snprintf(why, size, "dtype %s, expected %s", mp_dtype_name(got->dtype), mp_dtype_name(want->dtype));
+		return false;
+	}
+	bool same = got->ndim == want->ndim;
+	for (int d = 0; same && d < got->ndim; d++)
+		same = got->shape[d] == want->shape[d];
+	if (!same) {
+		snprintf(why, size, "shape %s, expected %s", mp_shape_str(a, sizeof a, got->ndim, got->shape),
+		         mp_shape_str(b, sizeof b, want->ndim, want->shape));
+		return false;
+	}
+	int64_t n = mp_tensor_numel(got), bad = -1, nbad = 0;
+	double worst = 0;
+	const struct mp_dtype_traits *t = mp_dtype_traits(got->dtype);
+	if (!t->load_f64) {
+		snprintf(why, size, "cannot compare %s", t->name);
+		return false;
+	}
+	for (int64_t i = 0; i < n; i++) {
+		const char *pg = (const char *)got->data + (size_t)i * t->size;
+		const char *pw = (const char *)want->data + (size_t)i * t->size;
+		bool ok;
+		double x = 0, y = 0;
+		if (t->is_float) {
+			t->load_f64(pg, 1, &x, 1);
+			t->load_f64(pw, 1, &y, 1);
+			if (x != x || y != y)
+				ok = x != x && y != y;
+			else if (isinf(x) || isinf(y))
+				ok = x == y;
+			else
+				ok = fabs(x - y) <= atol + rtol * fabs(y);
+			if (!ok && fabs(x - y) > worst)
+				worst = fabs(x - y);
+		} else {
+			int64_t u, v;
+			t->load_i64(pg, 1, &u, 1);
+			t->load_i64(pw, 1, &v, 1);
+			ok = u == v;
+			x = (double)u;
+			y = (double)v;
+		}
+		if (!ok) {
+			if (bad < 0) {
+				bad = i;
+				snprintf(why, size, "element %lld is %.9g, expected %.9g", (long long)i, x, y);
+			}
+			nbad++;
+		}
+	}
+	if (nbad) {
+		size_t k = strlen(why);
+		snprintf(why + k, size - k, " (%lld of %lld elements differ, worst by %.3g)", (long long)nbad,
+		         (long long)n, worst);
+		return false;
+	}
+	return true;
+}

@@ -1,0 +1,25 @@
+/* testutil.h - helpers the test programs share: tensor comparison in the
+ * ONNX runner's terms, paths to the shared fixtures, TAP output. */
+#ifndef MP_TESTUTIL_H
+#define MP_TESTUTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "tensor.h"
+
+/* |got - want| <= atol + rtol * |want| elementwise (numpy's allclose, NaN
+ * equal to NaN, infinities equal only to themselves); integers and bools
+ * exactly.  Shapes and dtypes must match.  On a mismatch writes the first
+ * bad element and the worst error into why. */
+bool mp_test_allclose(const struct mp_tensor *got, const struct mp_tensor *want, double rtol,
+                      double atol, char *why, size_t size);
+
+/* The folder ../shared/<sub> beside the source tree (MP_SOURCE_ROOT), or
+ * NULL when it is absent. The result is malloc'd. */
+char *mp_test_shared_path(const char *sub);
+
+/* Builds a path "a/b"; malloc'd. */
+char *mp_test_join(const char *a, const char *b);
+
+#endif
