@@ -3,6 +3,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fnmatch.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,8 +68,9 @@ static char *join(const char *dir, const char *name)
 }
 
 /* Names in dir accepted by `want`, sorted. */
-static enum mp_status list_dir(const char *dir, bool (*want)(const char *dir, const char *name),
-                               char ***out, size_t *n, struct mp_error *e)
+static enum mp_status list_dir(const char *dir,
+                               bool (*want)(const char *dir, const char *name, const char *pattern),
+                               const char *pattern, char ***out, size_t *n, struct mp_error *e)
 {
 	DIR *d = opendir(dir);
 	char **v = NULL;
@@ -77,7 +79,7 @@ static enum mp_status list_dir(const char *dir, bool (*want)(const char *dir, co
 	if (!d)
 		return mp_error_set(e, MP_ERR_IO, "%s: cannot open folder: %s", dir, strerror(errno));
 	while ((de = readdir(d))) {
-		if (de->d_name[0] == '.' || !want(dir, de->d_name))
+		if (de->d_name[0] == '.' || !want(dir, de->d_name, pattern))
 			continue;
 		if (k == cap) {
 			cap = cap ? 2 * cap : 16;
@@ -113,31 +115,40 @@ static bool is_dir(const char *dir, const char *name)
 	return r;
 }
 
-static bool want_safetensors(const char *dir, const char *name)
+static bool want_safetensors(const char *dir, const char *name, const char *pattern)
 {
 	(void)dir;
-	return ends_with(name, ".safetensors");
+	return pattern ? fnmatch(pattern, name, 0) == 0 : ends_with(name, ".safetensors");
 }
 
-static bool want_test_set(const char *dir, const char *name)
+static bool want_test_set(const char *dir, const char *name, const char *pattern)
 {
+	(void)pattern;
 	return !strncmp(name, "test_data_set_", 14) && is_dir(dir, name);
 }
 
-static bool want_input_pb(const char *dir, const char *name)
+static bool want_input_pb(const char *dir, const char *name, const char *pattern)
 {
 	(void)dir;
+	(void)pattern;
 	return !strncmp(name, "input_", 6) && ends_with(name, ".pb");
 }
 
-static bool want_output_pb(const char *dir, const char *name)
+static bool want_output_pb(const char *dir, const char *name, const char *pattern)
 {
 	(void)dir;
+	(void)pattern;
 	return !strncmp(name, "output_", 7) && ends_with(name, ".pb");
 }
 
 enum mp_status mp_batch_source_open(const char *path, struct mp_batch_source **out,
                                     struct mp_error *e)
+{
+	return mp_batch_source_open_glob(path, NULL, out, e);
+}
+
+enum mp_status mp_batch_source_open_glob(const char *path, const char *pattern,
+                                         struct mp_batch_source **out, struct mp_error *e)
 {
 	struct mp_batch_source *s = calloc(1, sizeof *s);
 	struct stat st;
@@ -169,14 +180,14 @@ enum mp_status mp_batch_source_open(const char *path, struct mp_batch_source **o
 		return mp_error_set(e, MP_ERR_IO, "%s: neither a file nor a folder", path);
 	}
 	/* a test case holds test_data_set_N folders; a test data set, input_K.pb */
-	if ((rc = list_dir(path, want_test_set, &names, &n, e)))
+	if ((rc = list_dir(path, want_test_set, NULL, &names, &n, e)))
 		goto fail;
 	if (n) {
 		s->kind = MP_BATCH_TEST_CASE;
 	} else {
 		size_t k;
 		char **inputs;
-		if ((rc = list_dir(path, want_input_pb, &inputs, &k, e)))
+		if ((rc = list_dir(path, want_input_pb, NULL, &inputs, &k, e)))
 			goto fail;
 		for (size_t i = 0; i < k; i++)
 			free(inputs[i]);
@@ -193,11 +204,12 @@ enum mp_status mp_batch_source_open(const char *path, struct mp_batch_source **o
 			n = 1;
 		} else {
 			s->kind = MP_BATCH_SAFETENSORS_DIR;
-			if ((rc = list_dir(path, want_safetensors, &names, &n, e)))
+			if ((rc = list_dir(path, want_safetensors, pattern, &names, &n, e)))
 				goto fail;
 			if (!n) {
-				rc = mp_error_set(e, MP_ERR_IO,
-				                  "%s: no .safetensors files and no ONNX test data sets in this folder", path);
+				rc = pattern ? mp_error_set(e, MP_ERR_IO, "%s: no file in this folder matches '%s'", path, pattern) :
+				               mp_error_set(e, MP_ERR_IO,
+				                            "%s: no .safetensors files and no ONNX test data sets in this folder", path);
 				goto fail;
 			}
 		}
@@ -263,7 +275,7 @@ static enum mp_status load_pbs(struct mp_batch *b, const char *dir, bool outputs
 {
 	char **names;
 	size_t n;
-	enum mp_status st = list_dir(dir, outputs ? want_output_pb : want_input_pb, &names, &n, e);
+	enum mp_status st = list_dir(dir, outputs ? want_output_pb : want_input_pb, NULL, &names, &n, e);
 	if (st)
 		return st;
 	/* sort by K numerically: input_10 after input_9 */

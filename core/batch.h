@@ -22,6 +22,10 @@ struct mp_batch;
 
 enum mp_status mp_batch_source_open(const char *path, struct mp_batch_source **out,
                                     struct mp_error *e);
+/* The same, taking only the files of a folder that match a glob
+ * ("batch_*.safetensors"); NULL means "*.safetensors". */
+enum mp_status mp_batch_source_open_glob(const char *path, const char *pattern,
+                                         struct mp_batch_source **out, struct mp_error *e);
 void mp_batch_source_free(struct mp_batch_source *s);
 enum mp_batch_kind mp_batch_source_kind(const struct mp_batch_source *s);
 size_t mp_batch_source_count(const struct mp_batch_source *s);

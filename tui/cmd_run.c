@@ -20,6 +20,8 @@ static const char *const run_help =
 	"dtype, shape and min/max/mean.\n\n"
 	"  --data PATH          a .safetensors file, a folder of them (one batch each,\n"
 	"                       in name order), or an ONNX test case folder\n"
+	"  --glob PATTERN       in a folder, only the files matching PATTERN\n"
+	"                       (default *.safetensors)\n"
 	"  --device DEV         cpu, cuda or auto (default auto: the GPU when there is one)\n"
 	"  --batches N          run the first N batches only\n"
 	"  --save-outputs DIR   write DIR/<batch>.safetensors with every graph output\n"
@@ -113,6 +115,7 @@ int mp_cmd_run(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "data", required_argument, NULL, 'D' },
+		{ "glob", required_argument, NULL, 'g' },
 		{ "device", required_argument, NULL, 'v' },
 		{ "batches", required_argument, NULL, 'b' },
 		{ "save-outputs", required_argument, NULL, 's' },
@@ -120,7 +123,7 @@ int mp_cmd_run(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *data = NULL, *device = "auto", *save = NULL;
+	const char *data = NULL, *device = "auto", *save = NULL, *glob = NULL;
 	long batches = -1, threads = 0;
 	int c, rc = MP_EXIT_OK;
 	struct mp_error e = { 0 };
@@ -134,6 +137,7 @@ int mp_cmd_run(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'D': data = optarg; break;
+		case 'g': glob = optarg; break;
 		case 'v': device = optarg; break;
 		case 's': save = optarg; break;
 		case 'b': if (!mp_cli_parse_count("run", "--batches", optarg, &batches)) return MP_EXIT_INPUT; break;
@@ -153,7 +157,7 @@ int mp_cmd_run(int argc, char **argv)
 		mp_error_set(&e, MP_ERR_DEVICE, "--device cuda: this mpdbg was built without the CUDA backend");
 		return mp_cli_fail(&e);
 	}
-	if (mp_graph_load(argv[optind], &g, &e) || mp_batch_source_open(data, &src, &e) ||
+	if (mp_graph_load(argv[optind], &g, &e) || mp_batch_source_open_glob(data, glob, &src, &e) ||
 	    (save && make_dir(save, &e)) || mp_backend_cpu_new((int)threads, &cpu, &e) ||
 	    mp_exec_new(g, cpu, cpu, NULL, &x, &e)) {
 		rc = mp_cli_fail(&e);
@@ -165,6 +169,8 @@ int mp_cmd_run(int argc, char **argv)
 	for (size_t i = 0; i < n; i++)
 		if (run_batch(x, g, src, i, save, &e)) {
 			rc = mp_cli_fail(&e);
+			if (e.status == MP_ERR_INPUT && mp_batch_source_kind(src) == MP_BATCH_SAFETENSORS_DIR && !glob)
+				fprintf(stderr, "hint: --glob PATTERN picks which files of %s are batches\n", data);
 			goto out;
 		}
 out:

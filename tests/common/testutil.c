@@ -5,7 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <ftw.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 char *mp_test_join(const char *a, const char *b)
 {
@@ -91,4 +93,39 @@ bool mp_test_allclose(const struct mp_tensor *got, const struct mp_tensor *want,
 		return false;
 	}
 	return true;
+}
+
+char *mp_test_tmpdir(void)
+{
+	char tmpl[] = "/tmp/mpdbg-test-XXXXXX";
+	char *d = mkdtemp(tmpl);
+	return d ? strdup(d) : NULL;
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+void mp_test_rmtree(const char *path)
+{
+	if (path)
+		nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+char *mp_test_write(const char *dir, const char *name, const void *data, size_t n)
+{
+	char *p = mp_test_join(dir, name);
+	FILE *f = p ? fopen(p, "wb") : NULL;
+	if (!f) {
+		free(p);
+		return NULL;
+	}
+	if (n)
+		fwrite(data, 1, n, f);
+	fclose(f);
+	return p;
 }

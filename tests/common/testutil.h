@@ -22,4 +22,10 @@ char *mp_test_shared_path(const char *sub);
 /* Builds a path "a/b"; malloc'd. */
 char *mp_test_join(const char *a, const char *b);
 
+/* A fresh temporary folder (malloc'd path), and its removal with contents. */
+char *mp_test_tmpdir(void);
+void mp_test_rmtree(const char *path);
+/* Writes bytes to dir/name; returns the malloc'd path. */
+char *mp_test_write(const char *dir, const char *name, const void *data, size_t n);
+
 #endif

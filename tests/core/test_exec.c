@@ -1,0 +1,291 @@
+/* test_exec.c - batch sources and the executor: matching inputs, entry
+ * casts, shape checks against the model, stepping one node at a time,
+ * liveness, the hook, and results against values computed here. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "backend.h"
+#include "batch.h"
+#include "cmocka_tap.h"
+#include "exec.h"
+#include "graph.h"
+#include "onnxw.h"
+#include "safetensors.h"
+#include "testutil.h"
+
+static char *dir, *model_path;
+static struct mp_graph *graph;
+static struct mp_backend *cpu;
+
+/* y = Relu(x * w + b), with a Reshape round trip in the middle:
+ * x [batch, 4] and b [batch, 1] float */
+static int setup(void **state)
+{
+	(void)state;
+	struct mp_error e = { 0 };
+	dir = mp_test_tmpdir();
+	struct pbw g = onnx_graph(), vi, n;
+	const int64_t xd[] = { -1, 4 }, bd[] = { -1, 1 };
+	const char *pa[] = { "batch", NULL };
+	vi = onnx_value_info("x", 1, 2, xd, pa);
+	onnx_graph_input(&g, &vi);
+	vi = onnx_value_info("b", 1, 2, bd, pa);
+	onnx_graph_input(&g, &vi);
+	vi = onnx_value_info("y", 1, 2, xd, pa);
+	onnx_graph_output(&g, &vi);
+	float w[4] = { 1, -2, 3, -4 };
+	int64_t shp[3] = { 0, 2, 2 }, back[2] = { 0, 4 };
+	struct pbw t = onnx_tensor_raw("w", MP_F32, 1, (int64_t[]){ 4 }, w, sizeof w);
+	onnx_graph_init(&g, &t);
+	t = onnx_tensor_raw("shp", MP_I64, 1, (int64_t[]){ 3 }, shp, sizeof shp);
+	onnx_graph_init(&g, &t);
+	t = onnx_tensor_raw("back", MP_I64, 1, (int64_t[]){ 2 }, back, sizeof back);
+	onnx_graph_init(&g, &t);
+	n = onnx_node("Mul", "mul", 2, (const char *[]){ "x", "w" }, 1, (const char *[]){ "xw" }, 0, NULL);
+	onnx_graph_node(&g, &n);
+	n = onnx_node("Reshape", "r1", 2, (const char *[]){ "xw", "shp" }, 1, (const char *[]){ "r" }, 0, NULL);
+	onnx_graph_node(&g, &n);
+	n = onnx_node("Reshape", "r2", 2, (const char *[]){ "r", "back" }, 1, (const char *[]){ "xw2" }, 0, NULL);
+	onnx_graph_node(&g, &n);
+	n = onnx_node("Add", "add", 2, (const char *[]){ "xw2", "b" }, 1, (const char *[]){ "s" }, 0, NULL);
+	onnx_graph_node(&g, &n);
+	n = onnx_node("Relu", "relu", 1, (const char *[]){ "s" }, 1, (const char *[]){ "y" }, 0, NULL);
+	onnx_graph_node(&g, &n);
+	struct pbw m = onnx_model(17, &g);
+	model_path = mp_test_write(dir, "m.onnx", m.d, m.n);
+	pbw_free(&m);
+	if (mp_graph_load(model_path, &graph, &e) || mp_backend_cpu_new(1, &cpu, &e)) {
+		fprintf(stderr, "%s\n", e.msg);
+		return -1;
+	}
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	mp_graph_free(graph);
+	mp_backend_free(cpu);
+	mp_test_rmtree(dir);
+	free(dir);
+	free(model_path);
+	return 0;
+}
+
+static float x3[3][4] = { { 1, 2, 3, 4 }, { -1, -2, -3, -4 }, { 0.5f, 0.25f, 0, 8 } };
+static float b3[3] = { 0.5f, 1, -2 };
+
+static float expect_y(int i, int j)
+{
+	static const float w[4] = { 1, -2, 3, -4 };
+	float s = x3[i][j] * w[j] + b3[i];
+	return s < 0 ? 0 : s;
+}
+
+/* A safetensors batch of x (dtype xt) and b. */
+static char *write_batch(const char *name, enum mp_dtype xt, int64_t bbatch, bool with_b)
+{
+	struct mp_tensor tx, tb;
+	uint16_t xh[12];
+	mp_tensor_init(&tx, xt, 2, (int64_t[]){ 3, 4 });
+	if (xt == MP_BF16) {
+		mp_dtype_convert(MP_F32, x3, MP_BF16, xh, 12);
+		tx.data = xh;
+	} else {
+		tx.data = x3;
+	}
+	mp_tensor_init(&tb, MP_F32, 2, (int64_t[]){ bbatch, 1 });
+	tb.data = b3;
+	struct mp_st_item items[] = { { "x", &tx }, { "b", &tb } };
+	char *p = mp_test_join(dir, name);
+	struct mp_error e = { 0 };
+	assert_int_equal(mp_st_write(p, items, with_b ? 2 : 1, NULL, 0, &e), MP_OK);
+	return p;
+}
+
+static struct mp_batch *load_batch(const char *path)
+{
+	struct mp_batch_source *s;
+	struct mp_batch *b;
+	struct mp_error e = { 0 };
+	assert_int_equal(mp_batch_source_open(path, &s, &e), MP_OK);
+	assert_int_equal(mp_batch_load(s, 0, &b, &e), MP_OK);
+	mp_batch_source_free(s);
+	return b;
+}
+
+static void test_run_and_check(void **state)
+{
+	(void)state;
+	char *p = write_batch("ok.safetensors", MP_F32, 3, true);
+	struct mp_batch *b = load_batch(p);
+	struct mp_exec *x;
+	struct mp_error e = { 0 };
+	assert_int_equal(mp_exec_new(graph, cpu, cpu, NULL, &x, &e), MP_OK);
+	assert_int_equal(mp_exec_begin(x, b, &e), MP_OK);
+	assert_int_equal(mp_exec_run(x, &e), MP_OK);
+	assert_true(mp_exec_done(x));
+	const struct mp_tensor *y = mp_exec_value(x, mp_graph_find_value(graph, "y"));
+	assert_non_null(y);
+	assert_int_equal(y->ndim, 2);
+	assert_true(y->shape[0] == 3 && y->shape[1] == 4);
+	for (int i = 0; i < 3; i++)
+		for (int j = 0; j < 4; j++)
+			assert_true(((float *)y->data)[i * 4 + j] == expect_y(i, j));
+	/* intermediates are freed after their last reader */
+	assert_null(mp_exec_value(x, mp_graph_find_value(graph, "xw")));
+	assert_null(mp_exec_value(x, mp_graph_find_value(graph, "s")));
+	mp_exec_free(x);
+	mp_batch_free(b);
+	free(p);
+}
+
+struct seen {
+	int calls;
+	size_t nodes[16];
+	int stop_at;
+};
+
+static enum mp_status hook(void *user, struct mp_exec *x, size_t node, struct mp_error *e)
+{
+	struct seen *s = user;
+	s->nodes[s->calls++] = node;
+	/* the node's outputs are there when the hook looks */
+	const struct mp_node *n = mp_graph_node(mp_exec_graph(x), node);
+	assert_non_null(mp_exec_value(x, n->outputs[0]));
+	if ((int)node == s->stop_at)
+		return mp_error_set(e, MP_ERR_INTERRUPTED, "stopped at %s", n->name);
+	return MP_OK;
+}
+
+static void test_stepping(void **state)
+{
+	(void)state;
+	char *p = write_batch("step.safetensors", MP_F32, 3, true);
+	struct mp_batch *b = load_batch(p);
+	struct mp_exec *x;
+	struct mp_error e = { 0 };
+	struct mp_exec_options opt = { .keep_values = true };
+	struct seen s = { .stop_at = -1 };
+	assert_int_equal(mp_exec_new(graph, cpu, cpu, &opt, &x, &e), MP_OK);
+	mp_exec_set_hook(x, hook, &s);
+	assert_int_equal(mp_exec_begin(x, b, &e), MP_OK);
+	assert_int_equal(mp_exec_position(x), 0);
+	assert_int_equal(mp_exec_step(x, &e), MP_OK);
+	assert_int_equal(mp_exec_position(x), 1);
+	assert_non_null(mp_exec_value(x, mp_graph_find_value(graph, "xw")));
+	assert_null(mp_exec_value(x, mp_graph_find_value(graph, "s"))); /* not yet */
+	assert_int_equal(mp_exec_run_to(x, 3, &e), MP_OK);
+	assert_int_equal(mp_exec_position(x), 4);
+	const struct mp_tensor *r = mp_exec_value(x, mp_graph_find_value(graph, "r"));
+	assert_non_null(r); /* a view: the Reshape shares xw's bytes */
+	assert_int_equal(r->ndim, 3);
+	assert_ptr_equal(r->data, mp_exec_value(x, mp_graph_find_value(graph, "xw"))->data);
+	assert_int_equal(mp_exec_run(x, &e), MP_OK);
+	assert_int_equal(s.calls, 5);
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(s.nodes[i], i);
+	/* kept: every value stays until the next batch */
+	assert_non_null(mp_exec_value(x, mp_graph_find_value(graph, "s")));
+	/* rewinding: the same batch again, and a hook that stops the run */
+	s = (struct seen){ .stop_at = 2 };
+	assert_int_equal(mp_exec_begin(x, b, &e), MP_OK);
+	assert_int_equal(mp_exec_run(x, &e), MP_ERR_INTERRUPTED);
+	assert_string_equal(e.msg, "stopped at r2");
+	assert_int_equal(mp_exec_position(x), 3);
+	mp_exec_free(x);
+	mp_batch_free(b);
+	free(p);
+}
+
+static void test_entry_cast(void **state)
+{
+	(void)state;
+	char *p = write_batch("bf16.safetensors", MP_BF16, 3, true);
+	struct mp_batch *b = load_batch(p);
+	struct mp_exec *x;
+	struct mp_error e = { 0 };
+	assert_int_equal(mp_exec_new(graph, cpu, cpu, NULL, &x, &e), MP_OK);
+	assert_int_equal(mp_exec_begin(x, b, &e), MP_OK);
+	assert_int_equal(mp_exec_nentry_casts(x), 1);
+	const struct mp_exec_entry_cast *c = mp_exec_entry_cast(x, 0);
+	assert_int_equal(c->from, MP_BF16);
+	assert_int_equal(c->to, MP_F32);
+	assert_string_equal(c->file, p);
+	assert_int_equal(mp_exec_run(x, &e), MP_OK);
+	const struct mp_tensor *y = mp_exec_value(x, mp_graph_find_value(graph, "y"));
+	assert_int_equal(y->dtype, MP_F32);
+	mp_exec_free(x);
+	mp_batch_free(b);
+	free(p);
+}
+
+static void expect_begin_error(const char *path, const char *phrase)
+{
+	struct mp_batch *b = load_batch(path);
+	struct mp_exec *x;
+	struct mp_error e = { 0 };
+	assert_int_equal(mp_exec_new(graph, cpu, cpu, NULL, &x, &e), MP_OK);
+	assert_int_equal(mp_exec_begin(x, b, &e), MP_ERR_INPUT);
+	if (!strstr(e.msg, phrase) || !strstr(e.msg, path))
+		fail_msg("expected '%s' naming %s: %s", phrase, path, e.msg);
+	mp_exec_free(x);
+	mp_batch_free(b);
+}
+
+static void test_bad_batches(void **state)
+{
+	(void)state;
+	char *p = write_batch("nob.safetensors", MP_F32, 3, false);
+	expect_begin_error(p, "the batch lacks the graph input 'b'; the model wants 'x', 'b', the batch has 'x'");
+	free(p);
+	p = write_batch("batchsym.safetensors", MP_F32, 2, true);
+	expect_begin_error(p, "tensor 'b' has batch = 2 in dim 0, but an earlier input has batch = 3");
+	free(p);
+}
+
+static void test_sources(void **state)
+{
+	(void)state;
+	/* a folder of safetensors files: sorted by name, one batch each */
+	char *sub = mp_test_join(dir, "batches");
+	assert_int_equal(mkdir(sub, 0777), 0);
+	const char *names[] = { "b_010.safetensors", "b_002.safetensors", "notes.txt" };
+	for (int i = 0; i < 3; i++)
+		free(mp_test_write(sub, names[i], "x", 1));
+	struct mp_batch_source *s;
+	struct mp_error e = { 0 };
+	assert_int_equal(mp_batch_source_open(sub, &s, &e), MP_OK);
+	assert_int_equal(mp_batch_source_kind(s), MP_BATCH_SAFETENSORS_DIR);
+	assert_int_equal(mp_batch_source_count(s), 2);
+	assert_string_equal(mp_batch_source_name(s, 0), "b_002");
+	assert_string_equal(mp_batch_source_name(s, 1), "b_010");
+	struct mp_batch *b = NULL;
+	assert_int_equal(mp_batch_load(s, 0, &b, &e), MP_ERR_FORMAT); /* "x" is no safetensors file */
+	assert_non_null(strstr(e.msg, "b_002.safetensors"));
+	mp_batch_source_free(s);
+	/* an empty folder, and one that does not exist */
+	char *empty = mp_test_join(dir, "empty");
+	assert_int_equal(mkdir(empty, 0777), 0);
+	assert_int_equal(mp_batch_source_open(empty, &s, &e), MP_ERR_IO);
+	assert_non_null(strstr(e.msg, "no .safetensors files"));
+	assert_int_equal(mp_batch_source_open("/nonexistent/batches", &s, &e), MP_ERR_IO);
+	free(empty);
+	free(sub);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_run_and_check),
+		cmocka_unit_test(test_stepping),
+		cmocka_unit_test(test_entry_cast),
+		cmocka_unit_test(test_bad_batches),
+		cmocka_unit_test(test_sources),
+	};
+	cmocka_set_message_output(CM_OUTPUT_TAP);
+	return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,157 @@
+/* test_handpose.c - reference checks on ../shared/models: both PyTorch
+ * exports of the hand-pose model run all 4 batches and match onnxruntime's
+ * outputs (joints_2d within 0.05 px, joints_3d within 1e-4), and their
+ * module trees have the shape of the PyTorch model. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend.h"
+#include "batch.h"
+#include "cmocka_tap.h"
+#include "exec.h"
+#include "graph.h"
+#include "safetensors.h"
+#include "testutil.h"
+
+static char *models;
+
+static double max_abs_diff(const struct mp_tensor *a, const struct mp_tensor *b)
+{
+	int64_t n = mp_tensor_numel(a);
+	double worst = 0;
+	assert_int_equal(n, mp_tensor_numel(b));
+	for (int64_t i = 0; i < n; i++) {
+		double x, y;
+		mp_dtype_traits(a->dtype)->load_f64((const char *)a->data + i * 4, 1, &x, 1);
+		mp_dtype_traits(b->dtype)->load_f64((const char *)b->data + i * 4, 1, &y, 1);
+		if (!(fabs(x - y) <= worst))
+			worst = fabs(x - y);
+	}
+	return worst;
+}
+
+static void check_export(const char *file, const char *prefix)
+{
+	char *mp = mp_test_join(models, file), *bp = mp_test_join(models, "batches");
+	struct mp_graph *g;
+	struct mp_backend *cpu;
+	struct mp_batch_source *src;
+	struct mp_exec *x;
+	struct mp_error e = { 0 };
+
+	assert_int_equal(mp_graph_load(mp, &g, &e), MP_OK);
+	assert_int_equal(mp_backend_cpu_new(0, &cpu, &e), MP_OK);
+	assert_int_equal(mp_batch_source_open_glob(bp, "batch_*.safetensors", &src, &e), MP_OK);
+	assert_int_equal(mp_batch_source_count(src), 4);
+	assert_int_equal(mp_exec_new(g, cpu, cpu, NULL, &x, &e), MP_OK);
+	for (size_t i = 0; i < 4; i++) {
+		struct mp_batch *b;
+		char refname[64];
+		assert_int_equal(mp_batch_load(src, i, &b, &e), MP_OK);
+		if (mp_exec_begin(x, b, &e) || mp_exec_run(x, &e))
+			fail_msg("%s batch %zu: %s", file, i, e.msg);
+		snprintf(refname, sizeof refname, "ref_%03zu.safetensors", i);
+		char *rp = mp_test_join(bp, refname);
+		struct mp_st_file *ref;
+		assert_int_equal(mp_st_open(rp, &ref, &e), MP_OK);
+		static const struct { const char *name; double tol; } outs[] = {
+			{ "joints_3d", 1e-4 }, { "joints_2d", 0.05 },
+		};
+		for (int k = 0; k < 2; k++) {
+			char key[64];
+			snprintf(key, sizeof key, "%s.%s", prefix, outs[k].name);
+			const struct mp_st_entry *want = mp_st_find(ref, key);
+			const struct mp_tensor *got = mp_exec_value(x, mp_graph_find_value(g, outs[k].name));
+			assert_non_null(want);
+			assert_non_null(got);
+			assert_int_equal(got->ndim, want->ndim);
+			for (int d = 0; d < got->ndim; d++)
+				assert_true(got->shape[d] == want->shape[d]);
+			double diff = max_abs_diff(got, &want->t);
+			printf("# %s batch %zu %s: max |mpdbg - onnxruntime| = %.3g (limit %g)\n", file, i,
+			       outs[k].name, diff, outs[k].tol);
+			if (!(diff <= outs[k].tol))
+				fail_msg("%s batch %zu %s differs from onnxruntime by %g", file, i, outs[k].name, diff);
+		}
+		mp_st_close(ref);
+		free(rp);
+		mp_batch_free(b);
+	}
+	mp_exec_free(x);
+	mp_batch_source_free(src);
+	mp_backend_free(cpu);
+	mp_graph_free(g);
+	free(mp);
+	free(bp);
+}
+
+static int32_t child_named(const struct mp_graph *g, int32_t parent, const char *name)
+{
+	for (int32_t c = mp_graph_module(g, (size_t)parent)->first_child; c >= 0;
+	     c = mp_graph_module(g, (size_t)c)->next_sibling)
+		if (!strcmp(mp_graph_module(g, (size_t)c)->name, name))
+			return c;
+	fail_msg("module '%s' has no child '%s'", mp_graph_module(g, (size_t)parent)->path, name);
+	return -1;
+}
+
+static void check_tree(const char *file)
+{
+	char *mp = mp_test_join(models, file);
+	struct mp_graph *g;
+	struct mp_error e = { 0 };
+	assert_int_equal(mp_graph_load(mp, &g, &e), MP_OK);
+	int32_t backbone = child_named(g, 0, "backbone"), head = child_named(g, 0, "head");
+	int32_t emb = child_named(g, backbone, "embeddings"), enc = child_named(g, backbone, "encoder");
+	(void)emb;
+	(void)head;
+	for (int l = 0; l < 2; l++) {
+		int32_t layer = child_named(g, enc, l ? "layer.1" : "layer.0");
+		assert_string_equal(mp_graph_module(g, (size_t)layer)->path, l ? "backbone.encoder.layer.1" :
+		                                                                  "backbone.encoder.layer.0");
+		child_named(g, layer, "attention");
+		child_named(g, layer, "mlp");
+	}
+	/* every node sits somewhere, and the root counts them all */
+	assert_int_equal(mp_graph_module(g, 0)->nnodes_total, (int32_t)mp_graph_nnodes(g));
+	mp_graph_free(g);
+	free(mp);
+}
+
+static void test_ts(void **state)
+{
+	(void)state;
+	check_export("handpose_ts.onnx", "ts");
+}
+
+static void test_dynamo(void **state)
+{
+	(void)state;
+	check_export("handpose_dynamo.onnx", "dynamo");
+}
+
+static void test_trees(void **state)
+{
+	(void)state;
+	check_tree("handpose_ts.onnx");
+	check_tree("handpose_dynamo.onnx");
+}
+
+int main(void)
+{
+	models = mp_test_shared_path("models");
+	if (!models) {
+		printf("1..0 # SKIP ../shared/models is not beside the checkout\n");
+		return 77;
+	}
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_ts),
+		cmocka_unit_test(test_dynamo),
+		cmocka_unit_test(test_trees),
+	};
+	int rc = MP_RUN_TESTS(tests);
+	free(models);
+	return rc;
+}
