@@ -94,11 +94,11 @@ static void print_module(const struct mp_graph *g, int32_t id, const char *prefi
 	snprintf(name, sizeof name, "%s%s%s", id == 0 ? "" : prefix, id == 0 ? "" : (last ? ts->last : ts->tee),
 	         id == 0 ? "(model)" : m->name);
 	printf("  ");
-	mp_cli_print_padded(name, 40);
-	printf(" %-22s %6d nodes %12s params", m->class_name ? m->class_name : "",
-	       m->nnodes_total, mp_cli_thousands(params, sizeof params, m->nparams));
+	mp_cli_print_padded(name, 34);
+	printf(" %-22.22s %6d %11s", m->class_name ? m->class_name : "", m->nnodes_total,
+	       mp_cli_thousands(params, sizeof params, m->nparams));
 	if (max_depth && depth >= max_depth && nchild) {
-		printf("  (+%d submodule%s)\n", nchild, nchild > 1 ? "s" : "");
+		printf("  +%d\n", nchild);
 		return;
 	}
 	printf("\n");
@@ -111,10 +111,25 @@ static void print_module(const struct mp_graph *g, int32_t id, const char *prefi
 	}
 }
 
+/* What the model declares, with dims inference knows better filled in
+ * (exporters name output dims "Addjoints_3d_dim_1" that are really 21). */
+static struct mp_value_info shown_info(const struct mp_value *v)
+{
+	struct mp_value_info vi = v->has_declared ? v->declared : v->info;
+	if (v->has_declared && v->info.ndim == vi.ndim)
+		for (int d = 0; d < vi.ndim; d++)
+			if (vi.dims[d] < 0 && v->info.dims[d] >= 0)
+				vi.dims[d] = v->info.dims[d];
+	if (!vi.dtype)
+		vi.dtype = v->info.dtype;
+	return vi;
+}
+
 static void print_value_line(const struct mp_graph *g, const char *label, int32_t id)
 {
 	const struct mp_value *v = mp_graph_value(g, (size_t)id);
-	const struct mp_value_info *vi = v->has_declared ? &v->declared : &v->info;
+	struct mp_value_info shown = shown_info(v);
+	const struct mp_value_info *vi = &shown;
 	char dims[512];
 	printf("%-12s %-28s %-9s %s\n", label, v->name, vi->dtype ? mp_dtype_name(vi->dtype) : "?",
 	       mp_graph_dims_str(g, vi, dims, sizeof dims));
@@ -159,12 +174,12 @@ static int inspect_text(const struct mp_graph *g, const struct mp_backend *cpu, 
 	printf("%-12s", "ops");
 	for (size_t i = 0; i < nops; i++)
 		printf("%s%s %d", i ? (i % 6 ? ", " : ",\n             ") : " ", ops[i].op, ops[i].n);
-	printf("\n\nmodules%s\n", depth ? "" : " (all levels)");
+	printf("\n\n%-36s %-22s %6s %11s\n", "modules", "class", "nodes", "params");
 	static const struct tree_style utf8 = { "├─ ", "└─ ", "│  ", "   " };
 	static const struct tree_style ascii = { "|- ", "`- ", "|  ", "   " };
 	print_module(g, 0, "", true, 0, depth, mp_cli_utf8() ? &utf8 : &ascii);
-	if (depth)
-		printf("  (showing %d levels; --depth 0 shows all)\n", depth);
+	printf("  (parameters count where first used%s)\n",
+	       depth ? "; +N: submodules below the depth shown, --depth 0 for all" : "");
 
 	/* what cannot run, by op, then each node */
 	size_t blocked = 0, problems = 0;
@@ -220,7 +235,8 @@ static json_t *dims_json(const struct mp_graph *g, const struct mp_value_info *v
 static json_t *value_json(const struct mp_graph *g, int32_t id)
 {
 	const struct mp_value *v = mp_graph_value(g, (size_t)id);
-	const struct mp_value_info *vi = v->has_declared ? &v->declared : &v->info;
+	struct mp_value_info shown = shown_info(v);
+	const struct mp_value_info *vi = &shown;
 	return json_pack("{s:s, s:s, s:o}", "name", v->name, "dtype",
 	                 vi->dtype ? mp_dtype_name(vi->dtype) : "?", "shape", dims_json(g, vi));
 }

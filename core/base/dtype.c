@@ -101,30 +101,28 @@ DEF_SAT(uint64_t, 0, UINT64_MAX)
 
 /* ---- row converters ---- */
 
+/* Elements are read and written through memcpy: tensors point into mapped
+ * files where raw_data may sit at any address, and memcpy of one element is
+ * a plain (unaligned-safe) load or store once compiled. */
 #define DEF_LOAD(NAME, T, CT, EXPR)                                               \
 	static void NAME(const void *src, ptrdiff_t stride, CT *dst, size_t n)    \
 	{                                                                         \
-		const T *s = src;                                                 \
-		if (stride == 1) {                                                \
-			for (size_t i = 0; i < n; i++) {                          \
-				T v = s[i];                                       \
-				dst[i] = (EXPR);                                  \
-			}                                                         \
-		} else {                                                          \
-			for (size_t i = 0; i < n; i++) {                          \
-				T v = s[(ptrdiff_t)i * stride];                   \
-				dst[i] = (EXPR);                                  \
-			}                                                         \
+		const unsigned char *s = src;                                     \
+		for (size_t i = 0; i < n; i++) {                                  \
+			T v;                                                      \
+			memcpy(&v, s + (ptrdiff_t)i * stride * (ptrdiff_t)sizeof(T), sizeof v); \
+			dst[i] = (EXPR);                                          \
 		}                                                                 \
 	}
 
 #define DEF_STORE(NAME, T, CT, EXPR)                                  \
 	static void NAME(const CT *src, void *dst, size_t n)          \
 	{                                                             \
-		T *d = dst;                                           \
+		unsigned char *d = dst;                               \
 		for (size_t i = 0; i < n; i++) {                      \
 			CT v = src[i];                                \
-			d[i] = EXPR;                                  \
+			T r = EXPR;                                   \
+			memcpy(d + i * sizeof(T), &r, sizeof r);      \
 		}                                                     \
 	}
 

@@ -1,0 +1,356 @@
+/* test_cli.c - the mpdbg program as a user meets it: --help on every
+ * command, exit statuses (0 ok, 2 bad usage or input), and for each kind of
+ * malformed input a message naming the file and the problem, never a crash.
+ * Usage: test_cli PATH/TO/mpdbg */
+#include <fcntl.h>
+#include <jansson.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cmocka_tap.h"
+#include "onnxw.h"
+#include "safetensors.h"
+#include "testutil.h"
+
+extern char **environ;
+static const char *mpdbg;
+static char *dir;
+
+struct result {
+	int status; /* exit status; 128 + signal when killed */
+	char *out, *err;
+};
+
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = calloc(1, 1 << 20);
+	if (f) {
+		size_t n = fread(buf, 1, (1 << 20) - 1, f);
+		buf[n] = '\0';
+		fclose(f);
+	}
+	return buf;
+}
+
+static struct result run(const char *const *args)
+{
+	char *argv[32];
+	int n = 0;
+	argv[n++] = (char *)mpdbg;
+	for (; args[n - 1]; n++)
+		argv[n] = (char *)args[n - 1];
+	argv[n] = NULL;
+	char *op = mp_test_join(dir, "stdout.txt"), *ep = mp_test_join(dir, "stderr.txt");
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 1, op, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	posix_spawn_file_actions_addopen(&fa, 2, ep, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	pid_t pid;
+	int ws = 0;
+	assert_int_equal(posix_spawn(&pid, mpdbg, &fa, NULL, argv, environ), 0);
+	waitpid(pid, &ws, 0);
+	posix_spawn_file_actions_destroy(&fa);
+	struct result r = { WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws), slurp(op), slurp(ep) };
+	free(op);
+	free(ep);
+	return r;
+}
+
+static void result_free(struct result *r)
+{
+	free(r->out);
+	free(r->err);
+}
+
+/* Runs and checks the status and that stderr holds every phrase given. */
+static void expect(const char *const *args, int status, const char *const *phrases)
+{
+	struct result r = run(args);
+	if (r.status != status)
+		fail_msg("mpdbg %s ...: exit %d, expected %d\nstderr: %s", args[0], r.status, status, r.err);
+	for (int i = 0; phrases && phrases[i]; i++)
+		if (!strstr(r.err, phrases[i]) && !strstr(r.out, phrases[i]))
+			fail_msg("mpdbg %s ...: output lacks '%s'\nstdout: %.2000s\nstderr: %s", args[0], phrases[i],
+			         r.out, r.err);
+	result_free(&r);
+}
+
+#define ARGS(...) ((const char *const[]){ __VA_ARGS__, NULL })
+
+static int setup(void **state)
+{
+	(void)state;
+	dir = mp_test_tmpdir();
+	return dir ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	mp_test_rmtree(dir);
+	free(dir);
+	return 0;
+}
+
+/* y = Relu(x + w), x [batch, 4] */
+static char *good_model(const char *name)
+{
+	struct pbw g = onnx_graph(), vi, n;
+	const int64_t xd[] = { -1, 4 };
+	const char *pa[] = { "batch", NULL };
+	float w[4] = { 1, -1, 2, -2 };
+	vi = onnx_value_info("x", 1, 2, xd, pa);
+	onnx_graph_input(&g, &vi);
+	vi = onnx_value_info("y", 1, 2, xd, pa);
+	onnx_graph_output(&g, &vi);
+	struct pbw t = onnx_tensor_raw("w", MP_F32, 1, (int64_t[]){ 4 }, w, sizeof w);
+	onnx_graph_init(&g, &t);
+	n = onnx_node("Add", "/net/add/Add", 2, (const char *[]){ "x", "w" }, 1, (const char *[]){ "s" }, 0, NULL);
+	onnx_graph_node(&g, &n);
+	n = onnx_node("Relu", "/net/act/Relu", 1, (const char *[]){ "s" }, 1, (const char *[]){ "y" }, 0, NULL);
+	onnx_graph_node(&g, &n);
+	struct pbw m = onnx_model(17, &g);
+	char *p = mp_test_write(dir, name, m.d, m.n);
+	pbw_free(&m);
+	return p;
+}
+
+static char *good_batch(const char *name, const char *tensor)
+{
+	float x[8] = { 1, 2, 3, 4, -5, -6, -7, -8 };
+	struct mp_tensor t;
+	mp_tensor_init(&t, MP_F32, 2, (int64_t[]){ 2, 4 });
+	t.data = x;
+	struct mp_st_item item = { tensor, &t };
+	char *p = mp_test_join(dir, name);
+	struct mp_error e = { 0 };
+	assert_int_equal(mp_st_write(p, &item, 1, NULL, 0, &e), MP_OK);
+	return p;
+}
+
+static void test_help(void **state)
+{
+	(void)state;
+	expect(ARGS("--help"), 0, ARGS("usage: mpdbg <command>", "inspect", "run"));
+	expect(ARGS("help", "run"), 0, ARGS("--save-outputs DIR"));
+	expect(ARGS("inspect", "--help"), 0, ARGS("usage: mpdbg inspect MODEL"));
+	expect(ARGS("run", "--help"), 0, ARGS("usage: mpdbg run MODEL --data PATH"));
+	expect(ARGS("--version"), 0, ARGS("mpdbg "));
+	struct result r = run((const char *const[]){ NULL });
+	assert_int_equal(r.status, 2);
+	assert_non_null(strstr(r.err, "usage: mpdbg"));
+	result_free(&r);
+}
+
+static void test_usage_errors(void **state)
+{
+	(void)state;
+	char *m = good_model("usage.onnx");
+	expect(ARGS("bogus"), 2, ARGS("'bogus' is not a command"));
+	expect(ARGS("inspect"), 2, ARGS("which model?"));
+	expect(ARGS("inspect", m, "--frobnicate"), 2, ARGS("unknown option '--frobnicate'"));
+	expect(ARGS("run", m), 2, ARGS("--data PATH is required"));
+	expect(ARGS("run", m, "--data", m, "--batches", "many"), 2, ARGS("--batches wants a non-negative number"));
+	expect(ARGS("run", m, "--data", m, "--device", "tpu"), 2, ARGS("--device is cpu, cuda or auto"));
+	free(m);
+}
+
+static void test_inspect_and_run(void **state)
+{
+	(void)state;
+	char *m = good_model("good.onnx"), *b = good_batch("b0.safetensors", "x");
+	char *outdir = mp_test_join(dir, "outs");
+	expect(ARGS("inspect", m), 0, ARGS("ONNX IR 8", "inputs       x", "[batch, 4]", "net", "add", "act",
+	                                   "all 2 nodes run on: cpu"));
+	struct result r = run(ARGS("inspect", m, "--json"));
+	assert_int_equal(r.status, 0);
+	json_error_t je;
+	json_t *j = json_loads(r.out, 0, &je);
+	assert_non_null(j);
+	assert_int_equal(json_integer_value(json_object_get(j, "nodes")), 2);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(j, "inputs"), 0), "name")), "x");
+	json_decref(j);
+	result_free(&r);
+	expect(ARGS("run", m, "--data", b, "--save-outputs", outdir), 0,
+	       ARGS("b0", "y f32 [2, 4] min 0 max 5 mean 1.25"));
+	char *saved = mp_test_join(outdir, "b0.safetensors");
+	struct mp_st_file *f;
+	struct mp_error e = { 0 };
+	assert_int_equal(mp_st_open(saved, &f, &e), MP_OK);
+	const float *y = mp_st_find(f, "y")->t.data;
+	assert_true(y[0] == 2 && y[1] == 1 && y[2] == 5 && y[3] == 2 && y[4] == 0);
+	mp_st_close(f);
+	free(saved);
+	free(outdir);
+	free(m);
+	free(b);
+}
+
+static void test_malformed_models(void **state)
+{
+	(void)state;
+	char *good = good_model("whole.onnx");
+	struct stat st;
+	assert_int_equal(stat(good, &st), 0);
+	char *bytes = slurp(good);
+	char *trunc = mp_test_write(dir, "truncated.onnx", bytes, (size_t)st.st_size / 2);
+	expect(ARGS("inspect", trunc), 2, ARGS(trunc, "runs past the end"));
+	free(bytes);
+	/* a length-delimited field that runs past the end */
+	struct pbw m = { 0 };
+	pbw_int(&m, 1, 8);
+	pbw_key(&m, 7, 2);
+	pbw_varint(&m, 1u << 20);
+	pbw_raw(&m, "\x0a\x01", 2);
+	char *past = mp_test_write(dir, "pastend.onnx", m.d, m.n);
+	pbw_free(&m);
+	expect(ARGS("inspect", past), 2, ARGS(past, "length-delimited field 7 runs past the end"));
+	/* raw_data shorter than its shape needs, dims that overflow */
+	struct pbw g = onnx_graph(), vi;
+	vi = onnx_value_info("w", 1, 1, (int64_t[]){ 8 }, NULL);
+	onnx_graph_output(&g, &vi);
+	struct pbw t = onnx_tensor_raw("w", MP_F32, 1, (int64_t[]){ 8 }, "abcd", 4);
+	onnx_graph_init(&g, &t);
+	m = onnx_model(17, &g);
+	char *shortraw = mp_test_write(dir, "shortraw.onnx", m.d, m.n);
+	pbw_free(&m);
+	expect(ARGS("inspect", shortraw), 2, ARGS(shortraw, "raw_data holds 4 bytes, but shape [8] of float32 needs 32"));
+	g = onnx_graph();
+	vi = onnx_value_info("w", 1, 1, (int64_t[]){ 8 }, NULL);
+	onnx_graph_output(&g, &vi);
+	t = onnx_tensor_raw("w", MP_F32, 2, (int64_t[]){ 1ll << 40, 1ll << 40 }, "", 0);
+	onnx_graph_init(&g, &t);
+	m = onnx_model(17, &g);
+	char *ovf = mp_test_write(dir, "overflow.onnx", m.d, m.n);
+	pbw_free(&m);
+	expect(ARGS("inspect", ovf), 2, ARGS(ovf, "overflows 64 bits"));
+	char *missing = mp_test_join(dir, "missing.onnx");
+	expect(ARGS("inspect", missing), 2, ARGS(missing, "No such file"));
+	free(good);
+	free(trunc);
+	free(past);
+	free(shortraw);
+	free(ovf);
+	free(missing);
+}
+
+static char *external_model(const char *name, const char *location)
+{
+	struct pbw g = onnx_graph(), vi;
+	vi = onnx_value_info("w", 1, 1, (int64_t[]){ 4 }, NULL);
+	onnx_graph_output(&g, &vi);
+	struct pbw t = onnx_tensor_external("w", MP_F32, 1, (int64_t[]){ 4 }, location, 0, 16);
+	onnx_graph_init(&g, &t);
+	struct pbw m = onnx_model(17, &g);
+	char *p = mp_test_write(dir, name, m.d, m.n);
+	pbw_free(&m);
+	return p;
+}
+
+static void test_hostile_external_data(void **state)
+{
+	(void)state;
+	char *p = external_model("dotdot.onnx", "../../etc/passwd");
+	expect(ARGS("inspect", p), 2, ARGS(p, "'../../etc/passwd' climbs out of the model's folder"));
+	free(p);
+	p = external_model("absolute.onnx", "/etc/passwd");
+	expect(ARGS("inspect", p), 2, ARGS(p, "'/etc/passwd' is an absolute path"));
+	free(p);
+	char *outside = mp_test_tmpdir(), *target = mp_test_write(outside, "data.bin", "0123456789abcdef", 16);
+	char *link = mp_test_join(dir, "outside.bin");
+	assert_int_equal(symlink(target, link), 0);
+	p = external_model("symlink.onnx", "outside.bin");
+	expect(ARGS("inspect", p), 2, ARGS(p, "leads out of the model's folder"));
+	free(p);
+	mp_test_rmtree(outside);
+	free(outside);
+	free(target);
+	free(link);
+}
+
+static char *raw_safetensors(const char *name, const char *header, uint64_t hlen, size_t ndata)
+{
+	size_t hl = strlen(header), total = 8 + hl + ndata;
+	unsigned char *buf = calloc(1, total);
+	uint64_t len = hlen ? hlen : hl;
+	memcpy(buf, &len, 8);
+	memcpy(buf + 8, header, hl);
+	char *p = mp_test_write(dir, name, buf, total);
+	free(buf);
+	return p;
+}
+
+static void test_malformed_batches(void **state)
+{
+	(void)state;
+	char *m = good_model("model.onnx");
+	char *p = raw_safetensors("beyond.safetensors", "{\"x\":{\"dtype\":\"F32\",\"shape\":[2,4],\"data_offsets\":[0,32]}}",
+	                          1u << 20, 32);
+	expect(ARGS("run", m, "--data", p), 2, ARGS(p, "header length 1048576 runs beyond the end of the file"));
+	free(p);
+	p = raw_safetensors("overlap.safetensors",
+	                    "{\"x\":{\"dtype\":\"F32\",\"shape\":[2,4],\"data_offsets\":[0,32]},"
+	                    "\"z\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[24,32]}}", 0, 32);
+	expect(ARGS("run", m, "--data", p), 2, ARGS(p, "overlaps"));
+	free(p);
+	p = raw_safetensors("dims.safetensors",
+	                    "{\"x\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296,4294967296],\"data_offsets\":[0,32]}}",
+	                    0, 32);
+	expect(ARGS("run", m, "--data", p), 2, ARGS(p, "dims overflow 64 bits"));
+	free(p);
+	p = good_batch("wrongname.safetensors", "image");
+	expect(ARGS("run", m, "--data", p), 2, ARGS(p, "the batch lacks the graph input 'x'", "the batch has 'image'"));
+	free(p);
+	p = good_batch("ok.safetensors", "x");
+	expect(ARGS("run", m, "--data", p, "--device", "cuda"), 2, ARGS("--device cuda"));
+	free(p);
+	free(m);
+}
+
+static void test_shared_models(void **state)
+{
+	(void)state;
+	char *models = mp_test_shared_path("models");
+	if (!models)
+		skip();
+	char *ts = mp_test_join(models, "handpose_ts.onnx"), *dyn = mp_test_join(models, "handpose_dynamo.onnx");
+	char *batches = mp_test_join(models, "batches");
+	const char *const tree[] = { "backbone", "embeddings", "encoder", "layer.0", "layer.1", "attention", "mlp",
+	                             "head", NULL };
+	expect(ARGS("inspect", ts), 0, tree);
+	expect(ARGS("inspect", dyn), 0, tree);
+	expect(ARGS("inspect", dyn), 0, ARGS("Dinov2Layer", "image", "float32", "[4, 3, 112, 112]"));
+	expect(ARGS("run", ts, "--data", batches, "--glob", "batch_*.safetensors"), 0,
+	       ARGS("batch_000", "batch_003", "joints_2d f32 [4, 21, 2]", "'image' is bfloat16"));
+	expect(ARGS("run", ts, "--data", batches), 2, ARGS("ref_000.safetensors", "hint: --glob"));
+	free(ts);
+	free(dyn);
+	free(batches);
+	free(models);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		fprintf(stderr, "usage: test_cli PATH/TO/mpdbg\n");
+		return 2;
+	}
+	mpdbg = argv[1];
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_help),
+		cmocka_unit_test(test_usage_errors),
+		cmocka_unit_test(test_inspect_and_run),
+		cmocka_unit_test(test_malformed_models),
+		cmocka_unit_test(test_hostile_external_data),
+		cmocka_unit_test(test_malformed_batches),
+		cmocka_unit_test(test_shared_models),
+	};
+	cmocka_set_message_output(CM_OUTPUT_TAP);
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
