@@ -365,8 +365,9 @@ int main(int argc, char **argv)
 	static const char *const suites[] = { "node", "simple", "pytorch-converted", "pytorch-operator" };
 
 	if (!root) {
+		/* TAP's way to skip a whole program; meson and .ci/run count it so */
 		printf("1..0 # SKIP ../shared/onnx-backend-tests is not beside the checkout\n");
-		return 77;
+		return 0;
 	}
 	if (mp_backend_cpu_new(0, &r.cpu, &e)) {
 		fprintf(stderr, "%s\n", e.msg);

@@ -170,25 +170,6 @@ static void test_dtypes(void **state)
 	free(p);
 }
 
-static void test_shared_batch(void **state)
-{
-	(void)state;
-	char *p = mp_test_shared_path("models/batches/batch_000.safetensors");
-	if (!p)
-		skip();
-	struct mp_st_file *f;
-	struct mp_error e = { 0 };
-	assert_int_equal(mp_st_open(p, &f, &e), MP_OK);
-	const struct mp_st_entry *img = mp_st_find(f, "image"), *k = mp_st_find(f, "camera_intrinsics");
-	assert_non_null(img);
-	assert_int_equal(img->dtype, MP_BF16);
-	assert_int_equal(img->ndim, 4);
-	assert_true(img->shape[0] == 4 && img->shape[1] == 3 && img->shape[2] == 112 && img->shape[3] == 112);
-	assert_int_equal(k->dtype, MP_F32);
-	mp_st_close(f);
-	free(p);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -196,7 +177,6 @@ int main(void)
 		cmocka_unit_test(test_header_rules),
 		cmocka_unit_test(test_offset_rules),
 		cmocka_unit_test(test_dtypes),
-		cmocka_unit_test(test_shared_batch),
 	};
 	cmocka_set_message_output(CM_OUTPUT_TAP);
 	return cmocka_run_group_tests(tests, setup, teardown);
