@@ -45,18 +45,6 @@ static enum mp_status field_str(struct mp_graph *g, const struct mp_pb_field *f,
 	return *out ? MP_OK : NOMEM(e);
 }
 
-/* Iterates the fields of a message: `for (MSG_EACH(...))` is awkward in C, so
- * each parser loops with this helper. */
-#define NEXT_FIELD(r, f, e)                                       \
-	do {                                                      \
-		bool got_;                                        \
-		enum mp_status st_ = mp_pb_next((r), (f), &got_, (e)); \
-		if (st_)                                          \
-			return st_;                               \
-		if (!got_)                                        \
-			goto done;                                \
-	} while (0)
-
 /* ---- value types ---- */
 
 static enum mp_status parse_tensor_type(struct mp_graph *g, struct mp_pb r,
@@ -64,8 +52,7 @@ static enum mp_status parse_tensor_type(struct mp_graph *g, struct mp_pb r,
 {
 	struct mp_pb_field f;
 	enum mp_status st;
-	for (;;) {
-		NEXT_FIELD(&r, &f, e);
+	while (mp_pb_each(&r, &f, &st, e)) {
 		if (f.num == TT_ELEM_TYPE && f.wire == MP_PB_VARINT) {
 			if (!mp_dtype_valid((int)f.u))
 				return mp_error_set(e, MP_ERR_FORMAT, "offset %zu: elem_type %llu is not an ONNX type",
@@ -75,12 +62,7 @@ static enum mp_status parse_tensor_type(struct mp_graph *g, struct mp_pb r,
 			struct mp_pb s = mp_pb_sub(&r, &f);
 			struct mp_pb_field d;
 			vi->ndim = 0;
-			for (;;) {
-				bool got;
-				if ((st = mp_pb_next(&s, &d, &got, e)))
-					return st;
-				if (!got)
-					break;
+			while (mp_pb_each(&s, &d, &st, e)) {
 				if (d.num != SHAPE_DIM || d.wire != MP_PB_LEN)
 					continue;
 				if (vi->ndim >= MP_MAX_DIMS)
@@ -89,11 +71,7 @@ static enum mp_status parse_tensor_type(struct mp_graph *g, struct mp_pb r,
 				int64_t dim = MP_DIM_UNKNOWN;
 				struct mp_pb dr = mp_pb_sub(&s, &d);
 				struct mp_pb_field x;
-				for (;;) {
-					if ((st = mp_pb_next(&dr, &x, &got, e)))
-						return st;
-					if (!got)
-						break;
+				while (mp_pb_each(&dr, &x, &st, e)) {
 					if (x.num == DIM_VALUE && x.wire == MP_PB_VARINT) {
 						if ((int64_t)x.u < 0)
 							dim = MP_DIM_UNKNOWN; /* -1 is how some exporters say "unknown" */
@@ -109,11 +87,16 @@ static enum mp_status parse_tensor_type(struct mp_graph *g, struct mp_pb r,
 						dim = MP_DIM_FROM_SYM(id);
 					}
 				}
+				if (st)
+					return st;
 				vi->dims[vi->ndim++] = dim;
 			}
+			if (st)
+				return st;
 		}
 	}
-done:
+	if (st)
+		return st;
 	return MP_OK;
 }
 
@@ -130,20 +113,14 @@ static enum mp_status parse_value_info(struct mp_graph *g, const struct mp_pb *p
 	*unsupported = false;
 	vi->dtype = MP_DTYPE_UNDEFINED;
 	vi->ndim = -1;
-	for (;;) {
-		NEXT_FIELD(&r, &f, e);
+	while (mp_pb_each(&r, &f, &st, e)) {
 		if (f.num == VI_NAME) {
 			if ((st = field_str(g, &f, name, "value name", e)))
 				return st;
 		} else if (f.num == VI_TYPE && f.wire == MP_PB_LEN) {
 			struct mp_pb t = mp_pb_sub(&r, &f);
 			struct mp_pb_field tf;
-			for (;;) {
-				bool got;
-				if ((st = mp_pb_next(&t, &tf, &got, e)))
-					return st;
-				if (!got)
-					break;
+			while (mp_pb_each(&t, &tf, &st, e)) {
 				if (tf.num == TP_TENSOR && tf.wire == MP_PB_LEN) {
 					if ((st = parse_tensor_type(g, mp_pb_sub(&t, &tf), vi, e)))
 						return st;
@@ -152,9 +129,12 @@ static enum mp_status parse_value_info(struct mp_graph *g, const struct mp_pb *p
 					*unsupported = true;
 				}
 			}
+			if (st)
+				return st;
 		}
 	}
-done:
+	if (st)
+		return st;
 	if (!*name)
 		return mp_error_set(e, MP_ERR_FORMAT, "offset %zu: a value without a name", msg->offset);
 	return MP_OK;
@@ -173,8 +153,7 @@ static enum mp_status parse_attr(struct mp_graph *g, const struct mp_pb *parent,
 	bool has[32] = { false };
 
 	memset(a, 0, sizeof *a);
-	for (;;) {
-		NEXT_FIELD(&r, &f, e);
+	while (mp_pb_each(&r, &f, &st, e)) {
 		if (f.num < 32)
 			has[f.num] = true;
 		switch (f.num) {
@@ -240,7 +219,8 @@ static enum mp_status parse_attr(struct mp_graph *g, const struct mp_pb *parent,
 			break;
 		}
 	}
-done:
+	if (st)
+		return st;
 	if (!a->name)
 		return mp_error_set(e, MP_ERR_FORMAT, "offset %zu: an attribute without a name", msg->offset);
 	if (a->type == MP_ATTR_UNDEFINED) { /* IR < 3 wrote no type: take it from the field set */
@@ -269,12 +249,7 @@ done:
 		if ((nfloats && !fl) || (nints && !in) || (nstrings && !sl))
 			return NOMEM(e);
 		r = mp_pb_sub(parent, msg);
-		for (;;) {
-			bool got;
-			if ((st = mp_pb_next(&r, &f, &got, e)))
-				return st;
-			if (!got)
-				break;
+		while (mp_pb_each(&r, &f, &st, e)) {
 			if (f.num == A_FLOATS || f.num == A_INTS) {
 				enum mp_pb_wire w = f.num == A_FLOATS ? MP_PB_I32 : MP_PB_VARINT;
 				size_t n;
@@ -300,6 +275,8 @@ done:
 					return NOMEM(e);
 			}
 		}
+		if (st)
+			return st;
 		if (nfloats + nints + nstrings > INT32_MAX)
 			return mp_error_set(e, MP_ERR_FORMAT, "attribute '%s' is too long", a->name);
 		a->floats = fl;
@@ -329,14 +306,14 @@ static enum mp_status parse_kv(struct mp_graph *g, const struct mp_pb *parent,
 	struct mp_pb_field f;
 	enum mp_status st;
 	m->key = m->value = "";
-	for (;;) {
-		NEXT_FIELD(&r, &f, e);
+	while (mp_pb_each(&r, &f, &st, e)) {
 		if (f.num == KV_KEY && (st = field_str(g, &f, &m->key, "metadata key", e)))
 			return st;
 		if (f.num == KV_VALUE && (st = field_str(g, &f, &m->value, "metadata value", e)))
 			return st;
 	}
-done:
+	if (st)
+		return st;
 	return MP_OK;
 }
 
@@ -352,14 +329,14 @@ static enum mp_status parse_node(struct mp_graph *g, const struct mp_pb *parent,
 	memset(n, 0, sizeof *n);
 	n->domain = "";
 	n->name = "";
-	for (;;) {
-		NEXT_FIELD(&r, &f, e);
+	while (mp_pb_each(&r, &f, &st, e)) {
 		if (f.num == N_INPUT) ni++;
 		else if (f.num == N_OUTPUT) no++;
 		else if (f.num == N_ATTRIBUTE) na++;
 		else if (f.num == N_METADATA) nm++;
 	}
-done:
+	if (st)
+		return st;
 	if (ni > INT32_MAX || no > INT32_MAX || na > INT32_MAX || nm > INT32_MAX)
 		return mp_error_set(e, MP_ERR_FORMAT, "offset %zu: node too large", msg->offset);
 	n->inputs = mp_arena_array(&g->arena, ni, sizeof *n->inputs);
@@ -369,12 +346,7 @@ done:
 	if (!n->inputs || !n->outputs || !n->attrs || !n->meta)
 		return NOMEM(e);
 	r = mp_pb_sub(parent, msg);
-	for (;;) {
-		bool got;
-		if ((st = mp_pb_next(&r, &f, &got, e)))
-			return st;
-		if (!got)
-			break;
+	while (mp_pb_each(&r, &f, &st, e)) {
 		switch (f.num) {
 		case N_INPUT:
 			if ((st = field_str(g, &f, &n->inputs[n->ninputs++], "node input", e)))
@@ -413,6 +385,8 @@ done:
 			break;
 		}
 	}
+	if (st)
+		return st;
 	if (!n->op_type)
 		return mp_error_set(e, MP_ERR_FORMAT, "offset %zu: node '%s' has no op_type", msg->offset,
 		                    n->name);
@@ -462,12 +436,7 @@ static enum mp_status parse_graph(struct mp_graph *g, const struct mp_pb *parent
 	size_t k_node = 0, k_init = 0;
 
 	r = mp_pb_sub(parent, gf);
-	for (;;) {
-		bool got;
-		if ((st = mp_pb_next(&r, &f, &got, e)))
-			return st;
-		if (!got)
-			break;
+	while (mp_pb_each(&r, &f, &st, e)) {
 		if (f.wire != MP_PB_LEN)
 			continue;
 		switch (f.num) {
@@ -479,6 +448,8 @@ static enum mp_status parse_graph(struct mp_graph *g, const struct mp_pb *parent
 		case G_SPARSE_INITIALIZER: nsparse++; break;
 		}
 	}
+	if (st)
+		return st;
 	if (nsparse)
 		return mp_error_set(e, MP_ERR_UNSUPPORTED, "sparse initializers are not supported");
 	if (nnode > INT32_MAX / 4 || ninit > INT32_MAX / 4)
@@ -492,12 +463,7 @@ static enum mp_status parse_graph(struct mp_graph *g, const struct mp_pb *parent
 	}
 	/* pass 2: initializers and nodes */
 	r = mp_pb_sub(parent, gf);
-	for (;;) {
-		bool got;
-		if ((st = mp_pb_next(&r, &f, &got, e)))
-			goto out;
-		if (!got)
-			break;
+	while (mp_pb_each(&r, &f, &st, e)) {
 		if (f.wire != MP_PB_LEN)
 			continue;
 		if (f.num == G_INITIALIZER) {
@@ -516,6 +482,8 @@ static enum mp_status parse_graph(struct mp_graph *g, const struct mp_pb *parent
 			k_node++;
 		}
 	}
+	if (st)
+		goto out;
 
 	/* values: initializers, then inputs that are not initializers, then node outputs */
 	size_t nvalues = ninit + nin;
@@ -556,12 +524,7 @@ static enum mp_status parse_graph(struct mp_graph *g, const struct mp_pb *parent
 
 	/* graph inputs, outputs and value_info: pass 3 */
 	r = mp_pb_sub(parent, gf);
-	for (;;) {
-		bool got;
-		if ((st = mp_pb_next(&r, &f, &got, e)))
-			goto out;
-		if (!got)
-			break;
+	while (mp_pb_each(&r, &f, &st, e)) {
 		if (f.wire != MP_PB_LEN || f.num != G_INPUT)
 			continue;
 		const char *name;
@@ -589,6 +552,8 @@ static enum mp_status parse_graph(struct mp_graph *g, const struct mp_pb *parent
 		g->values[id].unsupported_type = unsup;
 		g->inputs[g->ninputs++] = id;
 	}
+	if (st)
+		goto out;
 
 	/* nodes */
 	g->nnodes = nnode;
@@ -671,12 +636,7 @@ static enum mp_status parse_graph(struct mp_graph *g, const struct mp_pb *parent
 
 	/* outputs and value_info */
 	r = mp_pb_sub(parent, gf);
-	for (;;) {
-		bool got;
-		if ((st = mp_pb_next(&r, &f, &got, e)))
-			goto out;
-		if (!got)
-			break;
+	while (mp_pb_each(&r, &f, &st, e)) {
 		if (f.wire != MP_PB_LEN || (f.num != G_OUTPUT && f.num != G_VALUE_INFO))
 			continue;
 		const char *name;
@@ -708,6 +668,8 @@ static enum mp_status parse_graph(struct mp_graph *g, const struct mp_pb *parent
 			g->outputs[g->noutputs++] = id;
 		}
 	}
+	if (st)
+		goto out;
 	if (g->noutputs == 0) {
 		st = mp_error_set(e, MP_ERR_MODEL, "the graph has no outputs");
 		goto out;
@@ -861,25 +823,17 @@ static enum mp_status parse_model(struct mp_graph *g, struct mp_error *e)
 	size_t nops = 0;
 
 	mp_pb_init(&r, g->map.data, g->map.size, g->map.data);
-	for (;;) {
-		bool got;
-		if ((st = mp_pb_next(&r, &f, &got, e)))
-			return st;
-		if (!got)
-			break;
+	while (mp_pb_each(&r, &f, &st, e)) {
 		if (f.num == M_OPSET_IMPORT && f.wire == MP_PB_LEN)
 			nops++;
 	}
+	if (st)
+		return st;
 	g->opsets = mp_arena_array(&g->arena, nops ? nops : 1, sizeof *g->opsets);
 	if (!g->opsets)
 		return NOMEM(e);
 	mp_pb_init(&r, g->map.data, g->map.size, g->map.data);
-	for (;;) {
-		bool got;
-		if ((st = mp_pb_next(&r, &f, &got, e)))
-			return st;
-		if (!got)
-			break;
+	while (mp_pb_each(&r, &f, &st, e)) {
 		switch (f.num) {
 		case M_IR_VERSION:
 			if (f.wire == MP_PB_VARINT)
@@ -906,16 +860,14 @@ static enum mp_status parse_model(struct mp_graph *g, struct mp_error *e)
 			if (f.wire != MP_PB_LEN)
 				break;
 			os->domain = "";
-			for (;;) {
-				if ((st = mp_pb_next(&o, &x, &got, e)))
-					return st;
-				if (!got)
-					break;
+			while (mp_pb_each(&o, &x, &st, e)) {
 				if (x.num == OS_DOMAIN && (st = field_str(g, &x, &os->domain, "opset domain", e)))
 					return st;
 				if (x.num == OS_VERSION && x.wire == MP_PB_VARINT)
 					os->version = (int64_t)x.u;
 			}
+			if (st)
+				return st;
 			if (!strcmp(os->domain, "ai.onnx"))
 				os->domain = "";
 			g->nopsets++;
@@ -925,6 +877,8 @@ static enum mp_status parse_model(struct mp_graph *g, struct mp_error *e)
 			break;
 		}
 	}
+	if (st)
+		return st;
 	if (!has_graph)
 		return mp_error_set(e, MP_ERR_FORMAT, "no graph: this is not an ONNX model");
 	if (g->ir_version <= 0)

@@ -131,7 +131,6 @@ enum mp_status mp_onnx_tensor_parse(const uint8_t *msg, size_t len, const uint8_
 {
 	struct mp_pb r;
 	struct mp_pb_field f;
-	bool got;
 	enum mp_status st;
 	int64_t dims[MP_MAX_DIMS];
 	int ndim = 0;
@@ -149,11 +148,7 @@ enum mp_status mp_onnx_tensor_parse(const uint8_t *msg, size_t len, const uint8_
 	memset(out, 0, sizeof *out);
 	/* pass 1: everything but the typed values, which need the count first */
 	mp_pb_init(&r, msg, len, base);
-	for (;;) {
-		if ((st = mp_pb_next(&r, &f, &got, e)))
-			return st;
-		if (!got)
-			break;
+	while (mp_pb_each(&r, &f, &st, e)) {
 		switch (f.num) {
 		case T_DIMS: {
 			size_t n;
@@ -216,16 +211,14 @@ enum mp_status mp_onnx_tensor_parse(const uint8_t *msg, size_t len, const uint8_
 			size_t klen = 0, vlen = 0;
 			if (f.wire != MP_PB_LEN)
 				return mp_error_set(e, MP_ERR_FORMAT, "offset %zu: external_data is not a message", f.offset);
-			for (;;) {
-				if ((st = mp_pb_next(&kv, &g, &got, e)))
-					return st;
-				if (!got)
-					break;
+			while (mp_pb_each(&kv, &g, &st, e)) {
 				if (g.wire != MP_PB_LEN)
 					continue;
 				if (g.num == KV_KEY) { key = (const char *)g.data; klen = g.len; }
 				if (g.num == KV_VALUE) { val = (const char *)g.data; vlen = g.len; }
 			}
+			if (st)
+				return st;
 			if (!key || !val)
 				break;
 			if (memchr(val, 0, vlen))
@@ -257,6 +250,8 @@ enum mp_status mp_onnx_tensor_parse(const uint8_t *msg, size_t len, const uint8_
 			break; /* doc_string, metadata_props, ... */
 		}
 	}
+	if (st)
+		return st;
 
 	if (!mp_dtype_valid((int)dtype))
 		return mp_error_set(e, MP_ERR_FORMAT, "tensor '%.*s' has data_type %llu, which ONNX does not define",
@@ -355,11 +350,7 @@ enum mp_status mp_onnx_tensor_parse(const uint8_t *msg, size_t len, const uint8_
 	/* pass 2: decode the typed field occurrences in order */
 	size_t k = 0;
 	mp_pb_init(&r, msg, len, base);
-	for (;;) {
-		if ((st = mp_pb_next(&r, &f, &got, e)))
-			return st;
-		if (!got)
-			break;
+	while (mp_pb_each(&r, &f, &st, e)) {
 		if ((int)f.num != field)
 			continue;
 		size_t n, room;
@@ -384,6 +375,8 @@ enum mp_status mp_onnx_tensor_parse(const uint8_t *msg, size_t len, const uint8_
 		free(tmp);
 		tmp = NULL;
 	}
+	if (st)
+		return st;
 	out->t.data = dst;
 	return MP_OK;
 #undef FAIL

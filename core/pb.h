@@ -41,6 +41,18 @@ void mp_pb_init(struct mp_pb *r, const void *data, size_t len, const void *base)
 enum mp_status mp_pb_next(struct mp_pb *r, struct mp_pb_field *f, bool *got,
                           struct mp_error *e);
 
+/* The loop over a message's fields:
+ *     while (mp_pb_each(&r, &f, &st, e)) { ... }
+ *     if (st) return st;
+ * stops at the end (st == MP_OK) or at a malformed field (st set). */
+static inline bool mp_pb_each(struct mp_pb *r, struct mp_pb_field *f, enum mp_status *st,
+                              struct mp_error *e)
+{
+	bool got = false;
+	*st = mp_pb_next(r, f, &got, e);
+	return *st == MP_OK && got;
+}
+
 /* A reader over a LEN field's bytes (an embedded message). */
 struct mp_pb mp_pb_sub(const struct mp_pb *parent, const struct mp_pb_field *f);
 

@@ -83,20 +83,7 @@ static void expect(const char *const *args, int status, const char *const *phras
 
 #define ARGS(...) ((const char *const[]){ __VA_ARGS__, NULL })
 
-static int setup(void **state)
-{
-	(void)state;
-	dir = mp_test_tmpdir();
-	return dir ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	mp_test_rmtree(dir);
-	free(dir);
-	return 0;
-}
+MP_TEST_TMPDIR_FIXTURES(dir)
 
 /* y = Relu(x + w), x [batch, 4] */
 static char *good_model(const char *name)

@@ -25,6 +25,22 @@ char *mp_test_join(const char *a, const char *b);
 /* A fresh temporary folder (malloc'd path), and its removal with contents. */
 char *mp_test_tmpdir(void);
 void mp_test_rmtree(const char *path);
+/* cmocka group setup and teardown making a temporary folder, kept in the
+ * file's `static char *var`, for the whole group. */
+#define MP_TEST_TMPDIR_FIXTURES(var)                                  \
+	static int setup(void **state)                                \
+	{                                                             \
+		(void)state;                                          \
+		return (var = mp_test_tmpdir()) ? 0 : -1;             \
+	}                                                             \
+	static int teardown(void **state)                             \
+	{                                                             \
+		(void)state;                                          \
+		mp_test_rmtree(var);                                  \
+		free(var);                                            \
+		return 0;                                             \
+	}
+
 /* Writes bytes to dir/name; returns the malloc'd path. */
 char *mp_test_write(const char *dir, const char *name, const void *data, size_t n);
 

@@ -187,7 +187,7 @@ static enum outcome run_batch(struct runner *r, struct mp_exec *x, const struct 
 			return SKIP;
 		}
 		if (mp_exec_fetch(x, mp_graph_output(g, i), &got, &e)) {
-			snprintf(why, size, "output %zu: %s", i, e.msg);
+			snprintf(why, size, "output %zu: %.900s", i, e.msg);
 			return FAIL;
 		}
 		bool ok = mp_test_allclose(&got, &expected[i], rtol, 1e-7, w, sizeof w);

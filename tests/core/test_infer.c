@@ -13,20 +13,7 @@
 
 static char *dir;
 
-static int setup(void **state)
-{
-	(void)state;
-	dir = mp_test_tmpdir();
-	return dir ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	mp_test_rmtree(dir);
-	free(dir);
-	return 0;
-}
+MP_TEST_TMPDIR_FIXTURES(dir)
 
 struct init {
 	const char *name;
@@ -68,7 +55,7 @@ static void infer(const char *op, int opset, int nin, const char *const *names, 
 	struct mp_graph *gr;
 	struct mp_error e = { 0 };
 	if (mp_graph_load(p, &gr, &e)) {
-		snprintf(out, size, "load: %s", e.msg);
+		snprintf(out, size, "load: %.200s", e.msg);
 	} else {
 		const char *prob = mp_graph_node_problem(gr, 0);
 		const struct mp_node *nd = mp_graph_node(gr, 0);

@@ -15,20 +15,7 @@
 
 static char *dir;
 
-static int setup(void **state)
-{
-	(void)state;
-	dir = mp_test_tmpdir();
-	return dir ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	mp_test_rmtree(dir);
-	free(dir);
-	return 0;
-}
+MP_TEST_TMPDIR_FIXTURES(dir)
 
 /* y = Relu(x + w): x [batch, 4] float, w initializer [4] */
 static struct pbw tiny_graph(struct pbw *init)

@@ -10,20 +10,7 @@
 
 static char *dir;
 
-static int setup(void **state)
-{
-	(void)state;
-	dir = mp_test_tmpdir();
-	return dir ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	mp_test_rmtree(dir);
-	free(dir);
-	return 0;
-}
+MP_TEST_TMPDIR_FIXTURES(dir)
 
 /* A file from a header (its length prefixed) and n data bytes. */
 static char *craft(const char *name, const char *header, uint64_t hlen_override, size_t ndata)
