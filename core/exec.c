@@ -178,7 +178,8 @@ static void release_values(struct mp_exec *x)
 {
 	for (size_t i = 0; i < x->nvals; i++) {
 		struct xval *v = &x->vals[i];
-		if (v->present && v->t.buf != x->prepared[i].buf)
+		/* also outputs allocated for a node that then failed */
+		if (v->t.buf != x->prepared[i].buf)
 			mp_tensor_reset(&v->t);
 		memset(v, 0, offsetof(struct xval, last_use));
 		v->iv.nsym = -1;

@@ -23,9 +23,14 @@ static enum mp_status parse_auto_pad(struct mp_parse *p, enum mp_auto_pad *out)
 	return MP_OK;
 }
 
+/* Attributes are bounded so the size arithmetic below cannot overflow: no
+ * real model has a kernel, stride, dilation or pad of 2^31. */
+#define SPATIAL_MAX INT32_MAX
+
 /* Checks the spatial list attributes against each other once their rank is known. */
 static enum mp_status check_spatial(struct mp_infer *c, int ns, int nk, int nstr, int ndil, int npad,
-                                    const int64_t *k, const int64_t *str, const int64_t *dil)
+                                    const int64_t *k, const int64_t *str, const int64_t *dil,
+                                    const int64_t *pads)
 {
 	if (ns > MP_MAX_SPATIAL)
 		return mp_error_set(c->e, MP_ERR_UNSUPPORTED, "%d spatial dims, at most %d", ns, MP_MAX_SPATIAL);
@@ -33,13 +38,16 @@ static enum mp_status check_spatial(struct mp_infer *c, int ns, int nk, int nstr
 	    (npad >= 0 && npad != 2 * ns))
 		return mp_infer_fail(c, "kernel_shape, strides, dilations or pads do not fit %d spatial dims", ns);
 	for (int i = 0; i < ns; i++) {
-		if (k && k[i] <= 0)
+		if (k && (k[i] <= 0 || k[i] > SPATIAL_MAX))
 			return mp_infer_fail(c, "kernel_shape[%d] is %lld", i, (long long)k[i]);
-		if (str && str[i] <= 0)
+		if (str && (str[i] <= 0 || str[i] > SPATIAL_MAX))
 			return mp_infer_fail(c, "strides[%d] is %lld", i, (long long)str[i]);
-		if (dil && dil[i] <= 0)
+		if (dil && (dil[i] <= 0 || dil[i] > SPATIAL_MAX))
 			return mp_infer_fail(c, "dilations[%d] is %lld", i, (long long)dil[i]);
 	}
+	for (int i = 0; pads && npad >= 0 && i < 2 * ns; i++)
+		if (pads[i] < 0 || pads[i] > SPATIAL_MAX)
+			return mp_infer_fail(c, "pads[%d] is %lld", i, (long long)pads[i]);
 	return MP_OK;
 }
 
@@ -48,11 +56,13 @@ static enum mp_status window_dim(struct mp_infer *c, enum mp_auto_pad ap, bool c
                                  int64_t in, int64_t k, int64_t s, int64_t d, int64_t *pb,
                                  int64_t *pe, int64_t *out)
 {
-	int64_t ek = (k - 1) * d + 1; /* effective kernel extent */
+	int64_t ek = (k - 1) * d + 1; /* effective kernel extent; < 2^62 by SPATIAL_MAX */
 	if (in < 0) {
 		*out = MP_DIM_UNKNOWN;
 		return MP_OK;
 	}
+	if (in > INT64_MAX / 4)
+		return mp_infer_fail(c, "input size %lld is out of range", (long long)in);
 	switch (ap) {
 	case MP_PAD_VALID:
 		*pb = *pe = 0;
@@ -136,7 +146,11 @@ static enum mp_status infer_conv(struct mp_infer *c)
 	int ns = r - 2;
 	TRY(check_spatial(c, ns, cv->nkernel, cv->nstrides, cv->ndilations, cv->npads,
 	                  cv->nkernel >= 0 ? cv->kernel_shape : NULL, cv->nstrides >= 0 ? cv->strides : NULL,
-	                  cv->ndilations >= 0 ? cv->dilations : NULL));
+	                  cv->ndilations >= 0 ? cv->dilations : NULL, cv->pads));
+	for (int i = 0; i < ns; i++)
+		if ((cv->noutput_padding > i && (cv->output_padding[i] < 0 || cv->output_padding[i] > SPATIAL_MAX)) ||
+		    (cv->noutput_shape > i && (cv->output_shape[i] < 0 || cv->output_shape[i] > (INT64_MAX >> 2))))
+			return mp_infer_fail(c, "output_padding or output_shape out of range");
 	cv->nspatial = ns;
 	int64_t g = cv->group;
 	const int64_t *xd = x->info.ndim >= 0 ? x->info.dims : NULL;
@@ -172,6 +186,8 @@ static enum mp_status infer_conv(struct mp_infer *c)
 		if (wd && wd[2 + i] >= 0 && k >= 0 && k != wd[2 + i])
 			return mp_infer_fail(c, "kernel_shape[%d] = %lld but W has %lld", i, (long long)k,
 			                     (long long)wd[2 + i]);
+		if (k > SPATIAL_MAX)
+			return mp_infer_fail(c, "kernel size %lld on spatial dim %d", (long long)k, i);
 		if (pb < 0 || pe < 0)
 			return mp_infer_fail(c, "negative pads");
 		cv->k[i] = k;
@@ -190,6 +206,8 @@ static enum mp_status infer_conv(struct mp_infer *c)
 				out[2 + i] = MP_DIM_UNKNOWN;
 				continue;
 			}
+			if (in > (INT64_MAX >> 2) / s)
+				return mp_infer_fail(c, "input size %lld is out of range", (long long)in);
 			if (cv->noutput_shape > 0 || cv->auto_pad == MP_PAD_SAME_UPPER ||
 			    cv->auto_pad == MP_PAD_SAME_LOWER) {
 				if (cv->noutput_shape > 0)
@@ -298,7 +316,8 @@ static enum mp_status infer_pool(struct mp_infer *c)
 		return MP_OK;
 	}
 	TRY(check_spatial(c, ns, pp->nkernel, pp->nstrides, pp->ndilations, pp->npads, pp->kernel_shape,
-	                  pp->nstrides >= 0 ? pp->strides : NULL, pp->ndilations >= 0 ? pp->dilations : NULL));
+	                  pp->nstrides >= 0 ? pp->strides : NULL, pp->ndilations >= 0 ? pp->dilations : NULL,
+	                  pp->pads));
 	for (int i = 0; i < ns; i++) {
 		int64_t pb = pp->npads >= 0 ? pp->pads[i] : 0, pe = pp->npads >= 0 ? pp->pads[i + ns] : 0;
 		pp->k[i] = pp->kernel_shape[i];

@@ -265,9 +265,8 @@ static enum mp_status infer_split(struct mp_infer *c)
 	if (have_sizes) {
 		int64_t sum = 0;
 		for (int k = 0; k < nout; k++) {
-			if (sizes[k] < 0)
-				return mp_infer_fail(c, "split entry %d is negative", k);
-			sum += sizes[k];
+			if (sizes[k] < 0 || __builtin_add_overflow(sum, sizes[k], &sum))
+				return mp_infer_fail(c, "split entry %d is %lld", k, (long long)sizes[k]);
 		}
 		if (dim >= 0 && sum != dim)
 			return mp_infer_fail(c, "split sums to %lld, but the axis has %lld", (long long)sum,
@@ -558,7 +557,9 @@ static enum mp_status infer_pad(struct mp_infer *c)
 			out[d] = MP_DIM_UNKNOWN;
 			continue;
 		}
-		int64_t o = dim + pp->begin[d] + pp->end[d];
+		int64_t o;
+		if (__builtin_add_overflow(dim, pp->begin[d], &o) || __builtin_add_overflow(o, pp->end[d], &o))
+			return mp_infer_fail(c, "pads on dim %d are out of range", d);
 		if (o < 0)
 			return mp_infer_fail(c, "pads remove more than dim %d holds", d);
 		if ((pp->mode == MP_PADMODE_REFLECT && (pp->begin[d] >= dim || pp->end[d] >= dim) &&

@@ -6,6 +6,10 @@
 
 #include "cpu.h"
 
+#ifdef MP_HAVE_OPENBLAS
+#include <cblas.h>
+#endif
+
 static const mp_op_fn cpu_ops[MP_OP_COUNT] = {
 #define MP_OP(id, name, family, since) [MP_OP_##id] = cpu_##family,
 #include "ops.def"
@@ -71,6 +75,11 @@ enum mp_status mp_backend_cpu_new(int threads, struct mp_backend **out, struct m
 	}
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
 	ctx->threads = threads > 0 ? threads : (n > 0 ? (int)n : 1);
+#ifdef MP_HAVE_OPENBLAS
+	/* OpenBLAS keeps one thread count for the process; ours is the one asked */
+	if (threads > 0)
+		openblas_set_num_threads(threads);
+#endif
 	b->iface = &cpu_iface;
 	b->ctx = ctx;
 	*out = b;

@@ -277,6 +277,49 @@ static void test_sources(void **state)
 	free(sub);
 }
 
+/* A node folded at bind time that fails after its outputs were allocated
+ * (found by fuzzing: they leaked).  Gather of a weight with a bad index. */
+static void test_failed_fold(void **state)
+{
+	(void)state;
+	struct pbw g = onnx_graph(), vi, n;
+	vi = onnx_value_info("x", 1, 1, (int64_t[]){ 2 }, NULL);
+	onnx_graph_input(&g, &vi);
+	vi = onnx_value_info("y", 1, 1, (int64_t[]){ 2 }, NULL);
+	onnx_graph_output(&g, &vi);
+	float w[3] = { 1, 2, 3 };
+	int64_t idx[2] = { 0, 7 };
+	struct pbw t = onnx_tensor_raw("w", MP_F32, 1, (int64_t[]){ 3 }, w, sizeof w);
+	onnx_graph_init(&g, &t);
+	t = onnx_tensor_raw("i", MP_I64, 1, (int64_t[]){ 2 }, idx, sizeof idx);
+	onnx_graph_init(&g, &t);
+	n = onnx_node("Gather", "pick", 2, (const char *[]){ "w", "i" }, 1, (const char *[]){ "p" }, 0, NULL);
+	onnx_graph_node(&g, &n);
+	n = onnx_node("Add", "add", 2, (const char *[]){ "x", "p" }, 1, (const char *[]){ "y" }, 0, NULL);
+	onnx_graph_node(&g, &n);
+	struct pbw m = onnx_model(17, &g);
+	char *mp = mp_test_write(dir, "badfold.onnx", m.d, m.n);
+	pbw_free(&m);
+	struct mp_graph *gr;
+	struct mp_exec *x;
+	struct mp_batch *b;
+	struct mp_error e = { 0 };
+	float xv[2] = { 0, 0 };
+	struct mp_tensor tx;
+	mp_tensor_init(&tx, MP_F32, 1, (int64_t[]){ 2 });
+	tx.data = xv;
+	assert_int_equal(mp_graph_load(mp, &gr, &e), MP_OK);
+	assert_int_equal(mp_exec_new(gr, cpu, cpu, NULL, &x, &e), MP_OK);
+	assert_int_equal(mp_batch_from_tensors("b", 1, (const char *[]){ "x" }, &tx, false, &b, &e), MP_OK);
+	assert_int_equal(mp_exec_begin(x, b, &e), MP_ERR_INPUT);
+	assert_non_null(strstr(e.msg, "node 'pick' (Gather): Gather: index 7 is out of range for axis 0 of size 3"));
+	assert_int_equal(mp_exec_begin(x, b, &e), MP_ERR_INPUT); /* and again: nothing left behind */
+	mp_exec_free(x);
+	mp_batch_free(b);
+	mp_graph_free(gr);
+	free(mp);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -285,6 +328,7 @@ int main(void)
 		cmocka_unit_test(test_entry_cast),
 		cmocka_unit_test(test_bad_batches),
 		cmocka_unit_test(test_sources),
+		cmocka_unit_test(test_failed_fold),
 	};
 	cmocka_set_message_output(CM_OUTPUT_TAP);
 	return cmocka_run_group_tests(tests, setup, teardown);
