@@ -26,6 +26,7 @@ struct mp_batch {
 	size_t n, nexp;
 	char **names;
 	const char **files;
+	const char **types; /* safetensors' own dtype names, NULL elsewhere */
 	struct mp_tensor *tensors, *expected;
 	/* what keeps the bytes alive */
 	struct mp_st_file *st;
@@ -261,6 +262,7 @@ void mp_batch_free(struct mp_batch *b)
 		free(b->names[i]);
 	free(b->names);
 	free(b->files);
+	free(b->types);
 	free(b->tensors);
 	free(b->expected);
 	free(b->name);
@@ -369,11 +371,13 @@ enum mp_status mp_batch_load(const struct mp_batch_source *s, size_t i, struct m
 			b->tensors = calloc(n ? n : 1, sizeof *b->tensors);
 			b->names = calloc(n ? n : 1, sizeof *b->names);
 			b->files = calloc(n ? n : 1, sizeof *b->files);
-			if (!b->tensors || !b->names || !b->files)
+			b->types = calloc(n ? n : 1, sizeof *b->types);
+			if (!b->tensors || !b->names || !b->files || !b->types)
 				st = mp_error_set(e, MP_ERR_NOMEM, "out of memory");
 			for (size_t k = 0; !st && k < n; k++) {
 				const struct mp_st_entry *t = mp_st_entry(b->st, k);
 				b->tensors[k] = t->t;
+				b->types[k] = t->st_dtype;
 				b->names[k] = strdup(t->name);
 				b->files[k] = mp_st_path(b->st);
 				b->n = k + 1;
@@ -425,6 +429,11 @@ size_t mp_batch_count(const struct mp_batch *b) { return b->n; }
 const char *mp_batch_tensor_name(const struct mp_batch *b, size_t i) { return b->names[i]; }
 const struct mp_tensor *mp_batch_tensor(const struct mp_batch *b, size_t i) { return &b->tensors[i]; }
 const char *mp_batch_tensor_file(const struct mp_batch *b, size_t i) { return b->files[i]; }
+
+const char *mp_batch_tensor_type(const struct mp_batch *b, size_t i)
+{
+	return b->types && b->types[i] ? b->types[i] : mp_dtype_name(b->tensors[i].dtype);
+}
 bool mp_batch_positional(const struct mp_batch *b) { return b->positional; }
 size_t mp_batch_nexpected(const struct mp_batch *b) { return b->nexp; }
 const struct mp_tensor *mp_batch_expected(const struct mp_batch *b, size_t i) { return &b->expected[i]; }

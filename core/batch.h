@@ -50,6 +50,9 @@ size_t mp_batch_count(const struct mp_batch *b);
 /* The tensor's name: its safetensors key, or the TensorProto's name ("" if none). */
 const char *mp_batch_tensor_name(const struct mp_batch *b, size_t i);
 const struct mp_tensor *mp_batch_tensor(const struct mp_batch *b, size_t i);
+/* The tensor's element type as its file names it ("BF16", "F6_E2M3"): the
+ * only name there is for types ONNX lacks. */
+const char *mp_batch_tensor_type(const struct mp_batch *b, size_t i);
 /* The file a tensor came from, for messages and the dtype trace. */
 const char *mp_batch_tensor_file(const struct mp_batch *b, size_t i);
 /* True when tensors match graph inputs by position (test cases). */

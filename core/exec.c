@@ -37,6 +37,7 @@ struct mp_exec {
 	struct xval *vals;
 	struct xnode *nodes;
 	struct mp_tensor *prepared; /* per value: initializer / Constant data ready to use */
+	bool *has_prepared;
 	size_t nvals, nnodes, pos;
 	bool bound;
 	mp_exec_hook hook;
@@ -127,12 +128,13 @@ enum mp_status mp_exec_new(const struct mp_graph *g, struct mp_backend *be, stru
 	x->vals = calloc(x->nvals ? x->nvals : 1, sizeof *x->vals);
 	x->nodes = calloc(x->nnodes ? x->nnodes : 1, sizeof *x->nodes);
 	x->prepared = calloc(x->nvals ? x->nvals : 1, sizeof *x->prepared);
+	x->has_prepared = calloc(x->nvals ? x->nvals : 1, sizeof *x->has_prepared);
 	x->casts = calloc(mp_graph_ninputs(g) + 1, sizeof *x->casts);
 	x->ins = calloc((size_t)x->maxio, sizeof *x->ins);
 	x->outs = calloc((size_t)x->maxio, sizeof *x->outs);
 	x->iins = calloc((size_t)x->maxio, sizeof *x->iins);
 	x->iouts = calloc((size_t)x->maxio, sizeof *x->iouts);
-	if (!x->vals || !x->nodes || !x->prepared || !x->casts || !x->ins || !x->outs || !x->iins || !x->iouts) {
+	if (!x->vals || !x->nodes || !x->prepared || !x->has_prepared || !x->casts || !x->ins || !x->outs || !x->iins || !x->iouts) {
 		mp_exec_free(x);
 		return mp_error_set(e, MP_ERR_NOMEM, "out of memory");
 	}
@@ -156,14 +158,17 @@ enum mp_status mp_exec_new(const struct mp_graph *g, struct mp_backend *be, stru
 	for (size_t i = 0; i < mp_graph_ninitializers(g) && !st; i++) {
 		int32_t id = mp_graph_initializer(g, i);
 		const struct mp_value *v = mp_graph_value(g, (size_t)id);
-		if (mp_dtype_computable(v->data->dtype))
+		if (mp_dtype_computable(v->data->dtype)) {
 			st = prepare_const(v->data, &x->prepared[id], e);
+			x->has_prepared[id] = true;
+		}
 	}
 	for (size_t i = 0; i < x->nnodes && !st; i++) {
 		const struct mp_node *n = mp_graph_node(g, i);
 		if (n->op == MP_OP_CONSTANT && n->outputs[0] >= 0) {
 			const struct mp_fill_params *fp = n->params;
 			st = prepare_const(&fp->value, &x->prepared[n->outputs[0]], e);
+			x->has_prepared[n->outputs[0]] = true;
 		}
 	}
 	if (st) {
@@ -181,6 +186,7 @@ static void release_values(struct mp_exec *x)
 		/* also outputs allocated for a node that then failed */
 		if (v->t.buf != x->prepared[i].buf)
 			mp_tensor_reset(&v->t);
+		/* everything but last_use, which is the graph's, not the batch's */
 		memset(v, 0, offsetof(struct xval, last_use));
 		v->iv.nsym = -1;
 	}
@@ -199,6 +205,7 @@ void mp_exec_free(struct mp_exec *x)
 	free(x->vals);
 	free(x->nodes);
 	free(x->prepared);
+	free(x->has_prepared);
 	free(x->casts);
 	free(x->ins);
 	free(x->outs);
@@ -216,8 +223,8 @@ void mp_exec_set_hook(struct mp_exec *x, mp_exec_hook hook, void *user)
 /* ---- binding ---- */
 
 static enum mp_status bind_input(struct mp_exec *x, int32_t id, const struct mp_tensor *bt,
-                                 const char *file, const char *name, int64_t *syms, size_t nsyms,
-                                 struct mp_error *e)
+                                 const char *file, const char *name, const char *type,
+                                 int64_t *syms, size_t nsyms, struct mp_error *e)
 {
 	const struct mp_value *v = mp_graph_value(x->g, (size_t)id);
 	struct xval *xv = &x->vals[id];
@@ -226,7 +233,7 @@ static enum mp_status bind_input(struct mp_exec *x, int32_t id, const struct mp_
 
 	if (!mp_dtype_computable(bt->dtype))
 		return mp_error_set(e, MP_ERR_UNSUPPORTED, "%s: tensor '%s' is %s, which mpdbg does not compute on",
-		                    file, name, mp_dtype_name(bt->dtype));
+		                    file, name, type);
 	if (v->has_declared && d->ndim >= 0) {
 		if (d->ndim != bt->ndim)
 			return mp_error_set(e, MP_ERR_INPUT,
@@ -324,8 +331,7 @@ enum mp_status mp_exec_begin(struct mp_exec *x, const struct mp_batch *b, struct
 	for (size_t k = 0; k < nsyms; k++)
 		syms[k] = -1;
 	for (size_t i = 0; i < x->nvals; i++)
-		if (x->prepared[i].data || (mp_graph_value(g, i)->data && mp_tensor_numel(&x->prepared[i]) == 0 &&
-		                            mp_dtype_computable(x->prepared[i].dtype))) {
+		if (x->has_prepared[i]) { /* weights now, Constant outputs once their node runs */
 			struct xval *v = &x->vals[i];
 			v->t = x->prepared[i];
 			v->present = mp_graph_value(g, i)->kind == MP_VALUE_INITIALIZER;
@@ -342,7 +348,7 @@ enum mp_status mp_exec_begin(struct mp_exec *x, const struct mp_batch *b, struct
 		const char *name = mp_batch_tensor_name(b, k);
 		st = bind_input(x, mp_graph_input(g, i), mp_batch_tensor(b, k), mp_batch_tensor_file(b, k),
 		                name && name[0] ? name : mp_graph_value(g, (size_t)mp_graph_input(g, i))->name,
-		                syms, nsyms, e);
+		                mp_batch_tensor_type(b, k), syms, nsyms, e);
 		if (st)
 			goto out;
 	}
