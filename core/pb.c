@@ -10,6 +10,11 @@ static size_t off(const uint8_t *p, const uint8_t *base)
 
 void mp_pb_init(struct mp_pb *r, const void *data, size_t len, const void *base)
 {
+	static const uint8_t empty[1];
+	if (!data) { /* no bytes at all: an empty message, and no arithmetic on NULL */
+		data = empty;
+		len = 0;
+	}
 	r->p = data;
 	r->end = r->p + len;
 	r->base = base ? base : data;

@@ -72,7 +72,10 @@ void mp_tensor_init(struct mp_tensor *t, enum mp_dtype dtype, int ndim,
 	for (int i = ndim - 1; i >= 0; i--) {
 		t->shape[i] = shape[i];
 		t->strides[i] = stride;
-		stride *= shape[i] > 0 ? shape[i] : 1;
+		/* only an empty tensor (a 0 dim beside huge ones) can overflow here,
+		 * and its strides are never used */
+		if (__builtin_mul_overflow(stride, shape[i] > 0 ? shape[i] : 1, &stride))
+			stride = 0;
 	}
 }
 

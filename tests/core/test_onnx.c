@@ -232,6 +232,17 @@ static void test_dims_overflow(void **state)
 	char *p = save("overflow.onnx", &m);
 	expect_error(p, MP_ERR_FORMAT, "overflows 64 bits");
 	free(p);
+	/* an empty tensor whose other dims are huge: valid, and no overflow (fuzzing) */
+	const int64_t ed[] = { 0, 1ll << 40, 1ll << 40 };
+	t = onnx_tensor_raw("w", 1, 3, ed, "", 0);
+	g = tiny_graph(&t);
+	m = onnx_model(17, &g);
+	p = save("empty_huge.onnx", &m);
+	struct mp_graph *gr;
+	struct mp_error e;
+	assert_int_equal(load(p, &gr, &e), MP_OK);
+	mp_graph_free(gr);
+	free(p);
 	/* negative dims (a varint that decodes to a negative int64) */
 	const int64_t nd[] = { -4 };
 	t = onnx_tensor_raw("w", 1, 1, nd, "", 0);
@@ -373,6 +384,16 @@ static void test_graph_errors(void **state)
 	pbw_int(&m, 1, 8);
 	p = save("nograph.onnx", &m);
 	expect_error(p, MP_ERR_FORMAT, "no graph");
+	free(p);
+	g = onnx_graph();
+	vi = onnx_value_info("y", 1, 1, d, NULL);
+	onnx_graph_output(&g, &vi);
+	m = (struct pbw){ 0 };
+	pbw_int(&m, 1, 8);
+	pbw_msg(&m, 7, &g);
+	pbw_int(&m, 8, 17); /* opset_import as a number, not a message (fuzzing) */
+	p = save("badopset.onnx", &m);
+	expect_error(p, MP_ERR_FORMAT, "imports no opset");
 	free(p);
 	p = mp_test_write(dir, "text.onnx", "hello, I am not a model\n", 24);
 	expect_error(p, MP_ERR_FORMAT, p);
