@@ -38,8 +38,6 @@ struct runner {
 	int total[4], tap;
 	char skips[64][96];
 	int skipn[64], nskips;
-	char unsup[256][64];
-	int nunsup;
 	bool verbose;
 };
 
@@ -54,15 +52,6 @@ static void count_skip(struct runner *r, const char *why)
 		snprintf(r->skips[r->nskips], sizeof r->skips[0], "%s", why);
 		r->skipn[r->nskips++] = 1;
 	}
-}
-
-static void note_unsupported(struct runner *r, const char *op)
-{
-	for (int i = 0; i < r->nunsup; i++)
-		if (!strcmp(r->unsup[i], op))
-			return;
-	if (r->nunsup < 256)
-		snprintf(r->unsup[r->nunsup++], sizeof r->unsup[0], "%s", op);
 }
 
 static struct opstat *opstat_of(struct runner *r, const char *op)
@@ -139,13 +128,12 @@ static const char *type_skip(const struct mp_graph *g)
 }
 
 /* The first node mpdbg cannot run, as "Op (reason)", or NULL. */
-static const char *op_blocker(struct runner *r, const struct mp_graph *g, char *buf, size_t size)
+static const char *op_blocker(const struct mp_graph *g, char *buf, size_t size)
 {
 	for (size_t i = 0; i < mp_graph_nnodes(g); i++) {
 		const struct mp_node *n = mp_graph_node(g, i);
 		if (n->unsupported || !n->params) {
 			snprintf(buf, size, "%s (%s)", n->op_type, n->unsupported ? n->unsupported : "?");
-			note_unsupported(r, n->op_type);
 			return buf;
 		}
 	}
@@ -224,7 +212,7 @@ static void run_case(struct runner *r, const char *label, const char *dir)
 		record(r, g, label, SKIP, skip);
 		goto out;
 	}
-	if ((skip = op_blocker(r, g, blk, sizeof blk))) {
+	if ((skip = op_blocker(g, blk, sizeof blk))) {
 		record(r, g, label, UNSUP, skip);
 		goto out;
 	}
@@ -275,7 +263,7 @@ static void run_light(struct runner *r, const char *root, const char *file)
 		record(r, NULL, label, FAIL, e.msg);
 		goto out;
 	}
-	if ((skip = op_blocker(r, g, blk, sizeof blk))) {
+	if ((skip = op_blocker(g, blk, sizeof blk))) {
 		record(r, g, label, UNSUP, skip);
 		goto out;
 	}
@@ -406,21 +394,21 @@ int main(int argc, char **argv)
 	printf("# %-28s %6s %6s %8s %8s\n", "op", "passed", "failed", "skipped", "not run");
 	for (size_t i = 0; i < r.nops; i++) {
 		struct opstat *s = &r.ops[i];
-		bool unsup = false;
-		for (int k = 0; k < r.nunsup; k++)
-			unsup |= !strcmp(r.unsup[k], s->op);
-		supported += !unsup;
+		bool known = mp_op_lookup(s->op) != MP_OP_NONE;
+		supported += known;
 		printf("# %-28s %6d %6d %8d %8d%s\n", s->op, s->n[PASS], s->n[FAIL], s->n[SKIP], s->n[UNSUP],
-		       unsup ? "  (unsupported)" : "");
+		       known ? "" : "  (not implemented)");
 	}
 	int run = r.total[PASS] + r.total[FAIL];
 	printf("# cases: %d, run %d, passed %d, failed %d, skipped %d (types), not run %d (unsupported ops)\n",
 	       r.tap, run, r.total[PASS], r.total[FAIL], r.total[SKIP], r.total[UNSUP]);
 	for (int i = 0; i < r.nskips; i++)
 		printf("#   skipped %4d: %s\n", r.skipn[i], r.skips[i]);
-	printf("# ops supported: %d of the %zu op types in the suite; unsupported:", supported, r.nops);
-	for (int i = 0; i < r.nunsup; i++)
-		printf(" %s", r.unsup[i]);
+	printf("# ops: %d of the %zu op types in the suite are implemented (%d in mpdbg); not implemented:",
+	       supported, r.nops, MP_OP_COUNT - 1);
+	for (size_t i = 0; i < r.nops; i++)
+		if (mp_op_lookup(r.ops[i].op) == MP_OP_NONE)
+			printf(" %s", r.ops[i].op);
 	printf("\n1..%d\n", r.tap);
 	mp_backend_free(r.cpu);
 	free(r.ops);
