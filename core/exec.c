@@ -110,8 +110,8 @@ enum mp_status mp_exec_new(const struct mp_graph *g, struct mp_backend *be, stru
 		const struct mp_node *n = mp_graph_node(g, i);
 		if (n->ninputs > x->maxio) x->maxio = n->ninputs;
 		if (n->noutputs > x->maxio) x->maxio = n->noutputs;
-		bool ok = n->params && (is_view(n) || n->op == MP_OP_CONSTANT || n->op == MP_OP_SHAPE ||
-		                        n->op == MP_OP_SIZE || mp_backend_op(be, n->op));
+		bool ok = n->params && (is_view(n) || n->op == MP_OP_CONSTANT ||
+		                        mp_backend_op(n->op == MP_OP_SHAPE || n->op == MP_OP_SIZE ? host : be, n->op));
 		if (ok)
 			continue;
 		if (nmissing++ < 4 && pm < sizeof missing)
@@ -494,6 +494,10 @@ static enum mp_status run_node(struct mp_exec *x, size_t i, struct mp_backend *b
 {
 	const struct mp_node *n = mp_graph_node(x->g, i);
 	struct xnode *xn = &x->nodes[i];
+	/* Shape and Size read only their input's shape: they run on the host,
+	 * and when folded, before the input exists (its inferred shape stands in) */
+	bool shape_op = n->op == MP_OP_SHAPE || n->op == MP_OP_SIZE;
+	struct mp_tensor shape_in;
 	enum mp_status st;
 
 	if (xn->dynamic && (st = reinfer(x, i, e)))
@@ -503,13 +507,18 @@ static enum mp_status run_node(struct mp_exec *x, size_t i, struct mp_backend *b
 		x->ins[k] = NULL;
 		if (id < 0)
 			continue;
-		if (!x->vals[id].present && !(folding && (n->op == MP_OP_SHAPE || n->op == MP_OP_SIZE)))
-		{
+		x->ins[k] = &x->vals[id].t;
+		if (x->vals[id].present)
+			continue;
+		if (!(folding && shape_op)) {
 			mp_error_set(e, MP_ERR_INTERNAL, "input '%s' is not computed",
 			             mp_graph_value(x->g, (size_t)id)->name);
 			return node_error(n, e);
 		}
-		x->ins[k] = &x->vals[id].t;
+		const struct mp_value_info *vi = &x->vals[id].iv.info;
+		mp_tensor_init(&shape_in, vi->dtype, vi->ndim, vi->dims);
+		shape_in.data = NULL;
+		x->ins[k] = &shape_in;
 	}
 	for (int k = 0; k < n->noutputs; k++) {
 		int32_t id = n->outputs[k];
@@ -521,8 +530,7 @@ static enum mp_status run_node(struct mp_exec *x, size_t i, struct mp_backend *b
 			v->t = x->prepared[id];
 		} else if (k == 0 && is_view(n)) {
 			const struct mp_tensor *in = x->ins[0];
-			if (!mp_tensor_is_contiguous(in))
-			{
+			if (!mp_tensor_is_contiguous(in)) {
 				mp_error_set(e, MP_ERR_INTERNAL, "view of a strided tensor");
 				return node_error(n, e);
 			}
@@ -530,41 +538,24 @@ static enum mp_status run_node(struct mp_exec *x, size_t i, struct mp_backend *b
 			v->t.data = in->data;
 			v->t.device = in->device;
 			v->t.buf = mp_buffer_retain(in->buf);
-		} else if (n->op == MP_OP_SHAPE || n->op == MP_OP_SIZE) {
-			if ((st = alloc_output(x, x->host, n, id, e)))
-				return node_error(n, e);
-			/* computed here from the input's shape: no data needed (when
-			 * folding, the input is not computed yet: its inferred shape) */
-			const struct mp_value_info *in = &x->vals[n->inputs[0]].iv.info;
-			const int64_t *dims = folding ? in->dims : x->ins[0]->shape;
-			int ndim = folding ? in->ndim : x->ins[0]->ndim;
-			const struct mp_shape_params *sp = xn->params;
-			int64_t *o = v->t.data;
-			if (n->op == MP_OP_SIZE) {
-				o[0] = 1;
-				for (int d = 0; d < ndim; d++)
-					o[0] *= dims[d];
-			} else {
-				for (int64_t d = sp->start; d < sp->end; d++)
-					o[d - sp->start] = dims[d];
-			}
-		} else if ((st = alloc_output(x, be, n, id, e))) {
+		} else if ((st = alloc_output(x, shape_op ? x->host : be, n, id, e))) {
 			return node_error(n, e);
 		}
 		x->outs[k] = &v->t;
 	}
-	bool kernel = !(n->op == MP_OP_CONSTANT || n->op == MP_OP_SHAPE || n->op == MP_OP_SIZE ||
-	                (is_view(n) && n->op != MP_OP_DROPOUT));
+	/* a Constant is its prepared value; views need no kernel (Dropout's
+	 * mask aside) */
+	bool kernel = !(n->op == MP_OP_CONSTANT || (is_view(n) && n->op != MP_OP_DROPOUT));
 	if (kernel) {
+		struct mp_backend *kb = shape_op ? x->host : be;
 		struct mp_op_call call = { .op = n->op, .params = xn->params, .ninputs = n->ninputs,
 		                           .noutputs = n->noutputs, .in = x->ins, .out = x->outs };
-		mp_op_fn fn = mp_backend_op(be, n->op);
-		if (!fn)
-		{
-			mp_error_set(e, MP_ERR_UNSUPPORTED, "the %s backend has no kernel", be->iface->name);
+		mp_op_fn fn = mp_backend_op(kb, n->op);
+		if (!fn) {
+			mp_error_set(e, MP_ERR_UNSUPPORTED, "the %s backend has no kernel", kb->iface->name);
 			return node_error(n, e);
 		}
-		if ((st = fn(be->ctx, &call, e)))
+		if ((st = fn(kb->ctx, &call, e)))
 			return node_error(n, e);
 	}
 	for (int k = 0; k < n->noutputs; k++)

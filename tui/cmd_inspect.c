@@ -55,8 +55,7 @@ static const char *node_blocker(const struct mp_node *n, const struct mp_backend
 	if (!n->params)
 		return "unsupported";
 	enum mp_op_family f = mp_op_info(n->op)->family;
-	if (f != MP_FAMILY_view && n->op != MP_OP_CONSTANT && n->op != MP_OP_SHAPE &&
-	    n->op != MP_OP_SIZE && !mp_backend_op(cpu, n->op))
+	if (f != MP_FAMILY_view && n->op != MP_OP_CONSTANT && !mp_backend_op(cpu, n->op))
 		return "no backend has a kernel for it";
 	return NULL;
 }
