@@ -4,9 +4,13 @@
  * per-op inference of ops.h, now over known dims), fold what depends only on
  * constants and shapes, then run node by node, freeing each value after its
  * last reader.  Views (Reshape, Squeeze, ...) alias their input's buffer.
+ * Under a policy, each input slot is staged before the kernel reads it:
+ * converted to the dtype the plan wants and moved to the backend's device,
+ * from a cache for weights and folded values, into a temporary otherwise.
  */
 #include "exec.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +34,18 @@ struct xnode {
 	bool folded, dynamic;
 };
 
+/* A static value (weight, constant, folded) staged in another dtype or on
+ * another device.  Copies of weights and constants live as long as the
+ * executor; copies of folded values, until the next batch. */
+struct xcopy {
+	int32_t value;
+	enum mp_dtype via, dtype;
+	enum mp_device device;
+	bool persistent;
+	struct mp_tensor t;
+	double max_abs, max_rel; /* what converting cost */
+};
+
 struct mp_exec {
 	const struct mp_graph *g;
 	struct mp_backend *be, *host;
@@ -42,8 +58,16 @@ struct mp_exec {
 	bool bound;
 	mp_exec_hook hook;
 	void *hook_user;
-	struct mp_exec_entry_cast *casts;
-	size_t ncasts;
+	struct mp_plan *plan;       /* under a policy: for the dtypes the inputs arrived in */
+	enum mp_dtype *in_dtypes;
+	const struct mp_batch *batch;
+	struct mp_dtype_event *entry; /* this batch's conversions on entry */
+	size_t nentry;
+	double (*ev_err)[2];        /* per plan event: the rounding error measured, NaN until then */
+	struct xcopy **copies;
+	size_t ncopies, capcopies;
+	struct mp_tensor *tmp;      /* two per input slot: moved, then cast */
+	struct mp_infer_val *iadj;  /* per input slot: the dtype the node reads it in */
 	const struct mp_tensor **ins;
 	struct mp_tensor **outs;
 	const struct mp_infer_val **iins;
@@ -129,12 +153,16 @@ enum mp_status mp_exec_new(const struct mp_graph *g, struct mp_backend *be, stru
 	x->nodes = calloc(x->nnodes ? x->nnodes : 1, sizeof *x->nodes);
 	x->prepared = calloc(x->nvals ? x->nvals : 1, sizeof *x->prepared);
 	x->has_prepared = calloc(x->nvals ? x->nvals : 1, sizeof *x->has_prepared);
-	x->casts = calloc(mp_graph_ninputs(g) + 1, sizeof *x->casts);
+	x->entry = calloc(mp_graph_ninputs(g) + 1, sizeof *x->entry);
+	x->in_dtypes = calloc(mp_graph_ninputs(g) + 1, sizeof *x->in_dtypes);
+	x->tmp = calloc(2 * (size_t)x->maxio, sizeof *x->tmp);
+	x->iadj = calloc((size_t)x->maxio, sizeof *x->iadj);
 	x->ins = calloc((size_t)x->maxio, sizeof *x->ins);
 	x->outs = calloc((size_t)x->maxio, sizeof *x->outs);
 	x->iins = calloc((size_t)x->maxio, sizeof *x->iins);
 	x->iouts = calloc((size_t)x->maxio, sizeof *x->iouts);
-	if (!x->vals || !x->nodes || !x->prepared || !x->has_prepared || !x->casts || !x->ins || !x->outs || !x->iins || !x->iouts) {
+	if (!x->vals || !x->nodes || !x->prepared || !x->has_prepared || !x->entry || !x->in_dtypes ||
+	    !x->tmp || !x->iadj || !x->ins || !x->outs || !x->iins || !x->iouts) {
 		mp_exec_free(x);
 		return mp_error_set(e, MP_ERR_NOMEM, "out of memory");
 	}
@@ -179,8 +207,25 @@ enum mp_status mp_exec_new(const struct mp_graph *g, struct mp_backend *be, stru
 	return MP_OK;
 }
 
+/* Drops staged copies: those of folded values, or all. */
+static void drop_copies(struct mp_exec *x, bool all)
+{
+	size_t keep = 0;
+	for (size_t i = 0; i < x->ncopies; i++) {
+		struct xcopy *c = x->copies[i];
+		if (!all && c->persistent) {
+			x->copies[keep++] = c;
+			continue;
+		}
+		mp_tensor_reset(&c->t);
+		free(c);
+	}
+	x->ncopies = keep;
+}
+
 static void release_values(struct mp_exec *x)
 {
+	drop_copies(x, false);
 	for (size_t i = 0; i < x->nvals; i++) {
 		struct xval *v = &x->vals[i];
 		/* also outputs allocated for a node that then failed */
@@ -198,6 +243,14 @@ void mp_exec_free(struct mp_exec *x)
 		return;
 	if (x->vals)
 		release_values(x);
+	drop_copies(x, true);
+	free(x->copies);
+	mp_plan_free(x->plan);
+	free(x->in_dtypes);
+	free(x->entry);
+	free(x->ev_err);
+	free(x->tmp);
+	free(x->iadj);
 	for (size_t i = 0; x->prepared && i < x->nvals; i++)
 		mp_tensor_reset(&x->prepared[i]);
 	for (size_t i = 0; x->nodes && i < x->nnodes; i++)
@@ -206,7 +259,6 @@ void mp_exec_free(struct mp_exec *x)
 	free(x->nodes);
 	free(x->prepared);
 	free(x->has_prepared);
-	free(x->casts);
 	free(x->ins);
 	free(x->outs);
 	free(x->iins);
@@ -222,7 +274,7 @@ void mp_exec_set_hook(struct mp_exec *x, mp_exec_hook hook, void *user)
 
 /* ---- binding ---- */
 
-static enum mp_status bind_input(struct mp_exec *x, int32_t id, const struct mp_tensor *bt,
+static enum mp_status bind_input(struct mp_exec *x, size_t index, int32_t id, const struct mp_tensor *bt,
                                  const char *file, const char *name, const char *type,
                                  int64_t *syms, size_t nsyms, struct mp_error *e)
 {
@@ -261,6 +313,9 @@ static enum mp_status bind_input(struct mp_exec *x, int32_t id, const struct mp_
 		}
 	}
 	enum mp_dtype want = v->has_declared && d->dtype ? d->dtype : bt->dtype;
+	/* under a policy a float tensor keeps the dtype it has in the batch */
+	if (x->opt.policy && mp_dtype_is_float(bt->dtype) && mp_dtype_is_float(want))
+		want = bt->dtype;
 	size_t es = mp_dtype_size(want);
 	xv->t = *bt;
 	xv->t.buf = NULL;
@@ -278,13 +333,9 @@ static enum mp_status bind_input(struct mp_exec *x, int32_t id, const struct mp_
 		mp_dtype_convert(bt->dtype, bt->data, want, buf->data, (size_t)mp_tensor_numel(bt));
 		xv->t.data = buf->data;
 		xv->t.buf = buf;
-		if (want != bt->dtype) {
-			struct mp_exec_entry_cast *c = &x->casts[x->ncasts++];
-			c->value = id;
-			c->from = bt->dtype;
-			c->to = want;
-			c->file = file;
-		}
+		if (want != bt->dtype)
+			x->entry[x->nentry++] = (struct mp_dtype_event){ -1, (int)index, id, bt->dtype, want,
+			                                                 MP_CAST_ENTRY, NAN, NAN };
 	}
 	xv->present = true;
 	xv->iv.info.dtype = xv->t.dtype;
@@ -292,6 +343,106 @@ static enum mp_status bind_input(struct mp_exec *x, int32_t id, const struct mp_
 	memcpy(xv->iv.info.dims, xv->t.shape, sizeof xv->t.shape);
 	xv->iv.value = &xv->t;
 	return MP_OK;
+}
+
+
+/* ---- the plan ---- */
+
+/* Files the rounding error of a static value's conversion under the plan
+ * events that describe it. */
+static void note_error(struct mp_exec *x, const struct xcopy *c, enum mp_dtype from)
+{
+	for (size_t i = 0; x->plan && i < mp_plan_nevents(x->plan); i++) {
+		const struct mp_dtype_event *ev = mp_plan_event(x->plan, i);
+		if (ev->value == c->value && ev->from == from && ev->to == c->dtype) {
+			x->ev_err[i][0] = c->max_abs;
+			x->ev_err[i][1] = c->max_rel;
+		}
+	}
+}
+
+/* The plan for the dtypes this batch's inputs arrived in, kept while they
+ * stay the same. */
+static enum mp_status ensure_plan(struct mp_exec *x, struct mp_error *e)
+{
+	const struct mp_graph *g = x->g;
+	size_t ni = mp_graph_ninputs(g);
+	enum mp_status st;
+
+	if (!x->opt.policy)
+		return MP_OK;
+	for (size_t i = 0; i < ni; i++)
+		x->in_dtypes[i] = x->vals[mp_graph_input(g, i)].t.dtype;
+	if (x->plan && mp_plan_same_inputs(x->plan, x->in_dtypes))
+		return MP_OK;
+	mp_plan_free(x->plan);
+	x->plan = NULL;
+	free(x->ev_err);
+	x->ev_err = NULL;
+	if ((st = mp_plan_build(g, x->opt.policy, x->in_dtypes, &x->plan, e)))
+		return st;
+	size_t n = mp_plan_nevents(x->plan);
+	x->ev_err = malloc((n + 1) * sizeof *x->ev_err);
+	if (!x->ev_err)
+		return mp_error_set(e, MP_ERR_NOMEM, "out of memory");
+	for (size_t i = 0; i < n; i++)
+		x->ev_err[i][0] = x->ev_err[i][1] = NAN;
+	/* weights converted under an earlier plan keep what they cost */
+	for (size_t i = 0; i < x->ncopies; i++) {
+		const struct xcopy *c = x->copies[i];
+		if (c->device == MP_DEVICE_CPU)
+			note_error(x, c, c->via ? c->via : mp_graph_value(g, (size_t)c->value)->info.dtype);
+	}
+	return MP_OK;
+}
+
+static const struct mp_node_decision *decision(const struct mp_exec *x, size_t i)
+{
+	return x->plan ? mp_plan_decision(x->plan, i) : NULL;
+}
+
+/* The dtype inference sees a slot in: the one the plan reads it in (a
+ * blocked node's float inputs as its dtype, so that what follows is planned
+ * as if it ran). */
+static enum mp_dtype slot_dtype(const struct mp_node_decision *d, int k, enum mp_dtype have)
+{
+	if (!d)
+		return have;
+	if (d->slots[k].want)
+		return d->slots[k].want;
+	if (d->blocked && d->exec && mp_dtype_is_float(have))
+		return d->exec;
+	if (d->slots[k].via)
+		return d->slots[k].via;
+	return have;
+}
+
+/* Points x->iins at what node i reads, in the dtypes the plan gives, and
+ * resolves its parameters (a graph Cast's target after the policy). */
+static void infer_inputs(struct mp_exec *x, size_t i)
+{
+	const struct mp_node *n = mp_graph_node(x->g, i);
+	const struct mp_node_decision *d = decision(x, i);
+	struct xnode *xn = &x->nodes[i];
+
+	memcpy(xn->params, n->params, n->params_size);
+	if (d && n->op == MP_OP_CAST && d->cast_to)
+		((struct mp_cast_params *)xn->params)->to = d->cast_to;
+	for (int k = 0; k < n->ninputs; k++) {
+		int32_t id = n->inputs[k];
+		x->iins[k] = NULL;
+		if (id < 0)
+			continue;
+		struct mp_infer_val *v = &x->vals[id].iv;
+		enum mp_dtype t = slot_dtype(d, k, v->info.dtype);
+		x->iins[k] = v;
+		if (t != v->info.dtype) {
+			x->iadj[k] = *v;
+			x->iadj[k].info.dtype = t;
+			x->iadj[k].value = NULL; /* a float value as another dtype: not readable as is */
+			x->iins[k] = &x->iadj[k];
+		}
+	}
 }
 
 static enum mp_status run_node(struct mp_exec *x, size_t i, struct mp_backend *be, bool folding,
@@ -322,7 +473,8 @@ enum mp_status mp_exec_begin(struct mp_exec *x, const struct mp_batch *b, struct
 
 	x->bound = false;
 	x->pos = 0;
-	x->ncasts = 0;
+	x->nentry = 0;
+	x->batch = b;
 	release_values(x);
 	if (!match || !syms) {
 		st = mp_error_set(e, MP_ERR_NOMEM, "out of memory");
@@ -346,12 +498,14 @@ enum mp_status mp_exec_begin(struct mp_exec *x, const struct mp_batch *b, struct
 	for (size_t i = 0; i < ni; i++) {
 		size_t k = match[i];
 		const char *name = mp_batch_tensor_name(b, k);
-		st = bind_input(x, mp_graph_input(g, i), mp_batch_tensor(b, k), mp_batch_tensor_file(b, k),
+		st = bind_input(x, i, mp_graph_input(g, i), mp_batch_tensor(b, k), mp_batch_tensor_file(b, k),
 		                name && name[0] ? name : mp_graph_value(g, (size_t)mp_graph_input(g, i))->name,
 		                mp_batch_tensor_type(b, k), syms, nsyms, e);
 		if (st)
 			goto out;
 	}
+	if ((st = ensure_plan(x, e)))
+		goto out;
 	/* every node, with this batch's shapes, before anything runs */
 	for (size_t i = 0; i < x->nnodes; i++) {
 		const struct mp_node *n = mp_graph_node(g, i);
@@ -359,14 +513,11 @@ enum mp_status mp_exec_begin(struct mp_exec *x, const struct mp_batch *b, struct
 		struct mp_infer c = { .node = n, .ninputs = n->ninputs, .noutputs = n->noutputs,
 		                      .in = x->iins, .out = x->iouts, .params = xn->params, .e = e };
 		bool inputs_static = true;
-		memcpy(xn->params, n->params, n->params_size);
 		xn->folded = xn->dynamic = false;
-		for (int k = 0; k < n->ninputs; k++) {
-			int32_t id = n->inputs[k];
-			x->iins[k] = id >= 0 ? &x->vals[id].iv : NULL;
-			if (id >= 0 && !x->vals[id].is_static)
+		infer_inputs(x, i);
+		for (int k = 0; k < n->ninputs; k++)
+			if (n->inputs[k] >= 0 && !x->vals[n->inputs[k]].is_static)
 				inputs_static = false;
-		}
 		for (int k = 0; k < n->noutputs; k++) {
 			int32_t id = n->outputs[k];
 			x->iouts[k] = id >= 0 ? &x->vals[id].iv : NULL;
@@ -461,7 +612,6 @@ static enum mp_status reinfer(struct mp_exec *x, size_t i, struct mp_error *e)
 	struct xnode *xn = &x->nodes[i];
 	struct mp_infer c = { .node = n, .ninputs = n->ninputs, .noutputs = n->noutputs,
 	                      .in = x->iins, .out = x->iouts, .params = xn->params, .e = e };
-	memcpy(xn->params, n->params, n->params_size);
 	for (int k = 0; k < n->ninputs; k++) {
 		int32_t id = n->inputs[k];
 		if (id >= 0) {
@@ -471,8 +621,8 @@ static enum mp_status reinfer(struct mp_exec *x, size_t i, struct mp_error *e)
 			memcpy(v->iv.info.dims, v->t.shape, sizeof v->t.shape);
 			v->iv.value = v->t.device == MP_DEVICE_CPU ? &v->t : NULL;
 		}
-		x->iins[k] = id >= 0 ? &x->vals[id].iv : NULL;
 	}
+	infer_inputs(x, i);
 	for (int k = 0; k < n->noutputs; k++)
 		x->iouts[k] = n->outputs[k] >= 0 ? &x->vals[n->outputs[k]].iv : NULL;
 	enum mp_status st = mp_ops_infer(&c);
@@ -489,10 +639,174 @@ static enum mp_status reinfer(struct mp_exec *x, size_t i, struct mp_error *e)
 	return MP_OK;
 }
 
+/* ---- staging: each input as the plan reads it, where the kernel runs ---- */
+
+static bool persistent_value(const struct mp_graph *g, int32_t id)
+{
+	const struct mp_value *v = mp_graph_value(g, (size_t)id);
+	return v->kind == MP_VALUE_INITIALIZER ||
+	       (v->producer >= 0 && mp_graph_node(g, (size_t)v->producer)->op == MP_OP_CONSTANT);
+}
+
+static enum mp_status new_tensor_on(struct mp_exec *x, struct mp_backend *be, enum mp_dtype dtype,
+                                    const struct mp_tensor *like, struct mp_tensor *t,
+                                    struct mp_error *e)
+{
+	struct mp_buffer *buf;
+	size_t nb;
+	enum mp_status st = mp_shape_nbytes(like->ndim, like->shape, dtype, &nb, e);
+	if (st)
+		return st;
+	if (nb > x->opt.max_tensor_bytes)
+		return mp_error_set(e, MP_ERR_NOMEM, "a %zu-byte copy is more than the %zu-byte limit", nb,
+		                    x->opt.max_tensor_bytes);
+	if ((st = be->iface->alloc(be->ctx, nb, &buf, e)))
+		return st;
+	mp_tensor_init(t, dtype, like->ndim, like->shape);
+	t->data = buf->data;
+	t->buf = buf;
+	t->device = buf->device;
+	return MP_OK;
+}
+
+/* A static value (weight, constant, folded) read as `dtype` after first
+ * becoming `via` (a pure policy's weight conversion), on be's device: made
+ * once on the host, where what the rounding cost is measured, then moved. */
+static enum mp_status static_copy(struct mp_exec *x, int32_t id, enum mp_dtype via, enum mp_dtype dtype,
+                                  struct mp_backend *be, const struct mp_tensor **out,
+                                  struct mp_error *e)
+{
+	enum mp_device dev = be->iface->device;
+	const struct mp_tensor *src;
+	enum mp_status st;
+
+	for (size_t i = 0; i < x->ncopies; i++) {
+		const struct xcopy *c = x->copies[i];
+		if (c->value == id && c->via == via && c->dtype == dtype && c->device == dev) {
+			*out = &c->t;
+			return MP_OK;
+		}
+	}
+	if (dev != MP_DEVICE_CPU)
+		st = static_copy(x, id, via, dtype, x->host, &src, e);
+	else if (via && via != dtype)
+		st = static_copy(x, id, MP_DTYPE_UNDEFINED, via, x->host, &src, e);
+	else
+		src = &x->vals[id].t, st = MP_OK;
+	if (st)
+		return st;
+	if (src->device != MP_DEVICE_CPU || !mp_tensor_is_contiguous(src))
+		return mp_error_set(e, MP_ERR_INTERNAL, "'%s' is not a contiguous host tensor",
+		                    mp_graph_value(x->g, (size_t)id)->name);
+	if (x->ncopies == x->capcopies) {
+		size_t cap = x->capcopies ? 2 * x->capcopies : 32;
+		struct xcopy **nc = realloc(x->copies, cap * sizeof *nc);
+		if (!nc)
+			return mp_error_set(e, MP_ERR_NOMEM, "out of memory");
+		x->copies = nc;
+		x->capcopies = cap;
+	}
+	struct xcopy *c = calloc(1, sizeof *c);
+	if (!c)
+		return mp_error_set(e, MP_ERR_NOMEM, "out of memory");
+	*c = (struct xcopy){ id, via, dtype, dev, persistent_value(x->g, id), { 0 }, 0, 0 };
+	if ((st = new_tensor_on(x, be, dtype, src, &c->t, e))) {
+		free(c);
+		return st;
+	}
+	if (dev == MP_DEVICE_CPU) {
+		mp_dtype_convert_measure(src->dtype, src->data, dtype, c->t.data, (size_t)mp_tensor_numel(src),
+		                         &c->max_abs, &c->max_rel);
+		note_error(x, c, src->dtype);
+	} else if ((st = be->iface->from_host(be->ctx, src->data, &c->t, e))) {
+		mp_tensor_reset(&c->t);
+		free(c);
+		return st;
+	}
+	x->copies[x->ncopies++] = c;
+	*out = &c->t;
+	return MP_OK;
+}
+
+/* Input slot k of node n as the kernel on be reads it: in the dtype the
+ * plan wants, on be's device.  Temporaries go in x->tmp[2k], x->tmp[2k+1]. */
+static enum mp_status stage_input(struct mp_exec *x, const struct mp_node *n, int k,
+                                  const struct mp_node_decision *d, struct mp_backend *be,
+                                  struct mp_error *e)
+{
+	int32_t id = n->inputs[k];
+	const struct mp_tensor *t = x->ins[k];
+	enum mp_dtype via = d ? d->slots[k].via : MP_DTYPE_UNDEFINED;
+	enum mp_dtype want = d && d->slots[k].want && d->slots[k].materialize ? d->slots[k].want :
+	                     via ? via : t->dtype;
+	enum mp_device dev = be->iface->device;
+	enum mp_status st;
+
+	if (want == t->dtype && t->device == dev)
+		return MP_OK;
+	if (x->vals[id].is_static) {
+		if (want == t->dtype)
+			via = MP_DTYPE_UNDEFINED;
+		if ((st = static_copy(x, id, via, want, be, &x->ins[k], e)))
+			return mp_error_prefix(e, "input %d '%s': ", k, mp_graph_value(x->g, (size_t)id)->name);
+		return MP_OK;
+	}
+	if (t->device != dev) { /* moved first, then cast where the kernel runs */
+		struct mp_tensor *m = &x->tmp[2 * k];
+		struct mp_tensor host;
+		if ((st = new_tensor_on(x, be, t->dtype, t, m, e)))
+			return st;
+		if (t->device == MP_DEVICE_CPU)
+			st = be->iface->from_host(be->ctx, t->data, m, e);
+		else if ((st = mp_exec_fetch(x, id, &host, e)) == MP_OK) {
+			memcpy(m->data, host.data, mp_tensor_nbytes(&host));
+			mp_tensor_reset(&host);
+		}
+		if (st)
+			return st;
+		t = m;
+	}
+	if (want != t->dtype) {
+		struct mp_tensor *o = &x->tmp[2 * k + 1];
+		struct mp_cast_params cp = { .to = want };
+		const struct mp_tensor *cin[1] = { t };
+		struct mp_tensor *cout[1] = { o };
+		struct mp_op_call call = { .op = MP_OP_CAST, .params = &cp, .ninputs = 1, .noutputs = 1,
+		                           .in = cin, .out = cout };
+		mp_op_fn fn = mp_backend_op(be, MP_OP_CAST);
+		if (!fn)
+			return mp_error_set(e, MP_ERR_UNSUPPORTED, "the %s backend cannot cast", be->iface->name);
+		if ((st = new_tensor_on(x, be, want, t, o, e)) || (st = fn(be->ctx, &call, e)))
+			return st;
+		t = o;
+	}
+	x->ins[k] = t;
+	return MP_OK;
+}
+
+static void drop_temporaries(struct mp_exec *x, const struct mp_node *n)
+{
+	for (int k = 0; k < 2 * n->ninputs; k++)
+		if (x->tmp[k].buf)
+			mp_tensor_reset(&x->tmp[k]);
+}
+
+static enum mp_status run_node_staged(struct mp_exec *x, size_t i, struct mp_backend *be, bool folding,
+                                      struct mp_error *e);
+
 static enum mp_status run_node(struct mp_exec *x, size_t i, struct mp_backend *be, bool folding,
                                struct mp_error *e)
 {
+	enum mp_status st = run_node_staged(x, i, be, folding, e);
+	drop_temporaries(x, mp_graph_node(x->g, i));
+	return st;
+}
+
+static enum mp_status run_node_staged(struct mp_exec *x, size_t i, struct mp_backend *be, bool folding,
+                                      struct mp_error *e)
+{
 	const struct mp_node *n = mp_graph_node(x->g, i);
+	const struct mp_node_decision *d = decision(x, i);
 	struct xnode *xn = &x->nodes[i];
 	/* Shape and Size read only their input's shape: they run on the host,
 	 * and when folded, before the input exists (its inferred shape stands in) */
@@ -500,6 +814,11 @@ static enum mp_status run_node(struct mp_exec *x, size_t i, struct mp_backend *b
 	struct mp_tensor shape_in;
 	enum mp_status st;
 
+	if (d && d->blocked) {
+		char msg[MP_ERROR_MSG_MAX];
+		return mp_error_set(e, MP_ERR_MISMATCH, "%s",
+		                    mp_plan_mismatch_message(x->plan, i, x->batch, msg, sizeof msg));
+	}
 	if (xn->dynamic && (st = reinfer(x, i, e)))
 		return node_error(n, e);
 	for (int k = 0; k < n->ninputs; k++) {
@@ -508,8 +827,11 @@ static enum mp_status run_node(struct mp_exec *x, size_t i, struct mp_backend *b
 		if (id < 0)
 			continue;
 		x->ins[k] = &x->vals[id].t;
-		if (x->vals[id].present)
+		if (x->vals[id].present) {
+			if (!shape_op && (st = stage_input(x, n, k, d, be, e)))
+				return node_error(n, e);
 			continue;
+		}
 		if (!(folding && shape_op)) {
 			mp_error_set(e, MP_ERR_INTERNAL, "input '%s' is not computed",
 			             mp_graph_value(x->g, (size_t)id)->name);
@@ -564,6 +886,21 @@ static enum mp_status run_node(struct mp_exec *x, size_t i, struct mp_backend *b
 	return MP_OK;
 }
 
+/* Frees the values node i read or wrote for the last time. */
+static void release_after(struct mp_exec *x, size_t i)
+{
+	const struct mp_node *n = mp_graph_node(x->g, i);
+	for (int pass = 0; pass < 2; pass++)
+		for (int k = 0; k < (pass ? n->noutputs : n->ninputs); k++) {
+			int32_t id = pass ? n->outputs[k] : n->inputs[k];
+			if (id >= 0 && x->vals[id].last_use == (int32_t)i && !x->vals[id].is_static &&
+			    x->vals[id].present) {
+				mp_tensor_reset(&x->vals[id].t);
+				x->vals[id].present = false;
+			}
+		}
+}
+
 enum mp_status mp_exec_step(struct mp_exec *x, struct mp_error *e)
 {
 	enum mp_status st;
@@ -572,31 +909,13 @@ enum mp_status mp_exec_step(struct mp_exec *x, struct mp_error *e)
 	if (x->pos >= x->nnodes)
 		return MP_OK;
 	size_t i = x->pos;
-	const struct mp_node *n = mp_graph_node(x->g, i);
 	if (!x->nodes[i].folded && (st = run_node(x, i, x->be, false, e)))
 		return st;
-	/* inputs read for the last time go now */
-	for (int k = 0; k < n->ninputs; k++) {
-		int32_t id = n->inputs[k];
-		if (id >= 0 && x->vals[id].last_use == (int32_t)i && !x->vals[id].is_static &&
-		    x->vals[id].present) {
-			mp_tensor_reset(&x->vals[id].t);
-			x->vals[id].present = false;
-		}
-	}
 	x->pos++;
-	if (x->hook && (st = x->hook(x->hook_user, x, i, e)))
-		return st;
-	/* outputs nothing reads go once the hook has seen them */
-	for (int k = 0; k < n->noutputs; k++) {
-		int32_t id = n->outputs[k];
-		if (id >= 0 && x->vals[id].last_use == (int32_t)i && !x->vals[id].is_static &&
-		    x->vals[id].present) {
-			mp_tensor_reset(&x->vals[id].t);
-			x->vals[id].present = false;
-		}
-	}
-	return MP_OK;
+	/* the hook sees the node's inputs and outputs before any of them go */
+	st = x->hook ? x->hook(x->hook_user, x, i, e) : MP_OK;
+	release_after(x, i);
+	return st;
 }
 
 enum mp_status mp_exec_run_to(struct mp_exec *x, size_t node, struct mp_error *e)
@@ -660,5 +979,26 @@ enum mp_status mp_exec_fetch(struct mp_exec *x, int32_t value, struct mp_tensor 
 	return MP_OK;
 }
 
-size_t mp_exec_nentry_casts(const struct mp_exec *x) { return x->ncasts; }
-const struct mp_exec_entry_cast *mp_exec_entry_cast(const struct mp_exec *x, size_t i) { return &x->casts[i]; }
+const struct mp_plan *mp_exec_plan(const struct mp_exec *x) { return x->plan; }
+
+const struct mp_node_decision *mp_exec_decision(const struct mp_exec *x, size_t i)
+{
+	return i < x->nnodes ? decision(x, i) : NULL;
+}
+
+size_t mp_exec_nevents(const struct mp_exec *x)
+{
+	return x->nentry + (x->plan ? mp_plan_nevents(x->plan) : 0);
+}
+
+void mp_exec_event(const struct mp_exec *x, size_t i, struct mp_dtype_event *out)
+{
+	if (i < x->nentry) {
+		*out = x->entry[i];
+		return;
+	}
+	i -= x->nentry;
+	*out = *mp_plan_event(x->plan, i);
+	out->max_abs = x->ev_err[i][0];
+	out->max_rel = x->ev_err[i][1];
+}

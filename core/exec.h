@@ -5,6 +5,13 @@
  * name the node), folding the small computations on shapes and constants.
  * Then mp_exec_step() runs one node, mp_exec_run_to() runs up to a node,
  * and mp_exec_run() runs the rest.  A hook sees each node after it ran.
+ *
+ * Under a precision policy the executor follows the dtype plan (plan.h):
+ * batch tensors keep their float dtype, each input slot is read in the
+ * dtype the plan wants (weights converted once and kept, activations cast
+ * per use), and a node the plan blocks stops the run with MP_ERR_MISMATCH
+ * before it runs.  Without a policy the graph runs as ONNX defines it, batch
+ * tensors converted to the dtypes the graph declares.
  */
 #ifndef MP_EXEC_H
 #define MP_EXEC_H
@@ -15,25 +22,21 @@
 #include "backend.h"
 #include "batch.h"
 #include "graph.h"
+#include "plan.h"
+#include "policy.h"
 
 struct mp_exec;
 
 struct mp_exec_options {
 	bool keep_values;        /* keep every value until the next batch (else freed after last use) */
 	size_t max_tensor_bytes; /* largest single allocation; 0: the machine's memory */
+	const struct mp_policy *policy; /* NULL: the graph as written; must outlive the executor */
 };
 
 /* Called after each node has run (or was folded at begin).  A non-OK return
  * stops the run with that status. */
 typedef enum mp_status (*mp_exec_hook)(void *user, struct mp_exec *x, size_t node,
                                        struct mp_error *e);
-
-/* A batch tensor converted to the dtype the graph declares for its input. */
-struct mp_exec_entry_cast {
-	int32_t value;
-	enum mp_dtype from, to;
-	const char *file;
-};
 
 /* Fails with MP_ERR_UNSUPPORTED, naming the nodes, when the backend lacks an
  * op the graph uses.  The graph and backends must outlive the executor;
@@ -69,7 +72,15 @@ bool mp_exec_node_folded(const struct mp_exec *x, size_t i);
 enum mp_status mp_exec_fetch(struct mp_exec *x, int32_t value, struct mp_tensor *host,
                              struct mp_error *e);
 
-size_t mp_exec_nentry_casts(const struct mp_exec *x);
-const struct mp_exec_entry_cast *mp_exec_entry_cast(const struct mp_exec *x, size_t i);
+/* The dtype plan of the bound batch; NULL without a policy. */
+const struct mp_plan *mp_exec_plan(const struct mp_exec *x);
+/* Node i's decision under the plan; NULL without a policy. */
+const struct mp_node_decision *mp_exec_decision(const struct mp_exec *x, size_t i);
+
+/* Every cast of the bound batch: batch tensors converted on entry (node -1,
+ * slot = the graph input's index), then the plan's, with the rounding error
+ * of each weight conversion once the executor has made it. */
+size_t mp_exec_nevents(const struct mp_exec *x);
+void mp_exec_event(const struct mp_exec *x, size_t i, struct mp_dtype_event *out);
 
 #endif

@@ -18,6 +18,9 @@ int mp_cli_exit_status(enum mp_status st)
 		return MP_EXIT_INTERNAL;
 	case MP_ERR_INTERRUPTED:
 		return 130;
+	case MP_ERR_MISMATCH:
+	case MP_ERR_BREAK:
+		return MP_EXIT_STOPPED;
 	default: /* usage, unreadable or malformed input, unsupported model, no device */
 		return MP_EXIT_INPUT;
 	}
@@ -136,4 +139,24 @@ const char *mp_cli_tensor_summary(char *buf, size_t size, const struct mp_tensor
 	if (ninf && k >= 0 && (size_t)k < size)
 		snprintf(buf + k, size - (size_t)k, " -Inf %lld", (long long)ninf);
 	return buf;
+}
+
+bool mp_cli_policy_option(const char *cmd, int c, const char *arg, struct mp_policy *p, bool *given)
+{
+	struct mp_error e = { 0 };
+	enum mp_status st;
+	switch (c) {
+	case MP_OPT_POLICY: st = mp_policy_set_base(p, arg, &e); break;
+	case MP_OPT_FP32: st = mp_policy_add_override(p, arg, MP_F32, &e); break;
+	case MP_OPT_DTYPE: st = mp_policy_add_override(p, arg, MP_DTYPE_UNDEFINED, &e); break;
+	case MP_OPT_ON_MISMATCH: st = mp_policy_set_on_mismatch(p, arg, &e); break;
+	default: return false;
+	}
+	if (st) {
+		fflush(stdout);
+		fprintf(stderr, "mpdbg %s: %s\n", cmd, e.msg);
+		return false;
+	}
+	*given = true;
+	return true;
 }

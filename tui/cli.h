@@ -8,10 +8,12 @@
 #include <stdio.h>
 
 #include "error.h"
+#include "policy.h"
 #include "tensor.h"
 
-/* Exit statuses: 0 ok, 1 internal failure, 2 bad usage or input. */
-enum { MP_EXIT_OK = 0, MP_EXIT_INTERNAL = 1, MP_EXIT_INPUT = 2 };
+/* Exit statuses: 0 ok, 1 internal failure, 2 bad usage or input, 3 stopped
+ * at a node (a dtype mismatch the policy refuses, or a breakpoint). */
+enum { MP_EXIT_OK = 0, MP_EXIT_INTERNAL = 1, MP_EXIT_INPUT = 2, MP_EXIT_STOPPED = 3 };
 
 int mp_cli_exit_status(enum mp_status st);
 /* Prints "mpdbg: <message>" to stderr and returns the exit status. */
@@ -33,6 +35,26 @@ bool mp_cli_utf8(void);
 /* One-line statistics of a host tensor: "min -1.2 max 3.4 mean 0.56" with
  * NaN/Inf counts when there are any. */
 const char *mp_cli_tensor_summary(char *buf, size_t size, const struct mp_tensor *t);
+
+/* The policy options run, inspect and tui share (getopt_long values). */
+enum { MP_OPT_POLICY = 0x100, MP_OPT_FP32, MP_OPT_DTYPE, MP_OPT_ON_MISMATCH };
+#define MP_CLI_POLICY_OPTIONS                                              \
+	{ "policy", required_argument, NULL, MP_OPT_POLICY },              \
+	{ "fp32", required_argument, NULL, MP_OPT_FP32 },                  \
+	{ "dtype", required_argument, NULL, MP_OPT_DTYPE },                \
+	{ "on-mismatch", required_argument, NULL, MP_OPT_ON_MISMATCH }
+#define MP_CLI_POLICY_HELP                                                                 \
+	"  --policy P           fp32, bf16-autocast, bf16, fp16-autocast or fp16\n"            \
+	"  --fp32 GLOB          nodes whose name or module path matches GLOB compute in\n"     \
+	"                       fp32 (repeatable; the last match wins)\n"                      \
+	"  --dtype GLOB=T       the same with T = bf16, fp16 or fp32\n"                        \
+	"  --on-mismatch M      where a node's float inputs disagree: error (stop there),\n"  \
+	"                       cast (to the node's type) or promote (to the widest);\n"      \
+	"                       default: error for bf16/fp16, cast for fp32, promote\n"       \
+	"                       under autocast\n"
+/* Handles one of the policy options into p; false (message printed) on a
+ * bad value.  *given is set when any was. */
+bool mp_cli_policy_option(const char *cmd, int c, const char *arg, struct mp_policy *p, bool *given);
 
 /* Subcommands: argc/argv start at the command's name. */
 int mp_cmd_inspect(int argc, char **argv);

@@ -6,17 +6,29 @@
 #include <string.h>
 
 #include "backend.h"
+#include "batch.h"
 #include "cli.h"
 #include "graph.h"
+#include "plan.h"
+#include "plan_print.h"
 
 static const char *const inspect_help =
-	"usage: mpdbg inspect MODEL [--json] [--depth N]\n\n"
+	"usage: mpdbg inspect MODEL [--json] [--depth N]\n"
+	"       mpdbg inspect MODEL --policy P [--data PATH] [--all] [--json]\n\n"
 	"Shows an ONNX model: opsets, node and op counts, parameters by dtype, the\n"
 	"module tree, graph inputs and outputs with their shapes, and every node that\n"
 	"no backend can run, with the reason.\n\n"
-	"  --json       print the same as one JSON object\n"
-	"  --depth N    levels of the module tree to show (default 4; 0 for all)\n"
-	"  -h, --help   this help\n";
+	"With a policy option it shows the dtype plan instead, without running\n"
+	"anything: each node's compute dtype and every cast the policy makes, with its\n"
+	"reason, and the node a dtype mismatch would stop at (exit status 3).\n\n"
+	"  --json               print the same as one JSON object\n"
+	"  --depth N            levels of the module tree to show (default 4; 0 for all)\n"
+	MP_CLI_POLICY_HELP
+	"  --data PATH          take the input dtypes from the first batch in PATH\n"
+	"                       (default: the dtypes the graph declares)\n"
+	"  --glob PATTERN       in a folder, only the files matching PATTERN\n"
+	"  --all                list every node, not only those with casts\n"
+	"  -h, --help           this help\n";
 
 struct op_count {
 	const char *op;
@@ -314,38 +326,112 @@ static int inspect_json(const struct mp_graph *g, const struct mp_backend *cpu, 
 	return MP_EXIT_OK;
 }
 
+/* The dtype plan for the first batch of `data` (or the declared dtypes). */
+static int inspect_plan(const struct mp_graph *g, const struct mp_policy *p, const char *data,
+                        const char *glob, bool all, bool json)
+{
+	struct mp_error e = { 0 };
+	struct mp_batch_source *src = NULL;
+	struct mp_batch *b = NULL;
+	struct mp_plan *pl = NULL;
+	size_t ni = mp_graph_ninputs(g);
+	enum mp_dtype *dt = calloc(ni + 1, sizeof *dt);
+	size_t *match = calloc(ni + 1, sizeof *match);
+	int rc;
+
+	if (!dt || !match) {
+		mp_error_set(&e, MP_ERR_NOMEM, "out of memory");
+		goto fail;
+	}
+	for (size_t i = 0; i < ni; i++)
+		dt[i] = mp_graph_value(g, (size_t)mp_graph_input(g, i))->declared.dtype;
+	if (data) {
+		if (mp_batch_source_open_glob(data, glob, &src, &e))
+			goto fail;
+		if (!mp_batch_source_count(src)) {
+			mp_error_set(&e, MP_ERR_INPUT, "%s: no batches", data);
+			goto fail;
+		}
+		if (mp_batch_load(src, 0, &b, &e) || mp_batch_match(b, g, match, &e))
+			goto fail;
+		for (size_t i = 0; i < ni; i++) { /* float tensors keep their dtype, as when running */
+			enum mp_dtype have = mp_batch_tensor(b, match[i])->dtype;
+			if (mp_dtype_is_float(have) && (mp_dtype_is_float(dt[i]) || !dt[i]))
+				dt[i] = have;
+		}
+	}
+	if (mp_plan_build(g, p, dt, &pl, &e))
+		goto fail;
+	rc = mp_cli_print_plan(g, pl, b, all, json);
+	goto out;
+fail:
+	rc = mp_cli_fail(&e);
+out:
+	mp_plan_free(pl);
+	mp_batch_free(b);
+	mp_batch_source_free(src);
+	free(dt);
+	free(match);
+	return rc;
+}
+
 int mp_cmd_inspect(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "json", no_argument, NULL, 'j' },
 		{ "depth", required_argument, NULL, 'd' },
+		{ "data", required_argument, NULL, 'D' },
+		{ "glob", required_argument, NULL, 'g' },
+		{ "all", no_argument, NULL, 'a' },
+		MP_CLI_POLICY_OPTIONS,
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	bool json = false;
+	bool json = false, all = false, plan = false;
+	const char *data = NULL, *glob = NULL;
 	long depth = 4;
-	int c;
+	int c, rc;
 	struct mp_error e = { 0 };
 	struct mp_graph *g = NULL;
 	struct mp_backend *cpu = NULL;
+	struct mp_policy policy = { 0 };
 
 	optind = 1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'j': json = true; break;
-		case 'd': if (!mp_cli_parse_count("inspect", "--depth", optarg, &depth)) return MP_EXIT_INPUT; break;
-		case 'h': fputs(inspect_help, stdout); return MP_EXIT_OK;
-		default: return mp_cli_usage_error("inspect", "unknown option '%s'", argv[optind - 1]);
+		case 'a': all = true; break;
+		case 'D': data = optarg; break;
+		case 'g': glob = optarg; break;
+		case 'd':
+			if (!mp_cli_parse_count("inspect", "--depth", optarg, &depth)) {
+				mp_policy_free(&policy);
+				return MP_EXIT_INPUT;
+			}
+			break;
+		case 'h': fputs(inspect_help, stdout); mp_policy_free(&policy); return MP_EXIT_OK;
+		case MP_OPT_POLICY: case MP_OPT_FP32: case MP_OPT_DTYPE: case MP_OPT_ON_MISMATCH:
+			if (!mp_cli_policy_option("inspect", c, optarg, &policy, &plan)) {
+				mp_policy_free(&policy);
+				return MP_EXIT_INPUT;
+			}
+			break;
+		case ':': mp_policy_free(&policy); return mp_cli_usage_error("inspect", "%s needs a value", argv[optind - 1]);
+		default: mp_policy_free(&policy); return mp_cli_usage_error("inspect", "unknown option '%s'", argv[optind - 1]);
 		}
 	}
 	if (optind != argc - 1)
-		return mp_cli_usage_error("inspect", optind >= argc ? "which model?" : "one model at a time");
-	if (mp_graph_load(argv[optind], &g, &e) || mp_backend_cpu_new(1, &cpu, &e)) {
-		mp_graph_free(g);
-		return mp_cli_fail(&e);
-	}
-	int rc = json ? inspect_json(g, cpu, (int)depth) : inspect_text(g, cpu, (int)depth);
+		rc = mp_cli_usage_error("inspect", optind >= argc ? "which model?" : "one model at a time");
+	else if ((data || all) && !plan)
+		rc = mp_cli_usage_error("inspect", "--data and --all go with --policy");
+	else if (mp_graph_load(argv[optind], &g, &e) || mp_backend_cpu_new(1, &cpu, &e))
+		rc = mp_cli_fail(&e);
+	else if (plan)
+		rc = inspect_plan(g, &policy, data, glob, all, json);
+	else
+		rc = json ? inspect_json(g, cpu, (int)depth) : inspect_text(g, cpu, (int)depth);
+	mp_policy_free(&policy);
 	mp_backend_free(cpu);
 	mp_graph_free(g);
 	return rc;

@@ -297,3 +297,33 @@ void mp_dtype_convert(enum mp_dtype src_type, const void *src,
 		}
 	}
 }
+
+void mp_dtype_convert_measure(enum mp_dtype src_type, const void *src,
+                              enum mp_dtype dst_type, void *dst, size_t n,
+                              double *max_abs, double *max_rel)
+{
+	const struct mp_dtype_traits *s = mp_dtype_traits(src_type);
+	const struct mp_dtype_traits *d = mp_dtype_traits(dst_type);
+	double ea = 0, er = 0;
+
+	mp_dtype_convert(src_type, src, dst_type, dst, n);
+	for (size_t done = 0; done < n; done += CONVERT_CHUNK) {
+		size_t k = n - done < CONVERT_CHUNK ? n - done : CONVERT_CHUNK;
+		double a[CONVERT_CHUNK], b[CONVERT_CHUNK];
+		s->load_f64((const char *)src + done * s->size, 1, a, k);
+		d->load_f64((const char *)dst + done * d->size, 1, b, k);
+		for (size_t i = 0; i < k; i++) {
+			if (a[i] != a[i] || a[i] == b[i])
+				continue; /* NaN, or exact (infinities included) */
+			double diff = fabs(a[i] - b[i]);
+			if (diff != diff) /* a finite value that became NaN: not a float target */
+				diff = INFINITY;
+			if (diff > ea)
+				ea = diff;
+			if (a[i] != 0 && diff / fabs(a[i]) > er)
+				er = diff / fabs(a[i]);
+		}
+	}
+	*max_abs = ea;
+	*max_rel = er;
+}

@@ -115,6 +115,12 @@ enum mp_dtype mp_dtype_from_st_name(const char *name, size_t len);
  * NaN becomes 0.  Anything -> bool is (x != 0). */
 void mp_dtype_convert(enum mp_dtype src_type, const void *src,
                       enum mp_dtype dst_type, void *dst, size_t n);
+/* The same, and measures what it cost: the largest |x - y| and the largest
+ * |x - y| / |x| over nonzero x, in float64.  NaN inputs are not counted; a
+ * finite value that became infinite gives infinite errors. */
+void mp_dtype_convert_measure(enum mp_dtype src_type, const void *src,
+                              enum mp_dtype dst_type, void *dst, size_t n,
+                              double *max_abs, double *max_rel);
 
 /* ---- scalar conversions ---- */
 

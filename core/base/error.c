@@ -68,6 +68,8 @@ const char *mp_status_str(enum mp_status st)
 		[MP_ERR_DEVICE] = "device error",
 		[MP_ERR_INTERNAL] = "internal error",
 		[MP_ERR_INTERRUPTED] = "interrupted",
+		[MP_ERR_MISMATCH] = "dtype mismatch",
+		[MP_ERR_BREAK] = "breakpoint",
 	};
 	if ((unsigned)st >= MP_STATUS_COUNT)
 		return "unknown status";

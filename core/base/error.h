@@ -21,10 +21,12 @@ enum mp_status {
 	MP_ERR_DEVICE = 8,      /* the compute device failed or is absent */
 	MP_ERR_INTERNAL = 9,    /* a bug in mpdbg */
 	MP_ERR_INTERRUPTED = 10,/* stopped on request */
+	MP_ERR_MISMATCH = 11,   /* a node's inputs disagree in dtype and the policy stops there */
+	MP_ERR_BREAK = 12,      /* a breakpoint's condition was met */
 	MP_STATUS_COUNT
 };
 
-#define MP_ERROR_MSG_MAX 1024
+#define MP_ERROR_MSG_MAX 2048
 
 struct mp_error {
 	enum mp_status status;

@@ -313,8 +313,39 @@ static void test_shared_models(void **state)
 	expect(ARGS("inspect", dyn), 0, tree);
 	expect(ARGS("inspect", dyn), 0, ARGS("Dinov2Layer", "image", "float32", "[4, 3, 112, 112]"));
 	expect(ARGS("run", ts, "--data", batches, "--glob", "batch_*.safetensors"), 0,
-	       ARGS("batch_000", "batch_003", "joints_2d f32 [4, 21, 2]", "'image' is bfloat16"));
+	       ARGS("batch_000", "batch_003", "joints_2d f32 [4, 21, 2]", "policy fp32"));
 	expect(ARGS("run", ts, "--data", batches), 2, ARGS("ref_000.safetensors", "hint: --glob"));
+
+	/* the two failures of the design page, headless: exit status 3 */
+	expect(ARGS("run", ts, "--data", batches, "--glob", "batch_*", "--policy", "bf16"), 3,
+	       ARGS("dtype mismatch at node '/MatMul' (MatMul) in module (model), under policy bf16",
+	            "input 0 'joints_3d' is bfloat16: output of node '/Add' (Add)",
+	            "is float32: graph input 'camera_intrinsics' (float32, from ", "batch_000.safetensors)",
+	            "RuntimeError: expected scalar type BFloat16 but found Float"));
+	expect(ARGS("run", dyn, "--data", batches, "--glob", "batch_*", "--policy", "fp32", "--on-mismatch", "error"), 3,
+	       ARGS("dtype mismatch at node 'node_Conv_185' (Conv) in module backbone.embeddings.patch_embeddings.projection",
+	            "input 0 'image' is bfloat16: graph input 'image' (bfloat16, from ",
+	            "RuntimeError: Input type (c10::BFloat16) and bias type (float) should be the same"));
+	expect(ARGS("run", ts, "--data", batches, "--glob", "batch_*", "--policy", "fp32", "--on-mismatch", "error"), 0,
+	       ARGS("batch_003", "policy fp32: 2 casts (graph 2)"));
+	expect(ARGS("inspect", ts, "--policy", "fp32", "--on-mismatch", "error", "--data", batches, "--glob", "batch_*"), 0,
+	       ARGS("image                    bfloat16  from ", "/backbone/embeddings/Cast (Cast, float32)",
+	            "output bf16 -> f32  graph"));
+	/* --on-mismatch cast: both run, and show the cast */
+	expect(ARGS("run", dyn, "--data", batches, "--glob", "batch_*", "--policy", "fp32", "--on-mismatch", "cast"), 0,
+	       ARGS("batch_003", "mismatch 1"));
+	expect(ARGS("inspect", dyn, "--policy", "fp32", "--on-mismatch", "cast", "--data", batches, "--glob", "batch_*"), 0,
+	       ARGS("node_Conv_185 (Conv, float32)", "in 0 'image' bf16 -> f32  mismatch"));
+	expect(ARGS("run", ts, "--data", batches, "--glob", "batch_*", "--policy", "bf16", "--on-mismatch", "cast"), 0,
+	       ARGS("batch_003", "joints_2d bf16", "weight 24", "mismatch 1"));
+	expect(ARGS("inspect", ts, "--policy", "bf16", "--on-mismatch", "cast", "--data", batches, "--glob", "batch_*"), 0,
+	       ARGS("/MatMul (MatMul, bfloat16)", "in 1 '/Transpose_output_0' f32 -> bf16  mismatch",
+	            "24 converted to bfloat16 once"));
+	expect(ARGS("inspect", ts, "--policy", "bf16", "--data", batches, "--glob", "batch_*"), 3,
+	       ARGS("STOP: float inputs disagree (bfloat16 and float32)", "stops at node"));
+	/* an override: the projection in fp32 */
+	expect(ARGS("inspect", ts, "--policy", "bf16", "--fp32", "/MatMul", "--data", batches, "--glob", "batch_*"), 0,
+	       ARGS("/MatMul (MatMul, float32)", "in 0 'joints_3d' bf16 -> f32  override"));
 	free(ts);
 	free(dyn);
 	free(batches);

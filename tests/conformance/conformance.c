@@ -153,14 +153,14 @@ static enum outcome run_batch(struct runner *r, struct mp_exec *x, const struct 
 		}
 	if (mp_exec_begin(x, b, &e) || mp_exec_run(x, &e)) {
 		if (e.status == MP_ERR_UNSUPPORTED && strstr(e.msg, "does not compute on")) {
-			snprintf(why, size, "%s", e.msg);
+			snprintf(why, size, "%.*s", (int)(size > 1 ? size - 1 : 0), e.msg);
 			return SKIP;
 		}
 		if (e.status == MP_ERR_UNSUPPORTED) { /* known only once the inputs are: not run */
-			snprintf(why, size, "%s", e.msg);
+			snprintf(why, size, "%.*s", (int)(size > 1 ? size - 1 : 0), e.msg);
 			return UNSUP;
 		}
-		snprintf(why, size, "%s", e.msg);
+		snprintf(why, size, "%.*s", (int)(size > 1 ? size - 1 : 0), e.msg);
 		return FAIL;
 	}
 	if (nexp != mp_graph_noutputs(g)) {
@@ -227,7 +227,7 @@ static void run_case(struct runner *r, const char *label, const char *dir)
 	for (size_t i = 0; i < mp_batch_source_count(src) && o == PASS; i++) {
 		struct mp_batch *b;
 		if (mp_batch_load(src, i, &b, &e)) {
-			snprintf(why, sizeof why, "%s", e.msg);
+			snprintf(why, sizeof why, "%.*s", (int)sizeof why - 1, e.msg);
 			o = FAIL;
 			break;
 		}
