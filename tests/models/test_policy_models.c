@@ -1,4 +1,4 @@
-/* test_policy.c - precision policies on ../shared/models, against what
+/* test_policy_models.c - precision policies on ../shared/models, against what
  * PyTorch did:
  *  - under bf16-autocast, the dtype of each module's output is the one
  *    PyTorch's CUDA autocast produced (module_stats_batch_000.json), and
