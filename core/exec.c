@@ -315,7 +315,7 @@ static enum mp_status bind_input(struct mp_exec *x, size_t index, int32_t id, co
 	enum mp_dtype want = v->has_declared && d->dtype ? d->dtype : bt->dtype;
 	/* under a policy a float tensor keeps the dtype it has in the batch */
 	if (x->opt.policy && mp_dtype_is_float(bt->dtype) && mp_dtype_is_float(want))
-		want = bt->dtype;
+		want = x->opt.float_inputs ? x->opt.float_inputs : bt->dtype;
 	size_t es = mp_dtype_size(want);
 	xv->t = *bt;
 	xv->t.buf = NULL;
@@ -976,6 +976,67 @@ enum mp_status mp_exec_fetch(struct mp_exec *x, int32_t value, struct mp_tensor 
 	host->data = b->data;
 	host->buf = b;
 	host->device = MP_DEVICE_CPU;
+	return MP_OK;
+}
+
+bool mp_exec_node_has_kernel(const struct mp_exec *x, size_t i)
+{
+	const struct mp_node *n = mp_graph_node(x->g, i);
+	return !(n->op == MP_OP_CONSTANT || (is_view(n) && n->op != MP_OP_DROPOUT));
+}
+
+enum mp_status mp_exec_eval_node(struct mp_exec *x, size_t i, const struct mp_tensor *const *ins,
+                                 struct mp_tensor *outs, struct mp_error *e)
+{
+	const struct mp_node *n = mp_graph_node(x->g, i);
+	const struct mp_node_decision *d = decision(x, i);
+	struct mp_backend *be = x->be;
+	enum mp_status st = MP_OK;
+
+	if (!x->bound || i >= x->pos)
+		return mp_error_set(e, MP_ERR_USAGE, "node '%s' has not run in this batch", n->name);
+	if (!mp_exec_node_has_kernel(x, i) || n->op == MP_OP_SHAPE || n->op == MP_OP_SIZE)
+		return mp_error_set(e, MP_ERR_UNSUPPORTED, "node '%s' (%s) runs no kernel", n->name, n->op_type);
+	for (int k = 0; k < n->noutputs; k++)
+		memset(&outs[k], 0, sizeof outs[k]);
+	for (int k = 0; k < n->ninputs && !st; k++) {
+		x->ins[k] = ins[k];
+		if (!ins[k] || !mp_dtype_is_float(ins[k]->dtype))
+			continue;
+		enum mp_dtype want = slot_dtype(d, k, x->vals[n->inputs[k]].iv.info.dtype);
+		if (want == ins[k]->dtype || !mp_dtype_is_float(want))
+			continue;
+		struct mp_tensor *o = &x->tmp[2 * k + 1];
+		struct mp_cast_params cp = { .to = want };
+		const struct mp_tensor *cin[1] = { ins[k] };
+		struct mp_tensor *cout[1] = { o };
+		struct mp_op_call call = { .op = MP_OP_CAST, .params = &cp, .ninputs = 1, .noutputs = 1,
+		                           .in = cin, .out = cout };
+		if (!(st = new_tensor_on(x, be, want, ins[k], o, e)))
+			st = mp_backend_op(be, MP_OP_CAST)(be->ctx, &call, e);
+		x->ins[k] = o;
+	}
+	for (int k = 0; k < n->noutputs && !st; k++) {
+		x->outs[k] = NULL;
+		if (n->outputs[k] < 0)
+			continue;
+		const struct mp_value_info *vi = &x->vals[n->outputs[k]].iv.info;
+		struct mp_tensor like;
+		mp_tensor_init(&like, vi->dtype, vi->ndim, vi->dims);
+		st = new_tensor_on(x, be, vi->dtype, &like, &outs[k], e);
+		x->outs[k] = &outs[k];
+	}
+	if (!st) {
+		struct mp_op_call call = { .op = n->op, .params = x->nodes[i].params, .ninputs = n->ninputs,
+		                           .noutputs = n->noutputs, .in = x->ins, .out = x->outs };
+		st = mp_backend_op(be, n->op)(be->ctx, &call, e);
+	}
+	drop_temporaries(x, n);
+	if (st) {
+		for (int k = 0; k < n->noutputs; k++)
+			mp_tensor_reset(&outs[k]);
+		return node_error(n, e);
+	}
 	return MP_OK;
 }
 

@@ -31,6 +31,8 @@ struct mp_exec_options {
 	bool keep_values;        /* keep every value until the next batch (else freed after last use) */
 	size_t max_tensor_bytes; /* largest single allocation; 0: the machine's memory */
 	const struct mp_policy *policy; /* NULL: the graph as written; must outlive the executor */
+	enum mp_dtype float_inputs;     /* under a policy, float batch tensors converted to this on
+	                                 * entry (the fp32 reference run); UNDEFINED: kept as they are */
 };
 
 /* Called after each node has run (or was folded at begin).  A non-OK return
@@ -71,6 +73,17 @@ bool mp_exec_node_folded(const struct mp_exec *x, size_t i);
  * caller resets it with mp_tensor_reset(). */
 enum mp_status mp_exec_fetch(struct mp_exec *x, int32_t value, struct mp_tensor *host,
                              struct mp_error *e);
+
+/* Runs node i's kernel alone on the given inputs (one per input slot, NULL
+ * where omitted, on the backend's device), each float input first cast to
+ * the dtype this executor's plan reads that slot in; outs (one per output
+ * slot) receive new tensors the caller resets.  The node must have run (or
+ * been folded) in the bound batch: its shapes and parameters are those.
+ * MP_ERR_UNSUPPORTED for nodes without a kernel (views, Constant). */
+enum mp_status mp_exec_eval_node(struct mp_exec *x, size_t i, const struct mp_tensor *const *ins,
+                                 struct mp_tensor *outs, struct mp_error *e);
+/* Whether node i runs a kernel (views and Constant do not). */
+bool mp_exec_node_has_kernel(const struct mp_exec *x, size_t i);
 
 /* The dtype plan of the bound batch; NULL without a policy. */
 const struct mp_plan *mp_exec_plan(const struct mp_exec *x);

@@ -310,7 +310,7 @@ void mp_policy_decide(const struct mp_policy *p, const struct mp_graph *g, const
 
 	d->exec = MP_DTYPE_UNDEFINED;
 	d->cast_to = MP_DTYPE_UNDEFINED;
-	d->blocked = false;
+	d->mismatch = d->blocked = false;
 	d->nslots = n->ninputs;
 	for (int k = 0; k < n->ninputs; k++)
 		d->slots[k] = (struct mp_slot_plan){ MP_DTYPE_UNDEFINED, MP_DTYPE_UNDEFINED, true, MP_CAST_NONE };
@@ -380,6 +380,7 @@ void mp_policy_decide(const struct mp_policy *p, const struct mp_graph *g, const
 		wide = wide_all;
 
 	if (strict_op(n->op) && disagree) {
+		d->mismatch = !autocast;
 		enum mp_on_mismatch m = autocast ? MP_MISMATCH_PROMOTE : mp_policy_on_mismatch(p);
 		if (m == MP_MISMATCH_ERROR) {
 			d->blocked = true;

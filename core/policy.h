@@ -93,6 +93,7 @@ struct mp_slot_plan {
 struct mp_node_decision {
 	enum mp_dtype exec;  /* the float type the node computes in; UNDEFINED: not a float op */
 	enum mp_dtype cast_to; /* a graph Cast node's target after the policy, else UNDEFINED */
+	bool mismatch;       /* float inputs PyTorch would refuse to mix (settled by --on-mismatch) */
 	bool blocked;        /* a mismatch that --on-mismatch error stops at */
 	int nslots;
 	struct mp_slot_plan slots[];

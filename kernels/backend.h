@@ -15,6 +15,7 @@
 
 #include "error.h"
 #include "op.h"
+#include "probe.h"
 #include "tensor.h"
 
 struct mp_op_call {
@@ -41,6 +42,14 @@ struct mp_backend_iface {
 	                            struct mp_error *e);
 	enum mp_status (*sync)(void *ctx, struct mp_error *e);
 	const mp_op_fn *ops; /* MP_OP_COUNT entries */
+	/* Probes (probe.h).  Results go to a table of slots on the backend's
+	 * device: probe_reset() sizes and clears it, probe() computes a batch of
+	 * requests (one launch on a GPU; the tensors must stay alive until the
+	 * next probe_fetch() or sync), probe_fetch() copies slots [0, n) to the
+	 * host.  Probes only read: they never change a bit of a tensor. */
+	enum mp_status (*probe_reset)(void *ctx, size_t nslots, struct mp_error *e);
+	enum mp_status (*probe)(void *ctx, const struct mp_probe_req *reqs, size_t n, struct mp_error *e);
+	enum mp_status (*probe_fetch)(void *ctx, struct mp_probe_result *out, size_t n, struct mp_error *e);
 };
 
 struct mp_backend {

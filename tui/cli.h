@@ -59,5 +59,7 @@ bool mp_cli_policy_option(const char *cmd, int c, const char *arg, struct mp_pol
 /* Subcommands: argc/argv start at the command's name. */
 int mp_cmd_inspect(int argc, char **argv);
 int mp_cmd_run(int argc, char **argv);
+int mp_cmd_report(int argc, char **argv);
+int mp_cmd_export(int argc, char **argv);
 
 #endif

@@ -1,43 +1,65 @@
-/* cmd_run.c - `mpdbg run MODEL --data PATH`: runs every batch and prints one
- * line per batch; --save-outputs writes each batch's outputs. */
+/* cmd_run.c - `mpdbg run MODEL --data PATH`: runs every batch under a
+ * precision policy with the probes on, prints one line per batch (a
+ * progress bar on a terminal), records the run with --session, and stops at
+ * a dtype mismatch or a breakpoint with a report (exit status 3). */
 #include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
 #include "backend.h"
 #include "batch.h"
 #include "cli.h"
 #include "exec.h"
 #include "graph.h"
+#include "probe_print.h"
+#include "probes.h"
+#include "progress.h"
 #include "safetensors.h"
+#include "session.h"
 
 static const char *const run_help =
 	"usage: mpdbg run MODEL --data PATH [options]\n\n"
-	"Runs an ONNX model on batches and prints, per batch, each graph output's\n"
-	"dtype, shape and min/max/mean.\n\n"
+	"Runs an ONNX model on batches under a precision policy, with probes on\n"
+	"every node, and prints per batch each graph output's dtype, shape and\n"
+	"min/max/mean, and what the probes found worth saying.\n\n"
 	"  --data PATH          a .safetensors file, a folder of them (one batch each,\n"
 	"                       in name order), or an ONNX test case folder\n"
 	"  --glob PATTERN       in a folder, only the files matching PATTERN\n"
 	"                       (default *.safetensors)\n"
-	"  --device DEV         cpu, cuda or auto (default auto: the GPU when there is one)\n"
 	"  --batches N          run the first N batches only\n"
-	"  --save-outputs DIR   write DIR/<batch>.safetensors with every graph output\n"
+	"  --device DEV         cpu, cuda or auto (default auto: the GPU when there is one)\n"
 	"  --threads N          CPU threads (default: all)\n"
 	MP_CLI_POLICY_HELP
 	"                       (default policy: fp32)\n"
+	"  --session FILE.db    record the run in a session file (a new file)\n"
+	"  --compare fp32       also run each batch in fp32 and compare every node\n"
+	"  --tol X              relative L2 error that --break tol and reports flag\n"
+	"                       (default 0.01)\n"
+	"  --break COND         stop at the first node where COND holds: nan, inf,\n"
+	"                       overflow, mismatch, tol or node=GLOB (repeatable)\n"
+	"  --capture GLOB       keep whole tensors of matching values or nodes in the\n"
+	"                       session (graph outputs always are; repeatable)\n"
+	"  --no-probes          no statistics, diversity or comparison (timing runs)\n"
+	"  --save-outputs DIR   write DIR/<batch>.safetensors with every graph output\n"
 	"  -h, --help           this help\n\n"
 	"Exit status: 0 done, 2 bad usage or input, 3 stopped at a node (a dtype\n"
-	"mismatch under --on-mismatch error), 1 internal failure.\n";
+	"mismatch under --on-mismatch error, or a breakpoint), 1 internal failure.\n";
 
-static double now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
+enum { OPT_SESSION = 0x200, OPT_COMPARE, OPT_TOL, OPT_BREAK, OPT_CAPTURE, OPT_NO_PROBES };
+
+struct run_ctx {
+	const struct mp_graph *g;
+	struct mp_exec *x;
+	struct mp_probes *probes;
+	struct mp_session_writer *session;
+	const struct mp_batch_source *src;
+	struct mp_progress progress;
+	const char *save_dir;
+	double tol;
+	bool graph_written;
+};
 
 static enum mp_status make_dir(const char *dir, struct mp_error *e)
 {
@@ -74,17 +96,17 @@ static void print_entry_casts(const struct mp_exec *x, const struct mp_graph *g,
 static void print_trace_summary(const struct mp_exec *x)
 {
 	size_t by[MP_CAST_REASON_COUNT] = { 0 }, total = 0;
+	const struct mp_plan *pl = mp_exec_plan(x);
+	if (!pl)
+		return;
 	for (size_t k = 0; k < mp_exec_nevents(x); k++) {
 		struct mp_dtype_event ev;
 		mp_exec_event(x, k, &ev);
-		if (ev.reason == MP_CAST_GRAPH && ev.from == ev.to)
+		if (ev.reason == MP_CAST_BLOCKED || (ev.reason == MP_CAST_GRAPH && ev.from == ev.to))
 			continue;
 		by[ev.reason]++;
 		total++;
 	}
-	const struct mp_plan *pl = mp_exec_plan(x);
-	if (!pl)
-		return;
 	fprintf(stderr, "policy %s: %zu cast%s", mp_policy_name(mp_plan_policy(pl)), total, total == 1 ? "" : "s");
 	const char *sep = " (";
 	for (int r = 1; r < MP_CAST_REASON_COUNT; r++)
@@ -96,67 +118,169 @@ static void print_trace_summary(const struct mp_exec *x)
 	        mp_policy_name(mp_plan_policy(pl)));
 }
 
-static enum mp_status run_batch(struct mp_exec *x, const struct mp_graph *g,
-                                const struct mp_batch_source *src, size_t bi, const char *save_dir,
-                                struct mp_error *e)
+static enum mp_status save_outputs(struct run_ctx *c, const struct mp_batch *b, const char *name,
+                                   struct mp_error *e)
 {
-	struct mp_batch *b = NULL;
+	const struct mp_graph *g = c->g;
 	size_t no = mp_graph_noutputs(g);
-	struct mp_tensor *outs = calloc(no, sizeof *outs);
-	struct mp_st_item *items = calloc(no, sizeof *items);
-	enum mp_status st;
-	double t0 = now_ms();
-
-	if (!outs || !items) {
+	struct mp_tensor *outs = calloc(no + 1, sizeof *outs);
+	struct mp_st_item *items = calloc(no + 1, sizeof *items);
+	size_t n = strlen(c->save_dir) + strlen(name) + 16;
+	char *path = malloc(n);
+	enum mp_status st = MP_OK;
+	if (!outs || !items || !path) {
 		st = mp_error_set(e, MP_ERR_NOMEM, "out of memory");
 		goto out;
 	}
-	if ((st = mp_batch_load(src, bi, &b, e)) || (st = mp_exec_begin(x, b, e)))
-		goto out;
-	if ((st = mp_exec_run(x, e))) {
-		if (st == MP_ERR_MISMATCH)
-			print_entry_casts(x, g, b);
-		goto out;
-	}
-	double ms = now_ms() - t0;
-	if (bi == 0)
-		print_entry_casts(x, g, b);
-	printf("%-20s %8.1f ms", mp_batch_source_name(src, bi), ms);
-	for (size_t i = 0; i < no; i++) {
+	for (size_t i = 0; i < no && !st; i++) {
 		int32_t id = mp_graph_output(g, i);
-		char shape[256], stats[256];
-		if ((st = mp_exec_fetch(x, id, &outs[i], e)))
-			goto out;
-		printf("%s  %s %s %s %s", i ? " |" : "", mp_graph_value(g, (size_t)id)->name,
-		       mp_dtype_traits(outs[i].dtype)->short_name,
-		       mp_shape_str(shape, sizeof shape, outs[i].ndim, outs[i].shape),
-		       mp_cli_tensor_summary(stats, sizeof stats, &outs[i]));
+		st = mp_exec_fetch(c->x, id, &outs[i], e);
 		items[i].name = mp_graph_value(g, (size_t)id)->name;
 		items[i].t = &outs[i];
 	}
-	printf("\n");
-	fflush(stdout);
-	if (save_dir) {
-		const char *name = mp_batch_source_name(src, bi);
-		size_t n = strlen(save_dir) + strlen(name) + 16;
-		char *path = malloc(n);
-		if (!path) {
-			st = mp_error_set(e, MP_ERR_NOMEM, "out of memory");
-			goto out;
-		}
-		snprintf(path, n, "%s/%s.safetensors", save_dir, name);
-		const char *meta[] = { "producer", "mpdbg " MPDBG_VERSION, "model", mp_graph_path(g),
-		                       "batch", mp_batch_path(b) };
+	snprintf(path, n, "%s/%s.safetensors", c->save_dir, name);
+	const char *meta[] = { "producer", "mpdbg " MPDBG_VERSION, "model", mp_graph_path(g), "batch", mp_batch_path(b) };
+	if (!st)
 		st = mp_st_write(path, items, no, meta, 3, e);
-		free(path);
-	}
 out:
 	for (size_t i = 0; outs && i < no; i++)
 		mp_tensor_reset(&outs[i]);
 	free(outs);
 	free(items);
+	free(path);
+	return st;
+}
+
+/* The outputs line: each graph output's dtype, shape and summary. */
+static void print_outputs(struct run_ctx *c, const char *name, double ms)
+{
+	const struct mp_graph *g = c->g;
+	printf("%-20s %8.1f ms", name, ms);
+	for (size_t i = 0; i < mp_graph_noutputs(g); i++) {
+		int32_t id = mp_graph_output(g, i);
+		struct mp_tensor t;
+		struct mp_error e = { 0 };
+		char shape[256], stats[256];
+		if (mp_exec_fetch(c->x, id, &t, &e)) {
+			printf("%s  %s (not computed)", i ? " |" : "", mp_graph_value(g, (size_t)id)->name);
+			continue;
+		}
+		printf("%s  %s %s %s %s", i ? " |" : "", mp_graph_value(g, (size_t)id)->name,
+		       mp_dtype_traits(t.dtype)->short_name, mp_shape_str(shape, sizeof shape, t.ndim, t.shape),
+		       mp_cli_tensor_summary(stats, sizeof stats, &t));
+		mp_tensor_reset(&t);
+	}
+	printf("\n");
+}
+
+/* Runs batch bi; *stop is set (with the report in e) when the run must end
+ * here: a mismatch, a breakpoint. */
+static enum mp_status run_batch(struct run_ctx *c, size_t bi, bool *stop, struct mp_error *e)
+{
+	struct mp_batch *b = NULL;
+	struct mp_probe_batch *pb = NULL;
+	struct mp_session_batch *sb = NULL;
+	const char *name = mp_batch_source_name(c->src, bi);
+	double t0 = mp_progress_now();
+	enum mp_status st, run_st;
+	struct mp_error run_e = { 0 };
+	char report[MP_ERROR_MSG_MAX];
+
+	*stop = false;
+	if ((st = mp_batch_load(c->src, bi, &b, e)) || (st = mp_exec_begin(c->x, b, e)) ||
+	    (c->probes && (st = mp_probes_begin(c->probes, c->x, b, bi, e))))
+		goto out;
+	run_st = mp_exec_run(c->x, &run_e);
+	if (c->probes && (st = mp_probes_end(c->probes, &pb, e)))
+		goto out;
+	double ms = (mp_progress_now() - t0) * 1e3;
+	if (run_st && run_st != MP_ERR_MISMATCH && run_st != MP_ERR_BREAK) {
+		st = run_st;
+		*e = run_e;
+		goto out;
+	}
+	if (bi == 0 || run_st == MP_ERR_MISMATCH)
+		print_entry_casts(c->x, c->g, b);
+	if (c->session && !c->graph_written) {
+		if ((st = mp_session_set_graph(c->session, c->x, e)))
+			goto out;
+		c->graph_written = true;
+	}
+	mp_progress_clear(&c->progress);
+	if (!run_st)
+		print_outputs(c, name, ms);
+	if (pb && !run_st) {
+		char notes[1024];
+		if (mp_cli_batch_notes(c->g, pb, c->tol, notes, sizeof notes)[0])
+			printf("%20s  %s\n", "", notes);
+	}
+	fflush(stdout);
+	if (!run_st && c->save_dir && (st = save_outputs(c, b, name, e)))
+		goto out;
+
+	/* what stops the run: the executor's mismatch, or a breakpoint */
+	report[0] = '\0';
+	if (run_st == MP_ERR_MISMATCH || (run_st == MP_ERR_BREAK && !pb)) {
+		snprintf(report, sizeof report, "%s", run_e.msg);
+	} else if (pb && pb->hit) {
+		mp_cli_hit_report(c->x, pb, name, report, sizeof report);
+		run_st = MP_ERR_BREAK;
+	}
+	if (c->session) {
+		sb = calloc(1, sizeof *sb);
+		if (!sb) {
+			st = mp_error_set(e, MP_ERR_NOMEM, "out of memory");
+			goto out;
+		}
+		sb->index = bi;
+		sb->source = strdup(mp_batch_path(b));
+		sb->ms = ms;
+		sb->status = run_st;
+		sb->message = run_st ? strdup(report) : NULL;
+		sb->hit_message = pb && pb->hit ? strdup(report) : NULL;
+		sb->nevents = mp_exec_nevents(c->x);
+		sb->events = calloc(sb->nevents + 1, sizeof *sb->events);
+		if (!sb->source || !sb->events) {
+			mp_session_batch_free(sb);
+			st = mp_error_set(e, MP_ERR_NOMEM, "out of memory");
+			goto out;
+		}
+		for (size_t k = 0; k < sb->nevents; k++)
+			mp_exec_event(c->x, k, &sb->events[k]);
+		sb->probes = pb;
+		pb = NULL;
+		st = mp_session_submit(c->session, sb, e);
+		if (st)
+			goto out;
+	}
+	if (run_st) {
+		*stop = true;
+		st = mp_error_set(e, run_st, "%s", report);
+	}
+out:
+	mp_probe_batch_free(pb);
 	mp_batch_free(b);
 	return st;
+}
+
+/* The processor's name, for the session. */
+static void cpu_name(char *buf, size_t size)
+{
+	FILE *f = fopen("/proc/cpuinfo", "r");
+	char line[512];
+	snprintf(buf, size, "CPU");
+	while (f && fgets(line, sizeof line, f))
+		if (!strncmp(line, "model name", 10)) {
+			char *v = strchr(line, ':');
+			if (v) {
+				v += 1 + (v[1] == ' ');
+				v[strcspn(v, "\n")] = '\0';
+				snprintf(buf, size, "%s", v);
+			}
+			break;
+		}
+	if (f)
+		fclose(f);
 }
 
 int mp_cmd_run(int argc, char **argv)
@@ -168,77 +292,151 @@ int mp_cmd_run(int argc, char **argv)
 		{ "batches", required_argument, NULL, 'b' },
 		{ "save-outputs", required_argument, NULL, 's' },
 		{ "threads", required_argument, NULL, 't' },
+		{ "session", required_argument, NULL, OPT_SESSION },
+		{ "compare", required_argument, NULL, OPT_COMPARE },
+		{ "tol", required_argument, NULL, OPT_TOL },
+		{ "break", required_argument, NULL, OPT_BREAK },
+		{ "capture", required_argument, NULL, OPT_CAPTURE },
+		{ "no-probes", no_argument, NULL, OPT_NO_PROBES },
 		MP_CLI_POLICY_OPTIONS,
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *data = NULL, *device = "auto", *save = NULL, *glob = NULL;
+	const char *data = NULL, *device = "auto", *glob = NULL, *session = NULL;
 	long batches = -1, threads = 0;
 	int c, rc = MP_EXIT_OK;
+	bool no_probes = false, policy_given = false;
 	struct mp_error e = { 0 };
 	struct mp_graph *g = NULL;
 	struct mp_backend *cpu = NULL;
 	struct mp_batch_source *src = NULL;
-	struct mp_exec *x = NULL;
 	struct mp_policy policy = { 0 };
-	bool policy_given = false;
+	struct mp_probe_options po;
+	struct run_ctx ctx = { 0 };
 
+	mp_probe_options_init(&po);
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+	while (!rc && (c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'D': data = optarg; break;
 		case 'g': glob = optarg; break;
 		case 'v': device = optarg; break;
-		case 's': save = optarg; break;
-		case 'b': if (!mp_cli_parse_count("run", "--batches", optarg, &batches)) return MP_EXIT_INPUT; break;
-		case 't': if (!mp_cli_parse_count("run", "--threads", optarg, &threads)) return MP_EXIT_INPUT; break;
-		case 'h': fputs(run_help, stdout); mp_policy_free(&policy); return MP_EXIT_OK;
-		case MP_OPT_POLICY: case MP_OPT_FP32: case MP_OPT_DTYPE: case MP_OPT_ON_MISMATCH:
-			if (!mp_cli_policy_option("run", c, optarg, &policy, &policy_given)) {
-				mp_policy_free(&policy);
-				return MP_EXIT_INPUT;
-			}
+		case 's': ctx.save_dir = optarg; break;
+		case OPT_SESSION: session = optarg; break;
+		case OPT_NO_PROBES: no_probes = true; break;
+		case 'b': if (!mp_cli_parse_count("run", "--batches", optarg, &batches)) rc = MP_EXIT_INPUT; break;
+		case 't': if (!mp_cli_parse_count("run", "--threads", optarg, &threads)) rc = MP_EXIT_INPUT; break;
+		case OPT_COMPARE:
+			if (strcmp(optarg, "fp32"))
+				rc = mp_cli_usage_error("run", "--compare takes fp32 (the reference), not '%s'", optarg);
+			po.compare = true;
 			break;
-		case ':': mp_policy_free(&policy); return mp_cli_usage_error("run", "%s needs a value", argv[optind - 1]);
-		default: mp_policy_free(&policy); return mp_cli_usage_error("run", "unknown option '%s'", argv[optind - 1]);
+		case OPT_TOL: {
+			char *end;
+			errno = 0;
+			po.tol = strtod(optarg, &end);
+			if (errno || end == optarg || *end || !(po.tol >= 0))
+				rc = mp_cli_usage_error("run", "--tol wants a number >= 0, not '%s'", optarg);
+			break;
+		}
+		case OPT_BREAK:
+			if (mp_probe_options_add_break(&po, optarg, &e))
+				rc = mp_cli_usage_error("run", "%s", e.msg);
+			break;
+		case OPT_CAPTURE:
+			if (mp_probe_options_add_capture(&po, optarg, &e))
+				rc = mp_cli_fail(&e);
+			break;
+		case 'h': fputs(run_help, stdout); goto out;
+		case MP_OPT_POLICY: case MP_OPT_FP32: case MP_OPT_DTYPE: case MP_OPT_ON_MISMATCH:
+			if (!mp_cli_policy_option("run", c, optarg, &policy, &policy_given))
+				rc = MP_EXIT_INPUT;
+			break;
+		case ':': rc = mp_cli_usage_error("run", "%s needs a value", argv[optind - 1]); break;
+		default: rc = mp_cli_usage_error("run", "unknown option '%s'", argv[optind - 1]); break;
 		}
 	}
-	struct mp_exec_options xo = { .policy = &policy };
+	if (rc)
+		goto out;
 	if (optind != argc - 1)
 		rc = mp_cli_usage_error("run", optind >= argc ? "which model?" : "one model at a time");
 	else if (!data)
 		rc = mp_cli_usage_error("run", "--data PATH is required");
 	else if (strcmp(device, "cpu") && strcmp(device, "cuda") && strcmp(device, "auto"))
 		rc = mp_cli_usage_error("run", "--device is cpu, cuda or auto, not '%s'", device);
+	else if (no_probes && (po.compare || po.nbreaks || po.ncaptures))
+		rc = mp_cli_usage_error("run", "--no-probes goes with neither --compare, --break nor --capture");
 	else if (!strcmp(device, "cuda")) {
 		mp_error_set(&e, MP_ERR_DEVICE, "--device cuda: this mpdbg was built without the CUDA backend");
 		rc = mp_cli_fail(&e);
 	}
 	if (rc)
 		goto out;
+
+	struct mp_exec_options xo = { .policy = &policy };
 	if (mp_graph_load(argv[optind], &g, &e) || mp_batch_source_open_glob(data, glob, &src, &e) ||
-	    (save && make_dir(save, &e)) || mp_backend_cpu_new((int)threads, &cpu, &e) ||
-	    mp_exec_new(g, cpu, cpu, &xo, &x, &e)) {
+	    (ctx.save_dir && make_dir(ctx.save_dir, &e)) || mp_backend_cpu_new((int)threads, &cpu, &e) ||
+	    mp_exec_new(g, cpu, cpu, &xo, &ctx.x, &e) ||
+	    (!no_probes && mp_probes_new(g, cpu, cpu, &policy, &po, &ctx.probes, &e))) {
 		rc = mp_cli_fail(&e);
 		goto out;
 	}
+	ctx.g = g;
+	ctx.src = src;
+	ctx.tol = po.tol;
+	if (ctx.probes)
+		mp_probes_attach(ctx.probes, ctx.x, NULL, NULL);
 	size_t n = mp_batch_source_count(src);
 	if (batches >= 0 && (size_t)batches < n)
 		n = (size_t)batches;
-	for (size_t i = 0; i < n; i++)
-		if (run_batch(x, g, src, i, save, &e)) {
+	if (session) {
+		char dev[256];
+		cpu_name(dev, sizeof dev);
+		struct mp_session_info info = { argv[optind], g, &policy, po.compare, po.tol, "cpu", dev, argc, argv };
+		if (mp_session_create(session, &info, &ctx.session, &e)) {
+			rc = mp_cli_fail(&e);
+			goto out;
+		}
+	}
+	mp_progress_start(&ctx.progress, n);
+	enum mp_status final = MP_OK;
+	size_t ran = 0;
+	for (size_t i = 0; i < n; i++) {
+		bool stop;
+		mp_progress_draw(&ctx.progress, i);
+		final = run_batch(&ctx, i, &stop, &e);
+		ran += !final || stop;
+		if (final) {
+			mp_progress_clear(&ctx.progress);
 			rc = mp_cli_fail(&e);
 			if (e.status == MP_ERR_INPUT && mp_batch_source_kind(src) == MP_BATCH_SAFETENSORS_DIR && !glob)
 				fprintf(stderr, "hint: --glob PATTERN picks which files of %s are batches\n", data);
-			goto out;
+			break;
 		}
-	(void)policy_given;
-	if (n)
-		print_trace_summary(x);
+	}
+	if (!final) {
+		mp_progress_draw(&ctx.progress, n);
+		mp_progress_clear(&ctx.progress);
+		if (n)
+			print_trace_summary(ctx.x);
+	}
+	if (ctx.session) {
+		struct mp_error fe = { 0 };
+		if (mp_session_finish(ctx.session, final, final ? e.msg : NULL, &fe)) {
+			rc = rc ? rc : mp_cli_fail(&fe);
+			if (rc != mp_cli_exit_status(fe.status))
+				fprintf(stderr, "mpdbg: %s\n", fe.msg);
+		} else {
+			fprintf(stderr, "session %s: %zu batch%s recorded\n", session, ran, ran == 1 ? "" : "es");
+		}
+		ctx.session = NULL;
+	}
 out:
+	mp_probes_free(ctx.probes);
+	mp_exec_free(ctx.x);
 	mp_policy_free(&policy);
-	mp_exec_free(x);
+	mp_probe_options_free(&po);
 	mp_backend_free(cpu);
 	mp_batch_source_free(src);
 	mp_graph_free(g);

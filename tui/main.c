@@ -11,7 +11,9 @@ static const struct {
 	const char *summary;
 } commands[] = {
 	{ "inspect", mp_cmd_inspect, "show a model: opsets, ops, parameters, modules, inputs, outputs" },
-	{ "run", mp_cmd_run, "run a model on batches and summarise (or save) its outputs" },
+	{ "run", mp_cmd_run, "run a model on batches under a precision policy, with probes (and record it)" },
+	{ "report", mp_cmd_report, "what a recorded session found" },
+	{ "export", mp_cmd_export, "write a session out as JSON or CSV" },
 };
 
 static void usage(FILE *f)

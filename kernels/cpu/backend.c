@@ -18,7 +18,12 @@ static const mp_op_fn cpu_ops[MP_OP_COUNT] = {
 
 static void cpu_free(void *ctx)
 {
-	free(ctx);
+	struct cpu_ctx *c = ctx;
+	if (c) {
+		cpu_pool_free(c->pool);
+		free(c->slots);
+	}
+	free(c);
 }
 
 static enum mp_status cpu_alloc_buf(void *ctx, size_t size, struct mp_buffer **out,
@@ -62,6 +67,9 @@ static const struct mp_backend_iface cpu_iface = {
 	.from_host = cpu_from_host,
 	.sync = cpu_sync,
 	.ops = cpu_ops,
+	.probe_reset = cpu_probe_reset,
+	.probe = cpu_probe,
+	.probe_fetch = cpu_probe_fetch,
 };
 
 enum mp_status mp_backend_cpu_new(int threads, struct mp_backend **out, struct mp_error *e)

@@ -13,9 +13,23 @@
 
 #include "backend.h"
 
+struct cpu_pool;
+
 struct cpu_ctx {
 	int threads;
+	struct cpu_pool *pool;         /* workers, started on first use */
+	struct mp_probe_result *slots; /* the probes' result table */
+	size_t nslots, nslots_cap;
 };
+
+/* Runs fn(arg, t) for t in [0, ntasks) on the backend's threads (the caller
+ * among them) and returns when all are done. */
+void cpu_parallel_for(struct cpu_ctx *ctx, size_t ntasks, void (*fn)(void *arg, size_t task), void *arg);
+void cpu_pool_free(struct cpu_pool *p);
+
+enum mp_status cpu_probe_reset(void *ctx, size_t nslots, struct mp_error *e);
+enum mp_status cpu_probe(void *ctx, const struct mp_probe_req *reqs, size_t n, struct mp_error *e);
+enum mp_status cpu_probe_fetch(void *ctx, struct mp_probe_result *out, size_t n, struct mp_error *e);
 
 #define X(f) enum mp_status cpu_##f(void *ctx, const struct mp_op_call *c, struct mp_error *e);
 MP_FAMILIES(X)

@@ -1,0 +1,631 @@
+/* probes.c - the probes' life in a batch: records for the graph inputs and
+ * every float node output, requests queued to the backend with their
+ * tensors kept alive, captures copied to the host, and at the end one fetch
+ * of the result table and the search for the first breakpoint met. */
+#include "probes.h"
+
+#include <fnmatch.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "compare.h"
+
+/* Requests go to a GPU in groups this large (or holding this many bytes of
+ * tensors kept alive); the CPU computes each as it comes. */
+enum { QUEUE_MAX = 512 };
+#define QUEUE_MAX_BYTES ((size_t)256 << 20)
+
+struct qreq {
+	struct mp_probe_req r;
+	struct mp_tensor a, b; /* shares of the tensors, released after the backend ran */
+};
+
+struct mp_probes {
+	const struct mp_graph *g;
+	struct mp_backend *be, *host;
+	struct mp_probe_options o;
+	enum mp_dtype low;
+	struct mp_compare_run *cmp;   /* with --compare */
+	struct mp_exec *x;
+	mp_exec_hook next;
+	void *next_user;
+	/* the batch */
+	bool active;
+	size_t index;
+	int64_t batch_size;
+	int32_t *rec_of;              /* per value: its record, or -1 */
+	struct mp_probe_record *recs;
+	size_t nrecs, nslots;
+	struct qreq *queue;
+	size_t nq;
+	size_t qbytes;
+	struct mp_capture *caps;
+	size_t ncaps, capcaps;
+	bool node_hit;
+	struct mp_break_hit hit;
+};
+
+void mp_probe_options_init(struct mp_probe_options *o)
+{
+	memset(o, 0, sizeof *o);
+	o->stats = true;
+	o->diversity = true;
+	o->tol = 1e-2;
+}
+
+static const char *const break_names[MP_BREAK_KIND_COUNT] = {
+	[MP_BREAK_NAN] = "nan", [MP_BREAK_INF] = "inf", [MP_BREAK_OVERFLOW] = "overflow",
+	[MP_BREAK_MISMATCH] = "mismatch", [MP_BREAK_TOL] = "tol", [MP_BREAK_NODE] = "node",
+};
+
+const char *mp_break_kind_name(enum mp_break_kind k)
+{
+	return (unsigned)k < MP_BREAK_KIND_COUNT ? break_names[k] : "?";
+}
+
+enum mp_status mp_probe_options_add_break(struct mp_probe_options *o, const char *spec, struct mp_error *e)
+{
+	struct mp_breakpoint bp = { MP_BREAK_KIND_COUNT, NULL };
+	if (!strncmp(spec, "node=", 5)) {
+		if (!spec[5])
+			return mp_error_set(e, MP_ERR_USAGE, "--break node=NAME needs a name (or a glob)");
+		bp.kind = MP_BREAK_NODE;
+		if (!(bp.glob = strdup(spec + 5)))
+			return mp_error_set(e, MP_ERR_NOMEM, "out of memory");
+	} else {
+		for (int k = 0; k < MP_BREAK_KIND_COUNT; k++)
+			if (k != MP_BREAK_NODE && !strcmp(spec, break_names[k]))
+				bp.kind = (enum mp_break_kind)k;
+		if (bp.kind == MP_BREAK_KIND_COUNT)
+			return mp_error_set(e, MP_ERR_USAGE,
+			                    "--break is nan, inf, overflow, mismatch, tol or node=NAME, not '%s'", spec);
+	}
+	struct mp_breakpoint *nb = realloc(o->breaks, (size_t)(o->nbreaks + 1) * sizeof *nb);
+	if (!nb) {
+		free(bp.glob);
+		return mp_error_set(e, MP_ERR_NOMEM, "out of memory");
+	}
+	o->breaks = nb;
+	o->breaks[o->nbreaks++] = bp;
+	return MP_OK;
+}
+
+enum mp_status mp_probe_options_add_capture(struct mp_probe_options *o, const char *glob, struct mp_error *e)
+{
+	char **nc = realloc(o->captures, (size_t)(o->ncaptures + 1) * sizeof *nc);
+	if (!nc)
+		return mp_error_set(e, MP_ERR_NOMEM, "out of memory");
+	o->captures = nc;
+	if (!(o->captures[o->ncaptures] = strdup(glob)))
+		return mp_error_set(e, MP_ERR_NOMEM, "out of memory");
+	o->ncaptures++;
+	return MP_OK;
+}
+
+void mp_probe_options_free(struct mp_probe_options *o)
+{
+	for (int i = 0; i < o->nbreaks; i++)
+		free(o->breaks[i].glob);
+	for (int i = 0; i < o->ncaptures; i++)
+		free(o->captures[i]);
+	free(o->breaks);
+	free(o->captures);
+	memset(o, 0, sizeof *o);
+}
+
+static enum mp_status copy_options(struct mp_probe_options *dst, const struct mp_probe_options *src,
+                                   struct mp_error *e)
+{
+	enum mp_status st = MP_OK;
+	*dst = *src;
+	dst->breaks = NULL;
+	dst->captures = NULL;
+	dst->nbreaks = dst->ncaptures = 0;
+	for (int i = 0; i < src->nbreaks && !st; i++) {
+		char spec[1024];
+		if (src->breaks[i].kind == MP_BREAK_NODE)
+			snprintf(spec, sizeof spec, "node=%s", src->breaks[i].glob);
+		else
+			snprintf(spec, sizeof spec, "%s", break_names[src->breaks[i].kind]);
+		st = mp_probe_options_add_break(dst, spec, e);
+	}
+	for (int i = 0; i < src->ncaptures && !st; i++)
+		st = mp_probe_options_add_capture(dst, src->captures[i], e);
+	return st;
+}
+
+void mp_probe_batch_free(struct mp_probe_batch *r)
+{
+	if (!r)
+		return;
+	for (size_t i = 0; i < r->ncaptures; i++)
+		mp_tensor_reset(&r->captures[i].t);
+	free(r->captures);
+	free(r->records);
+	free(r);
+}
+
+const struct mp_probe_record *mp_probe_batch_find(const struct mp_probe_batch *r, int32_t value)
+{
+	for (size_t i = 0; i < r->nrecords; i++)
+		if (r->records[i].value == value)
+			return &r->records[i];
+	return NULL;
+}
+
+static bool breaks_on(const struct mp_probes *p, enum mp_break_kind k)
+{
+	for (int i = 0; i < p->o.nbreaks; i++)
+		if (p->o.breaks[i].kind == k)
+			return true;
+	return false;
+}
+
+enum mp_status mp_probes_new(const struct mp_graph *g, struct mp_backend *be, struct mp_backend *host,
+                             const struct mp_policy *policy, const struct mp_probe_options *o,
+                             struct mp_probes **out, struct mp_error *e)
+{
+	struct mp_probes *p = calloc(1, sizeof *p);
+	size_t nv = mp_graph_nvalues(g);
+	enum mp_status st;
+
+	*out = NULL;
+	if (!p)
+		return mp_error_set(e, MP_ERR_NOMEM, "out of memory");
+	p->g = g;
+	p->be = be;
+	p->host = host;
+	p->low = policy ? mp_policy_low_type(policy) : MP_F32;
+	if ((st = copy_options(&p->o, o, e)))
+		goto fail;
+	if (breaks_on(p, MP_BREAK_TOL) && !p->o.compare) {
+		st = mp_error_set(e, MP_ERR_USAGE, "--break tol needs --compare fp32");
+		goto fail;
+	}
+	if (!be->iface->probe || !be->iface->probe_reset || !be->iface->probe_fetch) {
+		st = mp_error_set(e, MP_ERR_UNSUPPORTED, "the %s backend has no probes", be->iface->name);
+		goto fail;
+	}
+	p->rec_of = malloc((nv + 1) * sizeof *p->rec_of);
+	p->recs = calloc(nv + 1, sizeof *p->recs);
+	p->queue = calloc(QUEUE_MAX, sizeof *p->queue);
+	if (!p->rec_of || !p->recs || !p->queue) {
+		st = mp_error_set(e, MP_ERR_NOMEM, "out of memory");
+		goto fail;
+	}
+	if (p->o.compare && (st = mp_compare_run_new(g, be, host, &p->cmp, e)))
+		goto fail;
+	*out = p;
+	return MP_OK;
+fail:
+	mp_probes_free(p);
+	return st;
+}
+
+static void drop_queue(struct mp_probes *p)
+{
+	for (size_t i = 0; i < p->nq; i++) {
+		mp_tensor_reset(&p->queue[i].a);
+		mp_tensor_reset(&p->queue[i].b);
+	}
+	p->nq = 0;
+	p->qbytes = 0;
+}
+
+static void drop_captures(struct mp_probes *p)
+{
+	for (size_t i = 0; i < p->ncaps; i++)
+		mp_tensor_reset(&p->caps[i].t);
+	p->ncaps = 0;
+}
+
+void mp_probes_free(struct mp_probes *p)
+{
+	if (!p)
+		return;
+	if (p->queue)
+		drop_queue(p);
+	drop_captures(p);
+	free(p->caps);
+	mp_compare_run_free(p->cmp);
+	mp_probe_options_free(&p->o);
+	free(p->queue);
+	free(p->rec_of);
+	free(p->recs);
+	free(p);
+}
+
+/* ---- the queue ---- */
+
+static enum mp_status flush(struct mp_probes *p, struct mp_error *e)
+{
+	if (!p->nq)
+		return MP_OK;
+	struct mp_probe_req reqs[QUEUE_MAX];
+	for (size_t i = 0; i < p->nq; i++) {
+		reqs[i] = p->queue[i].r;
+		reqs[i].a = &p->queue[i].a;
+		reqs[i].b = p->queue[i].r.kind == MP_PROBE_COMPARE ? &p->queue[i].b : NULL;
+	}
+	enum mp_status st = p->be->iface->probe(p->be->ctx, reqs, p->nq, e);
+	/* a GPU reads them in stream order: releasing now is safe */
+	drop_queue(p);
+	return st;
+}
+
+static enum mp_status enqueue(struct mp_probes *p, enum mp_probe_kind kind, const struct mp_tensor *a,
+                              const struct mp_tensor *b, uint32_t slot, uint32_t part, struct mp_error *e)
+{
+	enum mp_status st;
+	if (p->nq == QUEUE_MAX && (st = flush(p, e)))
+		return st;
+	struct qreq *q = &p->queue[p->nq++];
+	q->r = (struct mp_probe_req){ kind, NULL, NULL, slot, part };
+	mp_tensor_share(&q->a, a);
+	if (b)
+		mp_tensor_share(&q->b, b);
+	else
+		memset(&q->b, 0, sizeof q->b);
+	p->qbytes += mp_tensor_nbytes(a) + (b ? mp_tensor_nbytes(b) : 0);
+	if (p->be->iface->device == MP_DEVICE_CPU || p->qbytes >= QUEUE_MAX_BYTES)
+		return flush(p, e);
+	return MP_OK;
+}
+
+/* ---- records ---- */
+
+static bool probed(const struct mp_tensor *t)
+{
+	return t && mp_dtype_is_float(t->dtype) && mp_dtype_computable(t->dtype) && mp_tensor_is_contiguous(t);
+}
+
+static struct mp_probe_record *new_record(struct mp_probes *p, int32_t value, int32_t node,
+                                          const struct mp_tensor *t)
+{
+	if (p->rec_of[value] >= 0)
+		return &p->recs[p->rec_of[value]];
+	struct mp_probe_record *r = &p->recs[p->nrecs];
+	memset(r, 0, sizeof *r);
+	r->value = value;
+	r->node = node;
+	r->dtype = t->dtype;
+	r->ndim = t->ndim;
+	memcpy(r->shape, t->shape, sizeof r->shape);
+	p->rec_of[value] = (int32_t)p->nrecs++;
+	return r;
+}
+
+static bool capture_wanted(const struct mp_probes *p, int32_t value, const struct mp_node *n)
+{
+	const struct mp_value *v = mp_graph_value(p->g, (size_t)value);
+	if (v->is_output)
+		return true;
+	for (int i = 0; i < p->o.ncaptures; i++)
+		if (!fnmatch(p->o.captures[i], v->name, 0) || (n && !fnmatch(p->o.captures[i], n->name, 0)))
+			return true;
+	return false;
+}
+
+static enum mp_status capture(struct mp_probes *p, struct mp_exec *x, int32_t value, struct mp_error *e)
+{
+	struct mp_tensor host;
+	struct mp_buffer *buf;
+	enum mp_status st;
+	if (p->ncaps == p->capcaps) {
+		size_t cap = p->capcaps ? 2 * p->capcaps : 8;
+		struct mp_capture *nc = realloc(p->caps, cap * sizeof *nc);
+		if (!nc)
+			return mp_error_set(e, MP_ERR_NOMEM, "out of memory");
+		p->caps = nc;
+		p->capcaps = cap;
+	}
+	if ((st = mp_exec_fetch(x, value, &host, e)))
+		return st;
+	size_t nb = mp_tensor_nbytes(&host);
+	/* a copy of its own: the batch's memory and the run's buffers go */
+	if ((st = mp_buffer_new_host(nb, false, &buf, e))) {
+		mp_tensor_reset(&host);
+		return st;
+	}
+	memcpy(buf->data, host.data, nb);
+	struct mp_capture *c = &p->caps[p->ncaps++];
+	c->value = value;
+	mp_tensor_init(&c->t, host.dtype, host.ndim, host.shape);
+	c->t.data = buf->data;
+	c->t.buf = buf;
+	mp_tensor_reset(&host);
+	return MP_OK;
+}
+
+/* Statistics, diversity and capture of one value. */
+static enum mp_status probe_value(struct mp_probes *p, struct mp_exec *x, int32_t value, int32_t node,
+                                  struct mp_error *e)
+{
+	const struct mp_tensor *t = mp_exec_value(x, value);
+	const struct mp_node *n = node >= 0 ? mp_graph_node(p->g, (size_t)node) : NULL;
+	enum mp_status st;
+	if (t && capture_wanted(p, value, n) && (st = capture(p, x, value, e)))
+		return st;
+	if (!probed(t))
+		return MP_OK;
+	struct mp_probe_record *r = new_record(p, value, node, t);
+	uint32_t slot = (uint32_t)(r - p->recs);
+	if (p->o.stats) {
+		r->flags |= MP_REC_STATS;
+		if ((st = enqueue(p, MP_PROBE_STATS, t, NULL, slot, 0, e)))
+			return st;
+	}
+	if (p->o.diversity && p->batch_size >= 2 && t->ndim >= 1 && t->shape[0] == p->batch_size) {
+		r->flags |= MP_REC_DIVERSITY;
+		if ((st = enqueue(p, MP_PROBE_DIVERSITY, t, NULL, slot, 0, e)))
+			return st;
+	}
+	return MP_OK;
+}
+
+/* The shadow ran node i: compare what both made. */
+static enum mp_status compare_node(void *user, size_t i, const struct mp_tensor *const *ref,
+                                   const struct mp_tensor *const *own, struct mp_error *e)
+{
+	struct mp_probes *p = user;
+	const struct mp_node *n = mp_graph_node(p->g, i);
+	enum mp_status st;
+	for (int k = 0; k < n->noutputs; k++) {
+		int32_t id = n->outputs[k];
+		if (id < 0 || p->rec_of[id] < 0 || !probed(ref[k]))
+			continue;
+		struct mp_probe_record *r = &p->recs[p->rec_of[id]];
+		const struct mp_tensor *low = mp_exec_value(p->x, id);
+		uint32_t slot = (uint32_t)(r - p->recs);
+		if (!low || mp_tensor_numel(low) != mp_tensor_numel(ref[k]))
+			continue;
+		r->flags |= MP_REC_COMPARE;
+		if ((st = enqueue(p, MP_PROBE_COMPARE, low, ref[k], slot, 0, e)))
+			return st;
+		if (own && probed(own[k])) {
+			r->flags |= MP_REC_OWN;
+			if ((st = enqueue(p, MP_PROBE_COMPARE, low, own[k], slot, 1, e)) ||
+			    (st = enqueue(p, MP_PROBE_COMPARE, own[k], ref[k], slot, 2, e)))
+				return st;
+		}
+	}
+	return MP_OK;
+}
+
+static bool node_matches(const struct mp_probes *p, const struct mp_node *n)
+{
+	for (int i = 0; i < p->o.nbreaks; i++)
+		if (p->o.breaks[i].kind == MP_BREAK_NODE && !fnmatch(p->o.breaks[i].glob, n->name, 0)) {
+			return true;
+		}
+	return false;
+}
+
+static const struct mp_breakpoint *break_of(const struct mp_probes *p, enum mp_break_kind k)
+{
+	for (int i = 0; i < p->o.nbreaks; i++)
+		if (p->o.breaks[i].kind == k)
+			return &p->o.breaks[i];
+	return NULL;
+}
+
+static enum mp_status hook(void *user, struct mp_exec *x, size_t i, struct mp_error *e)
+{
+	struct mp_probes *p = user;
+	const struct mp_node *n = mp_graph_node(p->g, i);
+	enum mp_status st;
+
+	if (p->active) {
+		for (int k = 0; k < n->noutputs; k++)
+			if (n->outputs[k] >= 0 && (st = probe_value(p, x, n->outputs[k], (int32_t)i, e)))
+				return st;
+		if (p->cmp && (st = mp_compare_run_to(p->cmp, x, i, compare_node, p, e)))
+			return st;
+		if (!p->node_hit && node_matches(p, n)) {
+			p->node_hit = true;
+			p->hit = (struct mp_break_hit){ break_of(p, MP_BREAK_NODE), (int32_t)i, -1 };
+			if ((st = flush(p, e)))
+				return st;
+			return mp_error_set(e, MP_ERR_BREAK, "breakpoint node=%s: node '%s' (%s) ran",
+			                    p->hit.bp->glob, n->name, n->op_type);
+		}
+	}
+	return p->next ? p->next(p->next_user, x, i, e) : MP_OK;
+}
+
+mp_exec_hook mp_probes_hook_fn(void) { return hook; }
+
+void mp_probes_attach(struct mp_probes *p, struct mp_exec *x, mp_exec_hook next, void *next_user)
+{
+	p->x = x;
+	p->next = next;
+	p->next_user = next_user;
+	mp_exec_set_hook(x, hook, p);
+}
+
+enum mp_status mp_probes_begin(struct mp_probes *p, struct mp_exec *x, const struct mp_batch *b, size_t index,
+                               struct mp_error *e)
+{
+	const struct mp_graph *g = p->g;
+	size_t nv = mp_graph_nvalues(g), nslots = 0;
+	enum mp_status st;
+
+	p->x = x;
+	p->active = false;
+	p->index = index;
+	p->nrecs = 0;
+	p->node_hit = false;
+	drop_queue(p);
+	drop_captures(p);
+	for (size_t i = 0; i < nv; i++)
+		p->rec_of[i] = -1;
+	/* one slot per float value this batch can produce */
+	for (size_t i = 0; i < nv; i++) {
+		const struct mp_value_info *vi = mp_exec_value_info(x, (int32_t)i);
+		if (vi && mp_dtype_is_float(vi->dtype))
+			nslots++;
+	}
+	p->nslots = nslots;
+	if ((st = p->be->iface->probe_reset(p->be->ctx, nslots, e)))
+		return st;
+	p->batch_size = -1;
+	for (size_t i = 0; i < mp_graph_ninputs(g) && p->batch_size < 0; i++) {
+		const struct mp_tensor *t = mp_exec_value(x, mp_graph_input(g, i));
+		if (t && t->ndim >= 1)
+			p->batch_size = t->shape[0];
+	}
+	if (p->cmp && (st = mp_compare_run_begin(p->cmp, b, e)))
+		return st;
+	p->active = true;
+	for (size_t i = 0; i < mp_graph_ninputs(g); i++)
+		if ((st = probe_value(p, x, mp_graph_input(g, i), -1, e)))
+			return st;
+	return MP_OK;
+}
+
+/* Whether record r meets breakpoint kind k. */
+static bool meets(const struct mp_probes *p, const struct mp_probe_record *r, enum mp_break_kind k)
+{
+	const struct mp_stats_acc *s = &r->stats;
+	switch (k) {
+	case MP_BREAK_NAN:
+		return (r->flags & MP_REC_STATS) && s->nan > 0;
+	case MP_BREAK_INF:
+		return (r->flags & MP_REC_STATS) && s->posinf + s->neginf > 0;
+	case MP_BREAK_OVERFLOW: {
+		if (!(r->flags & MP_REC_STATS))
+			return false;
+		if (p->low == MP_F32) /* an fp32 run: either low type */
+			return s->overflow[MP_LOW_BF16] + s->overflow[MP_LOW_F16] > 0;
+		return s->overflow[mp_low_index(p->low)] > 0 || (r->dtype == p->low && s->posinf + s->neginf > 0);
+	}
+	case MP_BREAK_TOL:
+		return (r->flags & MP_REC_COMPARE) && mp_compare_rel_l2(&r->cmp) > p->o.tol;
+	default:
+		return false;
+	}
+}
+
+enum mp_status mp_probes_end(struct mp_probes *p, struct mp_probe_batch **out, struct mp_error *e)
+{
+	struct mp_probe_batch *r = calloc(1, sizeof *r);
+	struct mp_probe_result *tab = NULL;
+	enum mp_status st;
+
+	*out = NULL;
+	if (!r)
+		return mp_error_set(e, MP_ERR_NOMEM, "out of memory");
+	p->active = false;
+	if ((st = flush(p, e)))
+		goto fail;
+	tab = calloc(p->nrecs + 1, sizeof *tab);
+	r->records = calloc(p->nrecs + 1, sizeof *r->records);
+	if (!tab || !r->records) {
+		st = mp_error_set(e, MP_ERR_NOMEM, "out of memory");
+		goto fail;
+	}
+	if (p->nrecs && (st = p->be->iface->probe_fetch(p->be->ctx, tab, p->nrecs, e)))
+		goto fail;
+	r->index = p->index;
+	r->g = p->g;
+	r->low = p->low;
+	r->nrecords = p->nrecs;
+	for (size_t i = 0; i < p->nrecs; i++) {
+		struct mp_probe_record *rec = &r->records[i];
+		*rec = p->recs[i];
+		rec->stats = tab[i].stats;
+		rec->div = tab[i].div;
+		rec->cmp = tab[i].cmp[0];
+		rec->own = tab[i].cmp[1];
+		rec->inh = tab[i].cmp[2];
+		/* a node that runs no kernel (a view, a folded shape computation)
+		 * adds nothing: all it has, it inherits */
+		if ((rec->flags & MP_REC_COMPARE) && !(rec->flags & MP_REC_OWN)) {
+			rec->flags |= MP_REC_OWN;
+			memset(&rec->own, 0, sizeof rec->own);
+			rec->own.count = rec->cmp.count;
+			rec->own.sum_a2 = rec->own.sum_b2 = rec->own.sum_ab = rec->cmp.sum_a2;
+			rec->inh = rec->cmp;
+		}
+	}
+	/* captures move to the result */
+	r->captures = p->caps;
+	r->ncaptures = p->ncaps;
+	p->caps = NULL;
+	p->ncaps = p->capcaps = 0;
+	/* the first breakpoint met, in execution order (a node= hit stopped the
+	 * run after its node, so nothing later was recorded) */
+	if (p->node_hit) {
+		r->hit = true;
+		r->hit_at = p->hit;
+	}
+	const struct mp_breakpoint *mm = break_of(p, MP_BREAK_MISMATCH);
+	for (size_t i = 0; i < r->nrecords; i++) {
+		const struct mp_probe_record *rec = &r->records[i];
+		if (r->hit && rec->node >= r->hit_at.node)
+			break;
+		const struct mp_node_decision *d = rec->node >= 0 ? mp_exec_decision(p->x, (size_t)rec->node) : NULL;
+		if (mm && d && d->mismatch) {
+			r->hit = true;
+			r->hit_at = (struct mp_break_hit){ mm, rec->node, -1 };
+			break;
+		}
+		for (int k = 0; k < p->o.nbreaks && !(r->hit && r->hit_at.node == rec->node); k++)
+			if (meets(p, rec, p->o.breaks[k].kind)) {
+				r->hit = true;
+				r->hit_at = (struct mp_break_hit){ &p->o.breaks[k], rec->node, rec->value };
+			}
+		if (r->hit && r->hit_at.node == rec->node)
+			break;
+	}
+	free(tab);
+	*out = r;
+	return MP_OK;
+fail:
+	free(tab);
+	mp_probe_batch_free(r);
+	return st;
+}
+
+/* ---- the numbers people read ---- */
+
+double mp_stats_std(const struct mp_stats_acc *s)
+{
+	return s->finite ? sqrt(s->m2 / (double)s->finite) : NAN;
+}
+
+double mp_compare_rel_l2(const struct mp_compare_acc *c)
+{
+	if (c->sum_b2 > 0)
+		return sqrt(c->sum_d2 / c->sum_b2);
+	return c->sum_d2 > 0 ? INFINITY : 0;
+}
+
+double mp_compare_cosine(const struct mp_compare_acc *c)
+{
+	double d = sqrt(c->sum_a2) * sqrt(c->sum_b2);
+	if (d > 0)
+		return c->sum_ab / d;
+	return c->sum_a2 == c->sum_b2 ? 1 : 0; /* both zero: the same */
+}
+
+double mp_compare_sqnr_db(const struct mp_compare_acc *c)
+{
+	if (c->sum_d2 == 0)
+		return INFINITY;
+	return 10 * log10(c->sum_b2 / c->sum_d2);
+}
+
+double mp_diversity_ratio(const struct mp_diversity_acc *d)
+{
+	if (d->samples < 2 || d->features < 1)
+		return NAN;
+	return d->within > 0 ? d->across / d->within : (d->across > 0 ? INFINITY : NAN);
+}
+
+enum mp_low mp_low_index(enum mp_dtype t)
+{
+	return t == MP_F16 ? MP_LOW_F16 : MP_LOW_BF16;
+}

@@ -1,0 +1,316 @@
+/* export.c - a session as one JSON document, or as CSV with one row per
+ * batch x value.  The JSON is written item by item (each node, event and
+ * batch built with jansson and dumped), so a long session never sits in
+ * memory whole.  Numbers JSON cannot hold are written as the strings
+ * "inf" and "-inf"; values not measured are null. */
+#include <inttypes.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "session_internal.h"
+
+static json_t *num(double v)
+{
+	if (isnan(v))
+		return json_null();
+	if (isinf(v))
+		return json_string(v > 0 ? "inf" : "-inf");
+	return json_real(v);
+}
+
+/* A column as JSON: integer, real, text, or null. */
+static json_t *col(sqlite3_stmt *s, int i)
+{
+	switch (sqlite3_column_type(s, i)) {
+	case SQLITE_INTEGER: return json_integer(sqlite3_column_int64(s, i));
+	case SQLITE_FLOAT: return num(sqlite3_column_double(s, i));
+	case SQLITE_TEXT: return json_string((const char *)sqlite3_column_text(s, i));
+	default: return json_null();
+	}
+}
+
+/* A column holding JSON text (shapes, name lists) as JSON. */
+static json_t *col_json(sqlite3_stmt *s, int i)
+{
+	const char *t = (const char *)sqlite3_column_text(s, i);
+	json_t *j = t ? json_loads(t, JSON_DECODE_ANY, NULL) : NULL;
+	return j ? j : json_null();
+}
+
+static enum mp_status dump(json_t *j, FILE *out, const char *path, struct mp_error *e)
+{
+	int rc = j ? json_dumpf(j, out, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY) : -1;
+	json_decref(j);
+	if (rc)
+		return mp_error_set(e, MP_ERR_IO, "%s: cannot write the export", path);
+	return MP_OK;
+}
+
+static const char *low_name(int k) { return k ? "float16" : "bfloat16"; }
+
+/* Which low types the run's statistics speak of: its own, or both under fp32. */
+static void run_lows(struct mp_session *s, bool *lows)
+{
+	sqlite3_stmt *q;
+	lows[0] = lows[1] = true;
+	if (sqlite3_prepare_v2(s->db, "SELECT low_dtype FROM run", -1, &q, NULL) == SQLITE_OK && sqlite3_step(q) == SQLITE_ROW) {
+		const char *t = (const char *)sqlite3_column_text(q, 0);
+		if (t && !strcmp(t, "bfloat16"))
+			lows[1] = false;
+		else if (t && !strcmp(t, "float16"))
+			lows[0] = false;
+	}
+	sqlite3_finalize(q);
+}
+
+static json_t *hist_json(const void *blob, int n)
+{
+	uint64_t h[MP_HIST_BINS];
+	struct mp_error e = { 0 };
+	if (!blob || mp_hist_decode(blob, (size_t)n, h, &e))
+		return json_null();
+	json_t *o = json_object();
+	for (int b = 0; b < MP_HIST_BINS; b++) {
+		if (!h[b])
+			continue;
+		char key[16];
+		if (b == MP_HIST_ZERO) snprintf(key, sizeof key, "zero");
+		else if (b == MP_HIST_SUBNORMAL) snprintf(key, sizeof key, "subnormal");
+		else if (b == MP_HIST_INF) snprintf(key, sizeof key, "inf");
+		else if (b == MP_HIST_NAN) snprintf(key, sizeof key, "nan");
+		else snprintf(key, sizeof key, "%d", b - 128);
+		json_object_set_new(o, key, json_integer((json_int_t)h[b]));
+	}
+	return o;
+}
+
+static const char *const stats_sql =
+	"SELECT v.name, s.dtype, s.shape, s.count, s.finite, s.min, s.max, s.mean, s.std, s.absmax, s.zeros, s.nan,"
+	" s.posinf, s.neginf, s.min_nonzero, s.overflow_bf16, s.overflow_f16, s.underflow_bf16, s.underflow_f16,"
+	" s.flush_bf16, s.flush_f16, s.hist, s.div_across, s.div_within, s.node"
+	" FROM stats s JOIN graph_values v ON v.id = s.value WHERE s.batch = ? ORDER BY s.node IS NOT NULL, s.node, s.value";
+
+static json_t *batch_stats(sqlite3_stmt *q, const bool *lows)
+{
+	json_t *o = json_object();
+	while (sqlite3_step(q) == SQLITE_ROW) {
+		json_t *v = json_object(), *ov = json_object(), *un = json_object(), *fl = json_object();
+		static const char *const names[] = { "count", "finite", "min", "max", "mean", "std", "absmax", "zeros",
+			                             "nan", "posinf", "neginf", "min_nonzero" };
+		json_object_set_new(v, "node", col(q, 24));
+		json_object_set_new(v, "dtype", col(q, 1));
+		json_object_set_new(v, "shape", col_json(q, 2));
+		for (int k = 0; k < 12; k++)
+			json_object_set_new(v, names[k], col(q, 3 + k));
+		for (int t = 0; t < 2; t++) {
+			if (!lows[t])
+				continue;
+			json_object_set_new(ov, low_name(t), col(q, 15 + t));
+			json_object_set_new(un, low_name(t), col(q, 17 + t));
+			json_object_set_new(fl, low_name(t), col(q, 19 + t));
+		}
+		json_object_set_new(v, "overflow", ov);
+		json_object_set_new(v, "underflow", un);
+		json_object_set_new(v, "flush", fl);
+		json_object_set_new(v, "hist", hist_json(sqlite3_column_blob(q, 21), sqlite3_column_bytes(q, 21)));
+		if (sqlite3_column_type(q, 22) != SQLITE_NULL) {
+			double a = sqlite3_column_double(q, 22), w = sqlite3_column_double(q, 23);
+			json_object_set_new(v, "diversity", json_pack("{s:o, s:o, s:o}", "across", num(a), "within", num(w),
+			                                              "ratio", w > 0 ? num(a / w) : json_null()));
+		}
+		json_object_set_new(o, (const char *)sqlite3_column_text(q, 0), v);
+	}
+	return o;
+}
+
+static json_t *batch_compare(sqlite3_stmt *q)
+{
+	json_t *o = json_object();
+	static const char *const names[] = { "max_abs", "rel_l2", "cosine", "sqnr_db", "own_rel_l2", "inherited_rel_l2",
+		                             "nonfinite" };
+	while (sqlite3_step(q) == SQLITE_ROW) {
+		json_t *v = json_object();
+		for (int k = 0; k < 7; k++)
+			json_object_set_new(v, names[k], col(q, 1 + k));
+		json_object_set_new(o, (const char *)sqlite3_column_text(q, 0), v);
+	}
+	return o;
+}
+
+enum mp_status mp_session_export_json(struct mp_session *s, FILE *out, struct mp_error *e)
+{
+	sqlite3_stmt *q = NULL, *qs = NULL, *qc = NULL, *qh = NULL;
+	enum mp_status st;
+	bool lows[2];
+	bool first;
+
+	run_lows(s, lows);
+	fprintf(out, "{\"schema\":%d,\n\"run\":", MP_SESSION_SCHEMA);
+	if ((st = mp_session_prepare(s, "SELECT * FROM run", &q, e)))
+		return st;
+	if (sqlite3_step(q) == SQLITE_ROW) {
+		json_t *run = json_object();
+		for (int i = 1; i < sqlite3_column_count(q); i++) {
+			const char *name = sqlite3_column_name(q, i);
+			bool is_json = !strcmp(name, "overrides") || !strcmp(name, "argv");
+			json_object_set_new(run, name, is_json ? col_json(q, i) : col(q, i));
+		}
+		st = dump(run, out, s->path, e);
+	} else {
+		st = mp_error_set(e, MP_ERR_FORMAT, "%s: the session has no run", s->path);
+	}
+	sqlite3_finalize(q);
+	if (st)
+		return st;
+
+	fputs(",\n\"nodes\":[", out);
+	if ((st = mp_session_prepare(s, "SELECT idx, name, op, module, exec_dtype, inputs, outputs FROM nodes ORDER BY idx", &q, e)))
+		return st;
+	for (first = true; !st && sqlite3_step(q) == SQLITE_ROW; first = false) {
+		json_t *n = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "index", col(q, 0), "name", col(q, 1), "op",
+		                      col(q, 2), "module", col(q, 3), "exec_dtype", col(q, 4), "inputs", col_json(q, 5),
+		                      "outputs", col_json(q, 6));
+		fputs(first ? "\n" : ",\n", out);
+		st = dump(n, out, s->path, e);
+	}
+	sqlite3_finalize(q);
+	if (st)
+		return st;
+
+	fputs("],\n\"dtype_events\":[", out);
+	if ((st = mp_session_prepare(s, "SELECT d.batch, d.node, d.slot, v.name, d.from_dtype, d.to_dtype, d.reason,"
+	                                " d.max_abs, d.max_rel FROM dtype_events d LEFT JOIN graph_values v ON v.id = d.value"
+	                                " ORDER BY d.batch, d.seq", &q, e)))
+		return st;
+	for (first = true; !st && sqlite3_step(q) == SQLITE_ROW; first = false) {
+		json_t *ev = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "batch", col(q, 0), "node", col(q, 1), "slot",
+		                       col(q, 2), "value", col(q, 3), "from", col(q, 4), "to", col(q, 5), "reason", col(q, 6));
+		if (sqlite3_column_type(q, 7) != SQLITE_NULL) {
+			json_object_set_new(ev, "max_abs", col(q, 7));
+			json_object_set_new(ev, "max_rel", col(q, 8));
+		}
+		fputs(first ? "\n" : ",\n", out);
+		st = dump(ev, out, s->path, e);
+	}
+	sqlite3_finalize(q);
+	if (st)
+		return st;
+
+	fputs("],\n\"batches\":[", out);
+	if ((st = mp_session_prepare(s, "SELECT idx, source, sha256, ms, status, message FROM batches ORDER BY idx", &q, e)) ||
+	    (st = mp_session_prepare(s, stats_sql, &qs, e)) ||
+	    (st = mp_session_prepare(s, "SELECT v.name, c.max_abs, c.rel_l2, c.cosine, c.sqnr_db, c.own_rel_l2,"
+	                                " c.inherited_rel_l2, c.nonfinite FROM comparisons c JOIN graph_values v ON v.id = c.value"
+	                                " WHERE c.batch = ? ORDER BY c.node, c.value", &qc, e)) ||
+	    (st = mp_session_prepare(s, "SELECT h.kind, h.spec, h.node, v.name, h.message FROM breakpoint_hits h"
+	                                " LEFT JOIN graph_values v ON v.id = h.value WHERE h.batch = ?", &qh, e)))
+		goto out;
+	for (first = true; !st && sqlite3_step(q) == SQLITE_ROW; first = false) {
+		sqlite3_int64 bi = sqlite3_column_int64(q, 0);
+		json_t *b = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o}", "index", col(q, 0), "source", col(q, 1), "sha256",
+		                      col(q, 2), "ms", col(q, 3), "status", col(q, 4), "message", col(q, 5));
+		sqlite3_bind_int64(qs, 1, bi);
+		json_object_set_new(b, "stats", batch_stats(qs, lows));
+		sqlite3_reset(qs);
+		sqlite3_bind_int64(qc, 1, bi);
+		json_object_set_new(b, "compare", batch_compare(qc));
+		sqlite3_reset(qc);
+		sqlite3_bind_int64(qh, 1, bi);
+		if (sqlite3_step(qh) == SQLITE_ROW)
+			json_object_set_new(b, "breakpoint", json_pack("{s:o, s:o, s:o, s:o, s:o}", "kind", col(qh, 0), "spec",
+			                                               col(qh, 1), "node", col(qh, 2), "value", col(qh, 3),
+			                                               "message", col(qh, 4)));
+		sqlite3_reset(qh);
+		fputs(first ? "\n" : ",\n", out);
+		st = dump(b, out, s->path, e);
+	}
+	if (!st)
+		fputs("]}\n", out);
+out:
+	sqlite3_finalize(q);
+	sqlite3_finalize(qs);
+	sqlite3_finalize(qc);
+	sqlite3_finalize(qh);
+	if (!st && (fflush(out) || ferror(out)))
+		st = mp_error_set(e, MP_ERR_IO, "cannot write the export");
+	return st;
+}
+
+/* ---- CSV (RFC 4180) ---- */
+
+static void csv_text(FILE *out, const char *t)
+{
+	if (!t)
+		return;
+	if (!strpbrk(t, ",\"\r\n")) {
+		fputs(t, out);
+		return;
+	}
+	fputc('"', out);
+	for (; *t; t++) {
+		if (*t == '"')
+			fputc('"', out);
+		fputc(*t, out);
+	}
+	fputc('"', out);
+}
+
+static void csv_col(FILE *out, sqlite3_stmt *q, int i)
+{
+	switch (sqlite3_column_type(q, i)) {
+	case SQLITE_INTEGER: fprintf(out, "%lld", (long long)sqlite3_column_int64(q, i)); break;
+	case SQLITE_FLOAT: {
+		double v = sqlite3_column_double(q, i);
+		if (isinf(v))
+			fputs(v > 0 ? "inf" : "-inf", out);
+		else
+			fprintf(out, "%.17g", v);
+		break;
+	}
+	case SQLITE_TEXT: csv_text(out, (const char *)sqlite3_column_text(q, i)); break;
+	default: break;
+	}
+}
+
+enum mp_status mp_session_export_csv(struct mp_session *s, FILE *out, struct mp_error *e)
+{
+	static const char *const sql =
+		"SELECT s.batch, b.source, s.value, v.name, s.node, n.name, n.op, n.module, s.dtype, s.shape,"
+		" s.count, s.finite, s.nan, s.posinf, s.neginf, s.zeros, s.min, s.max, s.mean, s.std, s.absmax,"
+		" s.min_nonzero, s.overflow_bf16, s.overflow_f16, s.underflow_bf16, s.underflow_f16, s.flush_bf16,"
+		" s.flush_f16, s.div_across, s.div_within,"
+		" CASE WHEN s.div_within > 0 THEN s.div_across / s.div_within END,"
+		" c.max_abs, c.rel_l2, c.cosine, c.sqnr_db, c.own_rel_l2, c.inherited_rel_l2, c.nonfinite"
+		" FROM stats s JOIN batches b ON b.idx = s.batch JOIN graph_values v ON v.id = s.value"
+		" LEFT JOIN nodes n ON n.idx = s.node"
+		" LEFT JOIN comparisons c ON c.batch = s.batch AND c.value = s.value"
+		" ORDER BY s.batch, s.node IS NOT NULL, s.node, s.value";
+	static const char *const header =
+		"batch,source,value_id,value,node,node_name,op,module,dtype,shape,count,finite,nan,posinf,neginf,"
+		"zeros,min,max,mean,std,absmax,min_nonzero,overflow_bf16,overflow_f16,underflow_bf16,underflow_f16,"
+		"flush_bf16,flush_f16,div_across,div_within,div_ratio,max_abs,rel_l2,cosine,sqnr_db,own_rel_l2,"
+		"inherited_rel_l2,nonfinite\r\n";
+	sqlite3_stmt *q;
+	enum mp_status st = mp_session_prepare(s, sql, &q, e);
+	if (st)
+		return st;
+	fputs(header, out);
+	int rc;
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		int nc = sqlite3_column_count(q);
+		for (int i = 0; i < nc; i++) {
+			if (i)
+				fputc(',', out);
+			csv_col(out, q, i);
+		}
+		fputs("\r\n", out);
+	}
+	if (rc != SQLITE_DONE)
+		st = mp_store_error(s->db, s->path, "reading", e);
+	sqlite3_finalize(q);
+	if (!st && (fflush(out) || ferror(out)))
+		st = mp_error_set(e, MP_ERR_IO, "cannot write the export");
+	return st;
+}

@@ -1,0 +1,122 @@
+/* cmd_session.c - the commands that read a session file: `mpdbg report`
+ * (what the run found) and `mpdbg export` (JSON or CSV). */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "session.h"
+
+static const char *const report_help =
+	"usage: mpdbg report FILE.db [--json]\n\n"
+	"What a recorded run found: the run, the dtype trace grouped by reason,\n"
+	"mismatches, nodes with NaN, Inf, overflow, underflow or flushes to zero in\n"
+	"the run's low type, the worst nodes against fp32 (with --compare), the\n"
+	"diversity of the outputs across the batch, per-batch timing and the\n"
+	"breakpoints hit.  The session may still be recording.\n\n"
+	"  --json       one JSON document\n"
+	"  -h, --help   this help\n";
+
+static const char *const export_help =
+	"usage: mpdbg export FILE.db --format json|csv [--out PATH]\n\n"
+	"Writes a session out: JSON as one document (the run, nodes, dtype events,\n"
+	"and per batch every value's statistics and comparison with fp32), or CSV\n"
+	"with one row per batch x value and the statistics as columns.  Numbers\n"
+	"JSON cannot hold are written as \"inf\" and \"-inf\"; values not measured are\n"
+	"null (empty in CSV).\n\n"
+	"  --format F   json or csv\n"
+	"  --out PATH   write there (default: standard output); the file is replaced\n"
+	"               only once the export is complete\n"
+	"  -h, --help   this help\n";
+
+int mp_cmd_report(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	bool json = false;
+	int c;
+	struct mp_error e = { 0 };
+	struct mp_session *s = NULL;
+
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'j': json = true; break;
+		case 'h': fputs(report_help, stdout); return MP_EXIT_OK;
+		default: return mp_cli_usage_error("report", "unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind != argc - 1)
+		return mp_cli_usage_error("report", optind >= argc ? "which session file?" : "one session at a time");
+	if (mp_session_open(argv[optind], &s, &e) || mp_session_report(s, stdout, json, &e)) {
+		mp_session_close(s);
+		return mp_cli_fail(&e);
+	}
+	mp_session_close(s);
+	return MP_EXIT_OK;
+}
+
+int mp_cmd_export(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "format", required_argument, NULL, 'f' },
+		{ "out", required_argument, NULL, 'o' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *format = NULL, *out = NULL;
+	int c, rc = MP_EXIT_OK;
+	struct mp_error e = { 0 };
+	struct mp_session *s = NULL;
+
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'f': format = optarg; break;
+		case 'o': out = optarg; break;
+		case 'h': fputs(export_help, stdout); return MP_EXIT_OK;
+		case ':': return mp_cli_usage_error("export", "%s needs a value", argv[optind - 1]);
+		default: return mp_cli_usage_error("export", "unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind != argc - 1)
+		return mp_cli_usage_error("export", optind >= argc ? "which session file?" : "one session at a time");
+	if (!format)
+		return mp_cli_usage_error("export", "--format json or csv is required");
+	if (strcmp(format, "json") && strcmp(format, "csv"))
+		return mp_cli_usage_error("export", "--format is json or csv, not '%s'", format);
+	if (mp_session_open(argv[optind], &s, &e))
+		return mp_cli_fail(&e);
+
+	/* into a temporary beside PATH, renamed over it when complete */
+	char tmp[4096];
+	FILE *f = stdout;
+	if (out) {
+		snprintf(tmp, sizeof tmp, "%s.partial", out);
+		if (!(f = fopen(tmp, "w"))) {
+			mp_error_set(&e, MP_ERR_IO, "%s: %s", tmp, strerror(errno));
+			mp_session_close(s);
+			return mp_cli_fail(&e);
+		}
+	}
+	enum mp_status st = !strcmp(format, "json") ? mp_session_export_json(s, f, &e) : mp_session_export_csv(s, f, &e);
+	if (out) {
+		if (fclose(f) != 0 && !st)
+			st = mp_error_set(&e, MP_ERR_IO, "%s: %s", tmp, strerror(errno));
+		if (!st && rename(tmp, out) != 0)
+			st = mp_error_set(&e, MP_ERR_IO, "%s: %s", out, strerror(errno));
+		if (st)
+			unlink(tmp);
+	}
+	if (st)
+		rc = mp_cli_fail(&e);
+	mp_session_close(s);
+	return rc;
+}
