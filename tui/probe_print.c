@@ -101,7 +101,7 @@ const char *mp_cli_hit_report(const struct mp_exec *x, const struct mp_probe_bat
 		if (id < 0)
 			continue;
 		const struct mp_probe_record *r = mp_probe_batch_find(pb, id);
-		put(&b, "\n    input %d '%s' %s", k, mp_graph_value(g, (size_t)id)->name,
+		put(&b, "\n    input %d '%s'%s%s", k, mp_graph_value(g, (size_t)id)->name, r ? " " : "",
 		    r ? mp_cli_record_line(r, pb->low, line, sizeof line) : "");
 		if (pl) {
 			char origin[512];

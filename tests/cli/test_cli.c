@@ -179,6 +179,67 @@ static void test_inspect_and_run(void **state)
 	free(b);
 }
 
+/* Sessions from the command line: record, report, export; breakpoints and
+ * their exit status; options that do not go together. */
+static void test_sessions_cli(void **state)
+{
+	(void)state;
+	char *m = good_model("sess.onnx"), *b = good_batch("s0.safetensors", "x");
+	char *db = mp_test_join(dir, "s.db"), *js = mp_test_join(dir, "s.json"), *csv = mp_test_join(dir, "s.csv");
+	expect(ARGS("run", m, "--data", b, "--session", db, "--compare", "fp32", "--policy", "bf16-autocast"), 0,
+	       ARGS("session ", "1 batch recorded"));
+	expect(ARGS("run", m, "--data", b, "--session", db), 2, ARGS(db, "sessions are not overwritten"));
+	expect(ARGS("report", db), 0, ARGS("policy       bf16-autocast", "dtype trace (first batch)", "numerics (all batches)",
+	                                   "against fp32", "output diversity", "batches", "done"));
+	struct result r = run(ARGS("report", db, "--json"));
+	assert_int_equal(r.status, 0);
+	json_t *j = json_loads(r.out, 0, NULL);
+	assert_non_null(j);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(j, "run"), "status")), "done");
+	assert_non_null(json_object_get(j, "numerics"));
+	json_decref(j);
+	result_free(&r);
+	expect(ARGS("export", db, "--format", "json", "--out", js), 0, NULL);
+	j = json_load_file(js, 0, NULL);
+	assert_non_null(j);
+	assert_int_equal(json_integer_value(json_object_get(j, "schema")), 1);
+	assert_int_equal(json_array_size(json_object_get(j, "batches")), 1);
+	json_decref(j);
+	expect(ARGS("export", db, "--format", "csv", "--out", csv), 0, NULL);
+	char *text = slurp(csv);
+	assert_non_null(strstr(text, "batch,source,value_id,value,node"));
+	free(text);
+	expect(ARGS("export", db), 2, ARGS("--format json or csv is required"));
+	expect(ARGS("export", db, "--format", "xml"), 2, ARGS("--format is json or csv, not 'xml'"));
+	expect(ARGS("report", m), 2, ARGS(m, "not an mpdbg session"));
+	expect(ARGS("report"), 2, ARGS("which session file?"));
+
+	/* breakpoints stop with status 3 and a report; the session says why */
+	char *db2 = mp_test_join(dir, "s2.db");
+	expect(ARGS("run", m, "--data", b, "--break", "node=/net/*", "--session", db2), 3,
+	       ARGS("breakpoint node=/net/*: batch 0 (s0), node 0 '/net/add/Add' (Add) in module net.add",
+	            "output 's' float32 [2, 4]: min -10 max 5", "from graph input 'x' (float32)"));
+	expect(ARGS("report", db2), 0, ARGS("stopped", "--break node=/net/*"));
+	expect(ARGS("run", m, "--data", b, "--break", "nan"), 0, ARGS("s0"));
+	expect(ARGS("run", m, "--data", b, "--break", "nans"), 2, ARGS("--break is nan, inf, overflow, mismatch, tol or node=NAME"));
+	expect(ARGS("run", m, "--data", b, "--break", "tol"), 2, ARGS("--break tol needs --compare fp32"));
+	expect(ARGS("run", m, "--data", b, "--compare", "fp64"), 2, ARGS("--compare takes fp32"));
+	expect(ARGS("run", m, "--data", b, "--tol", "-1"), 2, ARGS("--tol wants a number >= 0"));
+	expect(ARGS("run", m, "--data", b, "--no-probes", "--compare", "fp32"), 2, ARGS("--no-probes goes with neither"));
+	expect(ARGS("run", m, "--data", b, "--policy", "bf32"), 2, ARGS("unknown policy 'bf32'"));
+	expect(ARGS("run", m, "--data", b, "--dtype", "x=int8"), 2, ARGS("'int8' is not bf16, fp16 or fp32"));
+	expect(ARGS("run", m, "--data", b, "--on-mismatch", "ignore"), 2, ARGS("--on-mismatch is error, cast or promote"));
+	char *nodir = mp_test_join(dir, "no/such/dir/s.db");
+	expect(ARGS("run", m, "--data", b, "--session", nodir), 2, ARGS(nodir));
+	free(nodir);
+	free(db2);
+	free(db);
+	free(js);
+	free(csv);
+	free(m);
+	free(b);
+}
+
 static void test_malformed_models(void **state)
 {
 	(void)state;
@@ -343,6 +404,18 @@ static void test_shared_models(void **state)
 	            "24 converted to bfloat16 once"));
 	expect(ARGS("inspect", ts, "--policy", "bf16", "--data", batches, "--glob", "batch_*"), 3,
 	       ARGS("STOP: float inputs disagree (bfloat16 and float32)", "stops at node"));
+	/* --break mismatch: where the cast was needed */
+	expect(ARGS("run", ts, "--data", batches, "--glob", "batch_*", "--policy", "bf16", "--on-mismatch", "cast",
+	            "--break", "mismatch"), 3,
+	       ARGS("breakpoint mismatch: batch 0 (batch_000)", "'/MatMul' (MatMul) in module (model)",
+	            "input 1 '/Transpose_output_0' float32 [4, 3, 3]"));
+	/* a recorded session of the autocast run against fp32 */
+	char *db = mp_test_join(dir, "handpose.db");
+	expect(ARGS("run", ts, "--data", batches, "--glob", "batch_*", "--policy", "bf16-autocast", "--compare", "fp32",
+	            "--session", db), 0, ARGS("vs fp32: worst rel L2", "4 batches recorded"));
+	expect(ARGS("report", db), 0, ARGS("autocast      44  float32 -> bfloat16", "against fp32 (worst over batches)",
+	                                   "joints_3d", "collapsed: the samples barely differ"));
+	free(db);
 	/* an override: the projection in fp32 */
 	expect(ARGS("inspect", ts, "--policy", "bf16", "--fp32", "/MatMul", "--data", batches, "--glob", "batch_*"), 0,
 	       ARGS("/MatMul (MatMul, float32)", "in 0 'joints_3d' bf16 -> f32  override"));
@@ -374,6 +447,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_help),
 		cmocka_unit_test(test_usage_errors),
 		cmocka_unit_test(test_inspect_and_run),
+		cmocka_unit_test(test_sessions_cli),
 		cmocka_unit_test(test_malformed_models),
 		cmocka_unit_test(test_hostile_external_data),
 		cmocka_unit_test(test_malformed_batches),

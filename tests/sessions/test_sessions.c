@@ -1,0 +1,563 @@
+/* test_sessions.c - session files: what a recording holds, read back with
+ * SQLite itself (the schema, the run, statistics and captures equal to the
+ * probes' and the run's own); a recording killed with SIGKILL, 20 times at
+ * random points, leaves a file that opens, passes integrity_check and holds
+ * every batch committed before the kill, each whole; exports (JSON that
+ * parses to the documented shape, CSV with a row per batch x value); bad
+ * and hostile files get clear errors; sessions are never overwritten. */
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <math.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "backend.h"
+#include "batch.h"
+#include "cmocka_tap.h"
+#include "exec.h"
+#include "graph.h"
+#include "onnxw.h"
+#include "probes.h"
+#include "session.h"
+#include "testutil.h"
+
+static char *dir;
+static struct mp_backend *cpu;
+static struct mp_graph *graph;
+static char *model_path;
+
+/* y = Softmax(x W) [batch, 8], z = Relu(x) */
+static int setup(void **state)
+{
+	(void)state;
+	struct mp_error e = { 0 };
+	if (!(dir = mp_test_tmpdir()) || mp_backend_cpu_new(1, &cpu, &e))
+		return -1;
+	struct pbw g = onnx_graph(), vi, n;
+	const int64_t xd[] = { -1, 8 }, wd[] = { 8, 8 };
+	const char *pa[] = { "batch", NULL };
+	float w[64];
+	for (int i = 0; i < 64; i++)
+		w[i] = (float)((i * 37 % 17) - 8) / 8.0f;
+	vi = onnx_value_info("x", MP_F32, 2, xd, pa);
+	onnx_graph_input(&g, &vi);
+	vi = onnx_value_info("y", MP_F32, 2, xd, pa);
+	onnx_graph_output(&g, &vi);
+	vi = onnx_value_info("z", MP_F32, 2, xd, pa);
+	onnx_graph_output(&g, &vi);
+	struct pbw t = onnx_tensor_raw("W", MP_F32, 2, wd, w, sizeof w);
+	onnx_graph_init(&g, &t);
+	n = onnx_node("MatMul", "/fc/MatMul", 2, (const char *[]){ "x", "W" }, 1, (const char *[]){ "h" }, 0, NULL);
+	onnx_graph_node(&g, &n);
+	n = onnx_node("Softmax", "/out/Softmax", 1, (const char *[]){ "h" }, 1, (const char *[]){ "y" }, 0, NULL);
+	onnx_graph_node(&g, &n);
+	n = onnx_node("Relu", "/act/Relu", 1, (const char *[]){ "x" }, 1, (const char *[]){ "z" }, 0, NULL);
+	onnx_graph_node(&g, &n);
+	struct pbw m = onnx_model(17, &g);
+	model_path = mp_test_write(dir, "m.onnx", m.d, m.n);
+	pbw_free(&m);
+	if (mp_graph_load(model_path, &graph, &e)) {
+		fprintf(stderr, "%s\n", e.msg);
+		return -1;
+	}
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	mp_graph_free(graph);
+	mp_backend_free(cpu);
+	mp_test_rmtree(dir);
+	free(dir);
+	free(model_path);
+	return 0;
+}
+
+/* A batch of `rows` x 8 values, from a seed. */
+static void batch_values(float *v, int rows, unsigned seed)
+{
+	for (int i = 0; i < rows * 8; i++) {
+		seed = seed * 1103515245u + 12345u;
+		v[i] = (float)((int)(seed >> 16) % 2000 - 1000) / 250.0f;
+	}
+}
+
+struct recorder {
+	struct mp_policy pol;
+	struct mp_exec *x;
+	struct mp_probes *p;
+	struct mp_session_writer *w;
+};
+
+static void recorder_open(struct recorder *r, const char *path, bool compare)
+{
+	struct mp_error e = { 0 };
+	struct mp_probe_options o;
+	memset(r, 0, sizeof *r);
+	assert_int_equal(mp_policy_set_base(&r->pol, "bf16-autocast", &e), MP_OK);
+	mp_probe_options_init(&o);
+	o.compare = compare;
+	struct mp_exec_options xo = { .policy = &r->pol };
+	char *argv[] = { "mpdbg", "run", "test" };
+	struct mp_session_info info = { model_path, graph, &r->pol, compare, o.tol, "cpu", "test CPU", 3, argv };
+	assert_int_equal(mp_exec_new(graph, cpu, cpu, &xo, &r->x, &e), MP_OK);
+	assert_int_equal(mp_probes_new(graph, cpu, cpu, &r->pol, &o, &r->p, &e), MP_OK);
+	mp_probes_attach(r->p, r->x, NULL, NULL);
+	if (mp_session_create(path, &info, &r->w, &e))
+		fail_msg("%s", e.msg);
+	mp_probe_options_free(&o);
+}
+
+/* Runs batch i (rows x 8) and hands it to the writer; returns the probe
+ * results' copy of the first record's stats for checking, if asked. */
+static void record_batch(struct recorder *r, size_t i, int rows, struct mp_stats_acc *y_stats, float *y_out)
+{
+	struct mp_error e = { 0 };
+	float v[64 * 8];
+	struct mp_tensor t;
+	struct mp_batch *b;
+	int64_t shape[2] = { rows, 8 };
+	batch_values(v, rows, (unsigned)i * 7919u + 1);
+	mp_tensor_init(&t, MP_F32, 2, shape);
+	t.data = v;
+	assert_int_equal(mp_batch_from_tensors("mem", 1, (const char *[]){ "x" }, &t, false, &b, &e), MP_OK);
+	assert_int_equal(mp_exec_begin(r->x, b, &e), MP_OK);
+	assert_int_equal(mp_probes_begin(r->p, r->x, b, i, &e), MP_OK);
+	assert_int_equal(mp_exec_run(r->x, &e), MP_OK);
+	struct mp_session_batch *sb = calloc(1, sizeof *sb);
+	assert_non_null(sb);
+	assert_int_equal(mp_probes_end(r->p, &sb->probes, &e), MP_OK);
+	if (y_stats)
+		*y_stats = mp_probe_batch_find(sb->probes, mp_graph_find_value(graph, "y"))->stats;
+	if (y_out) {
+		const struct mp_tensor *y = mp_exec_value(r->x, mp_graph_find_value(graph, "y"));
+		mp_dtype_convert(y->dtype, y->data, MP_F32, y_out, (size_t)mp_tensor_numel(y));
+	}
+	sb->index = i;
+	sb->source = strdup("in memory");
+	sb->ms = 1.5;
+	sb->nevents = mp_exec_nevents(r->x);
+	sb->events = calloc(sb->nevents + 1, sizeof *sb->events);
+	for (size_t k = 0; k < sb->nevents; k++)
+		mp_exec_event(r->x, k, &sb->events[k]);
+	if (i == 0)
+		assert_int_equal(mp_session_set_graph(r->w, r->x, &e), MP_OK);
+	assert_int_equal(mp_session_submit(r->w, sb, &e), MP_OK);
+	mp_batch_free(b);
+}
+
+static void recorder_close(struct recorder *r, enum mp_status status)
+{
+	struct mp_error e = { 0 };
+	if (r->w)
+		assert_int_equal(mp_session_finish(r->w, status, status ? "stopped on purpose" : NULL, &e), MP_OK);
+	mp_probes_free(r->p);
+	mp_exec_free(r->x);
+	mp_policy_free(&r->pol);
+}
+
+static sqlite3 *open_db(const char *path)
+{
+	sqlite3 *db;
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
+		fail_msg("%s: %s", path, sqlite3_errmsg(db));
+	return db;
+}
+
+static sqlite3_int64 query_int(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *s;
+	sqlite3_int64 v = -1;
+	if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK)
+		fail_msg("%s: %s", sql, sqlite3_errmsg(db));
+	if (sqlite3_step(s) == SQLITE_ROW)
+		v = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	return v;
+}
+
+static char *query_text(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *s;
+	char *v = NULL;
+	if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK)
+		fail_msg("%s: %s", sql, sqlite3_errmsg(db));
+	if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_text(s, 0))
+		v = strdup((const char *)sqlite3_column_text(s, 0));
+	sqlite3_finalize(s);
+	return v;
+}
+
+static void test_recording(void **state)
+{
+	(void)state;
+	char *path = mp_test_join(dir, "rec.db");
+	struct recorder r;
+	struct mp_stats_acc ys[3];
+	float yv[3][5 * 8];
+	recorder_open(&r, path, true);
+	for (size_t i = 0; i < 3; i++)
+		record_batch(&r, i, 5, &ys[i], yv[i]);
+	recorder_close(&r, MP_OK);
+
+	sqlite3 *db = open_db(path);
+	assert_int_equal(query_int(db, "PRAGMA user_version"), MP_SESSION_SCHEMA);
+	char *t = query_text(db, "PRAGMA journal_mode");
+	assert_string_equal(t, "wal");
+	free(t);
+	t = query_text(db, "SELECT status || ' ' || policy || ' ' || low_dtype || ' ' || compare FROM run");
+	assert_string_equal(t, "done bf16-autocast bfloat16 fp32");
+	free(t);
+	t = query_text(db, "SELECT argv FROM run");
+	assert_string_equal(t, "[\"mpdbg\",\"run\",\"test\"]");
+	free(t);
+	t = query_text(db, "SELECT model_sha256 FROM run");
+	assert_int_equal(strlen(t), 64);
+	free(t);
+	assert_int_equal(query_int(db, "SELECT COUNT(*) FROM nodes"), 3);
+	assert_int_equal(query_int(db, "SELECT COUNT(*) FROM batches"), 3);
+	/* x, h, y, z per batch */
+	assert_int_equal(query_int(db, "SELECT COUNT(*) FROM stats"), 3 * 4);
+	assert_int_equal(query_int(db, "SELECT COUNT(*) FROM comparisons"), 3 * 3);
+	assert_int_equal(query_int(db, "SELECT COUNT(*) FROM captures"), 3 * 2); /* the outputs */
+	assert_int_equal(query_int(db, "SELECT COUNT(*) FROM dtype_events WHERE reason = 'autocast'"), 3 * 3); /* x, W; h to fp32 */
+	t = query_text(db, "SELECT exec_dtype FROM nodes WHERE name = '/fc/MatMul'");
+	assert_string_equal(t, "bfloat16");
+	free(t);
+
+	/* the rows are the probes' numbers; the captures are the run's bytes */
+	sqlite3_stmt *s;
+	assert_int_equal(sqlite3_prepare_v2(db,
+	                                    "SELECT s.batch, s.count, s.min, s.max, s.mean, s.std, s.hist, c.data, s.dtype"
+	                                    " FROM stats s JOIN graph_values v ON v.id = s.value"
+	                                    " JOIN captures c ON c.batch = s.batch AND c.value = s.value"
+	                                    " WHERE v.name = 'y' ORDER BY s.batch", -1, &s, NULL), SQLITE_OK);
+	int rows = 0;
+	while (sqlite3_step(s) == SQLITE_ROW) {
+		int bi = sqlite3_column_int(s, 0);
+		const struct mp_stats_acc *a = &ys[bi];
+		assert_int_equal(sqlite3_column_int64(s, 1), a->count);
+		assert_true(sqlite3_column_double(s, 2) == a->min);
+		assert_true(sqlite3_column_double(s, 3) == a->max);
+		assert_true(sqlite3_column_double(s, 4) == a->mean);
+		assert_true(sqlite3_column_double(s, 5) == mp_stats_std(a));
+		uint64_t h[MP_HIST_BINS];
+		struct mp_error e = { 0 };
+		assert_int_equal(mp_hist_decode(sqlite3_column_blob(s, 6), (size_t)sqlite3_column_bytes(s, 6), h, &e), MP_OK);
+		assert_memory_equal(h, a->hist, sizeof h);
+		/* y is bf16 under autocast (Softmax is fp32-listed: f32) */
+		const char *dt = (const char *)sqlite3_column_text(s, 8);
+		enum mp_dtype yt = mp_dtype_from_name(dt);
+		assert_int_equal(sqlite3_column_bytes(s, 7), 5 * 8 * (int)mp_dtype_size(yt));
+		float back[40];
+		mp_dtype_convert(yt, sqlite3_column_blob(s, 7), MP_F32, back, 40);
+		assert_memory_equal(back, yv[bi], sizeof back);
+		rows++;
+	}
+	sqlite3_finalize(s);
+	assert_int_equal(rows, 3);
+	sqlite3_close(db);
+
+	/* never overwritten */
+	struct recorder r2;
+	struct mp_error e = { 0 };
+	struct mp_session_writer *w;
+	struct mp_session_info info = { model_path, graph, &r2.pol, false, 0, "cpu", "x", 0, NULL };
+	memset(&r2, 0, sizeof r2);
+	assert_int_equal(mp_session_create(path, &info, &w, &e), MP_ERR_IO);
+	assert_non_null(strstr(e.msg, "sessions are not overwritten"));
+	free(path);
+}
+
+/* ---- SIGKILL ---- */
+
+/* In a child: records batches until killed, telling the parent through fd
+ * how many batches are committed. */
+static void child_record(const char *path, int fd)
+{
+	struct recorder r;
+	size_t last = 0;
+	recorder_open(&r, path, false);
+	for (size_t i = 0;; i++) {
+		record_batch(&r, i, 1 + (int)(i % 7), NULL, NULL);
+		size_t c = mp_session_committed(r.w);
+		if (c != last) {
+			last = c;
+			if (write(fd, &c, sizeof c) != sizeof c)
+				_exit(3);
+		}
+	}
+}
+
+/* One trial: state points at its number, which picks when to kill. */
+static void test_sigkill(void **state)
+{
+	int trial = *(const int *)*state;
+	{
+		char name[64];
+		snprintf(name, sizeof name, "killed_%02d.db", trial);
+		char *path = mp_test_join(dir, name);
+		int fds[2];
+		assert_int_equal(pipe(fds), 0);
+		fflush(NULL);
+		pid_t pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			close(fds[0]);
+			child_record(path, fds[1]);
+			_exit(0);
+		}
+		close(fds[1]);
+		/* kill it once it has committed 1..40 batches, at random */
+		size_t target = 1 + (size_t)((trial * 7919 + 13) % 40), seen = 0, c;
+		while (seen < target && read(fds[0], &c, sizeof c) == sizeof c)
+			seen = c;
+		kill(pid, SIGKILL);
+		int status;
+		waitpid(pid, &status, 0);
+		close(fds[0]);
+		assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+		assert_true(seen >= target);
+
+		/* it opens, it is whole, it holds what was committed */
+		sqlite3 *db;
+		assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+		char *ic = query_text(db, "PRAGMA integrity_check");
+		assert_string_equal(ic, "ok");
+		free(ic);
+		sqlite3_int64 nb = query_int(db, "SELECT COUNT(*) FROM batches");
+		assert_true(nb >= (sqlite3_int64)seen);
+		/* each batch whole: 4 values with statistics, 2 outputs captured */
+		assert_int_equal(query_int(db, "SELECT COUNT(*) FROM (SELECT batch FROM stats GROUP BY batch HAVING COUNT(*) = 4)"), nb);
+		assert_int_equal(query_int(db, "SELECT COUNT(*) FROM captures"), 2 * nb);
+		assert_int_equal(query_int(db, "SELECT MAX(idx) + 1 FROM batches"), nb);
+		sqlite3_close(db);
+		/* and mpdbg reads it: a run that never finished */
+		struct mp_session *s;
+		struct mp_error e = { 0 };
+		assert_int_equal(mp_session_open(path, &s, &e), MP_OK);
+		FILE *devnull = fopen("/dev/null", "w");
+		assert_int_equal(mp_session_report(s, devnull, false, &e), MP_OK);
+		assert_int_equal(mp_session_export_json(s, devnull, &e), MP_OK);
+		fclose(devnull);
+		mp_session_close(s);
+		printf("# trial %d: killed after %zu committed batches; the file holds %lld\n", trial, seen, (long long)nb);
+		free(path);
+	}
+}
+
+/* ---- exports ---- */
+
+static void test_exports(void **state)
+{
+	(void)state;
+	char *path = mp_test_join(dir, "export.db"), *jp = mp_test_join(dir, "e.json"), *cp = mp_test_join(dir, "e.csv");
+	struct recorder r;
+	recorder_open(&r, path, true);
+	for (size_t i = 0; i < 2; i++)
+		record_batch(&r, i, 4, NULL, NULL);
+	recorder_close(&r, MP_OK);
+
+	struct mp_session *s;
+	struct mp_error e = { 0 };
+	assert_int_equal(mp_session_open(path, &s, &e), MP_OK);
+	FILE *f = fopen(jp, "w");
+	assert_int_equal(mp_session_export_json(s, f, &e), MP_OK);
+	fclose(f);
+	f = fopen(cp, "w");
+	assert_int_equal(mp_session_export_csv(s, f, &e), MP_OK);
+	fclose(f);
+	mp_session_close(s);
+
+	json_error_t je;
+	json_t *root = json_load_file(jp, 0, &je);
+	if (!root)
+		fail_msg("export is not JSON: %s (line %d)", je.text, je.line);
+	assert_int_equal(json_integer_value(json_object_get(root, "schema")), 1);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(root, "run"), "policy")), "bf16-autocast");
+	json_t *nodes = json_object_get(root, "nodes");
+	assert_int_equal(json_array_size(nodes), 3);
+	static const char *const node_keys[] = { "index", "name", "op", "module", "exec_dtype", "inputs", "outputs" };
+	for (int k = 0; k < 7; k++)
+		assert_non_null(json_object_get(json_array_get(nodes, 0), node_keys[k]));
+	json_t *ev = json_array_get(json_object_get(root, "dtype_events"), 0);
+	static const char *const ev_keys[] = { "batch", "node", "slot", "from", "to", "reason" };
+	for (int k = 0; k < 6; k++)
+		assert_non_null(json_object_get(ev, ev_keys[k]));
+	json_t *batches = json_object_get(root, "batches");
+	assert_int_equal(json_array_size(batches), 2);
+	json_t *ys = json_object_get(json_object_get(json_array_get(batches, 1), "stats"), "y");
+	static const char *const st_keys[] = { "dtype", "shape", "count", "min", "max", "mean", "std", "absmax",
+		                               "zeros", "nan", "posinf", "neginf", "overflow", "underflow" };
+	for (int k = 0; k < 14; k++)
+		if (!json_object_get(ys, st_keys[k]))
+			fail_msg("stats.y lacks '%s'", st_keys[k]);
+	assert_int_equal(json_integer_value(json_object_get(ys, "count")), 32);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(ys, "overflow"), "bfloat16")), 0);
+	assert_null(json_object_get(json_object_get(ys, "overflow"), "float16")); /* a bf16 run speaks of bf16 */
+	json_t *yc = json_object_get(json_object_get(json_array_get(batches, 0), "compare"), "h");
+	static const char *const cmp_keys[] = { "max_abs", "rel_l2", "cosine", "sqnr_db", "own_rel_l2" };
+	for (int k = 0; k < 5; k++)
+		if (!json_object_get(yc, cmp_keys[k]))
+			fail_msg("compare.h lacks '%s'", cmp_keys[k]);
+	assert_true(json_real_value(json_object_get(yc, "rel_l2")) > 0);
+	json_decref(root);
+
+	/* CSV: a header and a row per batch x value, every row as wide */
+	f = fopen(cp, "r");
+	char line[8192];
+	int rows = 0, cols0 = -1;
+	while (fgets(line, sizeof line, f)) {
+		int cols = 1;
+		bool quoted = false;
+		for (char *p = line; *p; p++) { /* RFC 4180: commas inside quotes are data */
+			if (*p == '"')
+				quoted = !quoted;
+			cols += *p == ',' && !quoted;
+		}
+		if (cols0 < 0)
+			cols0 = cols;
+		assert_int_equal(cols, cols0);
+		assert_non_null(strstr(line, "\r\n"));
+		rows++;
+	}
+	fclose(f);
+	assert_int_equal(rows, 1 + 2 * 4);
+	free(path);
+	free(jp);
+	free(cp);
+}
+
+/* ---- bad files ---- */
+
+static void expect_open_error(const char *path, enum mp_status st, const char *phrase)
+{
+	struct mp_session *s = NULL;
+	struct mp_error e = { 0 };
+	assert_int_equal(mp_session_open(path, &s, &e), st);
+	if (!strstr(e.msg, phrase) || !strstr(e.msg, path))
+		fail_msg("opening %s: '%s' lacks '%s' or the path", path, e.msg, phrase);
+}
+
+static void test_bad_files(void **state)
+{
+	(void)state;
+	char *missing = mp_test_join(dir, "missing.db");
+	expect_open_error(missing, MP_ERR_IO, "No such file");
+	expect_open_error(dir, MP_ERR_IO, "not a file");
+	char *junk = mp_test_write(dir, "junk.db", "this is not a database, not at all, really not", 47);
+	expect_open_error(junk, MP_ERR_FORMAT, "not an mpdbg session");
+	/* an SQLite file of someone else's */
+	char *other = mp_test_join(dir, "other.db");
+	sqlite3 *db;
+	assert_int_equal(sqlite3_open(other, &db), SQLITE_OK);
+	sqlite3_exec(db, "CREATE TABLE t (a)", NULL, NULL, NULL);
+	sqlite3_close(db);
+	expect_open_error(other, MP_ERR_FORMAT, "not an mpdbg session");
+	/* from a newer mpdbg */
+	char *newer = mp_test_join(dir, "newer.db");
+	struct recorder r;
+	recorder_open(&r, newer, false);
+	record_batch(&r, 0, 2, NULL, NULL);
+	recorder_close(&r, MP_OK);
+	assert_int_equal(sqlite3_open(newer, &db), SQLITE_OK);
+	sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL);
+	sqlite3_close(db);
+	expect_open_error(newer, MP_ERR_UNSUPPORTED, "newer mpdbg");
+
+	/* hostile contents in a valid schema: exports and reports cope */
+	char *hostile = mp_test_join(dir, "hostile.db");
+	recorder_open(&r, hostile, true);
+	record_batch(&r, 0, 3, NULL, NULL);
+	recorder_close(&r, MP_OK);
+	assert_int_equal(sqlite3_open(hostile, &db), SQLITE_OK);
+	sqlite3_exec(db, "UPDATE stats SET hist = x'01ffff0300', shape = 'not json', min = 'text', count = NULL;"
+	                 "UPDATE nodes SET inputs = '[[[', name = NULL; UPDATE run SET overrides = 42, low_dtype = NULL;"
+	                 "UPDATE comparisons SET rel_l2 = 'x'", NULL, NULL, NULL);
+	sqlite3_close(db);
+	struct mp_session *s;
+	struct mp_error e = { 0 };
+	assert_int_equal(mp_session_open(hostile, &s, &e), MP_OK);
+	FILE *devnull = fopen("/dev/null", "w");
+	mp_session_export_json(s, devnull, &e);
+	mp_session_export_csv(s, devnull, &e);
+	mp_session_report(s, devnull, false, &e);
+	mp_session_report(s, devnull, true, &e);
+	fclose(devnull);
+	mp_session_close(s);
+
+	/* truncated: half a file */
+	FILE *in = fopen(hostile, "rb");
+	fseek(in, 0, SEEK_END);
+	long n = ftell(in);
+	fseek(in, 0, SEEK_SET);
+	char *bytes = malloc((size_t)n);
+	assert_int_equal(fread(bytes, 1, (size_t)n, in), (size_t)n);
+	fclose(in);
+	char *half = mp_test_write(dir, "half.db", bytes, (size_t)n / 2);
+	free(bytes);
+	if (mp_session_open(half, &s, &e) == MP_OK) { /* what opens must still fail cleanly, not crash */
+		devnull = fopen("/dev/null", "w");
+		enum mp_status st = mp_session_export_json(s, devnull, &e);
+		if (st)
+			assert_non_null(strstr(e.msg, half));
+		fclose(devnull);
+		mp_session_close(s);
+	} else {
+		assert_non_null(strstr(e.msg, half));
+	}
+	free(missing);
+	free(junk);
+	free(other);
+	free(newer);
+	free(hostile);
+	free(half);
+}
+
+static void test_hist_blob(void **state)
+{
+	(void)state;
+	uint64_t h[MP_HIST_BINS] = { 0 }, back[MP_HIST_BINS];
+	unsigned char blob[5 + MP_HIST_BINS * 10];
+	struct mp_error e = { 0 };
+	size_t n = mp_hist_encode(h, blob, sizeof blob);
+	assert_int_equal(mp_hist_decode(blob, n, back, &e), MP_OK); /* empty */
+	assert_memory_equal(h, back, sizeof h);
+	h[MP_HIST_ZERO] = 5;
+	h[130] = 1ull << 40;
+	h[MP_HIST_NAN] = 127;
+	n = mp_hist_encode(h, blob, sizeof blob);
+	assert_int_equal(mp_hist_decode(blob, n, back, &e), MP_OK);
+	assert_memory_equal(h, back, sizeof h);
+	assert_int_equal(mp_hist_decode(blob, n - 1, back, &e), MP_ERR_FORMAT);
+	blob[0] = 2;
+	assert_int_equal(mp_hist_decode(blob, n, back, &e), MP_ERR_FORMAT);
+	unsigned char wide[5] = { 1, 0xFF, 0, 0x10, 0 }; /* bins 255..271 */
+	assert_int_equal(mp_hist_decode(wide, 5, back, &e), MP_ERR_FORMAT);
+}
+
+#define SIGKILL_TRIAL(i) cmocka_unit_test_prestate(test_sigkill, (void *)&trials[i])
+
+int main(void)
+{
+	static const int trials[20] = { 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19 };
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_recording),
+		SIGKILL_TRIAL(0), SIGKILL_TRIAL(1), SIGKILL_TRIAL(2), SIGKILL_TRIAL(3), SIGKILL_TRIAL(4),
+		SIGKILL_TRIAL(5), SIGKILL_TRIAL(6), SIGKILL_TRIAL(7), SIGKILL_TRIAL(8), SIGKILL_TRIAL(9),
+		SIGKILL_TRIAL(10), SIGKILL_TRIAL(11), SIGKILL_TRIAL(12), SIGKILL_TRIAL(13), SIGKILL_TRIAL(14),
+		SIGKILL_TRIAL(15), SIGKILL_TRIAL(16), SIGKILL_TRIAL(17), SIGKILL_TRIAL(18), SIGKILL_TRIAL(19),
+		cmocka_unit_test(test_exports),
+		cmocka_unit_test(test_bad_files),
+		cmocka_unit_test(test_hist_blob),
+	};
+	cmocka_set_message_output(CM_OUTPUT_TAP);
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
