@@ -145,4 +145,5 @@ CREATE TABLE breakpoint_hits (
     message TEXT NOT NULL
 );
 
-CREATE INDEX stats_by_value ON stats (value, batch);
+-- stats_by_value (value, batch) is built when the run finishes: one bulk
+-- build instead of an index to update on every row while recording.

@@ -83,7 +83,9 @@ enum mp_status mp_store_create(const char *path, sqlite3 **out, struct mp_error 
 		return mp_error_set(e, MP_ERR_IO, "%s: %s%s", path, strerror(errno),
 		                    errno == EEXIST ? " (sessions are not overwritten: choose another name)" : "");
 	close(fd);
-	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
+	/* NOMUTEX: one thread at a time uses the writer's connection (the
+	 * caller before the writer thread starts and after it ends) */
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
 		st = mp_store_error(db, path, "cannot open", e);
 		sqlite3_close(db);
 		unlink(path);
@@ -93,7 +95,8 @@ enum mp_status mp_store_create(const char *path, sqlite3 **out, struct mp_error 
 	snprintf(sql, sizeof sql, "PRAGMA user_version = %d", MP_SESSION_SCHEMA);
 	/* WAL: readers while the run writes; NORMAL: a commit survives the
 	 * process being killed (the OS crashing may lose the last ones) */
-	if ((st = exec_sql(db, path, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL", e)) ||
+	if ((st = exec_sql(db, path, "PRAGMA page_size = 8192; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
+	                                " PRAGMA cache_size = -65536; PRAGMA wal_autocheckpoint = 16384", e)) ||
 	    (st = exec_sql(db, path, "BEGIN", e)) || (st = exec_sql(db, path, mp_schema_sql, e)) ||
 	    (st = exec_sql(db, path, sql, e)) || (st = exec_sql(db, path, "COMMIT", e))) {
 		sqlite3_close(db);

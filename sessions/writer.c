@@ -557,6 +557,9 @@ enum mp_status mp_session_finish(struct mp_session_writer *w, enum mp_status sta
 		}
 	}
 	sqlite3_finalize(s);
+	if (sqlite3_exec(w->db, "CREATE INDEX IF NOT EXISTS stats_by_value ON stats (value, batch)", NULL, NULL, NULL) != SQLITE_OK &&
+	    !st)
+		st = mp_store_error(w->db, w->path, "indexing", e);
 	/* fold the WAL back into the file: one file to share */
 	sqlite3_wal_checkpoint_v2(w->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
 	writer_free(w);

@@ -368,31 +368,91 @@ static enum mp_status do_stats(struct cpu_ctx *ctx, const struct mp_tensor *t, s
 	return MP_OK;
 }
 
-static void do_compare(const struct mp_tensor *a, const struct mp_tensor *b, struct mp_compare_acc *c)
+/* One chunk of a comparison, as f64; a chunk with NaN or Inf in it goes
+ * value by value, the others through loops the compiler vectorizes. */
+SIMD_CLONES
+static void compare_chunk(const double *x, const double *y, size_t n, struct mp_compare_acc *c)
 {
-	size_t n = (size_t)mp_tensor_numel(a), ea = mp_dtype_size(a->dtype), eb = mp_dtype_size(b->dtype);
-	double x[CPU_CHUNK], y[CPU_CHUNK];
-	memset(c, 0, sizeof *c);
-	c->count = (int64_t)n;
-	for (size_t off = 0; off < n; off += CPU_CHUNK) {
-		size_t k = n - off < CPU_CHUNK ? n - off : CPU_CHUNK;
-		cpu_load_f64(a->dtype, (const char *)a->data + off * ea, (int64_t)ea, x, k);
-		cpu_load_f64(b->dtype, (const char *)b->data + off * eb, (int64_t)eb, y, k);
-		for (size_t i = 0; i < k; i++) {
+	int64_t special = 0;
+	for (size_t i = 0; i < n; i++)
+		special += !(fabs(x[i]) <= DBL_MAX) | !(fabs(y[i]) <= DBL_MAX);
+	if (special) {
+		for (size_t i = 0; i < n; i++) {
 			if (!isfinite(x[i]) || !isfinite(y[i])) {
 				if (!(x[i] == y[i] || (x[i] != x[i] && y[i] != y[i])))
 					c->nonfinite++;
 				continue;
 			}
 			double d = x[i] - y[i];
-			if (fabs(d) > c->max_abs)
-				c->max_abs = fabs(d);
+			c->max_abs = fabs(d) > c->max_abs ? fabs(d) : c->max_abs;
 			c->sum_d2 += d * d;
 			c->sum_a2 += x[i] * x[i];
 			c->sum_b2 += y[i] * y[i];
 			c->sum_ab += x[i] * y[i];
 		}
+		return;
 	}
+	double mx = 0, d2 = 0, a2 = 0, b2 = 0, ab = 0;
+	for (size_t i = 0; i < n; i++) {
+		double d = x[i] - y[i], ad = fabs(d);
+		mx = ad > mx ? ad : mx;
+		d2 += d * d;
+		a2 += x[i] * x[i];
+		b2 += y[i] * y[i];
+		ab += x[i] * y[i];
+	}
+	c->max_abs = mx > c->max_abs ? mx : c->max_abs;
+	c->sum_d2 += d2;
+	c->sum_a2 += a2;
+	c->sum_b2 += b2;
+	c->sum_ab += ab;
+}
+
+struct compare_job {
+	const struct mp_tensor *a, *b;
+	size_t n;
+	struct mp_compare_acc *parts;
+};
+
+static void compare_task(void *arg, size_t ti)
+{
+	struct compare_job *j = arg;
+	size_t ea = mp_dtype_size(j->a->dtype), eb = mp_dtype_size(j->b->dtype), begin = ti * TASK_ELEMS;
+	size_t end = begin + TASK_ELEMS < j->n ? begin + TASK_ELEMS : j->n;
+	double x[CPU_CHUNK], y[CPU_CHUNK];
+	struct mp_compare_acc *c = &j->parts[ti];
+	memset(c, 0, sizeof *c);
+	for (size_t off = begin; off < end; off += CPU_CHUNK) {
+		size_t k = end - off < CPU_CHUNK ? end - off : CPU_CHUNK;
+		cpu_load_f64(j->a->dtype, (const char *)j->a->data + off * ea, (int64_t)ea, x, k);
+		cpu_load_f64(j->b->dtype, (const char *)j->b->data + off * eb, (int64_t)eb, y, k);
+		compare_chunk(x, y, k, c);
+	}
+}
+
+static enum mp_status do_compare(struct cpu_ctx *ctx, const struct mp_tensor *a, const struct mp_tensor *b,
+                                 struct mp_compare_acc *c, struct mp_error *e)
+{
+	struct compare_job j = { a, b, (size_t)mp_tensor_numel(a), NULL };
+	size_t ntasks = j.n ? (j.n + TASK_ELEMS - 1) / TASK_ELEMS : 0;
+	memset(c, 0, sizeof *c);
+	c->count = (int64_t)j.n;
+	if (!ntasks)
+		return MP_OK;
+	if (!(j.parts = malloc(ntasks * sizeof *j.parts)))
+		return cpu_nomem(e, ntasks * sizeof *j.parts);
+	cpu_parallel_for(ctx, ntasks, compare_task, &j);
+	for (size_t i = 0; i < ntasks; i++) { /* in task order */
+		const struct mp_compare_acc *p = &j.parts[i];
+		c->nonfinite += p->nonfinite;
+		c->max_abs = p->max_abs > c->max_abs ? p->max_abs : c->max_abs;
+		c->sum_d2 += p->sum_d2;
+		c->sum_a2 += p->sum_a2;
+		c->sum_b2 += p->sum_b2;
+		c->sum_ab += p->sum_ab;
+	}
+	free(j.parts);
+	return MP_OK;
 }
 
 /* Across samples per feature, and within each sample, over blocks of
@@ -556,7 +616,7 @@ enum mp_status cpu_probe(void *ctx, const struct mp_probe_req *reqs, size_t n, s
 			if (!r->b || mp_tensor_numel(r->b) != mp_tensor_numel(r->a) || !mp_tensor_is_contiguous(r->b) ||
 			    !mp_dtype_is_float(r->b->dtype) || r->part >= MP_PROBE_CMP_PARTS)
 				return mp_error_set(e, MP_ERR_INTERNAL, "probe comparison of tensors that differ in size");
-			do_compare(r->a, r->b, &out->cmp[r->part]);
+			st = do_compare(c, r->a, r->b, &out->cmp[r->part], e);
 			break;
 		case MP_PROBE_DIVERSITY:
 			st = do_diversity(c, r->a, &out->div, e);
