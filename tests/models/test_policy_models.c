@@ -20,6 +20,7 @@
 #include "cmocka_tap.h"
 #include "exec.h"
 #include "graph.h"
+#include "probes.h"
 #include "safetensors.h"
 #include "testutil.h"
 
@@ -31,14 +32,25 @@ struct run {
 	struct mp_batch *b;
 	struct mp_exec *x;
 	struct mp_policy p;
+	struct mp_probes *probes;       /* when asked for */
+	struct mp_probe_batch *results;
 	enum mp_status st;
 	struct mp_error e;
 };
 
 /* Runs batch `bi` of the shared batches through `file` under a policy;
  * keeps every value. */
+static void run_model_probed(struct run *r, const char *file, const char *policy, const char *on_mismatch,
+                             size_t bi, bool probes);
+
 static void run_model(struct run *r, const char *file, const char *policy, const char *on_mismatch,
                       size_t bi)
+{
+	run_model_probed(r, file, policy, on_mismatch, bi, false);
+}
+
+static void run_model_probed(struct run *r, const char *file, const char *policy, const char *on_mismatch,
+                             size_t bi, bool probes)
 {
 	char *mp = mp_test_join(models, file), *bp = mp_test_join(models, "batches");
 	struct mp_batch_source *src;
@@ -53,9 +65,17 @@ static void run_model(struct run *r, const char *file, const char *policy, const
 	assert_int_equal(mp_batch_load(src, bi, &r->b, &e), MP_OK);
 	struct mp_exec_options o = { .keep_values = true, .policy = &r->p };
 	assert_int_equal(mp_exec_new(r->g, cpu, cpu, &o, &r->x, &e), MP_OK);
-	if (mp_exec_begin(r->x, r->b, &e))
+	if (probes) {
+		struct mp_probe_options po;
+		mp_probe_options_init(&po);
+		assert_int_equal(mp_probes_new(r->g, cpu, cpu, &r->p, &po, &r->probes, &e), MP_OK);
+		mp_probes_attach(r->probes, r->x, NULL, NULL);
+	}
+	if (mp_exec_begin(r->x, r->b, &e) || (probes && mp_probes_begin(r->probes, r->x, r->b, bi, &e)))
 		fail_msg("%s under %s: %s", file, policy, e.msg);
 	r->st = mp_exec_run(r->x, &r->e);
+	if (probes && mp_probes_end(r->probes, &r->results, &e))
+		fail_msg("%s", e.msg);
 	mp_batch_source_free(src);
 	free(mp);
 	free(bp);
@@ -63,6 +83,8 @@ static void run_model(struct run *r, const char *file, const char *policy, const
 
 static void run_free(struct run *r)
 {
+	mp_probe_batch_free(r->results);
+	mp_probes_free(r->probes);
 	mp_exec_free(r->x);
 	mp_batch_free(r->b);
 	mp_graph_free(r->g);
@@ -199,9 +221,9 @@ static void close_to(const char *what, const char *path, double got, double want
 		         fabs(got - want), tol);
 }
 
-/* fp32: the statistics of each module's output are PyTorch's fp32 figures,
- * to 1e-4 relative (the mean relative to the tensor's spread, since it can
- * be ~0). */
+/* fp32: the statistics the probes took of each module's output are
+ * PyTorch's fp32 figures, to 1e-4 relative (the mean relative to the
+ * tensor's spread, since it can be ~0), and a float64 recomputation's. */
 static void check_fp32_stats(const char *file)
 {
 	struct run r;
@@ -209,7 +231,7 @@ static void check_fp32_stats(const char *file)
 	size_t i, checked = 0;
 	json_t *m;
 
-	run_model(&r, file, "fp32", NULL, 0);
+	run_model_probed(&r, file, "fp32", NULL, 0, true);
 	assert_int_equal(r.st, MP_OK);
 	json_array_foreach(list, i, m) {
 		const char *path = json_string_value(json_object_get(m, "module"));
@@ -223,13 +245,22 @@ static void check_fp32_stats(const char *file)
 		const struct mp_tensor *t = mp_exec_value(r.x, n->outputs[0]);
 		assert_non_null(t);
 		assert_int_equal(t->dtype, MP_F32);
-		struct stats s = stats_of(t);
+		const struct mp_probe_record *rec = mp_probe_batch_find(r.results, n->outputs[0]);
+		assert_non_null(rec);
+		const struct mp_stats_acc *ps = &rec->stats;
 		double std = json_real_value(json_object_get(m, "std"));
-		close_to("min", path, s.min, json_real_value(json_object_get(m, "min")), 0);
-		close_to("max", path, s.max, json_real_value(json_object_get(m, "max")), 0);
-		close_to("mean", path, s.mean, json_real_value(json_object_get(m, "mean")), std);
-		close_to("std", path, s.std, std, 0);
-		close_to("absmax", path, s.absmax, json_real_value(json_object_get(m, "absmax")), 0);
+		close_to("min", path, ps->min, json_real_value(json_object_get(m, "min")), 0);
+		close_to("max", path, ps->max, json_real_value(json_object_get(m, "max")), 0);
+		close_to("mean", path, ps->mean, json_real_value(json_object_get(m, "mean")), std);
+		close_to("std", path, mp_stats_std(ps), std, 0);
+		close_to("absmax", path, ps->absmax, json_real_value(json_object_get(m, "absmax")), 0);
+		assert_int_equal(ps->nan, json_integer_value(json_object_get(m, "nan")));
+		assert_int_equal(ps->posinf + ps->neginf, json_integer_value(json_object_get(m, "inf")));
+		/* and what float64 makes of the same tensor */
+		struct stats s = stats_of(t);
+		assert_true(ps->min == s.min && ps->max == s.max && ps->absmax == s.absmax);
+		assert_true(fabs(ps->mean - s.mean) <= 1e-12 * fmax(fabs(s.mean), s.std));
+		assert_true(fabs(mp_stats_std(ps) - s.std) <= 1e-12 * s.std);
 		checked++;
 	}
 	printf("# %s: fp32 statistics of %zu module outputs match PyTorch's to 1e-4\n", file, checked);
