@@ -669,6 +669,23 @@ static enum mp_status new_tensor_on(struct mp_exec *x, struct mp_backend *be, en
 	return MP_OK;
 }
 
+/* A new tensor on be holding src cast to `to`, by be's own Cast kernel. */
+static enum mp_status cast_on(struct mp_exec *x, struct mp_backend *be, const struct mp_tensor *src,
+                              enum mp_dtype to, struct mp_tensor *out, struct mp_error *e)
+{
+	struct mp_cast_params cp = { .to = to };
+	const struct mp_tensor *cin[1] = { src };
+	struct mp_tensor *cout[1] = { out };
+	struct mp_op_call call = { .op = MP_OP_CAST, .params = &cp, .ninputs = 1, .noutputs = 1, .in = cin, .out = cout };
+	mp_op_fn fn = mp_backend_op(be, MP_OP_CAST);
+	enum mp_status st;
+	if (!fn)
+		return mp_error_set(e, MP_ERR_UNSUPPORTED, "the %s backend cannot cast", be->iface->name);
+	if ((st = new_tensor_on(x, be, to, src, out, e)))
+		return st;
+	return fn(be->ctx, &call, e);
+}
+
 /* A static value (weight, constant, folded) read as `dtype` after first
  * becoming `via` (a pure policy's weight conversion), on be's device: made
  * once on the host, where what the rounding cost is measured, then moved. */
@@ -767,18 +784,9 @@ static enum mp_status stage_input(struct mp_exec *x, const struct mp_node *n, in
 		t = m;
 	}
 	if (want != t->dtype) {
-		struct mp_tensor *o = &x->tmp[2 * k + 1];
-		struct mp_cast_params cp = { .to = want };
-		const struct mp_tensor *cin[1] = { t };
-		struct mp_tensor *cout[1] = { o };
-		struct mp_op_call call = { .op = MP_OP_CAST, .params = &cp, .ninputs = 1, .noutputs = 1,
-		                           .in = cin, .out = cout };
-		mp_op_fn fn = mp_backend_op(be, MP_OP_CAST);
-		if (!fn)
-			return mp_error_set(e, MP_ERR_UNSUPPORTED, "the %s backend cannot cast", be->iface->name);
-		if ((st = new_tensor_on(x, be, want, t, o, e)) || (st = fn(be->ctx, &call, e)))
+		if ((st = cast_on(x, be, t, want, &x->tmp[2 * k + 1], e)))
 			return st;
-		t = o;
+		t = &x->tmp[2 * k + 1];
 	}
 	x->ins[k] = t;
 	return MP_OK;
@@ -1006,15 +1014,8 @@ enum mp_status mp_exec_eval_node(struct mp_exec *x, size_t i, const struct mp_te
 		enum mp_dtype want = slot_dtype(d, k, x->vals[n->inputs[k]].iv.info.dtype);
 		if (want == ins[k]->dtype || !mp_dtype_is_float(want))
 			continue;
-		struct mp_tensor *o = &x->tmp[2 * k + 1];
-		struct mp_cast_params cp = { .to = want };
-		const struct mp_tensor *cin[1] = { ins[k] };
-		struct mp_tensor *cout[1] = { o };
-		struct mp_op_call call = { .op = MP_OP_CAST, .params = &cp, .ninputs = 1, .noutputs = 1,
-		                           .in = cin, .out = cout };
-		if (!(st = new_tensor_on(x, be, want, ins[k], o, e)))
-			st = mp_backend_op(be, MP_OP_CAST)(be->ctx, &call, e);
-		x->ins[k] = o;
+		st = cast_on(x, be, ins[k], want, &x->tmp[2 * k + 1], e);
+		x->ins[k] = &x->tmp[2 * k + 1];
 	}
 	for (int k = 0; k < n->noutputs && !st; k++) {
 		x->outs[k] = NULL;

@@ -11,26 +11,6 @@
 
 #include "session_internal.h"
 
-static json_t *num(double v)
-{
-	if (isnan(v))
-		return json_null();
-	if (isinf(v))
-		return json_string(v > 0 ? "inf" : "-inf");
-	return json_real(v);
-}
-
-/* A column as JSON: integer, real, text, or null. */
-static json_t *col(sqlite3_stmt *s, int i)
-{
-	switch (sqlite3_column_type(s, i)) {
-	case SQLITE_INTEGER: return json_integer(sqlite3_column_int64(s, i));
-	case SQLITE_FLOAT: return num(sqlite3_column_double(s, i));
-	case SQLITE_TEXT: return json_string((const char *)sqlite3_column_text(s, i));
-	default: return json_null();
-	}
-}
-
 /* A column holding JSON text (shapes, name lists) as JSON. */
 static json_t *col_json(sqlite3_stmt *s, int i)
 {
@@ -99,17 +79,17 @@ static json_t *batch_stats(sqlite3_stmt *q, const bool *lows)
 		json_t *v = json_object(), *ov = json_object(), *un = json_object(), *fl = json_object();
 		static const char *const names[] = { "count", "finite", "min", "max", "mean", "std", "absmax", "zeros",
 			                             "nan", "posinf", "neginf", "min_nonzero" };
-		json_object_set_new(v, "node", col(q, 24));
-		json_object_set_new(v, "dtype", col(q, 1));
+		json_object_set_new(v, "node", mp_session_json_col(q, 24));
+		json_object_set_new(v, "dtype", mp_session_json_col(q, 1));
 		json_object_set_new(v, "shape", col_json(q, 2));
 		for (int k = 0; k < 12; k++)
-			json_object_set_new(v, names[k], col(q, 3 + k));
+			json_object_set_new(v, names[k], mp_session_json_col(q, 3 + k));
 		for (int t = 0; t < 2; t++) {
 			if (!lows[t])
 				continue;
-			json_object_set_new(ov, low_name(t), col(q, 15 + t));
-			json_object_set_new(un, low_name(t), col(q, 17 + t));
-			json_object_set_new(fl, low_name(t), col(q, 19 + t));
+			json_object_set_new(ov, low_name(t), mp_session_json_col(q, 15 + t));
+			json_object_set_new(un, low_name(t), mp_session_json_col(q, 17 + t));
+			json_object_set_new(fl, low_name(t), mp_session_json_col(q, 19 + t));
 		}
 		json_object_set_new(v, "overflow", ov);
 		json_object_set_new(v, "underflow", un);
@@ -117,8 +97,8 @@ static json_t *batch_stats(sqlite3_stmt *q, const bool *lows)
 		json_object_set_new(v, "hist", hist_json(sqlite3_column_blob(q, 21), sqlite3_column_bytes(q, 21)));
 		if (sqlite3_column_type(q, 22) != SQLITE_NULL) {
 			double a = sqlite3_column_double(q, 22), w = sqlite3_column_double(q, 23);
-			json_object_set_new(v, "diversity", json_pack("{s:o, s:o, s:o}", "across", num(a), "within", num(w),
-			                                              "ratio", w > 0 ? num(a / w) : json_null()));
+			json_object_set_new(v, "diversity", json_pack("{s:o, s:o, s:o}", "across", mp_session_json_num(a), "within", mp_session_json_num(w),
+			                                              "ratio", w > 0 ? mp_session_json_num(a / w) : json_null()));
 		}
 		json_object_set_new(o, (const char *)sqlite3_column_text(q, 0), v);
 	}
@@ -133,7 +113,7 @@ static json_t *batch_compare(sqlite3_stmt *q)
 	while (sqlite3_step(q) == SQLITE_ROW) {
 		json_t *v = json_object();
 		for (int k = 0; k < 7; k++)
-			json_object_set_new(v, names[k], col(q, 1 + k));
+			json_object_set_new(v, names[k], mp_session_json_col(q, 1 + k));
 		json_object_set_new(o, (const char *)sqlite3_column_text(q, 0), v);
 	}
 	return o;
@@ -155,7 +135,7 @@ enum mp_status mp_session_export_json(struct mp_session *s, FILE *out, struct mp
 		for (int i = 1; i < sqlite3_column_count(q); i++) {
 			const char *name = sqlite3_column_name(q, i);
 			bool is_json = !strcmp(name, "overrides") || !strcmp(name, "argv");
-			json_object_set_new(run, name, is_json ? col_json(q, i) : col(q, i));
+			json_object_set_new(run, name, is_json ? col_json(q, i) : mp_session_json_col(q, i));
 		}
 		st = dump(run, out, s->path, e);
 	} else {
@@ -169,8 +149,8 @@ enum mp_status mp_session_export_json(struct mp_session *s, FILE *out, struct mp
 	if ((st = mp_session_prepare(s, "SELECT idx, name, op, module, exec_dtype, inputs, outputs FROM nodes ORDER BY idx", &q, e)))
 		return st;
 	for (first = true; !st && sqlite3_step(q) == SQLITE_ROW; first = false) {
-		json_t *n = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "index", col(q, 0), "name", col(q, 1), "op",
-		                      col(q, 2), "module", col(q, 3), "exec_dtype", col(q, 4), "inputs", col_json(q, 5),
+		json_t *n = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "index", mp_session_json_col(q, 0), "name", mp_session_json_col(q, 1), "op",
+		                      mp_session_json_col(q, 2), "module", mp_session_json_col(q, 3), "exec_dtype", mp_session_json_col(q, 4), "inputs", col_json(q, 5),
 		                      "outputs", col_json(q, 6));
 		fputs(first ? "\n" : ",\n", out);
 		st = dump(n, out, s->path, e);
@@ -185,11 +165,11 @@ enum mp_status mp_session_export_json(struct mp_session *s, FILE *out, struct mp
 	                                " ORDER BY d.batch, d.seq", &q, e)))
 		return st;
 	for (first = true; !st && sqlite3_step(q) == SQLITE_ROW; first = false) {
-		json_t *ev = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "batch", col(q, 0), "node", col(q, 1), "slot",
-		                       col(q, 2), "value", col(q, 3), "from", col(q, 4), "to", col(q, 5), "reason", col(q, 6));
+		json_t *ev = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "batch", mp_session_json_col(q, 0), "node", mp_session_json_col(q, 1), "slot",
+		                       mp_session_json_col(q, 2), "value", mp_session_json_col(q, 3), "from", mp_session_json_col(q, 4), "to", mp_session_json_col(q, 5), "reason", mp_session_json_col(q, 6));
 		if (sqlite3_column_type(q, 7) != SQLITE_NULL) {
-			json_object_set_new(ev, "max_abs", col(q, 7));
-			json_object_set_new(ev, "max_rel", col(q, 8));
+			json_object_set_new(ev, "max_abs", mp_session_json_col(q, 7));
+			json_object_set_new(ev, "max_rel", mp_session_json_col(q, 8));
 		}
 		fputs(first ? "\n" : ",\n", out);
 		st = dump(ev, out, s->path, e);
@@ -209,8 +189,8 @@ enum mp_status mp_session_export_json(struct mp_session *s, FILE *out, struct mp
 		goto out;
 	for (first = true; !st && sqlite3_step(q) == SQLITE_ROW; first = false) {
 		sqlite3_int64 bi = sqlite3_column_int64(q, 0);
-		json_t *b = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o}", "index", col(q, 0), "source", col(q, 1), "sha256",
-		                      col(q, 2), "ms", col(q, 3), "status", col(q, 4), "message", col(q, 5));
+		json_t *b = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o}", "index", mp_session_json_col(q, 0), "source", mp_session_json_col(q, 1), "sha256",
+		                      mp_session_json_col(q, 2), "ms", mp_session_json_col(q, 3), "status", mp_session_json_col(q, 4), "message", mp_session_json_col(q, 5));
 		sqlite3_bind_int64(qs, 1, bi);
 		json_object_set_new(b, "stats", batch_stats(qs, lows));
 		sqlite3_reset(qs);
@@ -219,9 +199,9 @@ enum mp_status mp_session_export_json(struct mp_session *s, FILE *out, struct mp
 		sqlite3_reset(qc);
 		sqlite3_bind_int64(qh, 1, bi);
 		if (sqlite3_step(qh) == SQLITE_ROW)
-			json_object_set_new(b, "breakpoint", json_pack("{s:o, s:o, s:o, s:o, s:o}", "kind", col(qh, 0), "spec",
-			                                               col(qh, 1), "node", col(qh, 2), "value", col(qh, 3),
-			                                               "message", col(qh, 4)));
+			json_object_set_new(b, "breakpoint", json_pack("{s:o, s:o, s:o, s:o, s:o}", "kind", mp_session_json_col(qh, 0), "spec",
+			                                               mp_session_json_col(qh, 1), "node", mp_session_json_col(qh, 2), "value", mp_session_json_col(qh, 3),
+			                                               "message", mp_session_json_col(qh, 4)));
 		sqlite3_reset(qh);
 		fputs(first ? "\n" : ",\n", out);
 		st = dump(b, out, s->path, e);

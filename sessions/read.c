@@ -1,5 +1,7 @@
 /* read.c - opening a session to read it: a read-only connection that sees
  * every batch committed so far, even while a run still writes the file. */
+#include <jansson.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,4 +43,23 @@ enum mp_status mp_session_prepare(struct mp_session *s, const char *sql, sqlite3
 		return mp_store_error(s->db, s->path, "reading", e);
 	}
 	return MP_OK;
+}
+
+json_t *mp_session_json_num(double v)
+{
+	if (isnan(v))
+		return json_null();
+	if (isinf(v))
+		return json_string(v > 0 ? "inf" : "-inf");
+	return json_real(v);
+}
+
+json_t *mp_session_json_col(sqlite3_stmt *s, int i)
+{
+	switch (sqlite3_column_type(s, i)) {
+	case SQLITE_INTEGER: return json_integer(sqlite3_column_int64(s, i));
+	case SQLITE_FLOAT: return mp_session_json_num(sqlite3_column_double(s, i));
+	case SQLITE_TEXT: return json_string((const char *)sqlite3_column_text(s, i));
+	default: return json_null();
+	}
 }

@@ -13,25 +13,6 @@
 
 enum { TOP = 10 };
 
-static json_t *num(double v)
-{
-	if (isnan(v))
-		return json_null();
-	if (isinf(v))
-		return json_string(v > 0 ? "inf" : "-inf");
-	return json_real(v);
-}
-
-static json_t *col(sqlite3_stmt *s, int i)
-{
-	switch (sqlite3_column_type(s, i)) {
-	case SQLITE_INTEGER: return json_integer(sqlite3_column_int64(s, i));
-	case SQLITE_FLOAT: return num(sqlite3_column_double(s, i));
-	case SQLITE_TEXT: return json_string((const char *)sqlite3_column_text(s, i));
-	default: return json_null();
-	}
-}
-
 /* Every row of a query as an object keyed by the column names. */
 static enum mp_status rows(struct mp_session *s, const char *sql, double arg, bool has_arg, json_t **out,
                            struct mp_error *e)
@@ -48,7 +29,7 @@ static enum mp_status rows(struct mp_session *s, const char *sql, double arg, bo
 	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
 		json_t *o = json_object();
 		for (int i = 0; i < sqlite3_column_count(q); i++)
-			json_object_set_new(o, sqlite3_column_name(q, i), col(q, i));
+			json_object_set_new(o, sqlite3_column_name(q, i), mp_session_json_col(q, i));
 		json_array_append_new(a, o);
 	}
 	if (rc != SQLITE_DONE) {
@@ -187,7 +168,7 @@ static enum mp_status build(struct mp_session *s, json_t **out, struct mp_error 
 	                  " JOIN graph_values v ON v.id = c.value WHERE c.rel_l2 > ?1 ORDER BY c.batch, c.node LIMIT 1",
 	                  tol, true, &a, e)))
 		goto fail;
-	json_object_set_new(cmp, "tol", num(tol));
+	json_object_set_new(cmp, "tol", mp_session_json_num(tol));
 	json_t *first = json_array_get(a, 0);
 	json_object_set_new(cmp, "first_above_tol", first ? json_incref(first) : json_null());
 	json_decref(a);
