@@ -23,6 +23,7 @@ enum { FOLD_MAX_ELEMS = 1 << 16 };
 
 struct xval {
 	struct mp_tensor t;
+	struct mp_tensor host; /* a graph input on a GPU run: the batch's bytes, for inference */
 	bool present;
 	bool is_static;     /* an initializer, a Constant, or folded: known before running */
 	struct mp_infer_val iv;
@@ -231,6 +232,7 @@ static void release_values(struct mp_exec *x)
 		/* also outputs allocated for a node that then failed */
 		if (v->t.buf != x->prepared[i].buf)
 			mp_tensor_reset(&v->t);
+		mp_tensor_reset(&v->host);
 		/* everything but last_use, which is the graph's, not the batch's */
 		memset(v, 0, offsetof(struct xval, last_use));
 		v->iv.nsym = -1;
@@ -342,6 +344,23 @@ static enum mp_status bind_input(struct mp_exec *x, size_t index, int32_t id, co
 	xv->iv.info.ndim = xv->t.ndim;
 	memcpy(xv->iv.info.dims, xv->t.shape, sizeof xv->t.shape);
 	xv->iv.value = &xv->t;
+	if (x->be->iface->device != MP_DEVICE_CPU) {
+		/* on a GPU once, for every node that reads it; the host bytes stay
+		 * for inference that reads values */
+		struct mp_buffer *buf;
+		size_t nb = mp_tensor_nbytes(&xv->t);
+		enum mp_status st = x->be->iface->alloc(x->be->ctx, nb, &buf, e);
+		if (st)
+			return mp_error_prefix(e, "%s: tensor '%s' (%zu bytes): ", file, name, nb);
+		xv->host = xv->t;
+		mp_tensor_init(&xv->t, xv->host.dtype, xv->host.ndim, xv->host.shape);
+		xv->t.data = buf->data;
+		xv->t.buf = buf;
+		xv->t.device = buf->device;
+		if ((st = x->be->iface->from_host(x->be->ctx, xv->host.data, &xv->t, e)))
+			return mp_error_prefix(e, "%s: tensor '%s': ", file, name);
+		xv->iv.value = &xv->host;
+	}
 	return MP_OK;
 }
 
@@ -612,20 +631,36 @@ static enum mp_status reinfer(struct mp_exec *x, size_t i, struct mp_error *e)
 	struct xnode *xn = &x->nodes[i];
 	struct mp_infer c = { .node = n, .ninputs = n->ninputs, .noutputs = n->noutputs,
 	                      .in = x->iins, .out = x->iouts, .params = xn->params, .e = e };
-	for (int k = 0; k < n->ninputs; k++) {
+	enum mp_status st = MP_OK;
+	for (int k = 0; k < n->ninputs && !st; k++) {
 		int32_t id = n->inputs[k];
 		if (id >= 0) {
 			struct xval *v = &x->vals[id];
 			v->iv.info.dtype = v->t.dtype;
 			v->iv.info.ndim = v->t.ndim;
 			memcpy(v->iv.info.dims, v->t.shape, sizeof v->t.shape);
-			v->iv.value = v->t.device == MP_DEVICE_CPU ? &v->t : NULL;
+			v->iv.value = v->t.device == MP_DEVICE_CPU ? &v->t : v->host.data ? &v->host : NULL;
+			/* values on a GPU that inference may read (shapes, counts):
+			 * a host copy, for up to 4M elements */
+			if (!v->iv.value && v->present && mp_tensor_numel(&v->t) <= (1 << 22)) {
+				st = mp_exec_fetch(x, id, &v->host, e);
+				v->iv.value = st ? NULL : &v->host;
+			}
 		}
 	}
-	infer_inputs(x, i);
-	for (int k = 0; k < n->noutputs; k++)
-		x->iouts[k] = n->outputs[k] >= 0 ? &x->vals[n->outputs[k]].iv : NULL;
-	enum mp_status st = mp_ops_infer(&c);
+	if (!st) {
+		infer_inputs(x, i);
+		for (int k = 0; k < n->noutputs; k++)
+			x->iouts[k] = n->outputs[k] >= 0 ? &x->vals[n->outputs[k]].iv : NULL;
+		st = mp_ops_infer(&c);
+	}
+	for (int k = 0; k < n->ninputs; k++) { /* the copies go; graph inputs keep theirs */
+		int32_t id = n->inputs[k];
+		if (id >= 0 && mp_graph_value(x->g, (size_t)id)->kind != MP_VALUE_INPUT && x->vals[id].host.buf) {
+			mp_tensor_reset(&x->vals[id].host);
+			x->vals[id].iv.value = NULL;
+		}
+	}
 	if (st)
 		return st;
 	for (int k = 0; k < n->noutputs; k++) {
@@ -938,7 +973,11 @@ enum mp_status mp_exec_run_to(struct mp_exec *x, size_t node, struct mp_error *e
 
 enum mp_status mp_exec_run(struct mp_exec *x, struct mp_error *e)
 {
-	return mp_exec_run_to(x, x->nnodes, e);
+	enum mp_status st = mp_exec_run_to(x, x->nnodes, e);
+	/* a GPU reports what went wrong in its kernels (a bad index) here */
+	if (!st && x->be->iface->device != MP_DEVICE_CPU)
+		st = x->be->iface->sync(x->be->ctx, e);
+	return st;
 }
 
 size_t mp_exec_position(const struct mp_exec *x) { return x->pos; }

@@ -68,4 +68,18 @@ void mp_backend_free(struct mp_backend *b);
 /* The CPU reference backend. `threads` 0 = as many as the machine has. */
 enum mp_status mp_backend_cpu_new(int threads, struct mp_backend **out, struct mp_error *e);
 
+/* The CUDA backend on GPU `device` (0: the first).  MP_ERR_DEVICE with the
+ * reason where mpdbg was built without CUDA or no GPU is present. */
+enum mp_status mp_backend_cuda_new(int device, struct mp_backend **out, struct mp_error *e);
+/* Whether a CUDA GPU can be used (false in a build without CUDA). */
+bool mp_backend_cuda_present(void);
+/* Device memory from the CUDA backend's pool: in use now, and the most in
+ * use since the last reset. */
+enum mp_status mp_backend_cuda_memory(struct mp_backend *b, size_t *used, size_t *peak, bool reset,
+                                      struct mp_error *e);
+/* TF32 for fp32 GEMMs (off by default: true fp32). */
+void mp_backend_cuda_set_tf32(struct mp_backend *b, bool on);
+/* "NVIDIA H100 80GB HBM3", or "CPU". */
+const char *mp_backend_device_name(const struct mp_backend *b);
+
 #endif

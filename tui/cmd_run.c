@@ -308,7 +308,7 @@ int mp_cmd_run(int argc, char **argv)
 	bool no_probes = false, policy_given = false;
 	struct mp_error e = { 0 };
 	struct mp_graph *g = NULL;
-	struct mp_backend *cpu = NULL;
+	struct mp_backend *cpu = NULL, *gpu = NULL, *be = NULL;
 	struct mp_batch_source *src = NULL;
 	struct mp_policy policy = { 0 };
 	struct mp_probe_options po;
@@ -367,18 +367,21 @@ int mp_cmd_run(int argc, char **argv)
 		rc = mp_cli_usage_error("run", "--device is cpu, cuda or auto, not '%s'", device);
 	else if (no_probes && (po.compare || po.nbreaks || po.ncaptures))
 		rc = mp_cli_usage_error("run", "--no-probes goes with neither --compare, --break nor --capture");
-	else if (!strcmp(device, "cuda")) {
-		mp_error_set(&e, MP_ERR_DEVICE, "--device cuda: this mpdbg was built without the CUDA backend");
-		rc = mp_cli_fail(&e);
-	}
 	if (rc)
 		goto out;
 
 	struct mp_exec_options xo = { .policy = &policy };
+	/* the GPU when asked, or when there is one and the choice is ours */
+	bool want_gpu = !strcmp(device, "cuda") || (!strcmp(device, "auto") && mp_backend_cuda_present());
 	if (mp_graph_load(argv[optind], &g, &e) || mp_batch_source_open_glob(data, glob, &src, &e) ||
 	    (ctx.save_dir && make_dir(ctx.save_dir, &e)) || mp_backend_cpu_new((int)threads, &cpu, &e) ||
-	    mp_exec_new(g, cpu, cpu, &xo, &ctx.x, &e) ||
-	    (!no_probes && mp_probes_new(g, cpu, cpu, &policy, &po, &ctx.probes, &e))) {
+	    (want_gpu && mp_backend_cuda_new(0, &gpu, &e))) {
+		rc = mp_cli_fail(&e);
+		goto out;
+	}
+	be = gpu ? gpu : cpu;
+	if (mp_exec_new(g, be, cpu, &xo, &ctx.x, &e) ||
+	    (!no_probes && mp_probes_new(g, be, cpu, &policy, &po, &ctx.probes, &e))) {
 		rc = mp_cli_fail(&e);
 		goto out;
 	}
@@ -392,8 +395,12 @@ int mp_cmd_run(int argc, char **argv)
 		n = (size_t)batches;
 	if (session) {
 		char dev[256];
-		cpu_name(dev, sizeof dev);
-		struct mp_session_info info = { argv[optind], g, &policy, po.compare, po.tol, "cpu", dev, argc, argv };
+		if (gpu)
+			snprintf(dev, sizeof dev, "%s", mp_backend_device_name(gpu));
+		else
+			cpu_name(dev, sizeof dev);
+		struct mp_session_info info = { argv[optind], g, &policy, po.compare, po.tol, be->iface->name, dev, argc,
+		                                argv };
 		if (mp_session_create(session, &info, &ctx.session, &e)) {
 			rc = mp_cli_fail(&e);
 			goto out;
@@ -437,6 +444,7 @@ out:
 	mp_exec_free(ctx.x);
 	mp_policy_free(&policy);
 	mp_probe_options_free(&po);
+	mp_backend_free(gpu);
 	mp_backend_free(cpu);
 	mp_batch_source_free(src);
 	mp_graph_free(g);

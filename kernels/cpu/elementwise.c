@@ -149,11 +149,18 @@ enum mp_status cpu_unary(void *ctx, const struct mp_op_call *c, struct mp_error 
 	bool to_bool = c->op == MP_OP_IS_NAN || c->op == MP_OP_IS_INF;
 	int64_t lo = 0, hi = 0;
 	bool has_lo = false, has_hi = false;
+	struct mp_unary_params fp; /* float Clip: bounds from the inputs when given */
 	struct cpu_iter it;
 	(void)ctx;
 
 	if (cc == MP_COMPUTE_NONE)
 		return cpu_unsupported_dtype(c, x->dtype, e);
+	if (c->op == MP_OP_CLIP && (cc == MP_COMPUTE_F32 || cc == MP_COMPUTE_F64)) {
+		fp = *p;
+		if (c->ninputs > 1 && c->in[1]) { fp.min = cpu_scalar_f64(c->in[1]); fp.has_min = true; }
+		if (c->ninputs > 2 && c->in[2]) { fp.max = cpu_scalar_f64(c->in[2]); fp.has_max = true; }
+		p = &fp;
+	}
 	if (c->op == MP_OP_CLIP && (cc == MP_COMPUTE_I64 || cc == MP_COMPUTE_U64)) {
 		/* integer bounds read exactly, not through a double */
 		if (c->ninputs > 1 && c->in[1]) { lo = cpu_scalar_i64(c->in[1]); has_lo = true; }

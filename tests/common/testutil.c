@@ -1,6 +1,8 @@
 /* testutil.c - shared test helpers. */
 #include "testutil.h"
 
+#include "backend.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -128,4 +130,36 @@ char *mp_test_write(const char *dir, const char *name, const void *data, size_t 
 		fwrite(data, 1, n, f);
 	fclose(f);
 	return p;
+}
+
+const char *mp_test_device_name(void)
+{
+	const char *d = getenv("MPDBG_TEST_DEVICE");
+	return d && !strcmp(d, "cuda") ? "cuda" : "cpu";
+}
+
+struct mp_backend *mp_test_device_backend(int threads, const char **why)
+{
+	struct mp_backend *b = NULL;
+	static char msg[MP_ERROR_MSG_MAX];
+	struct mp_error e = { 0 };
+	*why = NULL;
+	if (!strcmp(mp_test_device_name(), "cuda")) {
+		if (!mp_backend_cuda_present()) {
+			*why = "no CUDA GPU here (or a build without CUDA)";
+			return NULL;
+		}
+		if (mp_backend_cuda_new(0, &b, &e)) {
+			snprintf(msg, sizeof msg, "%s", e.msg);
+			*why = msg;
+			return NULL;
+		}
+		return b;
+	}
+	if (mp_backend_cpu_new(threads, &b, &e)) {
+		snprintf(msg, sizeof msg, "%s", e.msg);
+		*why = msg;
+		return NULL;
+	}
+	return b;
 }

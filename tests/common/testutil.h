@@ -41,6 +41,14 @@ void mp_test_rmtree(const char *path);
 		return 0;                                             \
 	}
 
+/* The backend a test runs on: the CPU, or CUDA when MPDBG_TEST_DEVICE=cuda
+ * (the meson suite 'cuda').  Returns NULL with *why set when that device
+ * is not there: the test then prints TAP's skip plan. */
+struct mp_backend;
+struct mp_backend *mp_test_device_backend(int threads, const char **why);
+/* "cuda" or "cpu", from MPDBG_TEST_DEVICE. */
+const char *mp_test_device_name(void);
+
 /* Writes bytes to dir/name; returns the malloc'd path. */
 char *mp_test_write(const char *dir, const char *name, const void *data, size_t n);
 

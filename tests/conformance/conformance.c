@@ -32,7 +32,7 @@ struct opstat {
 };
 
 struct runner {
-	struct mp_backend *cpu;
+	struct mp_backend *be, *cpu; /* the backend under test (MPDBG_TEST_DEVICE), and the host's */
 	struct opstat *ops;
 	size_t nops, capops;
 	int total[4], tap;
@@ -216,7 +216,7 @@ static void run_case(struct runner *r, const char *label, const char *dir)
 		record(r, g, label, UNSUP, skip);
 		goto out;
 	}
-	if (mp_exec_new(g, r->cpu, r->cpu, NULL, &x, &e)) {
+	if (mp_exec_new(g, r->be, r->cpu, NULL, &x, &e)) {
 		record(r, g, label, e.status == MP_ERR_UNSUPPORTED ? UNSUP : FAIL, e.msg);
 		goto out;
 	}
@@ -284,7 +284,7 @@ static void run_light(struct runner *r, const char *root, const char *file)
 		ins[i].data = bufs[i];
 	}
 	if (mp_batch_from_tensors(label, ni, NULL, ins, true, &b, &e) ||
-	    mp_exec_new(g, r->cpu, r->cpu, NULL, &x, &e)) {
+	    mp_exec_new(g, r->be, r->cpu, NULL, &x, &e)) {
 		record(r, g, label, FAIL, e.msg);
 		goto out;
 	}
@@ -357,10 +357,17 @@ int main(int argc, char **argv)
 		printf("1..0 # SKIP ../shared/onnx-backend-tests is not beside the checkout\n");
 		return 0;
 	}
+	const char *why;
+	if (!(r.be = mp_test_device_backend(0, &why))) {
+		printf("1..0 # SKIP %s\n", why);
+		free(root);
+		return 0;
+	}
 	if (mp_backend_cpu_new(0, &r.cpu, &e)) {
 		fprintf(stderr, "%s\n", e.msg);
 		return 1;
 	}
+	printf("# backend: %s (%s)\n", r.be->iface->name, mp_backend_device_name(r.be));
 	for (size_t s = 0; s < sizeof suites / sizeof suites[0]; s++) {
 		char *dir = mp_test_join(root, suites[s]), **names = NULL;
 		size_t n = list(dir, &names);
@@ -410,6 +417,8 @@ int main(int argc, char **argv)
 		if (mp_op_lookup(r.ops[i].op) == MP_OP_NONE)
 			printf(" %s", r.ops[i].op);
 	printf("\n1..%d\n", r.tap);
+	if (r.be != r.cpu)
+		mp_backend_free(r.be);
 	mp_backend_free(r.cpu);
 	free(r.ops);
 	free(root);

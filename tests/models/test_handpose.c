@@ -16,6 +16,7 @@
 #include "testutil.h"
 
 static char *models;
+static struct mp_backend *dev; /* the backend under test (MPDBG_TEST_DEVICE) */
 
 static double max_abs_diff(const struct mp_tensor *a, const struct mp_tensor *b)
 {
@@ -45,7 +46,7 @@ static void check_export(const char *file, const char *prefix)
 	assert_int_equal(mp_backend_cpu_new(0, &cpu, &e), MP_OK);
 	assert_int_equal(mp_batch_source_open_glob(bp, "batch_*.safetensors", &src, &e), MP_OK);
 	assert_int_equal(mp_batch_source_count(src), 4);
-	assert_int_equal(mp_exec_new(g, cpu, cpu, NULL, &x, &e), MP_OK);
+	assert_int_equal(mp_exec_new(g, dev, cpu, NULL, &x, &e), MP_OK);
 	for (size_t i = 0; i < 4; i++) {
 		struct mp_batch *b;
 		char refname[64];
@@ -63,15 +64,17 @@ static void check_export(const char *file, const char *prefix)
 			char key[64];
 			snprintf(key, sizeof key, "%s.%s", prefix, outs[k].name);
 			const struct mp_st_entry *want = mp_st_find(ref, key);
-			const struct mp_tensor *got = mp_exec_value(x, mp_graph_find_value(g, outs[k].name));
+			struct mp_tensor gt;
+			assert_int_equal(mp_exec_fetch(x, mp_graph_find_value(g, outs[k].name), &gt, &e), MP_OK);
+			const struct mp_tensor *got = &gt;
 			assert_non_null(want);
-			assert_non_null(got);
 			assert_int_equal(got->ndim, want->ndim);
 			for (int d = 0; d < got->ndim; d++)
 				assert_true(got->shape[d] == want->shape[d]);
 			double diff = max_abs_diff(got, &want->t);
-			printf("# %s batch %zu %s: max |mpdbg - onnxruntime| = %.3g (limit %g)\n", file, i,
-			       outs[k].name, diff, outs[k].tol);
+			mp_tensor_reset(&gt);
+			printf("# %s batch %zu %s on %s: max |mpdbg - onnxruntime| = %.3g (limit %g)\n", file, i,
+			       outs[k].name, dev->iface->name, diff, outs[k].tol);
 			if (!(diff <= outs[k].tol))
 				fail_msg("%s batch %zu %s differs from onnxruntime by %g", file, i, outs[k].name, diff);
 		}
@@ -163,6 +166,12 @@ int main(void)
 		printf("1..0 # SKIP ../shared/models is not beside the checkout\n");
 		return 0;
 	}
+	const char *why;
+	if (!(dev = mp_test_device_backend(0, &why))) {
+		printf("1..0 # SKIP %s\n", why);
+		free(models);
+		return 0;
+	}
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_shared_batch),
 		cmocka_unit_test(test_ts),
@@ -170,6 +179,7 @@ int main(void)
 		cmocka_unit_test(test_trees),
 	};
 	int rc = MP_RUN_TESTS(tests);
+	mp_backend_free(dev);
 	free(models);
 	return rc;
 }

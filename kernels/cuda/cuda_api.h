@@ -1,0 +1,39 @@
+/* cuda_api.h - the CUDA backend's entry points as plain C, for backend.c
+ * (which holds the function table and sees no CUDA header). */
+#ifndef MP_CUDA_API_H
+#define MP_CUDA_API_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "backend.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+bool cu_device_present(void);
+enum mp_status cu_ctx_new(int device, void **out, struct mp_error *e);
+void cu_ctx_free(void *ctx);
+const char *cu_ctx_name(void *ctx);
+void cu_ctx_set_tf32(void *ctx, bool on);
+enum mp_status cu_ctx_memory(void *ctx, size_t *used, size_t *peak, bool reset, struct mp_error *e);
+
+enum mp_status cu_alloc(void *ctx, size_t size, struct mp_buffer **out, struct mp_error *e);
+enum mp_status cu_to_host(void *ctx, const struct mp_tensor *src, void *dst, struct mp_error *e);
+enum mp_status cu_from_host(void *ctx, const void *src, struct mp_tensor *dst, struct mp_error *e);
+enum mp_status cu_sync(void *ctx, struct mp_error *e);
+
+#define X(f) enum mp_status cu_##f(void *ctx, const struct mp_op_call *c, struct mp_error *e);
+MP_FAMILIES(X)
+#undef X
+
+enum mp_status cu_probe_reset(void *ctx, size_t nslots, struct mp_error *e);
+enum mp_status cu_probe(void *ctx, const struct mp_probe_req *reqs, size_t n, struct mp_error *e);
+enum mp_status cu_probe_fetch(void *ctx, struct mp_probe_result *out, size_t n, struct mp_error *e);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,511 @@
+/* elementwise.cu - unary, binary (broadcasting), variadic, Where and Cast
+ * on the GPU, with the CPU reference's compute classes: f32 for f32, bf16
+ * and f16 data, f64 for f64, 64-bit integers for integer and bool data;
+ * each result rounded once to the output's dtype. */
+#include <math.h>
+
+#include "cu.cuh"
+
+/* ---- unary ---- */
+
+struct unary_args {
+	int op;
+	struct mp_unary_params p;
+	int xt, ot;
+	bool uns;
+	/* Clip's bounds from its inputs (device scalars), when given */
+	const void *lo, *hi;
+	int lot, hit;
+};
+
+template <typename T>
+__device__ __forceinline__ T unary_math(int op, T v, const struct mp_unary_params &p)
+{
+	const T a = (T)p.alpha, b = (T)p.beta, g = (T)p.gamma;
+	switch (op) {
+	case MP_OP_ABS: return fabs(v);
+	case MP_OP_NEG: return -v;
+	case MP_OP_SIGN: return v > 0 ? (T)1 : v < 0 ? (T)-1 : v;
+	case MP_OP_CEIL: return ceil(v);
+	case MP_OP_FLOOR: return floor(v);
+	case MP_OP_ROUND: return rint(v);
+	case MP_OP_SQRT: return sqrt(v);
+	case MP_OP_RECIPROCAL: return (T)1 / v;
+	case MP_OP_EXP: return exp(v);
+	case MP_OP_LOG: return log(v);
+	case MP_OP_SIN: return sin(v);
+	case MP_OP_COS: return cos(v);
+	case MP_OP_TAN: return tan(v);
+	case MP_OP_ASIN: return asin(v);
+	case MP_OP_ACOS: return acos(v);
+	case MP_OP_ATAN: return atan(v);
+	case MP_OP_SINH: return sinh(v);
+	case MP_OP_COSH: return cosh(v);
+	case MP_OP_ASINH: return asinh(v);
+	case MP_OP_ACOSH: return acosh(v);
+	case MP_OP_ATANH: return atanh(v);
+	case MP_OP_ERF: return erf(v);
+	case MP_OP_SIGMOID: return v >= 0 ? (T)1 / ((T)1 + exp(-v)) : exp(v) / ((T)1 + exp(v));
+	case MP_OP_TANH: return tanh(v);
+	case MP_OP_RELU: return v < 0 ? (T)0 : v;
+	case MP_OP_SOFTPLUS: return v > 0 ? v + log1p(exp(-v)) : log1p(exp(v));
+	case MP_OP_SOFTSIGN: return v / ((T)1 + fabs(v));
+	case MP_OP_ELU: return v >= 0 ? v : a * expm1(v);
+	case MP_OP_SELU: return v > 0 ? g * v : g * (a * exp(v) - a);
+	case MP_OP_CELU: return (v > 0 ? v : (T)0) + fmin((T)0, a * expm1(v / a));
+	case MP_OP_LEAKY_RELU: return v >= 0 ? v : a * v;
+	case MP_OP_HARD_SIGMOID: return fmax((T)0, fmin((T)1, a * v + b));
+	case MP_OP_HARD_SWISH: return v * fmax((T)0, fmin((T)1, v / (T)6 + (T)0.5));
+	case MP_OP_THRESHOLDED_RELU: return v > a ? v : (T)0;
+	case MP_OP_SHRINK: return v < -a ? v + b : v > a ? v - b : (T)0;
+	case MP_OP_GELU:
+		if (p.gelu_tanh)
+			return (T)0.5 * v * ((T)1 + tanh((T)0.7978845608028654 * (v + (T)0.044715 * v * v * v)));
+		return (T)0.5 * v * ((T)1 + erf(v * (T)0.7071067811865476));
+	case MP_OP_SWISH:
+		return a * v >= 0 ? v / ((T)1 + exp(-a * v)) : v * exp(a * v) / ((T)1 + exp(a * v));
+	case MP_OP_MISH: return v * tanh(v > 0 ? v + log1p(exp(-v)) : log1p(exp(v)));
+	default: return v;
+	}
+}
+
+__device__ __forceinline__ int64_t unary_int(int op, int64_t v, const struct mp_unary_params &p, bool uns,
+                                             bool has_lo, int64_t lo, bool has_hi, int64_t hi)
+{
+	switch (op) {
+	case MP_OP_ABS: return (!uns && v < 0) ? (int64_t)(0 - (uint64_t)v) : v;
+	case MP_OP_NEG: return (int64_t)(0 - (uint64_t)v);
+	case MP_OP_SIGN: return uns ? (v != 0) : (v > 0) - (v < 0);
+	case MP_OP_RELU: return (!uns && v < 0) ? 0 : v;
+	case MP_OP_NOT: return !v;
+	case MP_OP_BITWISE_NOT: return (int64_t)~(uint64_t)v;
+	case MP_OP_CLIP:
+		if (uns) {
+			if (has_lo && (uint64_t)v < (uint64_t)lo) v = lo;
+			if (has_hi && (uint64_t)v > (uint64_t)hi) v = hi;
+		} else {
+			if (has_lo && v < lo) v = lo;
+			if (has_hi && v > hi) v = hi;
+		}
+		return v;
+	case MP_OP_SHRINK: {
+		double d = uns ? (double)(uint64_t)v : (double)v, r;
+		r = d < -p.alpha ? d + p.beta : d > p.alpha ? d - p.beta : 0;
+		return (int64_t)r;
+	}
+	default: return v;
+	}
+}
+
+template <int CC> /* 1 f32, 2 f64, 3 integer, 4 float -> bool (IsNaN, IsInf) */
+__global__ void k_unary(cu_iter it, const void *x, void *o, unary_args a)
+{
+	double flo = a.p.min, fhi = a.p.max;
+	bool has_flo = a.p.has_min, has_fhi = a.p.has_max;
+	int64_t ilo = (int64_t)a.p.min, ihi = (int64_t)a.p.max;
+	if (a.op == MP_OP_CLIP) {
+		if (a.lo) { flo = cu_ld_f64(a.lo, 0, a.lot); ilo = cu_ld_i64(a.lo, 0, a.lot); has_flo = true; }
+		if (a.hi) { fhi = cu_ld_f64(a.hi, 0, a.hit); ihi = cu_ld_i64(a.hi, 0, a.hit); has_fhi = true; }
+	}
+	CU_FOR(i, it.n) {
+		int64_t off[CU_ITER_OPS];
+		cu_iter_offsets(it, i, off);
+		if (CC == 1) {
+			float v = cu_ld_f32(x, off[1], a.xt);
+			if (a.op == MP_OP_CLIP) {
+				if (has_flo && v < (float)flo) v = (float)flo;
+				if (has_fhi && v > (float)fhi) v = (float)fhi;
+			} else {
+				v = unary_math<float>(a.op, v, a.p);
+			}
+			cu_st_f32(o, off[0], a.ot, v);
+		} else if (CC == 2) {
+			double v = cu_ld_f64(x, off[1], a.xt);
+			if (a.op == MP_OP_CLIP) {
+				if (has_flo && v < flo) v = flo;
+				if (has_fhi && v > fhi) v = fhi;
+			} else {
+				v = unary_math<double>(a.op, v, a.p);
+			}
+			cu_st_f64(o, off[0], a.ot, v);
+		} else if (CC == 3) {
+			int64_t v = cu_ld_i64(x, off[1], a.xt);
+			cu_st_i64(o, off[0], a.ot, unary_int(a.op, v, a.p, a.uns, has_flo, ilo, has_fhi, ihi));
+		} else {
+			double v = cu_ld_f64(x, off[1], a.xt);
+			bool r = a.op == MP_OP_IS_NAN ? v != v :
+			         (isinf(v) && ((v > 0 && a.p.detect_positive) || (v < 0 && a.p.detect_negative)));
+			cu_st_i64(o, off[0], a.ot, r);
+		}
+	}
+}
+
+extern "C" enum mp_status cu_unary(void *ctx, const struct mp_op_call *c, struct mp_error *e)
+{
+	struct cu_ctx *cx = (struct cu_ctx *)ctx;
+	const struct mp_tensor *x = c->in[0];
+	struct mp_tensor *o = c->out[0];
+	const struct mp_tensor *ops[2] = { o, x };
+	enum mp_compute cc = mp_dtype_traits(x->dtype)->compute;
+	struct cu_iter it;
+	unary_args a;
+
+	if (cc == MP_COMPUTE_NONE)
+		return cu_unsupported(c, x->dtype, e);
+	memset(&a, 0, sizeof a);
+	a.op = c->op;
+	a.p = *(const struct mp_unary_params *)c->params;
+	a.xt = x->dtype;
+	a.ot = o->dtype;
+	a.uns = !mp_dtype_traits(x->dtype)->is_signed;
+	if (c->op == MP_OP_CLIP) {
+		if (c->ninputs > 1 && c->in[1]) { a.lo = c->in[1]->data; a.lot = c->in[1]->dtype; }
+		if (c->ninputs > 2 && c->in[2]) { a.hi = c->in[2]->data; a.hit = c->in[2]->dtype; }
+	}
+	cu_iter_init(&it, 2, ops);
+	if (!it.n)
+		return MP_OK;
+	unsigned blocks = cu_blocks(it.n, 256);
+	if (c->op == MP_OP_IS_NAN || c->op == MP_OP_IS_INF)
+		k_unary<4><<<blocks, 256, 0, cx->stream>>>(it, x->data, o->data, a);
+	else if (cc == MP_COMPUTE_F32)
+		k_unary<1><<<blocks, 256, 0, cx->stream>>>(it, x->data, o->data, a);
+	else if (cc == MP_COMPUTE_F64)
+		k_unary<2><<<blocks, 256, 0, cx->stream>>>(it, x->data, o->data, a);
+	else
+		k_unary<3><<<blocks, 256, 0, cx->stream>>>(it, x->data, o->data, a);
+	CU_LAUNCHED(mp_op_name(c->op));
+	return MP_OK;
+}
+
+/* ---- binary ---- */
+
+struct binary_args {
+	int op;
+	bool fmod, shift_left, uns;
+	int at, bt, ot;
+};
+
+template <typename T>
+__device__ __forceinline__ T binary_math(int op, T x, T y)
+{
+	switch (op) {
+	case MP_OP_ADD: return x + y;
+	case MP_OP_SUB: return x - y;
+	case MP_OP_MUL: return x * y;
+	case MP_OP_DIV: return x / y;
+	case MP_OP_POW: return pow(x, y);
+	case MP_OP_MOD: return fmod(x, y);
+	case MP_OP_PRELU: return x < 0 ? x * y : x;
+	default: return 0;
+	}
+}
+
+__device__ __forceinline__ int64_t ipow(int64_t base, int64_t ex)
+{
+	uint64_t r = 1, b = (uint64_t)base;
+	if (ex < 0)
+		return base == 1 ? 1 : base == -1 ? ((ex & 1) ? -1 : 1) : 0;
+	while (ex) {
+		if (ex & 1)
+			r *= b;
+		b *= b;
+		ex >>= 1;
+	}
+	return (int64_t)r;
+}
+
+__device__ __forceinline__ int64_t binary_int(const binary_args &a, int64_t x, int64_t y)
+{
+	uint64_t ux = (uint64_t)x, uy = (uint64_t)y;
+	switch (a.op) {
+	case MP_OP_ADD: return (int64_t)(ux + uy);
+	case MP_OP_SUB: return (int64_t)(ux - uy);
+	case MP_OP_MUL: return (int64_t)(ux * uy);
+	case MP_OP_DIV:
+		if (y == 0) return 0;
+		if (a.uns) return (int64_t)(ux / uy);
+		if (x == INT64_MIN && y == -1) return INT64_MIN;
+		return x / y;
+	case MP_OP_MOD: {
+		if (y == 0) return 0;
+		if (a.uns) return (int64_t)(ux % uy);
+		if (y == -1) return 0;
+		int64_t r = x % y;
+		if (!a.fmod && r != 0 && ((r < 0) != (y < 0)))
+			r += y;
+		return r;
+	}
+	case MP_OP_POW: return ipow(x, y);
+	case MP_OP_PRELU: return (!a.uns && x < 0) ? (int64_t)(ux * uy) : x;
+	case MP_OP_BIT_SHIFT:
+		if (uy >= 64) return 0;
+		return a.shift_left ? (int64_t)(ux << uy) : (int64_t)(ux >> uy);
+	case MP_OP_BITWISE_AND: case MP_OP_AND: return x & y;
+	case MP_OP_BITWISE_OR: case MP_OP_OR: return x | y;
+	case MP_OP_BITWISE_XOR: case MP_OP_XOR: return x ^ y;
+	default: return 0;
+	}
+}
+
+template <typename T>
+__device__ __forceinline__ bool compare(int op, T x, T y)
+{
+	switch (op) {
+	case MP_OP_EQUAL: return x == y;
+	case MP_OP_LESS: return x < y;
+	case MP_OP_LESS_OR_EQUAL: return x <= y;
+	case MP_OP_GREATER: return x > y;
+	case MP_OP_GREATER_OR_EQUAL: return x >= y;
+	default: return false;
+	}
+}
+
+/* CC: 1 f32, 2 f64, 3 signed int, 4 unsigned, 5 compare float, 6 compare int, 7 compare unsigned */
+template <int CC>
+__global__ void k_binary(cu_iter it, const void *A, const void *B, void *O, binary_args a)
+{
+	CU_FOR(i, it.n) {
+		int64_t off[CU_ITER_OPS];
+		if (it.ndim == 1) {
+			off[0] = i * it.stride[0][0];
+			off[1] = i * it.stride[1][0];
+			off[2] = i * it.stride[2][0];
+		} else {
+			cu_iter_offsets(it, i, off);
+		}
+		if (CC == 1) {
+			float r = binary_math<float>(a.op, cu_ld_f32(A, off[1], a.at), cu_ld_f32(B, off[2], a.bt));
+			cu_st_f32(O, off[0], a.ot, r);
+		} else if (CC == 2) {
+			double r = binary_math<double>(a.op, cu_ld_f64(A, off[1], a.at), cu_ld_f64(B, off[2], a.bt));
+			cu_st_f64(O, off[0], a.ot, r);
+		} else if (CC == 3 || CC == 4) {
+			cu_st_i64(O, off[0], a.ot, binary_int(a, cu_ld_i64(A, off[1], a.at), cu_ld_i64(B, off[2], a.bt)));
+		} else if (CC == 5) {
+			cu_st_i64(O, off[0], a.ot, compare<double>(a.op, cu_ld_f64(A, off[1], a.at), cu_ld_f64(B, off[2], a.bt)));
+		} else if (CC == 6) {
+			cu_st_i64(O, off[0], a.ot, compare<int64_t>(a.op, cu_ld_i64(A, off[1], a.at), cu_ld_i64(B, off[2], a.bt)));
+		} else {
+			cu_st_i64(O, off[0], a.ot, compare<uint64_t>(a.op, (uint64_t)cu_ld_i64(A, off[1], a.at),
+			                                             (uint64_t)cu_ld_i64(B, off[2], a.bt)));
+		}
+	}
+}
+
+/* f32, bf16 or f16 storage on all three, contiguous and same-shaped: the
+ * common case (residual adds, scales) with native loads. */
+template <typename T, int DT>
+__global__ void k_binary_flat(const T *A, const T *B, T *O, int64_t n, int op)
+{
+	CU_FOR(i, n) {
+		float x, y;
+		if (DT == MP_F32) { x = ((const float *)A)[i]; y = ((const float *)B)[i]; }
+		else if (DT == MP_BF16) { x = cu_bf16_to_f32(((const uint16_t *)A)[i]); y = cu_bf16_to_f32(((const uint16_t *)B)[i]); }
+		else { x = cu_f16_to_f32(((const uint16_t *)A)[i]); y = cu_f16_to_f32(((const uint16_t *)B)[i]); }
+		float r = binary_math<float>(op, x, y);
+		if (DT == MP_F32) ((float *)O)[i] = r;
+		else if (DT == MP_BF16) ((uint16_t *)O)[i] = cu_f32_to_bf16(r);
+		else ((uint16_t *)O)[i] = cu_f32_to_f16(r);
+	}
+}
+
+static bool is_compare(enum mp_op op)
+{
+	return op == MP_OP_EQUAL || op == MP_OP_LESS || op == MP_OP_LESS_OR_EQUAL || op == MP_OP_GREATER ||
+	       op == MP_OP_GREATER_OR_EQUAL;
+}
+
+extern "C" enum mp_status cu_binary(void *ctx, const struct mp_op_call *c, struct mp_error *e)
+{
+	struct cu_ctx *cx = (struct cu_ctx *)ctx;
+	const struct mp_binary_params *p = (const struct mp_binary_params *)c->params;
+	const struct mp_tensor *A = c->in[0];
+	struct mp_tensor Bv = *c->in[1];
+	struct mp_tensor *O = c->out[0];
+	enum mp_compute cc = mp_dtype_traits(A->dtype)->compute;
+	binary_args a;
+	struct cu_iter it;
+
+	if (cc == MP_COMPUTE_NONE)
+		return cu_unsupported(c, A->dtype, e);
+	if (!mp_dtype_computable(Bv.dtype))
+		return cu_unsupported(c, Bv.dtype, e);
+	if (p->b_view) { /* B read with the shape inference gave it */
+		mp_tensor_init(&Bv, Bv.dtype, p->b_ndim, p->b_shape);
+		Bv.data = c->in[1]->data;
+	}
+	const struct mp_tensor *ops[3] = { O, A, &Bv };
+	cu_iter_init(&it, 3, ops);
+	if (!it.n)
+		return MP_OK;
+	a.op = c->op;
+	a.fmod = p->fmod;
+	a.shift_left = p->shift_left;
+	a.uns = !mp_dtype_traits(A->dtype)->is_signed;
+	a.at = A->dtype;
+	a.bt = Bv.dtype;
+	a.ot = O->dtype;
+	unsigned blocks = cu_blocks(it.n, 256);
+	bool flat = it.ndim == 1 && it.stride[0][0] == 1 && it.stride[1][0] == 1 && it.stride[2][0] == 1 &&
+	            A->dtype == Bv.dtype && A->dtype == O->dtype && !is_compare(c->op);
+	if (flat && A->dtype == MP_F32)
+		k_binary_flat<float, MP_F32><<<blocks, 256, 0, cx->stream>>>((const float *)A->data, (const float *)Bv.data,
+		                                                             (float *)O->data, it.n, c->op);
+	else if (flat && A->dtype == MP_BF16)
+		k_binary_flat<uint16_t, MP_BF16><<<blocks, 256, 0, cx->stream>>>(
+			(const uint16_t *)A->data, (const uint16_t *)Bv.data, (uint16_t *)O->data, it.n, c->op);
+	else if (flat && A->dtype == MP_F16)
+		k_binary_flat<uint16_t, MP_F16><<<blocks, 256, 0, cx->stream>>>(
+			(const uint16_t *)A->data, (const uint16_t *)Bv.data, (uint16_t *)O->data, it.n, c->op);
+	else if (is_compare(c->op))
+		(cc == MP_COMPUTE_F32 || cc == MP_COMPUTE_F64 ?
+		 k_binary<5> : cc == MP_COMPUTE_U64 ? k_binary<7> : k_binary<6>)<<<blocks, 256, 0, cx->stream>>>(
+			it, A->data, Bv.data, O->data, a);
+	else if (cc == MP_COMPUTE_F32)
+		k_binary<1><<<blocks, 256, 0, cx->stream>>>(it, A->data, Bv.data, O->data, a);
+	else if (cc == MP_COMPUTE_F64 || (c->op == MP_OP_POW && mp_dtype_is_float(Bv.dtype)))
+		k_binary<2><<<blocks, 256, 0, cx->stream>>>(it, A->data, Bv.data, O->data, a);
+	else
+		(cc == MP_COMPUTE_U64 ? k_binary<4> : k_binary<3>)<<<blocks, 256, 0, cx->stream>>>(it, A->data, Bv.data,
+		                                                                                  O->data, a);
+	CU_LAUNCHED(mp_op_name(c->op));
+	return MP_OK;
+}
+
+/* ---- variadic: every input folded into an f64 (or i64) accumulator ---- */
+
+template <bool FLOAT>
+__global__ void k_variadic_fold(cu_iter it, const void *x, int xt, void *acc, int op, bool first, bool uns)
+{
+	CU_FOR(i, it.n) {
+		int64_t off[CU_ITER_OPS];
+		cu_iter_offsets(it, i, off);
+		if (FLOAT) {
+			double b = cu_ld_f64(x, off[1], xt), *pa = (double *)acc + off[0];
+			if (first) {
+				*pa = b;
+				continue;
+			}
+			double av = *pa;
+			if (op == MP_OP_MAX || op == MP_OP_MIN) {
+				if (av != av || b != b)
+					*pa = av != av ? av : b;
+				else
+					*pa = op == MP_OP_MAX ? (b > av ? b : av) : (b < av ? b : av);
+			} else {
+				*pa = av + b;
+			}
+		} else {
+			int64_t b = cu_ld_i64(x, off[1], xt), *pa = (int64_t *)acc + off[0];
+			if (first) {
+				*pa = b;
+				continue;
+			}
+			int64_t av = *pa;
+			switch (op) {
+			case MP_OP_MAX: *pa = uns ? ((uint64_t)b > (uint64_t)av ? b : av) : (b > av ? b : av); break;
+			case MP_OP_MIN: *pa = uns ? ((uint64_t)b < (uint64_t)av ? b : av) : (b < av ? b : av); break;
+			default: *pa = (int64_t)((uint64_t)av + (uint64_t)b); break;
+			}
+		}
+	}
+}
+
+__global__ void k_variadic_store(const void *acc, void *o, int ot, int64_t n, bool is_float, double div)
+{
+	CU_FOR(i, n) {
+		if (is_float)
+			cu_st_f64(o, i, ot, ((const double *)acc)[i] / div);
+		else
+			cu_st_i64(o, i, ot, ((const int64_t *)acc)[i]);
+	}
+}
+
+extern "C" enum mp_status cu_variadic(void *ctx, const struct mp_op_call *c, struct mp_error *e)
+{
+	struct cu_ctx *cx = (struct cu_ctx *)ctx;
+	struct mp_tensor *o = c->out[0];
+	enum mp_compute cc = mp_dtype_traits(o->dtype)->compute;
+	bool is_float = cc == MP_COMPUTE_F32 || cc == MP_COMPUTE_F64;
+	bool uns = !mp_dtype_traits(o->dtype)->is_signed;
+	int64_t n = mp_tensor_numel(o);
+	void *acc;
+	enum mp_status st;
+
+	if (cc == MP_COMPUTE_NONE)
+		return cu_unsupported(c, o->dtype, e);
+	if (!n)
+		return MP_OK;
+	if ((st = cu_scratch(cx, (size_t)n * 8, &acc, e)))
+		return st;
+	/* the accumulator viewed with the output's shape, contiguous */
+	struct mp_tensor av;
+	mp_tensor_init(&av, is_float ? MP_F64 : MP_I64, o->ndim, o->shape);
+	for (int k = 0; k < c->ninputs; k++) {
+		const struct mp_tensor *ops[2] = { &av, c->in[k] };
+		struct cu_iter it;
+		cu_iter_init(&it, 2, ops);
+		if (is_float)
+			k_variadic_fold<true><<<cu_blocks(n, 256), 256, 0, cx->stream>>>(it, c->in[k]->data, c->in[k]->dtype,
+			                                                                 acc, c->op, k == 0, uns);
+		else
+			k_variadic_fold<false><<<cu_blocks(n, 256), 256, 0, cx->stream>>>(it, c->in[k]->data, c->in[k]->dtype,
+			                                                                  acc, c->op, k == 0, uns);
+	}
+	k_variadic_store<<<cu_blocks(n, 256), 256, 0, cx->stream>>>(
+		acc, o->data, o->dtype, n, is_float, is_float && c->op == MP_OP_MEAN ? (double)c->ninputs : 1.0);
+	cu_scratch_free(cx, acc);
+	CU_LAUNCHED(mp_op_name(c->op));
+	return MP_OK;
+}
+
+/* ---- Where: bytes copied, never converted ---- */
+
+template <typename T>
+__global__ void k_where(cu_iter it, const uint8_t *cond, const T *x, const T *y, T *o)
+{
+	CU_FOR(i, it.n) {
+		int64_t off[CU_ITER_OPS];
+		cu_iter_offsets(it, i, off);
+		o[off[0]] = cond[off[1]] ? x[off[2]] : y[off[3]];
+	}
+}
+
+extern "C" enum mp_status cu_where(void *ctx, const struct mp_op_call *c, struct mp_error *e)
+{
+	struct cu_ctx *cx = (struct cu_ctx *)ctx;
+	struct mp_tensor *o = c->out[0];
+	const struct mp_tensor *ops[4] = { o, c->in[0], c->in[1], c->in[2] };
+	struct cu_iter it;
+	cu_iter_init(&it, 4, ops);
+	if (!it.n)
+		return MP_OK;
+	unsigned blocks = cu_blocks(it.n, 256);
+	const uint8_t *cond = (const uint8_t *)c->in[0]->data;
+	switch (mp_dtype_size(o->dtype)) {
+	case 1: k_where<uint8_t><<<blocks, 256, 0, cx->stream>>>(it, cond, (const uint8_t *)c->in[1]->data, (const uint8_t *)c->in[2]->data, (uint8_t *)o->data); break;
+	case 2: k_where<uint16_t><<<blocks, 256, 0, cx->stream>>>(it, cond, (const uint16_t *)c->in[1]->data, (const uint16_t *)c->in[2]->data, (uint16_t *)o->data); break;
+	case 4: k_where<uint32_t><<<blocks, 256, 0, cx->stream>>>(it, cond, (const uint32_t *)c->in[1]->data, (const uint32_t *)c->in[2]->data, (uint32_t *)o->data); break;
+	case 8: k_where<uint64_t><<<blocks, 256, 0, cx->stream>>>(it, cond, (const uint64_t *)c->in[1]->data, (const uint64_t *)c->in[2]->data, (uint64_t *)o->data); break;
+	default: return cu_unsupported(c, o->dtype, e);
+	}
+	CU_LAUNCHED("Where");
+	return MP_OK;
+}
+
+/* ---- Cast ---- */
+
+extern "C" enum mp_status cu_cast(void *ctx, const struct mp_op_call *c, struct mp_error *e)
+{
+	struct cu_ctx *cx = (struct cu_ctx *)ctx;
+	const struct mp_tensor *x = c->in[0];
+	struct mp_tensor *o = c->out[0];
+	if (!mp_dtype_computable(x->dtype))
+		return cu_unsupported(c, x->dtype, e);
+	if (!mp_dtype_computable(o->dtype))
+		return cu_unsupported(c, o->dtype, e);
+	if (!mp_tensor_is_contiguous(x))
+		return mp_error_set(e, MP_ERR_INTERNAL, "Cast: input is not contiguous");
+	return cu_convert(cx, x->data, x->dtype, o->data, o->dtype, mp_tensor_numel(o), e);
+}

@@ -1,0 +1,398 @@
+/* gemm.cu - MatMul (batched, broadcasting, numpy's 1-D rules), Gemm and
+ * Einsum on the GPU.  Float GEMMs go through cuBLAS: bf16/f16 operands with
+ * fp32 accumulation and one rounding of the fp32 result to the output's
+ * type (as PyTorch), fp32 in true fp32 unless TF32 was asked for, f64 in
+ * f64; batches as one strided-batched call where the batch dims allow it.
+ * Integer products (rare) run a plain kernel that wraps like the CPU's. */
+#include <stddef.h>
+
+#include "cu.cuh"
+
+static cudaDataType_t cuda_type(enum mp_dtype t)
+{
+	switch (t) {
+	case MP_F32: return CUDA_R_32F;
+	case MP_F64: return CUDA_R_64F;
+	case MP_F16: return CUDA_R_16F;
+	case MP_BF16: return CUDA_R_16BF;
+	default: return CUDA_R_32F;
+	}
+}
+
+/* C = alpha A B + beta C for integer types: one thread per element. */
+__global__ void k_gemm_int(cu_gemm_desc g)
+{
+	CU_FOR(idx, g.batch * g.m * g.n) {
+		int64_t b = idx / (g.m * g.n), r = idx - b * g.m * g.n, i = r / g.n, j = r - i * g.n;
+		uint64_t s = 0;
+		for (int64_t p = 0; p < g.k; p++) {
+			int64_t ai = g.ta ? p * g.lda + i : i * g.lda + p;
+			int64_t bi = g.tb ? j * g.ldb + p : p * g.ldb + j;
+			s += (uint64_t)cu_ld_i64(g.a, b * g.sa + ai, g.at) * (uint64_t)cu_ld_i64(g.b, b * g.sb + bi, g.bt);
+		}
+		int64_t ci = b * g.sc + i * g.ldc + j;
+		int64_t v = (int64_t)g.alpha * (int64_t)s;
+		if (g.beta != 0)
+			v += (int64_t)g.beta * cu_ld_i64(g.c, ci, g.ct);
+		cu_st_i64(g.c, ci, g.ct, v);
+	}
+}
+
+enum mp_status cu_gemm_run(struct cu_ctx *ctx, const struct cu_gemm_desc *g, struct mp_error *e)
+{
+	if (g->m == 0 || g->n == 0 || g->batch == 0)
+		return MP_OK;
+	bool is_float = mp_dtype_is_float(g->at);
+	if (!is_float) {
+		k_gemm_int<<<cu_blocks(g->batch * g->m * g->n, 128), 128, 0, ctx->stream>>>(*g);
+		CU_LAUNCHED("an integer GEMM");
+		return MP_OK;
+	}
+	/* operands of one type; the result in it, or in f32 from bf16/f16
+	 * operands (for a bias added before the one rounding) */
+	if (g->at != g->bt || (g->at != g->ct && !(g->ct == MP_F32 && (g->at == MP_BF16 || g->at == MP_F16))))
+		return mp_error_set(e, MP_ERR_INTERNAL, "a GEMM of %s x %s into %s", mp_dtype_name(g->at),
+		                    mp_dtype_name(g->bt), mp_dtype_name(g->ct));
+	if (g->k == 0) { /* an empty sum: beta C */
+		struct mp_tensor ct;
+		int64_t shape[3] = { g->batch, g->m, g->n };
+		if (g->beta != 0 || g->sc != g->m * g->ldc || g->ldc != g->n)
+			return mp_error_set(e, MP_ERR_UNSUPPORTED, "a GEMM over an empty dimension with a C to keep");
+		mp_tensor_init(&ct, g->ct, 3, shape);
+		ct.data = g->c;
+		double zero = 0;
+		unsigned char v[8];
+		mp_dtype_traits(g->ct)->store_f64(&zero, v, 1);
+		return cu_fill_bytes(ctx, &ct, v, e);
+	}
+	if (g->m > INT32_MAX || g->n > INT32_MAX || g->k > INT32_MAX || g->batch > INT32_MAX || g->lda > INT32_MAX ||
+	    g->ldb > INT32_MAX || g->ldc > INT32_MAX)
+		return mp_error_set(e, MP_ERR_UNSUPPORTED, "a GEMM of %lld x %lld x %lld is beyond cuBLAS's 32-bit sizes",
+		                    (long long)g->m, (long long)g->n, (long long)g->k);
+	/* row-major C = A B is column-major C^T = B^T A^T: operands swapped */
+	cublasOperation_t opa = g->ta ? CUBLAS_OP_T : CUBLAS_OP_N, opb = g->tb ? CUBLAS_OP_T : CUBLAS_OP_N;
+	cudaDataType_t t = cuda_type(g->at), tc = cuda_type(g->ct);
+	cublasStatus_t st;
+	if (g->at == MP_F64) {
+		double alpha = g->alpha, beta = g->beta;
+		st = cublasGemmStridedBatchedEx(ctx->blas, opb, opa, (int)g->n, (int)g->m, (int)g->k, &alpha, g->b, t,
+		                                (int)g->ldb, g->sb, g->a, t, (int)g->lda, g->sa, &beta, g->c, t,
+		                                (int)g->ldc, g->sc, (int)g->batch, CUBLAS_COMPUTE_64F, CUBLAS_GEMM_DEFAULT);
+	} else {
+		float alpha = (float)g->alpha, beta = (float)g->beta;
+		cublasComputeType_t comp = g->at == MP_F32 && ctx->tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+		st = cublasGemmStridedBatchedEx(ctx->blas, opb, opa, (int)g->n, (int)g->m, (int)g->k, &alpha, g->b, t,
+		                                (int)g->ldb, g->sb, g->a, t, (int)g->lda, g->sa, &beta, g->c, tc,
+		                                (int)g->ldc, g->sc, (int)g->batch, comp, CUBLAS_GEMM_DEFAULT);
+	}
+	if (st != CUBLAS_STATUS_SUCCESS)
+		return cu_blas_fail(st, "a GEMM", e);
+	return MP_OK;
+}
+
+/* ---- MatMul ---- */
+
+/* Whether a batch dim's strides step as one flat index t: stride[d] ==
+ * s * (batches after d).  Sets *s. */
+static bool linear_batch(int nb, const int64_t *shape, const int64_t *st, int64_t *s)
+{
+	int64_t inner = 1;
+	*s = -1;
+	for (int d = nb - 1; d >= 0; d--) {
+		if (shape[d] != 1) {
+			if (*s < 0)
+				*s = inner ? st[d] / inner : 0;
+			if (st[d] != *s * inner)
+				return false;
+		}
+		inner *= shape[d];
+	}
+	if (*s < 0)
+		*s = 0;
+	return true;
+}
+
+extern "C" enum mp_status cu_matmul(void *ctx, const struct mp_op_call *c, struct mp_error *e)
+{
+	struct cu_ctx *cx = (struct cu_ctx *)ctx;
+	const struct mp_tensor *A = c->in[0], *B = c->in[1];
+	struct mp_tensor *O = c->out[0];
+	enum mp_compute cc = mp_dtype_traits(A->dtype)->compute;
+
+	if (cc == MP_COMPUTE_NONE)
+		return cu_unsupported(c, A->dtype, e);
+	if (!mp_tensor_is_contiguous(A) || !mp_tensor_is_contiguous(B))
+		return mp_error_set(e, MP_ERR_INTERNAL, "MatMul: an operand is not contiguous");
+	int ra = A->ndim, rb = B->ndim;
+	int64_t m = ra > 1 ? A->shape[ra - 2] : 1, k = A->shape[ra - 1];
+	int64_t n = rb > 1 ? B->shape[rb - 1] : 1;
+	int nb = O->ndim - (ra > 1) - (rb > 1);
+	int64_t batch = 1, ast[MP_MAX_DIMS] = { 0 }, bst[MP_MAX_DIMS] = { 0 };
+	for (int d = 0; d < nb; d++)
+		batch *= O->shape[d];
+	int64_t sa = m * k, sb = k * n;
+	for (int d = nb - 1, ia = ra - 3, ib = rb - 3; d >= 0; d--, ia--, ib--) {
+		ast[d] = ia >= 0 && A->shape[ia] != 1 ? sa : 0;
+		bst[d] = ib >= 0 && B->shape[ib] != 1 ? sb : 0;
+		if (ia >= 0)
+			sa *= A->shape[ia];
+		if (ib >= 0)
+			sb *= B->shape[ib];
+	}
+	if (!mp_tensor_numel(O))
+		return MP_OK;
+	struct cu_gemm_desc g;
+	memset(&g, 0, sizeof g);
+	g.m = m;
+	g.n = n;
+	g.k = k;
+	g.a = A->data;
+	g.b = B->data;
+	g.c = O->data;
+	g.at = A->dtype;
+	g.bt = B->dtype;
+	g.ct = O->dtype;
+	g.lda = k;
+	g.ldb = n;
+	g.ldc = n;
+	g.alpha = 1;
+	g.sc = m * n;
+	int64_t s_a, s_b;
+	bool la = linear_batch(nb, O->shape, ast, &s_a), lb = linear_batch(nb, O->shape, bst, &s_b);
+	if (la && lb) {
+		if (s_b == 0 && s_a == m * k && ra > 1) {
+			/* B shared: A's batch folds into its rows, one GEMM */
+			g.m = batch * m;
+			g.batch = 1;
+		} else {
+			g.batch = batch;
+			g.sa = s_a;
+			g.sb = s_b;
+		}
+		return cu_gemm_run(cx, &g, e);
+	}
+	/* broadcasting that no single stride describes: one GEMM per batch */
+	int64_t idx[MP_MAX_DIMS] = { 0 };
+	size_t es_a = mp_dtype_size(A->dtype), es_b = mp_dtype_size(B->dtype), es_o = mp_dtype_size(O->dtype);
+	g.batch = 1;
+	for (int64_t t = 0; t < batch; t++) {
+		int64_t oa = 0, ob = 0;
+		for (int d = 0; d < nb; d++) {
+			oa += idx[d] * ast[d];
+			ob += idx[d] * bst[d];
+		}
+		g.a = (const char *)A->data + (size_t)oa * es_a;
+		g.b = (const char *)B->data + (size_t)ob * es_b;
+		g.c = (char *)O->data + (size_t)(t * m * n) * es_o;
+		enum mp_status st = cu_gemm_run(cx, &g, e);
+		if (st)
+			return st;
+		for (int d = nb - 1; d >= 0; d--) {
+			if (++idx[d] < O->shape[d])
+				break;
+			idx[d] = 0;
+		}
+	}
+	return MP_OK;
+}
+
+/* ---- Gemm ---- */
+
+extern "C" enum mp_status cu_gemm(void *ctx, const struct mp_op_call *c, struct mp_error *e)
+{
+	struct cu_ctx *cx = (struct cu_ctx *)ctx;
+	const struct mp_gemm_params *p = (const struct mp_gemm_params *)c->params;
+	const struct mp_tensor *A = c->in[0], *B = c->in[1];
+	const struct mp_tensor *C = c->ninputs > 2 ? c->in[2] : NULL;
+	struct mp_tensor *O = c->out[0];
+	enum mp_status st;
+
+	if (mp_dtype_traits(A->dtype)->compute == MP_COMPUTE_NONE)
+		return cu_unsupported(c, A->dtype, e);
+	if (!mp_tensor_is_contiguous(A) || !mp_tensor_is_contiguous(B))
+		return mp_error_set(e, MP_ERR_INTERNAL, "Gemm: an operand is not contiguous");
+	int64_t m = O->shape[0], n = O->shape[1], k = A->shape[p->trans_a ? 0 : 1];
+	if (C && (st = cu_copy(cx, O, C, e))) /* C broadcast to [M, N], scaled by beta inside the GEMM */
+		return st;
+	struct cu_gemm_desc g;
+	memset(&g, 0, sizeof g);
+	g.ta = p->trans_a;
+	g.tb = p->trans_b;
+	g.m = m;
+	g.n = n;
+	g.k = k;
+	g.batch = 1;
+	g.a = A->data;
+	g.b = B->data;
+	g.c = O->data;
+	g.at = A->dtype;
+	g.bt = B->dtype;
+	g.ct = O->dtype;
+	g.lda = p->trans_a ? m : k;
+	g.ldb = p->trans_b ? k : n;
+	g.ldc = n;
+	g.sc = m * n;
+	g.alpha = p->alpha;
+	g.beta = C ? p->beta : 0;
+	return cu_gemm_run(cx, &g, e);
+}
+
+/* ---- Einsum: one thread per output element, the other labels looped ---- */
+
+enum { LABELS = MP_EINSUM_MAX_LETTERS + MP_MAX_DIMS };
+
+/* table: size[nl], then stride[nops][nl] (int64); the first nol labels are
+ * the output's, in its order */
+__global__ void k_einsum(const int64_t *tab, int nl, int nol, int nops, const void *const *in, const int *types,
+                         void *o, int ot, int64_t total, int64_t inner_count, bool is_float)
+{
+	const int64_t *size = tab, *stride = tab + nl;
+	CU_FOR(f, total) {
+		/* the output labels from f, in output order */
+		int64_t base[MP_EINSUM_MAX_OPERANDS] = { 0 }, rem = f;
+		for (int j = nol - 1; j >= 0; j--) {
+			int64_t q = rem / size[j], r = rem - q * size[j];
+			rem = q;
+			for (int i = 0; i < nops; i++)
+				base[i] += r * stride[i * nl + j];
+		}
+		double facc = 0;
+		uint64_t iacc = 0;
+		for (int64_t it = 0; it < inner_count; it++) {
+			int64_t off[MP_EINSUM_MAX_OPERANDS], r2 = it;
+			for (int i = 0; i < nops; i++)
+				off[i] = base[i];
+			for (int j = nl - 1; j >= nol; j--) {
+				int64_t q = r2 / size[j], r = r2 - q * size[j];
+				r2 = q;
+				for (int i = 0; i < nops; i++)
+					off[i] += r * stride[i * nl + j];
+			}
+			if (is_float) {
+				double prod = 1;
+				for (int i = 0; i < nops; i++)
+					prod *= cu_ld_f64(in[i], off[i], types[i]);
+				facc += prod;
+			} else {
+				uint64_t prod = 1;
+				for (int i = 0; i < nops; i++)
+					prod *= (uint64_t)cu_ld_i64(in[i], off[i], types[i]);
+				iacc += prod;
+			}
+		}
+		if (is_float)
+			cu_st_f64(o, f, ot, facc);
+		else
+			cu_st_i64(o, f, ot, (int64_t)iacc);
+	}
+}
+
+extern "C" enum mp_status cu_einsum(void *ctx, const struct mp_op_call *c, struct mp_error *e)
+{
+	struct cu_ctx *cx = (struct cu_ctx *)ctx;
+	const struct mp_einsum_params *p = (const struct mp_einsum_params *)c->params;
+	struct mp_tensor *O = c->out[0];
+	int64_t size[LABELS], stride[MP_EINSUM_MAX_OPERANDS][LABELS];
+	bool in_out[LABELS] = { false }, used[LABELS] = { false };
+	int nell = 0;
+	enum mp_status st;
+
+	for (int l = 0; l < LABELS; l++)
+		size[l] = 1;
+	memset(stride, 0, sizeof stride);
+	for (int i = 0; i < p->noperands; i++) {
+		if (!mp_tensor_is_contiguous(c->in[i]) || !mp_dtype_computable(c->in[i]->dtype))
+			return cu_unsupported(c, c->in[i]->dtype, e);
+		int letters = 0;
+		for (int j = 0; j < p->nsub[i]; j++)
+			letters += p->sub[i][j] >= 0;
+		int ne = c->in[i]->ndim - letters;
+		nell = ne > nell ? ne : nell;
+	}
+	for (int i = 0; i < p->noperands; i++) {
+		const struct mp_tensor *x = c->in[i];
+		int letters = 0;
+		for (int j = 0; j < p->nsub[i]; j++)
+			letters += p->sub[i][j] >= 0;
+		int ne = x->ndim - letters, d = 0;
+		int64_t st_[MP_MAX_DIMS], s = 1;
+		for (int q = x->ndim - 1; q >= 0; q--) {
+			st_[q] = s;
+			s *= x->shape[q];
+		}
+		for (int j = 0; j < p->nsub[i]; j++) {
+			int id = p->sub[i][j];
+			if (id < 0) {
+				for (int q = 0; q < ne; q++, d++) {
+					int l = MP_EINSUM_MAX_LETTERS + (nell - ne) + q;
+					used[l] = true;
+					if (x->shape[d] != 1) {
+						size[l] = x->shape[d];
+						stride[i][l] += st_[d];
+					}
+				}
+				continue;
+			}
+			used[id] = true;
+			if (x->shape[d] != 1 || size[id] == 1)
+				size[id] = x->shape[d] > size[id] ? x->shape[d] : size[id];
+			if (x->shape[d] != 1)
+				stride[i][id] += st_[d];
+			d++;
+		}
+	}
+	int olabels[LABELS], nol = 0;
+	for (int j = 0; j < p->nout; j++) {
+		int id = p->out[j];
+		if (id < 0)
+			for (int q = 0; q < nell; q++)
+				olabels[nol++] = MP_EINSUM_MAX_LETTERS + q;
+		else
+			olabels[nol++] = id;
+	}
+	int loops[LABELS], nl = 0;
+	for (int j = 0; j < nol; j++) {
+		loops[nl++] = olabels[j];
+		in_out[olabels[j]] = true;
+	}
+	for (int l = 0; l < LABELS; l++)
+		if (used[l] && !in_out[l])
+			loops[nl++] = l;
+	int64_t total = mp_tensor_numel(O), inner = 1;
+	for (int j = nol; j < nl; j++)
+		inner *= size[loops[j]];
+	if (!total)
+		return MP_OK;
+	/* the table, compacted to the labels in play */
+	int64_t tab[(1 + MP_EINSUM_MAX_OPERANDS) * LABELS];
+	for (int j = 0; j < nl; j++) {
+		tab[j] = size[loops[j]];
+		for (int i = 0; i < p->noperands; i++)
+			tab[nl + i * nl + j] = stride[i][loops[j]];
+	}
+	struct {
+		const void *in[MP_EINSUM_MAX_OPERANDS];
+		int types[MP_EINSUM_MAX_OPERANDS];
+	} ops;
+	for (int i = 0; i < p->noperands; i++) {
+		ops.in[i] = c->in[i]->data;
+		ops.types[i] = c->in[i]->dtype;
+	}
+	size_t tab_bytes = (size_t)(1 + p->noperands) * (size_t)nl * sizeof(int64_t);
+	void *d_tab, *d_ops;
+	if ((st = cu_upload(cx, tab, tab_bytes, &d_tab, e)))
+		return st;
+	if ((st = cu_upload(cx, &ops, sizeof ops, &d_ops, e))) {
+		cu_scratch_free(cx, d_tab);
+		return st;
+	}
+	const void *const *din = (const void *const *)d_ops;
+	const int *dtypes = (const int *)((const char *)d_ops + offsetof(decltype(ops), types));
+	k_einsum<<<cu_blocks(total, 128), 128, 0, cx->stream>>>((const int64_t *)d_tab, nl, nol, p->noperands, din,
+	                                                         dtypes, O->data, O->dtype, total, inner,
+	                                                         mp_dtype_is_float(O->dtype));
+	cu_scratch_free(cx, d_tab);
+	cu_scratch_free(cx, d_ops);
+	CU_LAUNCHED("Einsum");
+	return MP_OK;
+}

@@ -1,0 +1,37 @@
+/* none.c - the CUDA backend's entry points in a build without CUDA: they
+ * say so, and nothing else changes. */
+#include "backend.h"
+
+bool mp_backend_cuda_present(void)
+{
+	return false;
+}
+
+enum mp_status mp_backend_cuda_new(int device, struct mp_backend **out, struct mp_error *e)
+{
+	(void)device;
+	*out = NULL;
+	return mp_error_set(e, MP_ERR_DEVICE, "--device cuda: this mpdbg was built without the CUDA backend "
+	                    "(meson setup -Dcuda=enabled needs the CUDA toolkit: nvcc, cuBLAS)");
+}
+
+const char *mp_backend_device_name(const struct mp_backend *b)
+{
+	(void)b;
+	return "CPU";
+}
+
+enum mp_status mp_backend_cuda_memory(struct mp_backend *b, size_t *used, size_t *peak, bool reset,
+                                      struct mp_error *e)
+{
+	(void)b;
+	(void)reset;
+	*used = *peak = 0;
+	return mp_error_set(e, MP_ERR_DEVICE, "this mpdbg was built without the CUDA backend");
+}
+
+void mp_backend_cuda_set_tf32(struct mp_backend *b, bool on)
+{
+	(void)b;
+	(void)on;
+}
