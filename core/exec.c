@@ -16,10 +16,14 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "memplan.h"
 #include "ops.h"
 
 /* Shape computations up to this many elements are folded at bind time. */
 enum { FOLD_MAX_ELEMS = 1 << 16 };
+/* Integer inputs up to this many elements are part of a batch's signature
+ * (inference may read them); a larger one makes every batch new. */
+enum { SIG_MAX_INT_ELEMS = 4096 };
 
 struct xval {
 	struct mp_tensor t;
@@ -45,6 +49,13 @@ struct xcopy {
 	bool persistent;
 	struct mp_tensor t;
 	double max_abs, max_rel; /* what converting cost */
+};
+
+/* A value a replayed graph leaves behind (an output): where it lives. */
+struct xfinal {
+	int32_t value;
+	struct mp_tensor t; /* no buffer of its own: a block of the arena is made at replay */
+	size_t bytes;
 };
 
 struct mp_exec {
@@ -74,6 +85,19 @@ struct mp_exec {
 	const struct mp_infer_val **iins;
 	struct mp_infer_val **iouts;
 	int maxio;
+	/* A batch shaped as the last (the same signature: input dtypes, shapes,
+	 * small integer contents) skips inference and folding, runs in the
+	 * planned arena, and from its third run on replays a captured graph. */
+	unsigned char *sig;
+	size_t sig_len;
+	bool sig_valid;
+	struct mp_buffer **inbuf;   /* per graph input: its device buffer, kept for the next batch */
+	struct mp_memplan *mp;
+	void *graph;                /* the captured run (backend graphs), or NULL */
+	bool graph_off;             /* this signature does not capture */
+	struct xfinal *finals;
+	size_t nfinals;
+	struct mp_exec_stats stats;
 };
 
 static enum mp_status node_error(const struct mp_node *n, struct mp_error *e)
@@ -162,8 +186,13 @@ enum mp_status mp_exec_new(const struct mp_graph *g, struct mp_backend *be, stru
 	x->outs = calloc((size_t)x->maxio, sizeof *x->outs);
 	x->iins = calloc((size_t)x->maxio, sizeof *x->iins);
 	x->iouts = calloc((size_t)x->maxio, sizeof *x->iouts);
+	x->inbuf = calloc(mp_graph_ninputs(g) + 1, sizeof *x->inbuf);
+	if (!x->opt.no_memplan && (st = mp_memplan_new(be, &x->mp, e))) {
+		mp_exec_free(x);
+		return st;
+	}
 	if (!x->vals || !x->nodes || !x->prepared || !x->has_prepared || !x->entry || !x->in_dtypes ||
-	    !x->tmp || !x->iadj || !x->ins || !x->outs || !x->iins || !x->iouts) {
+	    !x->tmp || !x->iadj || !x->ins || !x->outs || !x->iins || !x->iouts || !x->inbuf) {
 		mp_exec_free(x);
 		return mp_error_set(e, MP_ERR_NOMEM, "out of memory");
 	}
@@ -224,19 +253,40 @@ static void drop_copies(struct mp_exec *x, bool all)
 	x->ncopies = keep;
 }
 
-static void release_values(struct mp_exec *x)
+/* Frees the bound batch's values; with keep_shapes (a batch shaped as the
+ * last), what inference and folding made stays: static values and every
+ * value's shape. */
+static void release_values(struct mp_exec *x, bool keep_shapes)
 {
-	drop_copies(x, false);
+	if (!keep_shapes)
+		drop_copies(x, false);
 	for (size_t i = 0; i < x->nvals; i++) {
 		struct xval *v = &x->vals[i];
+		if (keep_shapes && v->is_static)
+			continue;
 		/* also outputs allocated for a node that then failed */
 		if (v->t.buf != x->prepared[i].buf)
 			mp_tensor_reset(&v->t);
 		mp_tensor_reset(&v->host);
+		if (keep_shapes) {
+			memset(&v->t, 0, sizeof v->t);
+			v->present = false;
+			continue;
+		}
 		/* everything but last_use, which is the graph's, not the batch's */
 		memset(v, 0, offsetof(struct xval, last_use));
 		v->iv.nsym = -1;
 	}
+}
+
+static void drop_graph(struct mp_exec *x)
+{
+	if (x->graph)
+		x->be->iface->graph_free(x->be->ctx, x->graph);
+	x->graph = NULL;
+	free(x->finals);
+	x->finals = NULL;
+	x->nfinals = 0;
 }
 
 void mp_exec_free(struct mp_exec *x)
@@ -244,7 +294,13 @@ void mp_exec_free(struct mp_exec *x)
 	if (!x)
 		return;
 	if (x->vals)
-		release_values(x);
+		release_values(x, false);
+	drop_graph(x);
+	mp_memplan_free(x->mp);
+	for (size_t i = 0; x->inbuf && i < mp_graph_ninputs(x->g); i++)
+		mp_buffer_release(x->inbuf[i]);
+	free(x->inbuf);
+	free(x->sig);
 	drop_copies(x, true);
 	free(x->copies);
 	mp_plan_free(x->plan);
@@ -347,11 +403,18 @@ static enum mp_status bind_input(struct mp_exec *x, size_t index, int32_t id, co
 	if (x->be->iface->device != MP_DEVICE_CPU) {
 		/* on a GPU once, for every node that reads it; the host bytes stay
 		 * for inference that reads values */
-		struct mp_buffer *buf;
+		struct mp_buffer *buf = x->inbuf[index];
 		size_t nb = mp_tensor_nbytes(&xv->t);
-		enum mp_status st = x->be->iface->alloc(x->be->ctx, nb, &buf, e);
-		if (st)
-			return mp_error_prefix(e, "%s: tensor '%s' (%zu bytes): ", file, name, nb);
+		enum mp_status st;
+		/* the same buffer batch after batch: a captured run reads it there */
+		if (!buf || buf->size != nb) {
+			mp_buffer_release(buf);
+			x->inbuf[index] = NULL;
+			if ((st = x->be->iface->alloc(x->be->ctx, nb, &buf, e)))
+				return mp_error_prefix(e, "%s: tensor '%s' (%zu bytes): ", file, name, nb);
+			x->inbuf[index] = buf;
+		}
+		mp_buffer_retain(buf);
 		xv->host = xv->t;
 		mp_tensor_init(&xv->t, xv->host.dtype, xv->host.ndim, xv->host.shape);
 		xv->t.data = buf->data;
@@ -482,6 +545,46 @@ static bool small_outputs(const struct mp_exec *x, const struct mp_node *n)
 	return true;
 }
 
+/* What makes a batch the same as the last for inference: each input's
+ * dtype and shape, and the contents of small integer inputs (shapes, axes,
+ * indices that inference may read).  False when an integer input is too
+ * large to compare: then no batch counts as the same. */
+static bool signature(const struct mp_batch *b, const size_t *match, size_t ni, unsigned char **out,
+                      size_t *len)
+{
+	size_t n = 0;
+	*out = NULL;
+	*len = 0;
+	for (int pass = 0; pass < 2; pass++) {
+		unsigned char *p = *out;
+		n = 0;
+		for (size_t i = 0; i < ni; i++) {
+			const struct mp_tensor *t = mp_batch_tensor(b, match[i]);
+			int32_t head[2] = { (int32_t)t->dtype, t->ndim };
+			size_t body = 0;
+			if (!mp_dtype_is_float(t->dtype)) {
+				if (mp_tensor_numel(t) > SIG_MAX_INT_ELEMS || !mp_tensor_is_contiguous(t)) {
+					free(*out);
+					*out = NULL;
+					return false;
+				}
+				body = mp_tensor_nbytes(t);
+			}
+			if (p) {
+				memcpy(p + n, head, sizeof head);
+				memcpy(p + n + sizeof head, t->shape, (size_t)t->ndim * sizeof t->shape[0]);
+				if (body)
+					memcpy(p + n + sizeof head + (size_t)t->ndim * sizeof t->shape[0], t->data, body);
+			}
+			n += sizeof head + (size_t)t->ndim * sizeof t->shape[0] + body;
+		}
+		if (!pass && !(*out = malloc(n + 1)))
+			return false;
+	}
+	*len = n;
+	return true;
+}
+
 enum mp_status mp_exec_begin(struct mp_exec *x, const struct mp_batch *b, struct mp_error *e)
 {
 	const struct mp_graph *g = x->g;
@@ -494,13 +597,51 @@ enum mp_status mp_exec_begin(struct mp_exec *x, const struct mp_batch *b, struct
 	x->pos = 0;
 	x->nentry = 0;
 	x->batch = b;
-	release_values(x);
+	x->stats.binds++;
 	if (!match || !syms) {
+		release_values(x, false);
+		x->sig_valid = false;
 		st = mp_error_set(e, MP_ERR_NOMEM, "out of memory");
 		goto out;
 	}
 	for (size_t k = 0; k < nsyms; k++)
 		syms[k] = -1;
+	if ((st = mp_batch_match(b, g, match, e))) {
+		release_values(x, false);
+		x->sig_valid = false;
+		goto out;
+	}
+	unsigned char *sig = NULL;
+	size_t sig_len = 0;
+	bool same = signature(b, match, ni, &sig, &sig_len) && x->sig_valid && sig_len == x->sig_len &&
+	            !memcmp(sig, x->sig, sig_len);
+	release_values(x, same);
+	if (same) { /* shaped as the last batch: its inference and folding stand */
+		free(sig);
+		for (size_t i = 0; i < ni && !st; i++) {
+			size_t k = match[i];
+			const char *name = mp_batch_tensor_name(b, k);
+			st = bind_input(x, i, mp_graph_input(g, i), mp_batch_tensor(b, k), mp_batch_tensor_file(b, k),
+			                name && name[0] ? name : mp_graph_value(g, (size_t)mp_graph_input(g, i))->name,
+			                mp_batch_tensor_type(b, k), syms, nsyms, e);
+		}
+		if (st) {
+			x->sig_valid = false;
+			goto out;
+		}
+		x->stats.fast_binds++;
+		x->bound = true;
+		goto out;
+	}
+	/* a new shape: everything from the start, and a new plan for memory */
+	x->sig_valid = false;
+	free(x->sig);
+	x->sig = sig;
+	x->sig_len = sig_len;
+	drop_graph(x);
+	x->graph_off = false;
+	if (x->mp)
+		mp_memplan_reset(x->mp);
 	for (size_t i = 0; i < x->nvals; i++)
 		if (x->has_prepared[i]) { /* weights now, Constant outputs once their node runs */
 			struct xval *v = &x->vals[i];
@@ -512,8 +653,6 @@ enum mp_status mp_exec_begin(struct mp_exec *x, const struct mp_batch *b, struct
 			memcpy(v->iv.info.dims, v->t.shape, sizeof v->t.shape);
 			v->iv.value = v->present ? &v->t : NULL;
 		}
-	if ((st = mp_batch_match(b, g, match, e)))
-		goto out;
 	for (size_t i = 0; i < ni; i++) {
 		size_t k = match[i];
 		const char *name = mp_batch_tensor_name(b, k);
@@ -588,6 +727,10 @@ enum mp_status mp_exec_begin(struct mp_exec *x, const struct mp_batch *b, struct
 		}
 	}
 	x->bound = true;
+	x->sig_valid = x->sig != NULL;
+	for (size_t i = 0; i < x->nnodes; i++)
+		if (x->nodes[i].dynamic) /* shapes that come from running: every batch is new */
+			x->sig_valid = false;
 out:
 	free(match);
 	free(syms);
@@ -595,6 +738,16 @@ out:
 }
 
 /* ---- running ---- */
+
+/* A buffer for this run on be: from the planner when be is the executor's
+ * backend (recorded or planned), else plain. */
+static enum mp_status xalloc(struct mp_exec *x, struct mp_backend *be, size_t nb, struct mp_buffer **out,
+                             struct mp_error *e)
+{
+	if (be == x->be && x->mp)
+		return mp_memplan_alloc(x->mp, nb, out, e);
+	return be->iface->alloc(be->ctx, nb, out, e);
+}
 
 static enum mp_status alloc_output(struct mp_exec *x, struct mp_backend *be, const struct mp_node *n,
                                    int32_t id, struct mp_error *e)
@@ -616,7 +769,7 @@ static enum mp_status alloc_output(struct mp_exec *x, struct mp_backend *be, con
 		                    "output '%s' would need %zu bytes, more than the %zu-byte limit",
 		                    mp_graph_value(x->g, (size_t)id)->name, nb, x->opt.max_tensor_bytes);
 	(void)n;
-	if ((st = be->iface->alloc(be->ctx, nb, &buf, e)))
+	if ((st = xalloc(x, be, nb, &buf, e)))
 		return mp_error_prefix(e, "output '%s' (%zu bytes): ", mp_graph_value(x->g, (size_t)id)->name, nb);
 	v->t.data = buf->data;
 	v->t.buf = buf;
@@ -683,8 +836,9 @@ static bool persistent_value(const struct mp_graph *g, int32_t id)
 	       (v->producer >= 0 && mp_graph_node(g, (size_t)v->producer)->op == MP_OP_CONSTANT);
 }
 
+/* A tensor shaped like `like` on be: for this run (transient), or kept. */
 static enum mp_status new_tensor_on(struct mp_exec *x, struct mp_backend *be, enum mp_dtype dtype,
-                                    const struct mp_tensor *like, struct mp_tensor *t,
+                                    const struct mp_tensor *like, bool transient, struct mp_tensor *t,
                                     struct mp_error *e)
 {
 	struct mp_buffer *buf;
@@ -695,7 +849,7 @@ static enum mp_status new_tensor_on(struct mp_exec *x, struct mp_backend *be, en
 	if (nb > x->opt.max_tensor_bytes)
 		return mp_error_set(e, MP_ERR_NOMEM, "a %zu-byte copy is more than the %zu-byte limit", nb,
 		                    x->opt.max_tensor_bytes);
-	if ((st = be->iface->alloc(be->ctx, nb, &buf, e)))
+	if ((st = transient ? xalloc(x, be, nb, &buf, e) : be->iface->alloc(be->ctx, nb, &buf, e)))
 		return st;
 	mp_tensor_init(t, dtype, like->ndim, like->shape);
 	t->data = buf->data;
@@ -716,7 +870,7 @@ static enum mp_status cast_on(struct mp_exec *x, struct mp_backend *be, const st
 	enum mp_status st;
 	if (!fn)
 		return mp_error_set(e, MP_ERR_UNSUPPORTED, "the %s backend cannot cast", be->iface->name);
-	if ((st = new_tensor_on(x, be, to, src, out, e)))
+	if ((st = new_tensor_on(x, be, to, src, true, out, e)))
 		return st;
 	return fn(be->ctx, &call, e);
 }
@@ -762,7 +916,7 @@ static enum mp_status static_copy(struct mp_exec *x, int32_t id, enum mp_dtype v
 	if (!c)
 		return mp_error_set(e, MP_ERR_NOMEM, "out of memory");
 	*c = (struct xcopy){ id, via, dtype, dev, persistent_value(x->g, id), { 0 }, 0, 0 };
-	if ((st = new_tensor_on(x, be, dtype, src, &c->t, e))) {
+	if ((st = new_tensor_on(x, be, dtype, src, false, &c->t, e))) {
 		free(c);
 		return st;
 	}
@@ -806,7 +960,7 @@ static enum mp_status stage_input(struct mp_exec *x, const struct mp_node *n, in
 	if (t->device != dev) { /* moved first, then cast where the kernel runs */
 		struct mp_tensor *m = &x->tmp[2 * k];
 		struct mp_tensor host;
-		if ((st = new_tensor_on(x, be, t->dtype, t, m, e)))
+		if ((st = new_tensor_on(x, be, t->dtype, t, true, m, e)))
 			return st;
 		if (t->device == MP_DEVICE_CPU)
 			st = be->iface->from_host(be->ctx, t->data, m, e);
@@ -827,9 +981,10 @@ static enum mp_status stage_input(struct mp_exec *x, const struct mp_node *n, in
 	return MP_OK;
 }
 
+/* The staging temporaries of node n's inputs (n NULL: every slot). */
 static void drop_temporaries(struct mp_exec *x, const struct mp_node *n)
 {
-	for (int k = 0; k < 2 * n->ninputs; k++)
+	for (int k = 0; k < 2 * (n ? n->ninputs : x->maxio); k++)
 		if (x->tmp[k].buf)
 			mp_tensor_reset(&x->tmp[k]);
 }
@@ -971,13 +1126,151 @@ enum mp_status mp_exec_run_to(struct mp_exec *x, size_t node, struct mp_error *e
 	return MP_OK;
 }
 
+/* Back to before the first node: what the nodes made goes, the batch's
+ * inputs and the static values stay. */
+static void rewind_run(struct mp_exec *x)
+{
+	for (size_t i = 0; i < x->nvals; i++) {
+		struct xval *v = &x->vals[i];
+		if (v->is_static || mp_graph_value(x->g, i)->kind == MP_VALUE_INPUT)
+			continue;
+		mp_tensor_reset(&v->t);
+		v->present = false;
+	}
+	drop_temporaries(x, NULL);
+	x->pos = 0;
+}
+
+enum mp_status mp_exec_restart(struct mp_exec *x, struct mp_error *e)
+{
+	if (!x->bound)
+		return mp_error_set(e, MP_ERR_USAGE, "no batch is bound");
+	rewind_run(x);
+	return MP_OK;
+}
+
+/* After a captured run: the values it leaves (outputs, kept values), which
+ * a replay must hand back.  False when one is not in the arena. */
+static bool note_finals(struct mp_exec *x)
+{
+	size_t n = 0;
+	free(x->finals);
+	x->finals = calloc(x->nvals + 1, sizeof *x->finals);
+	x->nfinals = 0;
+	if (!x->finals)
+		return false;
+	for (size_t i = 0; i < x->nvals; i++) {
+		const struct xval *v = &x->vals[i];
+		if (!v->present || v->is_static || mp_graph_value(x->g, i)->kind == MP_VALUE_INPUT)
+			continue;
+		if (!mp_memplan_owns(x->mp, v->t.buf))
+			return false;
+		x->finals[n].value = (int32_t)i;
+		x->finals[n].t = v->t;
+		x->finals[n].t.buf = NULL;
+		x->finals[n].bytes = v->t.buf->size;
+		n++;
+	}
+	x->nfinals = n;
+	return true;
+}
+
+/* A replay of the captured run: the graph, then the values it leaves. */
+static enum mp_status replay(struct mp_exec *x, struct mp_error *e)
+{
+	enum mp_status st = x->be->iface->graph_launch(x->be->ctx, x->graph, e);
+	if (st)
+		return st;
+	for (size_t k = 0; k < x->nfinals; k++) {
+		const struct xfinal *f = &x->finals[k];
+		struct xval *v = &x->vals[f->value];
+		v->t = f->t;
+		if (!(v->t.buf = mp_memplan_block(x->mp, f->t.data, f->bytes, e)))
+			return MP_ERR_NOMEM;
+		v->present = true;
+	}
+	x->pos = x->nnodes;
+	x->stats.graph_replays++;
+	return MP_OK;
+}
+
+/* The whole run in the planned arena, captured as a graph where the backend
+ * records them: a failed capture (something in the run that a graph cannot
+ * hold) runs again uncaptured, and the shape is not captured again. */
+static enum mp_status run_planned(struct mp_exec *x, struct mp_error *e)
+{
+	const struct mp_backend_iface *bi = x->be->iface;
+	bool capture = mp_memplan_state(x->mp) == MP_MEMPLAN_READY && bi->graph_begin && !x->graph_off &&
+	               !x->opt.no_graphs;
+	enum mp_status st;
+
+	if ((st = mp_memplan_begin(x->mp, e)))
+		return st;
+	if (capture && bi->graph_begin(x->be->ctx, e) != MP_OK) {
+		snprintf(x->stats.graph_note, sizeof x->stats.graph_note, "%.180s", e->msg);
+		x->graph_off = true;
+		capture = false;
+	}
+	st = mp_exec_run_to(x, x->nnodes, e);
+	if (capture) {
+		struct mp_error ge = { 0 };
+		void *graph = NULL;
+		enum mp_status gst = bi->graph_end(x->be->ctx, &graph, &ge);
+		if (!st && !gst && note_finals(x)) {
+			x->graph = graph;
+			x->stats.graph_captures++;
+			mp_memplan_end(x->mp, true, e);
+			/* the capture only recorded: this launch computes the batch */
+			return bi->graph_launch(x->be->ctx, x->graph, e);
+		}
+		if (graph)
+			bi->graph_free(x->be->ctx, graph);
+		snprintf(x->stats.graph_note, sizeof x->stats.graph_note, "%.180s",
+		         gst ? ge.msg : st ? e->msg : "a value the run leaves is not in the planned arena");
+		x->graph_off = true;
+		/* nothing ran: once more, uncaptured */
+		mp_memplan_end(x->mp, false, e);
+		rewind_run(x);
+		if ((st = mp_memplan_begin(x->mp, e)))
+			return st;
+		st = mp_exec_run_to(x, x->nnodes, e);
+	}
+	struct mp_error me = { 0 };
+	enum mp_status mst = mp_memplan_end(x->mp, st == MP_OK, &me);
+	if (!st && mst)
+		*e = me;
+	return st ? st : mst;
+}
+
 enum mp_status mp_exec_run(struct mp_exec *x, struct mp_error *e)
 {
-	enum mp_status st = mp_exec_run_to(x, x->nnodes, e);
+	enum mp_status st;
+	/* a whole run of a batch bound for the second time or more, with
+	 * nobody looking between nodes: planned memory, a graph */
+	if (x->bound && x->pos == 0 && !x->hook && x->mp && x->sig_valid &&
+	    mp_memplan_state(x->mp) != MP_MEMPLAN_OFF) {
+		x->stats.runs++;
+		x->stats.planned_runs += mp_memplan_state(x->mp) == MP_MEMPLAN_READY;
+		st = x->graph ? replay(x, e) : run_planned(x, e);
+	} else {
+		x->stats.runs++;
+		st = mp_exec_run_to(x, x->nnodes, e);
+	}
 	/* a GPU reports what went wrong in its kernels (a bad index) here */
 	if (!st && x->be->iface->device != MP_DEVICE_CPU)
 		st = x->be->iface->sync(x->be->ctx, e);
 	return st;
+}
+
+void mp_exec_get_stats(const struct mp_exec *x, struct mp_exec_stats *out)
+{
+	*out = x->stats;
+	out->arena_bytes = x->mp ? mp_memplan_arena_bytes(x->mp) : 0;
+	out->unplanned_bytes = x->mp ? mp_memplan_total_bytes(x->mp) : 0;
+	if (!x->be->iface->graph_begin && !out->graph_note[0])
+		snprintf(out->graph_note, sizeof out->graph_note, "the %s backend has no graphs", x->be->iface->name);
+	else if (x->opt.no_graphs && !out->graph_note[0])
+		snprintf(out->graph_note, sizeof out->graph_note, "graphs are off");
 }
 
 size_t mp_exec_position(const struct mp_exec *x) { return x->pos; }
@@ -1007,7 +1300,9 @@ enum mp_status mp_exec_fetch(struct mp_exec *x, int32_t value, struct mp_tensor 
 		return mp_error_set(e, MP_ERR_USAGE, "value '%s' is not computed",
 		                    value >= 0 && (size_t)value < x->nvals ?
 		                    mp_graph_value(x->g, (size_t)value)->name : "?");
-	if (t->device == MP_DEVICE_CPU) {
+	/* shared where nothing will write it; a value in the planned arena is
+	 * overwritten by the next run, so it is copied */
+	if (t->device == MP_DEVICE_CPU && !(x->mp && mp_memplan_owns(x->mp, t->buf))) {
 		mp_tensor_share(host, t);
 		return MP_OK;
 	}
@@ -1015,7 +1310,9 @@ enum mp_status mp_exec_fetch(struct mp_exec *x, int32_t value, struct mp_tensor 
 	enum mp_status st = mp_buffer_new_host(mp_tensor_nbytes(t), false, &b, e);
 	if (st)
 		return st;
-	if ((st = x->be->iface->to_host(x->be->ctx, t, b->data, e))) {
+	if (t->device == MP_DEVICE_CPU)
+		memcpy(b->data, t->data, mp_tensor_nbytes(t));
+	else if ((st = x->be->iface->to_host(x->be->ctx, t, b->data, e))) {
 		mp_buffer_release(b);
 		return st;
 	}
@@ -1048,12 +1345,28 @@ enum mp_status mp_exec_eval_node(struct mp_exec *x, size_t i, const struct mp_te
 		memset(&outs[k], 0, sizeof outs[k]);
 	for (int k = 0; k < n->ninputs && !st; k++) {
 		x->ins[k] = ins[k];
-		if (!ins[k] || !mp_dtype_is_float(ins[k]->dtype))
+		if (!ins[k])
+			continue;
+		if (ins[k]->device != be->iface->device) { /* a weight or folded value, kept on the host */
+			struct mp_tensor *m = &x->tmp[2 * k];
+			int32_t id = n->inputs[k];
+			if (persistent_value(x->g, id) && x->vals[id].is_static && ins[k]->dtype == x->vals[id].t.dtype) {
+				/* the graph's own weight: this executor's copy on the device */
+				if ((st = static_copy(x, id, MP_DTYPE_UNDEFINED, ins[k]->dtype, be, &x->ins[k], e)))
+					break;
+			} else {
+				if ((st = new_tensor_on(x, be, ins[k]->dtype, ins[k], true, m, e)) ||
+				    (st = be->iface->from_host(be->ctx, ins[k]->data, m, e)))
+					break;
+				x->ins[k] = m;
+			}
+		}
+		if (!mp_dtype_is_float(ins[k]->dtype))
 			continue;
 		enum mp_dtype want = slot_dtype(d, k, x->vals[n->inputs[k]].iv.info.dtype);
 		if (want == ins[k]->dtype || !mp_dtype_is_float(want))
 			continue;
-		st = cast_on(x, be, ins[k], want, &x->tmp[2 * k + 1], e);
+		st = cast_on(x, be, x->ins[k], want, &x->tmp[2 * k + 1], e);
 		x->ins[k] = &x->tmp[2 * k + 1];
 	}
 	for (int k = 0; k < n->noutputs && !st; k++) {
@@ -1063,7 +1376,7 @@ enum mp_status mp_exec_eval_node(struct mp_exec *x, size_t i, const struct mp_te
 		const struct mp_value_info *vi = &x->vals[n->outputs[k]].iv.info;
 		struct mp_tensor like;
 		mp_tensor_init(&like, vi->dtype, vi->ndim, vi->dims);
-		st = new_tensor_on(x, be, vi->dtype, &like, &outs[k], e);
+		st = new_tensor_on(x, be, vi->dtype, &like, false, &outs[k], e);
 		x->outs[k] = &outs[k];
 	}
 	if (!st) {

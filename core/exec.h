@@ -33,6 +33,19 @@ struct mp_exec_options {
 	const struct mp_policy *policy; /* NULL: the graph as written; must outlive the executor */
 	enum mp_dtype float_inputs;     /* under a policy, float batch tensors converted to this on
 	                                 * entry (the fp32 reference run); UNDEFINED: kept as they are */
+	bool no_graphs;                 /* never replay a run as a captured graph (CUDA graphs) */
+	bool no_memplan;                /* allocate each buffer on its own, never from a planned arena */
+};
+
+/* How runs went: a batch shaped as the one before binds fast (no inference
+ * or folding) and runs in the planned arena; on a GPU its run is captured
+ * once and replayed after. */
+struct mp_exec_stats {
+	size_t binds, fast_binds;
+	size_t runs, planned_runs, graph_captures, graph_replays;
+	size_t arena_bytes;      /* the planned arena: every activation of a run */
+	size_t unplanned_bytes;  /* what those buffers add up to without reuse */
+	char graph_note[192];    /* why runs are not replayed as a graph; empty when they are */
 };
 
 /* Called after each node has run (or was folded at begin).  A non-OK return
@@ -55,6 +68,9 @@ enum mp_status mp_exec_step(struct mp_exec *x, struct mp_error *e);
 /* Runs until node `node` (an index in execution order) has run. */
 enum mp_status mp_exec_run_to(struct mp_exec *x, size_t node, struct mp_error *e);
 enum mp_status mp_exec_run(struct mp_exec *x, struct mp_error *e);
+/* Back to the first node with the bound batch's inputs kept: the same batch
+ * runs again (after a change of breakpoints, or to time it). */
+enum mp_status mp_exec_restart(struct mp_exec *x, struct mp_error *e);
 
 /* The next node to run; mp_graph_nnodes() when the batch is done. */
 size_t mp_exec_position(const struct mp_exec *x);
@@ -93,6 +109,8 @@ const struct mp_node_decision *mp_exec_decision(const struct mp_exec *x, size_t 
 /* Every cast of the bound batch: batch tensors converted on entry (node -1,
  * slot = the graph input's index), then the plan's, with the rounding error
  * of each weight conversion once the executor has made it. */
+void mp_exec_get_stats(const struct mp_exec *x, struct mp_exec_stats *out);
+
 size_t mp_exec_nevents(const struct mp_exec *x);
 void mp_exec_event(const struct mp_exec *x, size_t i, struct mp_dtype_event *out);
 

@@ -50,6 +50,15 @@ struct mp_backend_iface {
 	enum mp_status (*probe_reset)(void *ctx, size_t nslots, struct mp_error *e);
 	enum mp_status (*probe)(void *ctx, const struct mp_probe_req *reqs, size_t n, struct mp_error *e);
 	enum mp_status (*probe_fetch)(void *ctx, struct mp_probe_result *out, size_t n, struct mp_error *e);
+	/* Graphs (NULL where the backend has none): the kernels queued between
+	 * graph_begin() and graph_end() are recorded, not run, as one graph
+	 * that graph_launch() runs, on the same buffers, as often as asked.
+	 * graph_end() fails, with nothing recorded, when something queued
+	 * cannot be part of a graph. */
+	enum mp_status (*graph_begin)(void *ctx, struct mp_error *e);
+	enum mp_status (*graph_end)(void *ctx, void **graph, struct mp_error *e);
+	enum mp_status (*graph_launch)(void *ctx, void *graph, struct mp_error *e);
+	void (*graph_free)(void *ctx, void *graph);
 };
 
 struct mp_backend {
@@ -79,6 +88,12 @@ enum mp_status mp_backend_cuda_memory(struct mp_backend *b, size_t *used, size_t
                                       struct mp_error *e);
 /* TF32 for fp32 GEMMs (off by default: true fp32). */
 void mp_backend_cuda_set_tf32(struct mp_backend *b, bool on);
+/* Timing on the CUDA backend's stream: mark(slot) records an event there
+ * (slots 0..7); elapsed() waits for `to` and gives the GPU time between
+ * the two marks in milliseconds. */
+enum mp_status mp_backend_cuda_mark(struct mp_backend *b, int slot, struct mp_error *e);
+enum mp_status mp_backend_cuda_elapsed(struct mp_backend *b, int from, int to, double *ms,
+                                       struct mp_error *e);
 /* "NVIDIA H100 80GB HBM3", or "CPU". */
 const char *mp_backend_device_name(const struct mp_backend *b);
 

@@ -255,19 +255,43 @@ static enum mp_status flush(struct mp_probes *p, struct mp_error *e)
 	return st;
 }
 
+/* t where the probes' backend reads it: shared when it is there already, else
+ * a copy (a value folded on the host, read by probes on a GPU). */
+static enum mp_status on_device(struct mp_probes *p, const struct mp_tensor *t, struct mp_tensor *out,
+                                struct mp_error *e)
+{
+	const struct mp_backend_iface *bi = p->be->iface;
+	enum mp_status st;
+	if (t->device == bi->device) {
+		mp_tensor_share(out, t);
+		return MP_OK;
+	}
+	mp_tensor_init(out, t->dtype, t->ndim, t->shape);
+	if ((st = bi->alloc(p->be->ctx, mp_tensor_nbytes(t), &out->buf, e)))
+		return st;
+	out->data = out->buf->data;
+	out->device = out->buf->device;
+	if ((st = bi->from_host(p->be->ctx, t->data, out, e)))
+		mp_tensor_reset(out);
+	return st;
+}
+
 static enum mp_status enqueue(struct mp_probes *p, enum mp_probe_kind kind, const struct mp_tensor *a,
                               const struct mp_tensor *b, uint32_t slot, uint32_t part, struct mp_error *e)
 {
 	enum mp_status st;
 	if (p->nq == QUEUE_MAX && (st = flush(p, e)))
 		return st;
-	struct qreq *q = &p->queue[p->nq++];
+	struct qreq *q = &p->queue[p->nq];
 	q->r = (struct mp_probe_req){ kind, NULL, NULL, slot, part };
-	mp_tensor_share(&q->a, a);
-	if (b)
-		mp_tensor_share(&q->b, b);
-	else
-		memset(&q->b, 0, sizeof q->b);
+	memset(&q->b, 0, sizeof q->b);
+	if ((st = on_device(p, a, &q->a, e)))
+		return st;
+	if (b && (st = on_device(p, b, &q->b, e))) {
+		mp_tensor_reset(&q->a);
+		return st;
+	}
+	p->nq++;
 	p->qbytes += mp_tensor_nbytes(a) + (b ? mp_tensor_nbytes(b) : 0);
 	if (p->be->iface->device == MP_DEVICE_CPU || p->qbytes >= QUEUE_MAX_BYTES)
 		return flush(p, e);

@@ -67,3 +67,18 @@ void mp_backend_cuda_set_tf32(struct mp_backend *b, bool on)
 	if (b->iface == &cu_iface)
 		cu_ctx_set_tf32(b->ctx, on);
 }
+
+enum mp_status mp_backend_cuda_mark(struct mp_backend *b, int slot, struct mp_error *e)
+{
+	if (b->iface != &cu_iface)
+		return mp_error_set(e, MP_ERR_USAGE, "not a CUDA backend");
+	return cu_ctx_mark(b->ctx, slot, e);
+}
+
+enum mp_status mp_backend_cuda_elapsed(struct mp_backend *b, int from, int to, double *ms,
+                                       struct mp_error *e)
+{
+	if (b->iface != &cu_iface)
+		return mp_error_set(e, MP_ERR_USAGE, "not a CUDA backend");
+	return cu_ctx_elapsed(b->ctx, from, to, ms, e);
+}

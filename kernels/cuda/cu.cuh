@@ -38,6 +38,7 @@ struct cu_ctx {
 	size_t nslots, cap_slots;
 	void *d_scratch;            /* small per-call parameter tables (resize taps, ...) */
 	size_t scratch_size;
+	cudaEvent_t marks[8];       /* mp_backend_cuda_mark's, made on first use */
 	char name[256];
 	int sm_count;
 	bool tf32;

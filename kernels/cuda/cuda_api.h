@@ -18,6 +18,8 @@ void cu_ctx_free(void *ctx);
 const char *cu_ctx_name(void *ctx);
 void cu_ctx_set_tf32(void *ctx, bool on);
 enum mp_status cu_ctx_memory(void *ctx, size_t *used, size_t *peak, bool reset, struct mp_error *e);
+enum mp_status cu_ctx_mark(void *ctx, int slot, struct mp_error *e);
+enum mp_status cu_ctx_elapsed(void *ctx, int from, int to, double *ms, struct mp_error *e);
 
 enum mp_status cu_alloc(void *ctx, size_t size, struct mp_buffer **out, struct mp_error *e);
 enum mp_status cu_to_host(void *ctx, const struct mp_tensor *src, void *dst, struct mp_error *e);

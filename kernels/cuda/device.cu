@@ -54,6 +54,9 @@ extern "C" void cu_ctx_free(void *ctx)
 	cudaFree(c->d_err);
 	cudaFree(c->d_slots);
 	cudaFree(c->d_scratch);
+	for (int i = 0; i < 8; i++)
+		if (c->marks[i])
+			cudaEventDestroy(c->marks[i]);
 	if (c->stream)
 		cudaStreamDestroy(c->stream);
 	free(c);
@@ -144,6 +147,30 @@ extern "C" enum mp_status cu_ctx_memory(void *ctx, size_t *used, size_t *peak, b
 		uint64_t zero = 0;
 		CU_TRY(cudaMemPoolSetAttribute(c->pool, cudaMemPoolAttrUsedMemHigh, &zero), "the memory pool");
 	}
+	return MP_OK;
+}
+
+extern "C" enum mp_status cu_ctx_mark(void *ctx, int slot, struct mp_error *e)
+{
+	struct cu_ctx *c = (struct cu_ctx *)ctx;
+	if (slot < 0 || slot >= 8)
+		return mp_error_set(e, MP_ERR_USAGE, "timing mark %d is not one of 0..7", slot);
+	if (!c->marks[slot])
+		CU_TRY(cudaEventCreate(&c->marks[slot]), "creating a timing event");
+	CU_TRY(cudaEventRecord(c->marks[slot], c->stream), "recording a timing event");
+	return MP_OK;
+}
+
+extern "C" enum mp_status cu_ctx_elapsed(void *ctx, int from, int to, double *ms, struct mp_error *e)
+{
+	struct cu_ctx *c = (struct cu_ctx *)ctx;
+	float f = 0;
+	*ms = 0;
+	if (from < 0 || from >= 8 || to < 0 || to >= 8 || !c->marks[from] || !c->marks[to])
+		return mp_error_set(e, MP_ERR_USAGE, "timing marks %d and %d were not both recorded", from, to);
+	CU_TRY(cudaEventSynchronize(c->marks[to]), "waiting for a timing event");
+	CU_TRY(cudaEventElapsedTime(&f, c->marks[from], c->marks[to]), "reading timing events");
+	*ms = f;
 	return MP_OK;
 }
 

@@ -35,3 +35,20 @@ void mp_backend_cuda_set_tf32(struct mp_backend *b, bool on)
 	(void)b;
 	(void)on;
 }
+
+enum mp_status mp_backend_cuda_mark(struct mp_backend *b, int slot, struct mp_error *e)
+{
+	(void)b;
+	(void)slot;
+	return mp_error_set(e, MP_ERR_DEVICE, "this mpdbg was built without the CUDA backend");
+}
+
+enum mp_status mp_backend_cuda_elapsed(struct mp_backend *b, int from, int to, double *ms,
+                                       struct mp_error *e)
+{
+	(void)b;
+	(void)from;
+	(void)to;
+	*ms = 0;
+	return mp_error_set(e, MP_ERR_DEVICE, "this mpdbg was built without the CUDA backend");
+}

@@ -52,6 +52,7 @@ struct pcase {
 #define IN(n, t, nd, ...) { n, t, nd, { __VA_ARGS__ }, -2, 2, 0, { 0 } }
 #define INR(n, t, lo_, hi_, nd, ...) { n, t, nd, { __VA_ARGS__ }, lo_, hi_, 0, { 0 } }
 #define INIT(n, t, cnt, ...) { n, t, 1, { cnt }, 0, 0, cnt, { __VA_ARGS__ } }
+#define NONE { "", 0, 0, { 0 }, 0, 0, 0, { 0 } }
 #define AI(n, v) { n, 'i', v, 0, NULL, 0, { 0 } }
 #define AF(n, v) { n, 'f', 0, v, NULL, 0, { 0 } }
 #define AS(n, v) { n, 's', 0, 0, v, 0, { 0 } }
@@ -68,7 +69,8 @@ static const struct pcase cases[] = {
 	UNARY("Round", -3, 3), UNARY("Softplus", -5, 5), UNARY("Softsign", -3, 3), UNARY("Elu", -3, 3),
 	UNARY("Selu", -3, 3), UNARY("HardSigmoid", -4, 4), UNARY("HardSwish", -4, 4), UNARY("Atan", -3, 3),
 	UNARY("Asin", -0.9, 0.9), UNARY("Acos", -0.9, 0.9), UNARY("Sinh", -3, 3), UNARY("Cosh", -3, 3),
-	UNARY("Mish", -3, 3), UNARY("Sign", -3, 3), UNARY("IsNaN", -3, 3),
+	UNARY("Sign", -3, 3), UNARY("IsNaN", -3, 3),
+	{ "Mish", 18, true, 1, { INR("x", F, -3, 3, 3, 2, 3, 37) }, 0, { { 0 } }, 1 },
 	{ "Gelu", 20, true, 1, { IN("x", F, 3, 2, 3, 37) }, 1, { AS("approximate", "tanh") }, 1 },
 	{ "Gelu", 20, true, 1, { IN("x", F, 3, 2, 3, 37) }, 0, { { 0 } }, 1 },
 	{ "LeakyRelu", 17, true, 1, { IN("x", F, 3, 2, 3, 37) }, 1, { AF("alpha", 0.1f) }, 1 },
@@ -159,18 +161,18 @@ static const struct pcase cases[] = {
 	{ "Gather", 13, true, 2, { IN("x", F, 3, 5, 6, 7), INIT("i", MP_I64, 4, 4, 0, -1, 2) }, 1, { AI("axis", 1) }, 1 },
 	{ "GatherElements", 13, true, 2, { IN("x", F, 2, 4, 5), INR("i", MP_I64, -4, 4, 2, 3, 5) }, 0, { { 0 } }, 1 },
 	{ "GatherND", 13, true, 2, { IN("x", F, 3, 4, 5, 6), INR("i", MP_I64, 0, 4, 3, 3, 1, 2) }, 0, { { 0 } }, 1 },
-	{ "ScatterND", 18, true, 3, { IN("x", F, 3, 4, 5, 6), INIT("i", MP_I64, 3, 2, 0, 2), IN("u", F, 3, 3, 5, 6) }, 1,
+	{ "ScatterND", 18, true, 3, { IN("x", F, 3, 4, 5, 6), INR("i", MP_I64, 0, 4, 2, 3, 1), IN("u", F, 3, 3, 5, 6) }, 1,
 	  { AS("reduction", "add") }, 1 },
 	{ "ScatterElements", 18, true, 3, { IN("x", F, 2, 4, 5), INR("i", MP_I64, 0, 4, 2, 3, 5), IN("u", F, 2, 3, 5) }, 2,
 	  { AI("axis", 0), AS("reduction", "max") }, 1 },
 	{ "Trilu", 14, true, 2, { IN("x", F, 3, 2, 5, 6), INIT("k", MP_I64, 1, 1) }, 1, { AI("upper", 0) }, 1 },
 	{ "DepthToSpace", 13, true, 1, { IN("x", F, 4, 2, 8, 3, 5) }, 2, { AI("blocksize", 2), AS("mode", "CRD") }, 1 },
 	{ "SpaceToDepth", 13, true, 1, { IN("x", F, 4, 2, 3, 6, 4) }, 1, { AI("blocksize", 2) }, 1 },
-	{ "Resize", 19, true, 3, { IN("x", F, 4, 2, 3, 7, 9), { "", 0, 0, { 0 }, 0, 0, 0, { 0 } },
+	{ "Resize", 19, true, 4, { IN("x", F, 4, 2, 3, 7, 9), NONE, NONE,
 	  INIT("sz", MP_I64, 4, 2, 3, 15, 5) }, 2, { AS("mode", "linear"), AS("coordinate_transformation_mode", "half_pixel") }, 1 },
-	{ "Resize", 19, true, 3, { IN("x", F, 4, 2, 3, 7, 9), { "", 0, 0, { 0 }, 0, 0, 0, { 0 } },
+	{ "Resize", 19, true, 4, { IN("x", F, 4, 2, 3, 7, 9), NONE, NONE,
 	  INIT("sz", MP_I64, 4, 2, 3, 16, 20) }, 1, { AS("mode", "cubic") }, 1 },
-	{ "Resize", 19, true, 3, { IN("x", F, 4, 2, 3, 7, 9), { "", 0, 0, { 0 }, 0, 0, 0, { 0 } },
+	{ "Resize", 19, true, 4, { IN("x", F, 4, 2, 3, 7, 9), NONE, NONE,
 	  INIT("sz", MP_I64, 4, 2, 3, 4, 20) }, 1, { AS("mode", "nearest") }, 1 },
 	{ "NonZero", 13, true, 1, { INR("x", F, -1, 1.5, 2, 5, 9) }, 0, { { 0 } }, 1 },
 	{ "OneHot", 11, false, 3, { INR("i", MP_I64, -5, 5, 2, 3, 4), INIT("d", MP_I64, 1, 5), INIT("v", MP_I64, 2, 0, 7) }, 0, { { 0 } }, 1 },
@@ -368,11 +370,15 @@ out:
 int main(void)
 {
 	struct mp_error e = { 0 };
-	if (!mp_backend_cuda_present()) {
+	/* MPDBG_PARITY_CPU=1: the table on one CPU thread against all of them,
+	 * to check the cases themselves where there is no GPU */
+	bool self = getenv("MPDBG_PARITY_CPU") != NULL;
+	if (!self && !mp_backend_cuda_present()) {
 		printf("1..0 # SKIP no CUDA GPU here (or a build without CUDA)\n");
 		return 0;
 	}
-	if (mp_backend_cuda_new(0, &gpu, &e) || mp_backend_cpu_new(0, &cpu, &e)) {
+	if ((self ? mp_backend_cpu_new(1, &gpu, &e) : mp_backend_cuda_new(0, &gpu, &e)) ||
+	    mp_backend_cpu_new(0, &cpu, &e)) {
 		printf("Bail out! %s\n", e.msg);
 		return 1;
 	}

@@ -12,6 +12,7 @@
 #include "cmocka_tap.h"
 #include "exec.h"
 #include "graph.h"
+#include "policy.h"
 #include "safetensors.h"
 #include "testutil.h"
 
@@ -88,6 +89,104 @@ static void check_export(const char *file, const char *prefix)
 	mp_graph_free(g);
 	free(mp);
 	free(bp);
+}
+
+/* Runs batch b on x and fetches both outputs to the host. */
+static void run_fetch(struct mp_exec *x, const struct mp_graph *g, const struct mp_batch *b, bool again,
+                      struct mp_tensor out[2])
+{
+	struct mp_error e = { 0 };
+	if ((again ? mp_exec_restart(x, &e) : mp_exec_begin(x, b, &e)) || mp_exec_run(x, &e))
+		fail_msg("%s", e.msg);
+	assert_int_equal(mp_exec_fetch(x, mp_graph_find_value(g, "joints_3d"), &out[0], &e), MP_OK);
+	assert_int_equal(mp_exec_fetch(x, mp_graph_find_value(g, "joints_2d"), &out[1], &e), MP_OK);
+}
+
+/* Batches of one shape after another, a smaller batch between, a batch run
+ * twice: the executor that binds fast, plans memory and replays graphs
+ * gives the same bits as one that does none of it. */
+static void check_repeats(const char *file, const char *policy)
+{
+	char *mp = mp_test_join(models, file), *bp = mp_test_join(models, "batches");
+	struct mp_graph *g;
+	struct mp_backend *cpu;
+	struct mp_batch_source *src;
+	struct mp_batch *bs[4], *half;
+	struct mp_exec *fast, *plain;
+	struct mp_policy pol = { 0 };
+	struct mp_error e = { 0 };
+	struct mp_tensor halves[4];
+	const char *names[4];
+
+	assert_int_equal(mp_graph_load(mp, &g, &e), MP_OK);
+	assert_int_equal(mp_backend_cpu_new(0, &cpu, &e), MP_OK);
+	assert_int_equal(mp_policy_set_base(&pol, policy, &e), MP_OK);
+	assert_int_equal(mp_policy_set_on_mismatch(&pol, "cast", &e), MP_OK); /* pure bf16 meets f32 intrinsics */
+	assert_int_equal(mp_batch_source_open_glob(bp, "batch_*.safetensors", &src, &e), MP_OK);
+	for (size_t i = 0; i < 4; i++)
+		assert_int_equal(mp_batch_load(src, i, &bs[i], &e), MP_OK);
+	/* the first two samples of batch 1 (only the TorchScript export has a
+	 * dynamic batch axis) */
+	size_t nh = mp_batch_count(bs[1]);
+	for (size_t k = 0; k < nh; k++) {
+		halves[k] = *mp_batch_tensor(bs[1], k);
+		halves[k].buf = NULL;
+		halves[k].shape[0] = 2;
+		names[k] = mp_batch_tensor_name(bs[1], k);
+	}
+	assert_int_equal(mp_batch_from_tensors("half", nh, names, halves, false, &half, &e), MP_OK);
+	bool dynamic = !strcmp(file, "handpose_ts.onnx");
+	struct mp_exec_options fo = { .policy = &pol }, po = { .policy = &pol, .no_graphs = true, .no_memplan = true };
+	assert_int_equal(mp_exec_new(g, dev, cpu, &fo, &fast, &e), MP_OK);
+	assert_int_equal(mp_exec_new(g, dev, cpu, &po, &plain, &e), MP_OK);
+	const struct mp_batch *order[] = { bs[0], bs[1], bs[2], bs[0], dynamic ? half : bs[3], bs[3], bs[1], bs[2], bs[2] };
+	size_t nruns = sizeof order / sizeof order[0];
+	for (size_t r = 0; r < nruns; r++) {
+		struct mp_tensor a[2], b[2];
+		bool again = r + 1 == nruns; /* the last: the bound batch once more */
+		run_fetch(fast, g, order[r], again, a);
+		run_fetch(plain, g, order[r], false, b);
+		for (int k = 0; k < 2; k++) {
+			assert_int_equal(mp_tensor_nbytes(&a[k]), mp_tensor_nbytes(&b[k]));
+			if (memcmp(a[k].data, b[k].data, mp_tensor_nbytes(&a[k])))
+				fail_msg("%s %s run %zu: output %d differs from the plain executor's", file, policy, r, k);
+			mp_tensor_reset(&a[k]);
+			mp_tensor_reset(&b[k]);
+		}
+	}
+	struct mp_exec_stats st;
+	mp_exec_get_stats(fast, &st);
+	printf("# %s %s on %s: %zu of %zu binds fast, %zu planned runs, %zu captured, %zu replayed; arena %zu bytes "
+	       "for %zu without reuse%s%s\n", file, policy, dev->iface->name, st.fast_binds, st.binds, st.planned_runs,
+	       st.graph_captures, st.graph_replays, st.arena_bytes, st.unplanned_bytes, st.graph_note[0] ? "; " : "",
+	       st.graph_note);
+	/* shapes change at runs 0 and, with the half batch, 4 and 5 */
+	assert_int_equal(st.fast_binds, dynamic ? 5 : 7);
+	assert_true(st.planned_runs >= (dynamic ? 4u : 6u));
+	assert_true(st.arena_bytes > 0 && st.arena_bytes < st.unplanned_bytes);
+	if (dev->iface->graph_begin) {
+		assert_string_equal(st.graph_note, "");
+		assert_true(st.graph_captures >= 1 && st.graph_replays >= (dynamic ? 3u : 5u));
+	}
+	mp_exec_free(fast);
+	mp_exec_free(plain);
+	mp_batch_free(half);
+	for (size_t i = 0; i < 4; i++)
+		mp_batch_free(bs[i]);
+	mp_batch_source_free(src);
+	mp_policy_free(&pol);
+	mp_backend_free(cpu);
+	mp_graph_free(g);
+	free(mp);
+	free(bp);
+}
+
+static void test_repeats(void **state)
+{
+	(void)state;
+	check_repeats("handpose_ts.onnx", "fp32");
+	check_repeats("handpose_ts.onnx", "bf16-autocast");
+	check_repeats("handpose_dynamo.onnx", "bf16");
 }
 
 static int32_t child_named(const struct mp_graph *g, int32_t parent, const char *name)
@@ -177,6 +276,7 @@ int main(void)
 		cmocka_unit_test(test_ts),
 		cmocka_unit_test(test_dynamo),
 		cmocka_unit_test(test_trees),
+		cmocka_unit_test(test_repeats),
 	};
 	int rc = MP_RUN_TESTS(tests);
 	mp_backend_free(dev);

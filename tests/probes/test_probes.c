@@ -252,7 +252,7 @@ static struct mp_tensor on_backend(struct mp_backend *be, const struct mp_tensor
 	}
 	mp_tensor_init(&d, x->dtype, x->ndim, x->shape);
 	if (be->iface->alloc(be->ctx, mp_tensor_nbytes(&d) + 1, &d.buf, &e) ||
-	    (d.data = d.buf->data, be->iface->from_host(be->ctx, x->data, &d, &e)))
+	    (d.data = d.buf->data, d.device = d.buf->device, be->iface->from_host(be->ctx, x->data, &d, &e)))
 		fail_msg("%s", e.msg);
 	return d;
 }

@@ -1,0 +1,249 @@
+/* bench_forward.c - times mpdbg's forward pass of one model on one batch,
+ * without probes, for bench_gpu.py to set beside PyTorch.
+ *
+ *   bench_forward MODEL.onnx BATCH.safetensors [--policy P] [--device cuda|cpu]
+ *                 [--warmup N] [--runs N] [--out FILE] [--tf32]
+ *
+ * Two timings per run, both medians over --runs after --warmup:
+ *   gpu_ms   the batch's inputs already on the device (mp_exec_restart, then
+ *            mp_exec_run), between CUDA events on the backend's stream: what
+ *            PyTorch's figure (its input already on the GPU) compares with;
+ *   wall_ms  the whole step a session takes per batch (mp_exec_begin with the
+ *            inputs copied from host memory, then mp_exec_run), host clock.
+ * Memory: the most device memory in use during a run beyond what was in use
+ * before it (weights, inputs): the activations and scratch.
+ * --out writes output 0 as raw little-endian float32, for checking against
+ * PyTorch.  --profile adds one more run, synchronised after every node, and
+ * prints where its time went by op type (stderr).  Prints one JSON object. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "backend.h"
+#include "batch.h"
+#include "exec.h"
+#include "graph.h"
+#include "policy.h"
+
+static double now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof *v, cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* --profile: host time per node, the device synchronised after each. */
+struct prof {
+	struct mp_backend *be;
+	double t, ms[64];
+	char op[64][24], dt[64][12];
+	int count[64], n;
+};
+
+static enum mp_status prof_hook(void *user, struct mp_exec *x, size_t node, struct mp_error *e)
+{
+	struct prof *p = user;
+	const struct mp_graph *g = mp_exec_graph(x);
+	const struct mp_node *n = mp_graph_node(g, node);
+	enum mp_status st = p->be->iface->sync(p->be->ctx, e);
+	double t = now_ms(), d = t - p->t;
+	const struct mp_value_info *vi = n->noutputs && n->outputs[0] >= 0 ? mp_exec_value_info(x, n->outputs[0]) : NULL;
+	const char *dt = vi ? mp_dtype_name(vi->dtype) : "-";
+	int k;
+	p->t = t;
+	for (k = 0; k < p->n; k++)
+		if (!strcmp(p->op[k], n->op_type) && !strcmp(p->dt[k], dt))
+			break;
+	if (k == p->n && p->n < 64) {
+		snprintf(p->op[k], sizeof p->op[k], "%s", n->op_type);
+		snprintf(p->dt[k], sizeof p->dt[k], "%s", dt);
+		p->n++;
+	}
+	if (k < 64) {
+		p->ms[k] += mp_exec_node_folded(x, node) ? 0 : d;
+		p->count[k] += !mp_exec_node_folded(x, node);
+	}
+	return st;
+}
+
+static int fail(const char *what, const struct mp_error *e)
+{
+	fprintf(stderr, "bench_forward: %s: %s\n", what, e->msg);
+	return 1;
+}
+
+static int write_output(struct mp_exec *x, const struct mp_graph *g, const char *path, struct mp_error *e)
+{
+	struct mp_tensor h;
+	if (mp_exec_fetch(x, mp_graph_output(g, 0), &h, e))
+		return fail("fetching output 0", e);
+	size_t n = (size_t)mp_tensor_numel(&h);
+	float *f = malloc(n * sizeof *f + 1);
+	FILE *fp = fopen(path, "wb");
+	int rc = !f || !fp;
+	if (!rc) {
+		mp_dtype_convert(h.dtype, h.data, MP_F32, f, n);
+		rc = fwrite(f, sizeof *f, n, fp) != n;
+	}
+	if (fp && fclose(fp))
+		rc = 1;
+	if (rc)
+		fprintf(stderr, "bench_forward: cannot write %s\n", path);
+	free(f);
+	mp_tensor_reset(&h);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	const char *policy_name = "fp32", *device = "cuda", *out = NULL;
+	int warmup = 10, runs = 30;
+	bool tf32 = false, profile = false;
+	struct mp_error e = { 0 };
+
+	if (argc < 3) {
+		fprintf(stderr, "usage: bench_forward MODEL BATCH [--policy P] [--device cuda|cpu] [--warmup N] "
+		                "[--runs N] [--out FILE] [--tf32]\n");
+		return 2;
+	}
+	for (int i = 3; i < argc; i++) {
+		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+		if (!strcmp(a, "--tf32")) { tf32 = true; continue; }
+		if (!strcmp(a, "--profile")) { profile = true; continue; }
+		if (!v) {
+			fprintf(stderr, "bench_forward: %s needs a value\n", a);
+			return 2;
+		}
+		if (!strcmp(a, "--policy")) policy_name = v;
+		else if (!strcmp(a, "--device")) device = v;
+		else if (!strcmp(a, "--warmup")) warmup = atoi(v);
+		else if (!strcmp(a, "--runs")) runs = atoi(v);
+		else if (!strcmp(a, "--out")) out = v;
+		else {
+			fprintf(stderr, "bench_forward: unknown option %s\n", a);
+			return 2;
+		}
+		i++;
+	}
+	if (runs < 1 || runs > 10000 || warmup < 0) {
+		fprintf(stderr, "bench_forward: --runs must be 1..10000 and --warmup at least 0\n");
+		return 2;
+	}
+
+	struct mp_graph *g = NULL;
+	struct mp_batch_source *src = NULL;
+	struct mp_batch *b = NULL;
+	struct mp_backend *be = NULL, *cpu = NULL;
+	struct mp_exec *x = NULL;
+	struct mp_policy pol = { 0 };
+	bool gpu = !strcmp(device, "cuda");
+	if (mp_graph_load(argv[1], &g, &e))
+		return fail("loading the model", &e);
+	if (mp_batch_source_open(argv[2], &src, &e) || mp_batch_load(src, 0, &b, &e))
+		return fail("loading the batch", &e);
+	if (mp_policy_set_base(&pol, policy_name, &e))
+		return fail("--policy", &e);
+	if (mp_backend_cpu_new(0, &cpu, &e) || (gpu ? mp_backend_cuda_new(0, &be, &e) : mp_backend_cpu_new(0, &be, &e)))
+		return fail("the backend", &e);
+	if (tf32)
+		mp_backend_cuda_set_tf32(be, true);
+	struct mp_exec_options xo = { .policy = &pol };
+	if (mp_exec_new(g, be, cpu, &xo, &x, &e))
+		return fail("the executor", &e);
+
+	double *gpu_ms = calloc((size_t)runs, sizeof *gpu_ms), *wall_ms = calloc((size_t)runs, sizeof *wall_ms);
+	double t0 = now_ms();
+	if (mp_exec_begin(x, b, &e) || mp_exec_run(x, &e))
+		return fail("the first run", &e);
+	double first_ms = now_ms() - t0;
+	for (int i = 0; i < warmup; i++)
+		if (mp_exec_begin(x, b, &e) || mp_exec_run(x, &e))
+			return fail("warming up", &e);
+	/* whole steps, from host memory */
+	for (int i = 0; i < runs; i++) {
+		t0 = now_ms();
+		if (mp_exec_begin(x, b, &e) || mp_exec_run(x, &e))
+			return fail("a timed run", &e);
+		wall_ms[i] = now_ms() - t0;
+	}
+	/* the inputs resident: device time between events */
+	size_t used = 0, peak = 0;
+	if (mp_exec_restart(x, &e))
+		return fail("restart", &e);
+	if (gpu && mp_backend_cuda_memory(be, &used, &peak, true, &e))
+		return fail("memory", &e);
+	for (int i = 0; i < runs; i++) {
+		if (mp_exec_restart(x, &e))
+			return fail("restart", &e);
+		if (gpu && mp_backend_cuda_mark(be, 0, &e))
+			return fail("timing", &e);
+		t0 = now_ms();
+		if (mp_exec_run(x, &e))
+			return fail("a timed run", &e);
+		if (gpu) {
+			if (mp_backend_cuda_mark(be, 1, &e) || mp_backend_cuda_elapsed(be, 0, 1, &gpu_ms[i], &e))
+				return fail("timing", &e);
+		} else {
+			gpu_ms[i] = now_ms() - t0;
+		}
+	}
+	size_t used2 = 0, peak2 = 0;
+	if (gpu && mp_backend_cuda_memory(be, &used2, &peak2, false, &e))
+		return fail("memory", &e);
+	if (out && write_output(x, g, out, &e))
+		return 1;
+	if (profile) {
+		struct prof p = { .be = be };
+		double total = 0;
+		mp_exec_set_hook(x, prof_hook, &p);
+		if (mp_exec_restart(x, &e) || be->iface->sync(be->ctx, &e))
+			return fail("profile", &e);
+		p.t = now_ms();
+		if (mp_exec_run(x, &e))
+			return fail("the profiled run", &e);
+		mp_exec_set_hook(x, NULL, NULL);
+		for (int k = 0; k < p.n; k++)
+			total += p.ms[k];
+		for (int pass = 0; pass < p.n; pass++) { /* largest first */
+			int best = -1;
+			for (int k = 0; k < p.n; k++)
+				if (p.count[k] >= 0 && (best < 0 || p.ms[k] > p.ms[best]))
+					best = k;
+			fprintf(stderr, "%-22s %-9s %5d nodes %9.3f ms %5.1f%%\n", p.op[best], p.dt[best], p.count[best],
+			        p.ms[best], 100 * p.ms[best] / total);
+			p.count[best] = -1;
+		}
+		fprintf(stderr, "%-22s %-9s %5s       %9.3f ms (each node synchronised)\n", "total", "", "", total);
+	}
+	const struct mp_tensor *in0 = mp_batch_tensor(b, 0);
+	double gpu_med = median(gpu_ms, runs), gpu_min = gpu_ms[0], wall_med = median(wall_ms, runs);
+	printf("{\"device\": \"%s\", \"policy\": \"%s\", \"batch\": %lld, \"runs\": %d, \"warmup\": %d, "
+	       "\"first_ms\": %.3f, \"gpu_ms\": %.4f, \"gpu_min_ms\": %.4f, \"wall_ms\": %.4f, "
+	       "\"resident_bytes\": %zu, \"activation_peak_bytes\": %zu, \"tf32\": %s}\n",
+	       mp_backend_device_name(be), policy_name, (long long)(in0->ndim ? in0->shape[0] : 1), runs, warmup,
+	       first_ms, gpu_med, gpu_min, wall_med, used,
+	       peak2 > used ? peak2 - used : 0, tf32 ? "true" : "false");
+	free(gpu_ms);
+	free(wall_ms);
+	mp_exec_free(x);
+	mp_backend_free(be);
+	mp_backend_free(cpu);
+	mp_batch_free(b);
+	mp_batch_source_free(src);
+	mp_graph_free(g);
+	mp_policy_free(&pol);
+	return 0;
+}

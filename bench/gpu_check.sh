@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# gpu_check.sh - what the GPU machine checks, in one go: the CUDA parity
+# table, the ONNX conformance suite and both ../shared/models exports on the
+# CUDA backend, the probe tests, `mpdbg run --device cuda`, then the
+# benchmark beside PyTorch (bench_gpu.py).  A short summary goes to stdout,
+# full logs to OUT_DIR.
+#
+# usage: bench/gpu_check.sh BIN_DIR SHARED_DIR OUT_DIR [bench]
+#   BIN_DIR holds mpdbg, conformance, test_parity, test_handpose,
+#   test_policy_models, test_probes and bench_forward (a build's, or copies).
+set -u
+bin=$1 shared=$2 out=$3 what=${4:-all}
+export MP_SHARED=$shared
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
+
+tap() { # name, then the command: its TAP summary
+	local name=$1 rc
+	shift
+	"$@" > "$out/$name.log" 2>&1
+	rc=$?
+	printf '%-22s rc=%d  %s passed, %s failed  %s\n' "$name" "$rc" \
+		"$(grep -c '^ok' "$out/$name.log")" "$(grep -c '^not ok' "$out/$name.log")" \
+		"$(grep -m1 -E '^1\.\.0 # SKIP|^Bail out' "$out/$name.log")"
+	grep '^not ok' "$out/$name.log" | head -20
+}
+
+if [ "$what" = all ]; then
+	tap parity "$bin/test_parity"
+	MPDBG_TEST_DEVICE=cuda tap conformance "$bin/conformance"
+	{
+		MPDBG_TEST_DEVICE=cuda "$bin/test_handpose"
+		MPDBG_TEST_DEVICE=cuda "$bin/test_policy_models"
+		"$bin/test_probes"
+	} > "$out/models.log" 2>&1
+	printf '%-22s %s passed, %s failed\n' "models+probes" "$(grep -c '^ok' "$out/models.log")" \
+		"$(grep -c '^not ok' "$out/models.log")"
+	grep -B2 -A8 '^not ok' "$out/models.log" | head -40
+	for p in fp32 bf16-autocast; do
+		"$bin/mpdbg" run "$shared/models/handpose_ts.onnx" --data "$shared/models/batches" \
+			--device cuda --policy $p --compare fp32 2>&1 | tail -8
+	done > "$out/run.log"
+	tail -20 "$out/run.log"
+fi
+python3 "$(dirname "$0")/bench_gpu.py" --bench "$bin/bench_forward" --out "$out" 2>&1 | tee "$out/bench.log" | tail -20

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# pack_for_gpu.sh - packs what bench/gpu_check.sh needs on the GPU machine
+# (which has no compilers' libraries, no cmocka, and no ../shared) into
+# .devrun/ (ignored by git; name it in the device tool's `carry`):
+#   run.tar.xz     the executables of BUILD_DIR (stripped) and the shared
+#                  libraries they load that the GPU machine lacks
+#   shared.tar.xz  ../shared/models and ../shared/onnx-backend-tests
+# usage: bench/pack_for_gpu.sh [BUILD_DIR (build-cuda)]
+# There: mkdir -p /tmp/r /tmp/s && tar xJf .devrun/run.tar.xz -C /tmp/r &&
+#        tar xJf .devrun/shared.tar.xz -C /tmp/s &&
+#        LD_LIBRARY_PATH=/tmp/r/libs bench/gpu_check.sh /tmp/r/bin /tmp/s $OUT
+set -eu
+b=${1:-build-cuda}
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+rm -rf .devrun/bin .devrun/libs
+mkdir -p .devrun/bin
+exes="$b/mpdbg $b/tests/conformance $b/tests/test_parity $b/tests/test_handpose $b/tests/test_policy_models
+      $b/tests/test_probes $b/bench/bench_forward"
+cp $exes .devrun/bin/
+strip .devrun/bin/*
+../shared/device/pack-libs.sh .devrun/libs $exes > /dev/null
+# the GPU machine has these (Ubuntu 24.04): only what it lacks travels
+rm -f .devrun/libs/libopenblas.so.* .devrun/libs/libgfortran.so.* .devrun/libs/libquadmath.so.* \
+      .devrun/libs/libsqlite3.so.* .devrun/libs/libcrypto.so.*
+tar cf - -C .devrun bin libs | xz -6 -T0 > .devrun/run.tar.xz
+rm -rf .devrun/bin .devrun/libs
+[ -f .devrun/shared.tar.xz ] || tar cf - -C ../shared models onnx-backend-tests | xz -9 -T0 > .devrun/shared.tar.xz
+ls -la .devrun
