@@ -10,8 +10,9 @@
  *            PyTorch's figure (its input already on the GPU) compares with;
  *   wall_ms  the whole step a session takes per batch (mp_exec_begin with the
  *            inputs copied from host memory, then mp_exec_run), host clock.
- * Memory: the most device memory in use during a run beyond what was in use
- * before it (weights, inputs): the activations and scratch.
+ * Memory: what a run holds beyond the weights and inputs: the planned arena
+ * (every activation and temporary), plus the most scratch its kernels took
+ * from the pool or, replayed as a graph, the graph's memory.
  * --out writes output 0 as raw little-endian float32, for checking against
  * PyTorch.  --profile adds one more run, synchronised after every node, and
  * prints where its time went by op type (stderr).  Prints one JSON object. */
@@ -183,7 +184,9 @@ int main(int argc, char **argv)
 	size_t used = 0, peak = 0;
 	if (mp_exec_restart(x, &e))
 		return fail("restart", &e);
-	if (gpu && mp_backend_cuda_memory(be, &used, &peak, true, &e))
+	size_t gpeak = 0;
+	if (gpu && (mp_backend_cuda_memory(be, &used, &peak, true, &e) ||
+	            mp_backend_cuda_graph_memory(be, &gpeak, true, &e)))
 		return fail("memory", &e);
 	for (int i = 0; i < runs; i++) {
 		if (mp_exec_restart(x, &e))
@@ -201,8 +204,12 @@ int main(int argc, char **argv)
 		}
 	}
 	size_t used2 = 0, peak2 = 0;
-	if (gpu && mp_backend_cuda_memory(be, &used2, &peak2, false, &e))
+	if (gpu && (mp_backend_cuda_memory(be, &used2, &peak2, false, &e) ||
+	            mp_backend_cuda_graph_memory(be, &gpeak, false, &e)))
 		return fail("memory", &e);
+	struct mp_exec_stats xs;
+	mp_exec_get_stats(x, &xs);
+	size_t act = xs.arena_bytes + (peak2 > used ? peak2 - used : 0) + gpeak;
 	if (out && write_output(x, g, out, &e))
 		return 1;
 	if (profile) {
@@ -232,10 +239,12 @@ int main(int argc, char **argv)
 	double gpu_med = median(gpu_ms, runs), gpu_min = gpu_ms[0], wall_med = median(wall_ms, runs);
 	printf("{\"device\": \"%s\", \"policy\": \"%s\", \"batch\": %lld, \"runs\": %d, \"warmup\": %d, "
 	       "\"first_ms\": %.3f, \"gpu_ms\": %.4f, \"gpu_min_ms\": %.4f, \"wall_ms\": %.4f, "
-	       "\"resident_bytes\": %zu, \"activation_peak_bytes\": %zu, \"tf32\": %s}\n",
+	       "\"resident_bytes\": %zu, \"activation_peak_bytes\": %zu, \"arena_bytes\": %zu, "
+	       "\"graph_bytes\": %zu, \"fast_binds\": %zu, \"binds\": %zu, \"graph_replays\": %zu, "
+	       "\"graph_note\": \"%s\", \"tf32\": %s}\n",
 	       mp_backend_device_name(be), policy_name, (long long)(in0->ndim ? in0->shape[0] : 1), runs, warmup,
-	       first_ms, gpu_med, gpu_min, wall_med, used,
-	       peak2 > used ? peak2 - used : 0, tf32 ? "true" : "false");
+	       first_ms, gpu_med, gpu_min, wall_med, used, act, xs.arena_bytes, gpeak, xs.fast_binds, xs.binds,
+	       xs.graph_replays, xs.graph_note, tf32 ? "true" : "false");
 	free(gpu_ms);
 	free(wall_ms);
 	mp_exec_free(x);

@@ -326,6 +326,10 @@ void mp_exec_free(struct mp_exec *x)
 
 void mp_exec_set_hook(struct mp_exec *x, mp_exec_hook hook, void *user)
 {
+	/* whether values may be narrowed is settled at binding: the next batch
+	 * binds afresh */
+	if (!hook != !x->hook)
+		x->sig_valid = false;
 	x->hook = hook;
 	x->hook_user = user;
 }
@@ -545,6 +549,62 @@ static bool small_outputs(const struct mp_exec *x, const struct mp_node *n)
 	return true;
 }
 
+/* Ops whose f32 result, written straight as bf16/f16, is bit for bit the
+ * f32 value cast (one rounding of an f32 result: not Pow, which computes in
+ * f64, nor the normalisations that sum in f64). */
+static bool narrows_exactly(enum mp_op op)
+{
+	switch (mp_op_info(op)->family) {
+	case MP_FAMILY_unary: return op != MP_OP_IS_NAN && op != MP_OP_IS_INF;
+	case MP_FAMILY_binary: return op != MP_OP_POW;
+	case MP_FAMILY_softmax: return true;
+	case MP_FAMILY_norm: return op == MP_OP_LAYER_NORMALIZATION || op == MP_OP_RMS_NORMALIZATION;
+	default: return false;
+	}
+}
+
+/* An f32 value that every reader casts to the same bf16 or f16 (a
+ * LayerNorm before autocast's matmuls, a softmax before one) is written in
+ * that type by its node, where the backend allows: the cast's pass over
+ * memory saved, the bits the same.  Not where anyone looks between nodes
+ * (a hook, kept values) or the run is to be literal. */
+static void narrow_outputs(struct mp_exec *x)
+{
+	x->stats.narrowed = 0;
+	if (x->hook || x->opt.keep_values || x->opt.literal || !x->plan)
+		return;
+	for (size_t i = 0; i < x->nnodes; i++) {
+		const struct mp_node *n = mp_graph_node(x->g, i);
+		const struct xnode *xn = &x->nodes[i];
+		if (xn->folded || xn->dynamic || n->noutputs < 1 || n->outputs[0] < 0 || !narrows_exactly(n->op) ||
+		    !(x->be->iface->mixed_float & (1u << mp_op_info(n->op)->family)))
+			continue;
+		int32_t id = n->outputs[0];
+		const struct mp_value *v = mp_graph_value(x->g, (size_t)id);
+		struct xval *xv = &x->vals[id];
+		if (v->is_output || !v->nconsumers || xv->iv.info.dtype != MP_F32)
+			continue;
+		enum mp_dtype to = MP_DTYPE_UNDEFINED;
+		bool ok = true;
+		for (int c = 0; ok && c < v->nconsumers; c++) {
+			const struct mp_node *r = mp_graph_node(x->g, (size_t)v->consumers[c]);
+			const struct mp_node_decision *d = decision(x, (size_t)v->consumers[c]);
+			for (int k = 0; ok && k < r->ninputs; k++) {
+				if (r->inputs[k] != id)
+					continue;
+				enum mp_dtype want = d && d->slots[k].materialize ? d->slots[k].want : MP_DTYPE_UNDEFINED;
+				ok = (want == MP_BF16 || want == MP_F16) && (!to || to == want) &&
+				     !x->nodes[v->consumers[c]].folded && !x->nodes[v->consumers[c]].dynamic;
+				to = want;
+			}
+		}
+		if (ok && to) {
+			xv->iv.info.dtype = to;
+			x->stats.narrowed++;
+		}
+	}
+}
+
 /* What makes a batch the same as the last for inference: each input's
  * dtype and shape, and the contents of small integer inputs (shapes, axes,
  * indices that inference may read).  False when an integer input is too
@@ -726,6 +786,7 @@ enum mp_status mp_exec_begin(struct mp_exec *x, const struct mp_batch *b, struct
 				}
 		}
 	}
+	narrow_outputs(x);
 	x->bound = true;
 	x->sig_valid = x->sig != NULL;
 	for (size_t i = 0; i < x->nnodes; i++)
@@ -934,6 +995,11 @@ static enum mp_status static_copy(struct mp_exec *x, int32_t id, enum mp_dtype v
 	return MP_OK;
 }
 
+static bool widening(enum mp_dtype from, enum mp_dtype to)
+{
+	return to == MP_F32 && (from == MP_BF16 || from == MP_F16);
+}
+
 /* Input slot k of node n as the kernel on be reads it: in the dtype the
  * plan wants, on be's device.  Temporaries go in x->tmp[2k], x->tmp[2k+1]. */
 static enum mp_status stage_input(struct mp_exec *x, const struct mp_node *n, int k,
@@ -948,6 +1014,11 @@ static enum mp_status stage_input(struct mp_exec *x, const struct mp_node *n, in
 	enum mp_device dev = be->iface->device;
 	enum mp_status st;
 
+	/* a bf16/f16 value the node reads widened to f32: a kernel that reads
+	 * any float type as f32 takes it as it is, to the same result */
+	if (widening(t->dtype, want) && !x->opt.literal &&
+	    (be->iface->mixed_float & (1u << mp_op_info(n->op)->family)))
+		want = t->dtype;
 	if (want == t->dtype && t->device == dev)
 		return MP_OK;
 	if (x->vals[id].is_static) {

@@ -34,6 +34,9 @@ struct mp_exec_options {
 	enum mp_dtype float_inputs;     /* under a policy, float batch tensors converted to this on
 	                                 * entry (the fp32 reference run); UNDEFINED: kept as they are */
 	bool no_graphs;                 /* never replay a run as a captured graph (CUDA graphs) */
+	bool literal;                   /* every planned cast made as a tensor of its own, every value
+	                                 * in its planned dtype: no shortcut a backend allows (the
+	                                 * reference the shortcuts are tested against, bit for bit) */
 	bool no_memplan;                /* allocate each buffer on its own, never from a planned arena */
 };
 
@@ -43,6 +46,7 @@ struct mp_exec_options {
 struct mp_exec_stats {
 	size_t binds, fast_binds;
 	size_t runs, planned_runs, graph_captures, graph_replays;
+	size_t narrowed;         /* values written straight in the narrower dtype all readers want */
 	size_t arena_bytes;      /* the planned arena: every activation of a run */
 	size_t unplanned_bytes;  /* what those buffers add up to without reuse */
 	char graph_note[192];    /* why runs are not replayed as a graph; empty when they are */

@@ -42,6 +42,12 @@ struct mp_backend_iface {
 	                            struct mp_error *e);
 	enum mp_status (*sync)(void *ctx, struct mp_error *e);
 	const mp_op_fn *ops; /* MP_OP_COUNT entries */
+	/* Bit f (1u << MP_FAMILY_f): family f's kernels read f32, bf16 and f16
+	 * inputs in any mix, compute in f32 as from f32 inputs, and round once
+	 * into whichever of the three the output is.  The executor then hands
+	 * them bf16/f16 values the plan widens uncast, and lets them write a
+	 * value straight in the narrower type every reader wants. */
+	uint32_t mixed_float;
 	/* Probes (probe.h).  Results go to a table of slots on the backend's
 	 * device: probe_reset() sizes and clears it, probe() computes a batch of
 	 * requests (one launch on a GPU; the tensors must stay alive until the
@@ -86,6 +92,9 @@ bool mp_backend_cuda_present(void);
  * use since the last reset. */
 enum mp_status mp_backend_cuda_memory(struct mp_backend *b, size_t *used, size_t *peak, bool reset,
                                       struct mp_error *e);
+/* Device memory that captured graphs hold for their kernels' scratch: the
+ * most since the last reset. */
+enum mp_status mp_backend_cuda_graph_memory(struct mp_backend *b, size_t *peak, bool reset, struct mp_error *e);
 /* TF32 for fp32 GEMMs (off by default: true fp32). */
 void mp_backend_cuda_set_tf32(struct mp_backend *b, bool on);
 /* Timing on the CUDA backend's stream: mark(slot) records an event there

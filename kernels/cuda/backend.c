@@ -23,9 +23,14 @@ static const struct mp_backend_iface cu_iface = {
 	.from_host = cu_from_host,
 	.sync = cu_sync,
 	.ops = cu_ops,
+	.mixed_float = 1u << MP_FAMILY_unary | 1u << MP_FAMILY_binary | 1u << MP_FAMILY_softmax | 1u << MP_FAMILY_norm,
 	.probe_reset = cu_probe_reset,
 	.probe = cu_probe,
 	.probe_fetch = cu_probe_fetch,
+	.graph_begin = cu_graph_begin,
+	.graph_end = cu_graph_end,
+	.graph_launch = cu_graph_launch,
+	.graph_free = cu_graph_free,
 };
 
 bool mp_backend_cuda_present(void)
@@ -81,4 +86,11 @@ enum mp_status mp_backend_cuda_elapsed(struct mp_backend *b, int from, int to, d
 	if (b->iface != &cu_iface)
 		return mp_error_set(e, MP_ERR_USAGE, "not a CUDA backend");
 	return cu_ctx_elapsed(b->ctx, from, to, ms, e);
+}
+
+enum mp_status mp_backend_cuda_graph_memory(struct mp_backend *b, size_t *peak, bool reset, struct mp_error *e)
+{
+	if (b->iface != &cu_iface)
+		return mp_error_set(e, MP_ERR_USAGE, "not a CUDA backend");
+	return cu_ctx_graph_memory(b->ctx, peak, reset, e);
 }

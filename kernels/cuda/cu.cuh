@@ -39,6 +39,9 @@ struct cu_ctx {
 	void *d_scratch;            /* small per-call parameter tables (resize taps, ...) */
 	size_t scratch_size;
 	cudaEvent_t marks[8];       /* mp_backend_cuda_mark's, made on first use */
+	bool capturing;             /* a graph is being captured on the stream */
+	void **keep;                /* tables uploaded during the capture: the graph's */
+	size_t nkeep, capkeep;
 	char name[256];
 	int sm_count;
 	bool tf32;
@@ -69,8 +72,11 @@ enum mp_status cu_blas_fail(cublasStatus_t st, const char *what, struct mp_error
 /* Device memory for kernel-private scratch (freed in stream order). */
 enum mp_status cu_scratch(struct cu_ctx *c, size_t bytes, void **out, struct mp_error *e);
 void cu_scratch_free(struct cu_ctx *c, void *p);
-/* A host table copied to the device for one call (the scratch slot). */
+/* A host table copied to the device for one call; cu_table_free() after
+ * the call.  While a graph is being captured the table is kept on the
+ * device as long as the graph (a replay reads it again). */
 enum mp_status cu_upload(struct cu_ctx *c, const void *host, size_t bytes, void **dev, struct mp_error *e);
+void cu_table_free(struct cu_ctx *c, void *dev);
 
 enum mp_status cu_unsupported(const struct mp_op_call *c, enum mp_dtype t, struct mp_error *e);
 
@@ -338,6 +344,160 @@ __device__ __forceinline__ void cu_iter_offsets(const cu_iter &it, int64_t i, in
 	}
 }
 
+/* ---- the fast path: 32-bit offsets, division by multiply and shift ----
+ *
+ * Most tensors have fewer than 2^31 elements and offsets; for them the
+ * per-element index arithmetic is 32-bit and each division by a dim a
+ * multiply-high and a shift (Granlund and Montgomery; the divisor's magic
+ * numbers are made once on the host).  A thread takes `vec` consecutive
+ * elements of the innermost dim, loaded as one vector where the operand
+ * steps through them contiguously. */
+
+struct cu_divider {
+	uint32_t d, m, s;
+};
+
+static inline cu_divider cu_divider_make(uint32_t d)
+{
+	cu_divider v;
+	uint32_t s = 0;
+	while (s < 32 && (1ull << s) < d)
+		s++;
+	v.d = d;
+	v.s = s;
+	v.m = (uint32_t)(((1ull << 32) * ((1ull << s) - d)) / d + 1);
+	return v;
+}
+
+/* n / v.d for n < 2^31 */
+__device__ __forceinline__ uint32_t cu_divide(const cu_divider &v, uint32_t n)
+{
+	return (__umulhi(n, v.m) + n) >> v.s;
+}
+
+struct cu_fast {
+	int ndim, nops, vec;
+	uint32_t n;
+	cu_divider div[MP_MAX_DIMS];
+	int32_t stride[CU_ITER_OPS][MP_MAX_DIMS];
+};
+
+/* The fast form of it, or false where sizes or offsets need 64 bits.  vec:
+ * the widest of 8, 4, 2 (up to max_vec) that divides the inner dim and
+ * keeps every operand that steps through it contiguously (inner stride 1)
+ * aligned for that many elements of es[k] bytes; operands must step by 0 or
+ * 1 in the inner dim for vec > 1. */
+bool cu_fast_init(struct cu_fast *f, const struct cu_iter &it, const void *const *ptrs, const size_t *es,
+                  int max_vec);
+
+__device__ __forceinline__ void cu_fast_offsets(const cu_fast &f, uint32_t i, int32_t *off)
+{
+	for (int k = 0; k < CU_ITER_OPS; k++)
+		off[k] = 0;
+	for (int d = f.ndim - 1; d > 0; d--) {
+		uint32_t q = cu_divide(f.div[d], i), r = i - q * f.div[d].d;
+		i = q;
+		for (int k = 0; k < f.nops; k++)
+			off[k] += (int32_t)r * f.stride[k][d];
+	}
+	for (int k = 0; k < f.nops; k++)
+		off[k] += (int32_t)i * f.stride[k][0];
+}
+
+/* Typed loads and stores of the float storage types, as f32 (exact) and
+ * from f32 (rounded to nearest even, as cu_st_f32). */
+template <int DT>
+__device__ __forceinline__ float cu_ldf(const void *p, int32_t i)
+{
+	if (DT == MP_F32)
+		return ((const float *)p)[i];
+	if (DT == MP_BF16)
+		return cu_bf16_to_f32(((const uint16_t *)p)[i]);
+	return cu_f16_to_f32(((const uint16_t *)p)[i]);
+}
+
+template <int DT>
+__device__ __forceinline__ void cu_stf(void *p, int32_t i, float v)
+{
+	if (DT == MP_F32)
+		((float *)p)[i] = v;
+	else if (DT == MP_BF16)
+		((uint16_t *)p)[i] = cu_f32_to_bf16(v);
+	else
+		((uint16_t *)p)[i] = cu_f32_to_f16(v);
+}
+
+/* V elements from p at i stepping by step (0: one value for all V; 1: a
+ * vector load, aligned by cu_fast_init) */
+template <int DT, int V>
+__device__ __forceinline__ void cu_ldv(const void *p, int32_t i, int32_t step, float *v)
+{
+	if (V == 1 || step == 0) {
+		float x = cu_ldf<DT>(p, i);
+#pragma unroll
+		for (int j = 0; j < V; j++)
+			v[j] = x;
+		return;
+	}
+	if (DT == MP_F32 && V == 4) {
+		float4 q = *(const float4 *)((const float *)p + i);
+		v[0] = q.x, v[1] = q.y, v[2] = q.z, v[3] = q.w;
+	} else if (DT == MP_F32 && V == 2) {
+		float2 q = *(const float2 *)((const float *)p + i);
+		v[0] = q.x, v[1] = q.y;
+	} else if (DT != MP_F32 && V == 4) {
+		uint2 q = *(const uint2 *)((const uint16_t *)p + i);
+		uint32_t w[2] = { q.x, q.y };
+#pragma unroll
+		for (int j = 0; j < 4; j++) {
+			uint16_t h = (uint16_t)(w[j / 2] >> (16 * (j % 2)));
+			v[j] = DT == MP_BF16 ? cu_bf16_to_f32(h) : cu_f16_to_f32(h);
+		}
+	} else if (DT != MP_F32 && V == 2) {
+		uint32_t q = *(const uint32_t *)((const uint16_t *)p + i);
+#pragma unroll
+		for (int j = 0; j < 2; j++) {
+			uint16_t h = (uint16_t)(q >> (16 * j));
+			v[j] = DT == MP_BF16 ? cu_bf16_to_f32(h) : cu_f16_to_f32(h);
+		}
+	} else {
+#pragma unroll
+		for (int j = 0; j < V; j++)
+			v[j] = cu_ldf<DT>(p, i + j);
+	}
+}
+
+/* V contiguous elements stored at i (the output always steps by 1) */
+template <int DT, int V>
+__device__ __forceinline__ void cu_stv(void *p, int32_t i, const float *v)
+{
+	if (DT == MP_F32 && V == 4) {
+		*(float4 *)((float *)p + i) = make_float4(v[0], v[1], v[2], v[3]);
+	} else if (DT == MP_F32 && V == 2) {
+		*(float2 *)((float *)p + i) = make_float2(v[0], v[1]);
+	} else if (DT != MP_F32 && (V == 4 || V == 2)) {
+		uint16_t h[4];
+#pragma unroll
+		for (int j = 0; j < V; j++)
+			h[j] = DT == MP_BF16 ? cu_f32_to_bf16(v[j]) : cu_f32_to_f16(v[j]);
+		if (V == 4)
+			*(uint2 *)((uint16_t *)p + i) = make_uint2((uint32_t)h[0] | (uint32_t)h[1] << 16,
+			                                           (uint32_t)h[2] | (uint32_t)h[3] << 16);
+		else
+			*(uint32_t *)((uint16_t *)p + i) = (uint32_t)h[0] | (uint32_t)h[1] << 16;
+	} else {
+#pragma unroll
+		for (int j = 0; j < V; j++)
+			cu_stf<DT>(p, i + j, v[j]);
+	}
+}
+
+/* The float storage types the fast kernels are made for. */
+static inline bool cu_is_storage_float(enum mp_dtype t)
+{
+	return t == MP_F32 || t == MP_BF16 || t == MP_F16;
+}
+
 /* Byte strides of a tensor as element strides. */
 static inline int64_t cu_estride(const struct mp_tensor *t, int d)
 {
@@ -352,6 +512,9 @@ enum mp_status cu_fill_bytes(struct cu_ctx *c, struct mp_tensor *t, const void *
 /* A device-side dtype conversion of n contiguous elements. */
 enum mp_status cu_convert(struct cu_ctx *c, const void *src, enum mp_dtype st, void *dst, enum mp_dtype dt,
                           int64_t n, struct mp_error *e);
+/* The same among f32, bf16 and f16 on the fast path (elementwise.cu); false
+ * where it does not apply. */
+bool cu_convert_fast(struct cu_ctx *c, const void *src, enum mp_dtype st, void *dst, enum mp_dtype dt, int64_t n);
 
 /* Reports an index error from a kernel (first one wins). */
 __device__ __forceinline__ void cu_report_index(cu_err_rec *rec, int op, int axis, long long v, long long dim)

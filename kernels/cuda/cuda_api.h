@@ -18,6 +18,7 @@ void cu_ctx_free(void *ctx);
 const char *cu_ctx_name(void *ctx);
 void cu_ctx_set_tf32(void *ctx, bool on);
 enum mp_status cu_ctx_memory(void *ctx, size_t *used, size_t *peak, bool reset, struct mp_error *e);
+enum mp_status cu_ctx_graph_memory(void *ctx, size_t *peak, bool reset, struct mp_error *e);
 enum mp_status cu_ctx_mark(void *ctx, int slot, struct mp_error *e);
 enum mp_status cu_ctx_elapsed(void *ctx, int from, int to, double *ms, struct mp_error *e);
 
@@ -25,6 +26,10 @@ enum mp_status cu_alloc(void *ctx, size_t size, struct mp_buffer **out, struct m
 enum mp_status cu_to_host(void *ctx, const struct mp_tensor *src, void *dst, struct mp_error *e);
 enum mp_status cu_from_host(void *ctx, const void *src, struct mp_tensor *dst, struct mp_error *e);
 enum mp_status cu_sync(void *ctx, struct mp_error *e);
+enum mp_status cu_graph_begin(void *ctx, struct mp_error *e);
+enum mp_status cu_graph_end(void *ctx, void **graph, struct mp_error *e);
+enum mp_status cu_graph_launch(void *ctx, void *graph, struct mp_error *e);
+void cu_graph_free(void *ctx, void *graph);
 
 #define X(f) enum mp_status cu_##f(void *ctx, const struct mp_op_call *c, struct mp_error *e);
 MP_FAMILIES(X)

@@ -150,6 +150,19 @@ extern "C" enum mp_status cu_ctx_memory(void *ctx, size_t *used, size_t *peak, b
 	return MP_OK;
 }
 
+extern "C" enum mp_status cu_ctx_graph_memory(void *ctx, size_t *peak, bool reset, struct mp_error *e)
+{
+	struct cu_ctx *c = (struct cu_ctx *)ctx;
+	uint64_t h = 0;
+	CU_TRY(cudaDeviceGetGraphMemAttribute(c->device, cudaGraphMemAttrUsedMemHigh, &h), "graph memory");
+	*peak = (size_t)h;
+	if (reset) {
+		uint64_t zero = 0;
+		CU_TRY(cudaDeviceSetGraphMemAttribute(c->device, cudaGraphMemAttrUsedMemHigh, &zero), "graph memory");
+	}
+	return MP_OK;
+}
+
 extern "C" enum mp_status cu_ctx_mark(void *ctx, int slot, struct mp_error *e)
 {
 	struct cu_ctx *c = (struct cu_ctx *)ctx;
@@ -235,6 +248,21 @@ void cu_scratch_free(struct cu_ctx *c, void *p)
 
 enum mp_status cu_upload(struct cu_ctx *c, const void *host, size_t bytes, void **dev, struct mp_error *e)
 {
+	if (c->capturing) { /* outside the stream, for good: every replay reads it */
+		if (c->nkeep == c->capkeep) {
+			size_t cap = c->capkeep ? 2 * c->capkeep : 16;
+			void **nk = (void **)realloc(c->keep, cap * sizeof *nk);
+			if (!nk)
+				return mp_error_set(e, MP_ERR_NOMEM, "out of memory");
+			c->keep = nk;
+			c->capkeep = cap;
+		}
+		*dev = NULL;
+		CU_TRY(cudaMalloc(dev, bytes < 256 ? 256 : bytes), "a table for a graph");
+		c->keep[c->nkeep++] = *dev;
+		CU_TRY(cudaMemcpy(*dev, host, bytes, cudaMemcpyHostToDevice), "copying a table for a graph");
+		return MP_OK;
+	}
 	enum mp_status st = cu_scratch(c, bytes, dev, e);
 	if (st)
 		return st;
@@ -246,6 +274,89 @@ enum mp_status cu_upload(struct cu_ctx *c, const void *host, size_t bytes, void 
 		return cu_fail(err, "copying a table to the GPU", e);
 	}
 	return MP_OK;
+}
+
+void cu_table_free(struct cu_ctx *c, void *dev)
+{
+	if (!c->capturing)
+		cu_scratch_free(c, dev);
+}
+
+/* ---- graphs: one captured run, replayed ---- */
+
+struct cu_graph {
+	cudaGraphExec_t exec;
+	void **keep;   /* the tables its kernels read */
+	size_t nkeep;
+};
+
+static void free_tables(void **keep, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		cudaFree(keep[i]);
+	free(keep);
+}
+
+extern "C" enum mp_status cu_graph_begin(void *ctx, struct mp_error *e)
+{
+	struct cu_ctx *c = (struct cu_ctx *)ctx;
+	/* relaxed: the tables above may be allocated while capturing */
+	CU_TRY(cudaStreamBeginCapture(c->stream, cudaStreamCaptureModeRelaxed), "starting a graph capture");
+	c->capturing = true;
+	c->keep = NULL;
+	c->nkeep = c->capkeep = 0;
+	return MP_OK;
+}
+
+extern "C" enum mp_status cu_graph_end(void *ctx, void **out, struct mp_error *e)
+{
+	struct cu_ctx *c = (struct cu_ctx *)ctx;
+	cudaGraph_t g = NULL;
+	cudaGraphExec_t ex = NULL;
+	cudaError_t err = cudaStreamEndCapture(c->stream, &g);
+	void **keep = c->keep;
+	size_t nkeep = c->nkeep;
+	c->capturing = false;
+	c->keep = NULL;
+	c->nkeep = c->capkeep = 0;
+	*out = NULL;
+	if (err == cudaSuccess && g)
+		err = cudaGraphInstantiate(&ex, g, 0);
+	if (g)
+		cudaGraphDestroy(g);
+	struct cu_graph *cg = err == cudaSuccess ? (struct cu_graph *)calloc(1, sizeof *cg) : NULL;
+	if (!cg) {
+		cudaGetLastError(); /* the capture's error is not the next call's */
+		if (ex)
+			cudaGraphExecDestroy(ex);
+		free_tables(keep, nkeep);
+		return err != cudaSuccess ? cu_fail(err, "capturing the run as a CUDA graph", e) :
+		                            mp_error_set(e, MP_ERR_NOMEM, "out of memory");
+	}
+	cg->exec = ex;
+	cg->keep = keep;
+	cg->nkeep = nkeep;
+	*out = cg;
+	return MP_OK;
+}
+
+extern "C" enum mp_status cu_graph_launch(void *ctx, void *graph, struct mp_error *e)
+{
+	struct cu_ctx *c = (struct cu_ctx *)ctx;
+	CU_TRY(cudaGraphLaunch(((struct cu_graph *)graph)->exec, c->stream), "launching the captured run");
+	return MP_OK;
+}
+
+extern "C" void cu_graph_free(void *ctx, void *graph)
+{
+	struct cu_ctx *c = (struct cu_ctx *)ctx;
+	struct cu_graph *cg = (struct cu_graph *)graph;
+	if (!cg)
+		return;
+	cudaStreamSynchronize(c->stream); /* not while a replay may still read its tables */
+	cudaGraphExecDestroy(cg->exec);
+	free_tables(cg->keep, cg->nkeep);
+	free(cg);
 }
 
 /* The index error a kernel recorded, raised and cleared. */
@@ -350,6 +461,52 @@ void cu_iter_strided(struct cu_iter *it, int ndim, const int64_t *shape, int nop
 	merge(it, ndim, shape, nops, st);
 }
 
+bool cu_fast_init(struct cu_fast *f, const struct cu_iter &it, const void *const *ptrs, const size_t *es,
+                  int max_vec)
+{
+	memset(f, 0, sizeof *f);
+	f->nops = it.nops;
+	f->vec = 1;
+	if (it.n > INT32_MAX)
+		return false;
+	f->n = (uint32_t)it.n;
+	if (it.ndim == 0) { /* one element */
+		f->ndim = 1;
+		f->div[0] = cu_divider_make(1);
+		return true;
+	}
+	f->ndim = it.ndim;
+	for (int k = 0; k < it.nops; k++) {
+		int64_t span = 0;
+		for (int d = 0; d < it.ndim; d++) {
+			int64_t st = it.stride[k][d] < 0 ? -it.stride[k][d] : it.stride[k][d];
+			span += (it.shape[d] - 1) * st;
+			f->stride[k][d] = (int32_t)it.stride[k][d];
+		}
+		if (span > INT32_MAX)
+			return false;
+	}
+	for (int d = 0; d < it.ndim; d++)
+		f->div[d] = cu_divider_make((uint32_t)it.shape[d]);
+	int last = it.ndim - 1;
+	for (int v = max_vec; v >= 2; v /= 2) {
+		bool ok = it.shape[last] % v == 0;
+		for (int k = 0; ok && k < it.nops; k++) {
+			int64_t si = it.stride[k][last];
+			if (si == 0)
+				continue;
+			ok = si == 1 && (uintptr_t)ptrs[k] % (v * es[k]) == 0;
+			for (int d = 0; ok && d < last; d++)
+				ok = it.stride[k][d] % v == 0;
+		}
+		if (ok) {
+			f->vec = v;
+			break;
+		}
+	}
+	return true;
+}
+
 /* ---- copy, fill, convert ---- */
 
 template <typename T>
@@ -374,6 +531,127 @@ static void launch_copy(struct cu_ctx *c, const cu_iter &it, void *dst, const vo
 	k_copy<T><<<cu_blocks(it.n, 256), 256, 0, c->stream>>>(it, (T *)dst, (const T *)src);
 }
 
+template <typename T, int V>
+struct alignas(sizeof(T) * V) cu_vec {
+	T v[V];
+};
+
+/* 32-bit indexing, V elements a thread (one 16-byte move where both step
+ * through them contiguously; a broadcast source read once) */
+template <typename T, int V>
+__global__ void k_copy_fast(cu_fast f, T *dst, const T *src)
+{
+	uint32_t nv = f.n / V, step = blockDim.x * gridDim.x;
+	int32_t ss = f.stride[1][f.ndim - 1];
+	for (uint32_t g = blockIdx.x * blockDim.x + threadIdx.x; g < nv; g += step) {
+		int32_t off[CU_ITER_OPS];
+		cu_fast_offsets(f, g * V, off);
+		if (V == 1) {
+			dst[off[0]] = src[off[1]];
+		} else if (ss == 0) {
+			cu_vec<T, V> q;
+			T x = src[off[1]];
+#pragma unroll
+			for (int j = 0; j < V; j++)
+				q.v[j] = x;
+			*(cu_vec<T, V> *)(dst + off[0]) = q;
+		} else {
+			*(cu_vec<T, V> *)(dst + off[0]) = *(const cu_vec<T, V> *)(src + off[1]);
+		}
+	}
+}
+
+/* A transpose that moves the innermost dim: 32x32 tiles through shared
+ * memory, read along the source's contiguous dim j and written along the
+ * destination's; the other dims are the batch (fb: its offsets). */
+template <typename T>
+__global__ void k_transpose_tiled(cu_fast fb, uint32_t nb, T *dst, const T *src, uint32_t nj, uint32_t ni,
+                                  int32_t dst_j, int32_t src_i)
+{
+	__shared__ T tile[32][33];
+	uint32_t tj = blockIdx.y * 32, ti = blockIdx.x * 32;
+	for (uint32_t b = blockIdx.z; b < nb; b += gridDim.z) {
+		int32_t off[CU_ITER_OPS];
+		cu_fast_offsets(fb, b, off);
+		const T *s = src + off[1];
+		T *d = dst + off[0];
+		for (int r = threadIdx.y; r < 32; r += blockDim.y) {
+			uint32_t j = tj + threadIdx.x, i = ti + r;
+			if (j < nj && i < ni)
+				tile[r][threadIdx.x] = s[(int32_t)j + (int32_t)i * src_i];
+		}
+		__syncthreads();
+		for (int r = threadIdx.y; r < 32; r += blockDim.y) {
+			uint32_t i = ti + threadIdx.x, j = tj + r;
+			if (j < nj && i < ni)
+				d[(int32_t)i + (int32_t)j * dst_j] = tile[threadIdx.x][r];
+		}
+		__syncthreads();
+	}
+}
+
+/* The tiled transpose where it applies: the destination steps through the
+ * inner dim contiguously, the source through another dim j. */
+template <typename T>
+static bool try_tiled(struct cu_ctx *c, const cu_iter &it, void *dst, const void *src)
+{
+	int last = it.ndim - 1, dj = -1;
+	if (it.ndim < 2 || it.stride[0][last] != 1 || it.stride[1][last] == 1 || it.n > INT32_MAX)
+		return false;
+	for (int d = 0; d < last; d++)
+		if (it.stride[1][d] == 1)
+			dj = d;
+	if (dj < 0 || it.shape[last] < 8 || it.shape[dj] < 8)
+		return false;
+	cu_iter ib; /* the batch: every dim but dj and the inner one */
+	memset(&ib, 0, sizeof ib);
+	ib.nops = 2;
+	ib.n = 1;
+	for (int d = 0; d < last; d++) {
+		if (d == dj)
+			continue;
+		ib.shape[ib.ndim] = it.shape[d];
+		ib.stride[0][ib.ndim] = it.stride[0][d];
+		ib.stride[1][ib.ndim] = it.stride[1][d];
+		ib.n *= it.shape[d];
+		ib.ndim++;
+	}
+	cu_fast fb;
+	const void *ptrs[2] = { dst, src };
+	size_t es[2] = { sizeof(T), sizeof(T) };
+	if (!cu_fast_init(&fb, ib, ptrs, es, 1) || it.stride[0][dj] > INT32_MAX || it.stride[1][last] > INT32_MAX)
+		return false;
+	/* the whole tensor's offsets were checked by the caller's cu_fast */
+	uint32_t nb = (uint32_t)ib.n, nj = (uint32_t)it.shape[dj], ni = (uint32_t)it.shape[last];
+	dim3 grid((ni + 31) / 32, (nj + 31) / 32, nb < 65535 ? nb : 65535), block(32, 8);
+	if (grid.y > 65535)
+		return false;
+	k_transpose_tiled<T><<<grid, block, 0, c->stream>>>(fb, nb, (T *)dst, (const T *)src, nj, ni,
+	                                                     (int32_t)it.stride[0][dj], (int32_t)it.stride[1][last]);
+	return true;
+}
+
+template <typename T>
+static bool copy_fast(struct cu_ctx *c, const cu_iter &it, void *dst, const void *src)
+{
+	cu_fast f;
+	const void *ptrs[2] = { dst, src };
+	size_t es[2] = { sizeof(T), sizeof(T) };
+	if (!cu_fast_init(&f, it, ptrs, es, 16 / (int)sizeof(T)))
+		return false;
+	if (try_tiled<T>(c, it, dst, src))
+		return true;
+	unsigned blocks = cu_blocks(f.n / f.vec, 256);
+	switch (f.vec) {
+	case 16: k_copy_fast<T, 16><<<blocks, 256, 0, c->stream>>>(f, (T *)dst, (const T *)src); break;
+	case 8: k_copy_fast<T, 8><<<blocks, 256, 0, c->stream>>>(f, (T *)dst, (const T *)src); break;
+	case 4: k_copy_fast<T, 4><<<blocks, 256, 0, c->stream>>>(f, (T *)dst, (const T *)src); break;
+	case 2: k_copy_fast<T, 2><<<blocks, 256, 0, c->stream>>>(f, (T *)dst, (const T *)src); break;
+	default: k_copy_fast<T, 1><<<blocks, 256, 0, c->stream>>>(f, (T *)dst, (const T *)src); break;
+	}
+	return true;
+}
+
 enum mp_status cu_copy(struct cu_ctx *c, struct mp_tensor *dst, const struct mp_tensor *src, struct mp_error *e)
 {
 	const struct mp_tensor *ops[2] = { dst, src };
@@ -387,12 +665,21 @@ enum mp_status cu_copy(struct cu_ctx *c, struct mp_tensor *dst, const struct mp_
 		       "copying on the GPU");
 		return MP_OK;
 	}
+	bool done = false;
 	switch (es) {
-	case 1: launch_copy<uint8_t>(c, it, dst->data, src->data); break;
-	case 2: launch_copy<uint16_t>(c, it, dst->data, src->data); break;
-	case 4: launch_copy<uint32_t>(c, it, dst->data, src->data); break;
-	case 8: launch_copy<uint64_t>(c, it, dst->data, src->data); break;
+	case 1: done = copy_fast<uint8_t>(c, it, dst->data, src->data); break;
+	case 2: done = copy_fast<uint16_t>(c, it, dst->data, src->data); break;
+	case 4: done = copy_fast<uint32_t>(c, it, dst->data, src->data); break;
+	case 8: done = copy_fast<uint64_t>(c, it, dst->data, src->data); break;
 	default: return mp_error_set(e, MP_ERR_UNSUPPORTED, "copying %zu-byte elements", es);
+	}
+	if (!done) {
+		switch (es) {
+		case 1: launch_copy<uint8_t>(c, it, dst->data, src->data); break;
+		case 2: launch_copy<uint16_t>(c, it, dst->data, src->data); break;
+		case 4: launch_copy<uint32_t>(c, it, dst->data, src->data); break;
+		default: launch_copy<uint64_t>(c, it, dst->data, src->data); break;
+		}
 	}
 	CU_LAUNCHED("a strided copy");
 	return MP_OK;
@@ -463,7 +750,9 @@ enum mp_status cu_convert(struct cu_ctx *c, const void *src, enum mp_dtype st, v
 		return MP_OK;
 	}
 	unsigned blocks = cu_blocks(n, 256);
-	if (st == MP_F32 && dt == MP_BF16)
+	if (cu_convert_fast(c, src, st, dst, dt, n))
+		;
+	else if (st == MP_F32 && dt == MP_BF16)
 		k_f32_to_bf16<<<blocks, 256, 0, c->stream>>>((const float *)src, (uint16_t *)dst, n);
 	else if (st == MP_BF16 && dt == MP_F32)
 		k_bf16_to_f32<<<blocks, 256, 0, c->stream>>>((const uint16_t *)src, (float *)dst, n);

@@ -140,6 +140,89 @@ __global__ void k_unary(cu_iter it, const void *x, void *o, unary_args a)
 	}
 }
 
+/* The fast path: float storage in and out, 32-bit offsets, V elements a
+ * thread; the same math as k_unary<1> (op -1: a plain conversion). */
+template <int TX, int TO, int V>
+__global__ void k_unary_fast(cu_fast f, const void *x, void *o, int op, struct mp_unary_params p, float lo, float hi)
+{
+	uint32_t nv = f.n / V, step = blockDim.x * gridDim.x;
+	int32_t sx = f.stride[1][f.ndim - 1];
+	for (uint32_t g = blockIdx.x * blockDim.x + threadIdx.x; g < nv; g += step) {
+		int32_t off[CU_ITER_OPS];
+		cu_fast_offsets(f, g * V, off);
+		float v[V];
+		cu_ldv<TX, V>(x, off[1], sx, v);
+#pragma unroll
+		for (int j = 0; j < V; j++) {
+			if (op == MP_OP_CLIP) {
+				if (p.has_min && v[j] < lo)
+					v[j] = lo;
+				if (p.has_max && v[j] > hi)
+					v[j] = hi;
+			} else if (op >= 0) {
+				v[j] = unary_math<float>(op, v[j], p);
+			}
+		}
+		cu_stv<TO, V>(o, off[0], v);
+	}
+}
+
+template <int TX, int TO>
+static void launch_unary_fast2(cudaStream_t s, const cu_fast &f, const void *x, void *o, int op,
+                               const struct mp_unary_params &p)
+{
+	float lo = (float)p.min, hi = (float)p.max;
+	if (f.vec >= 4)
+		k_unary_fast<TX, TO, 4><<<cu_blocks(f.n / 4, 256), 256, 0, s>>>(f, x, o, op, p, lo, hi);
+	else
+		k_unary_fast<TX, TO, 1><<<cu_blocks(f.n, 256), 256, 0, s>>>(f, x, o, op, p, lo, hi);
+}
+
+template <int TX>
+static void launch_unary_fast1(cudaStream_t s, const cu_fast &f, const void *x, int to, void *o, int op,
+                               const struct mp_unary_params &p)
+{
+	switch (to) {
+	case MP_F32: launch_unary_fast2<TX, MP_F32>(s, f, x, o, op, p); break;
+	case MP_BF16: launch_unary_fast2<TX, MP_BF16>(s, f, x, o, op, p); break;
+	default: launch_unary_fast2<TX, MP_F16>(s, f, x, o, op, p); break;
+	}
+}
+
+/* A float-to-float unary map over it (ops: output, input) on the fast path;
+ * false where it does not apply. */
+static bool unary_fast(struct cu_ctx *cx, const cu_iter &it, const void *x, enum mp_dtype xt, void *o,
+                       enum mp_dtype ot, int op, const struct mp_unary_params &p)
+{
+	cu_fast f;
+	const void *ptrs[2] = { o, x };
+	size_t es[2] = { mp_dtype_size(ot), mp_dtype_size(xt) };
+	if (!cu_is_storage_float(xt) || !cu_is_storage_float(ot) || !cu_fast_init(&f, it, ptrs, es, 4))
+		return false;
+	switch (xt) {
+	case MP_F32: launch_unary_fast1<MP_F32>(cx->stream, f, x, ot, o, op, p); break;
+	case MP_BF16: launch_unary_fast1<MP_BF16>(cx->stream, f, x, ot, o, op, p); break;
+	default: launch_unary_fast1<MP_F16>(cx->stream, f, x, ot, o, op, p); break;
+	}
+	return true;
+}
+
+bool cu_convert_fast(struct cu_ctx *c, const void *src, enum mp_dtype st, void *dst, enum mp_dtype dt, int64_t n)
+{
+	/* every conversion among f32, bf16 and f16 is one rounding through f32,
+	 * as the CPU's through f64 */
+	struct cu_iter it;
+	struct mp_unary_params p;
+	memset(&it, 0, sizeof it);
+	memset(&p, 0, sizeof p);
+	it.ndim = 1;
+	it.nops = 2;
+	it.n = n;
+	it.shape[0] = n;
+	it.stride[0][0] = it.stride[1][0] = 1;
+	return unary_fast(c, it, src, st, dst, dt, -1, p);
+}
+
 extern "C" enum mp_status cu_unary(void *ctx, const struct mp_op_call *c, struct mp_error *e)
 {
 	struct cu_ctx *cx = (struct cu_ctx *)ctx;
@@ -165,6 +248,11 @@ extern "C" enum mp_status cu_unary(void *ctx, const struct mp_op_call *c, struct
 	cu_iter_init(&it, 2, ops);
 	if (!it.n)
 		return MP_OK;
+	if (cc == MP_COMPUTE_F32 && c->op != MP_OP_IS_NAN && c->op != MP_OP_IS_INF && !a.lo && !a.hi &&
+	    unary_fast(cx, it, x->data, x->dtype, o->data, o->dtype, c->op, a.p)) {
+		CU_LAUNCHED(mp_op_name(c->op));
+		return MP_OK;
+	}
 	unsigned blocks = cu_blocks(it.n, 256);
 	if (c->op == MP_OP_IS_NAN || c->op == MP_OP_IS_INF)
 		k_unary<4><<<blocks, 256, 0, cx->stream>>>(it, x->data, o->data, a);
@@ -293,21 +381,71 @@ __global__ void k_binary(cu_iter it, const void *A, const void *B, void *O, bina
 	}
 }
 
-/* f32, bf16 or f16 storage on all three, contiguous and same-shaped: the
- * common case (residual adds, scales) with native loads. */
-template <typename T, int DT>
-__global__ void k_binary_flat(const T *A, const T *B, T *O, int64_t n, int op)
+/* The fast path: float storage everywhere, 32-bit offsets, V elements a
+ * thread; the same math as k_binary<1>. */
+template <int TA, int TB, int TO, int V>
+__global__ void k_binary_fast(cu_fast f, const void *A, const void *B, void *O, int op)
 {
-	CU_FOR(i, n) {
-		float x, y;
-		if (DT == MP_F32) { x = ((const float *)A)[i]; y = ((const float *)B)[i]; }
-		else if (DT == MP_BF16) { x = cu_bf16_to_f32(((const uint16_t *)A)[i]); y = cu_bf16_to_f32(((const uint16_t *)B)[i]); }
-		else { x = cu_f16_to_f32(((const uint16_t *)A)[i]); y = cu_f16_to_f32(((const uint16_t *)B)[i]); }
-		float r = binary_math<float>(op, x, y);
-		if (DT == MP_F32) ((float *)O)[i] = r;
-		else if (DT == MP_BF16) ((uint16_t *)O)[i] = cu_f32_to_bf16(r);
-		else ((uint16_t *)O)[i] = cu_f32_to_f16(r);
+	uint32_t nv = f.n / V, step = blockDim.x * gridDim.x;
+	int32_t sa = f.stride[1][f.ndim - 1], sb = f.stride[2][f.ndim - 1];
+	for (uint32_t g = blockIdx.x * blockDim.x + threadIdx.x; g < nv; g += step) {
+		int32_t off[CU_ITER_OPS];
+		cu_fast_offsets(f, g * V, off);
+		float a[V], b[V], r[V];
+		cu_ldv<TA, V>(A, off[1], sa, a);
+		cu_ldv<TB, V>(B, off[2], sb, b);
+#pragma unroll
+		for (int j = 0; j < V; j++)
+			r[j] = binary_math<float>(op, a[j], b[j]);
+		cu_stv<TO, V>(O, off[0], r);
 	}
+}
+
+template <int TA, int TB, int TO>
+static void launch_binary_fast3(cudaStream_t s, const cu_fast &f, const void *A, const void *B, void *O, int op)
+{
+	if (f.vec >= 4)
+		k_binary_fast<TA, TB, TO, 4><<<cu_blocks(f.n / 4, 256), 256, 0, s>>>(f, A, B, O, op);
+	else
+		k_binary_fast<TA, TB, TO, 1><<<cu_blocks(f.n, 256), 256, 0, s>>>(f, A, B, O, op);
+}
+
+template <int TA, int TB>
+static void launch_binary_fast2(cudaStream_t s, const cu_fast &f, const void *A, const void *B, int to, void *O, int op)
+{
+	switch (to) {
+	case MP_F32: launch_binary_fast3<TA, TB, MP_F32>(s, f, A, B, O, op); break;
+	case MP_BF16: launch_binary_fast3<TA, TB, MP_BF16>(s, f, A, B, O, op); break;
+	default: launch_binary_fast3<TA, TB, MP_F16>(s, f, A, B, O, op); break;
+	}
+}
+
+template <int TA>
+static void launch_binary_fast1(cudaStream_t s, const cu_fast &f, const void *A, const void *B, int tb, int to,
+                                void *O, int op)
+{
+	switch (tb) {
+	case MP_F32: launch_binary_fast2<TA, MP_F32>(s, f, A, B, to, O, op); break;
+	case MP_BF16: launch_binary_fast2<TA, MP_BF16>(s, f, A, B, to, O, op); break;
+	default: launch_binary_fast2<TA, MP_F16>(s, f, A, B, to, O, op); break;
+	}
+}
+
+static bool binary_fast(struct cu_ctx *cx, const cu_iter &it, const void *A, enum mp_dtype at, const void *B,
+                        enum mp_dtype bt, void *O, enum mp_dtype ot, int op)
+{
+	cu_fast f;
+	const void *ptrs[3] = { O, A, B };
+	size_t es[3] = { mp_dtype_size(ot), mp_dtype_size(at), mp_dtype_size(bt) };
+	if (!cu_is_storage_float(at) || !cu_is_storage_float(bt) || !cu_is_storage_float(ot) ||
+	    !cu_fast_init(&f, it, ptrs, es, 4))
+		return false;
+	switch (at) {
+	case MP_F32: launch_binary_fast1<MP_F32>(cx->stream, f, A, B, bt, ot, O, op); break;
+	case MP_BF16: launch_binary_fast1<MP_BF16>(cx->stream, f, A, B, bt, ot, O, op); break;
+	default: launch_binary_fast1<MP_F16>(cx->stream, f, A, B, bt, ot, O, op); break;
+	}
+	return true;
 }
 
 static bool is_compare(enum mp_op op)
@@ -347,18 +485,13 @@ extern "C" enum mp_status cu_binary(void *ctx, const struct mp_op_call *c, struc
 	a.bt = Bv.dtype;
 	a.ot = O->dtype;
 	unsigned blocks = cu_blocks(it.n, 256);
-	bool flat = it.ndim == 1 && it.stride[0][0] == 1 && it.stride[1][0] == 1 && it.stride[2][0] == 1 &&
-	            A->dtype == Bv.dtype && A->dtype == O->dtype && !is_compare(c->op);
-	if (flat && A->dtype == MP_F32)
-		k_binary_flat<float, MP_F32><<<blocks, 256, 0, cx->stream>>>((const float *)A->data, (const float *)Bv.data,
-		                                                             (float *)O->data, it.n, c->op);
-	else if (flat && A->dtype == MP_BF16)
-		k_binary_flat<uint16_t, MP_BF16><<<blocks, 256, 0, cx->stream>>>(
-			(const uint16_t *)A->data, (const uint16_t *)Bv.data, (uint16_t *)O->data, it.n, c->op);
-	else if (flat && A->dtype == MP_F16)
-		k_binary_flat<uint16_t, MP_F16><<<blocks, 256, 0, cx->stream>>>(
-			(const uint16_t *)A->data, (const uint16_t *)Bv.data, (uint16_t *)O->data, it.n, c->op);
-	else if (is_compare(c->op))
+	if (cc == MP_COMPUTE_F32 && !is_compare(c->op) && !(c->op == MP_OP_POW && mp_dtype_is_float(Bv.dtype)) &&
+	    mp_dtype_traits(Bv.dtype)->compute == MP_COMPUTE_F32 &&
+	    binary_fast(cx, it, A->data, A->dtype, Bv.data, Bv.dtype, O->data, O->dtype, c->op)) {
+		CU_LAUNCHED(mp_op_name(c->op));
+		return MP_OK;
+	}
+	if (is_compare(c->op))
 		(cc == MP_COMPUTE_F32 || cc == MP_COMPUTE_F64 ?
 		 k_binary<5> : cc == MP_COMPUTE_U64 ? k_binary<7> : k_binary<6>)<<<blocks, 256, 0, cx->stream>>>(
 			it, A->data, Bv.data, O->data, a);

@@ -383,7 +383,7 @@ extern "C" enum mp_status cu_einsum(void *ctx, const struct mp_op_call *c, struc
 	if ((st = cu_upload(cx, tab, tab_bytes, &d_tab, e)))
 		return st;
 	if ((st = cu_upload(cx, &ops, sizeof ops, &d_ops, e))) {
-		cu_scratch_free(cx, d_tab);
+		cu_table_free(cx, d_tab);
 		return st;
 	}
 	const void *const *din = (const void *const *)d_ops;
@@ -391,8 +391,8 @@ extern "C" enum mp_status cu_einsum(void *ctx, const struct mp_op_call *c, struc
 	k_einsum<<<cu_blocks(total, 128), 128, 0, cx->stream>>>((const int64_t *)d_tab, nl, nol, p->noperands, din,
 	                                                         dtypes, O->data, O->dtype, total, inner,
 	                                                         mp_dtype_is_float(O->dtype));
-	cu_scratch_free(cx, d_tab);
-	cu_scratch_free(cx, d_ops);
+	cu_table_free(cx, d_tab);
+	cu_table_free(cx, d_ops);
 	CU_LAUNCHED("Einsum");
 	return MP_OK;
 }

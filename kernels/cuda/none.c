@@ -52,3 +52,11 @@ enum mp_status mp_backend_cuda_elapsed(struct mp_backend *b, int from, int to, d
 	*ms = 0;
 	return mp_error_set(e, MP_ERR_DEVICE, "this mpdbg was built without the CUDA backend");
 }
+
+enum mp_status mp_backend_cuda_graph_memory(struct mp_backend *b, size_t *peak, bool reset, struct mp_error *e)
+{
+	(void)b;
+	(void)reset;
+	*peak = 0;
+	return mp_error_set(e, MP_ERR_DEVICE, "this mpdbg was built without the CUDA backend");
+}

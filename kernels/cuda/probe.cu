@@ -500,7 +500,7 @@ extern "C" enum mp_status cu_probe(void *ctx, const struct mp_probe_req *reqs, s
 	if (cudaPeekAtLastError() != cudaSuccess)
 		st = cu_fail(cudaGetLastError(), "the probes", e);
 out:
-	cu_scratch_free(c, dtab);
+	cu_table_free(c, dtab);
 	cu_scratch_free(c, dparts);
 	free(host);
 	return st;

@@ -126,7 +126,7 @@ extern "C" enum mp_status cu_resize(void *ctx, const struct mp_op_call *c, struc
 		if (cudaPeekAtLastError() != cudaSuccess)
 			st = cu_fail(cudaGetLastError(), "Resize", e);
 	}
-	cu_scratch_free(cx, dtab);
+	cu_table_free(cx, dtab);
 	free(tab);
 	for (int d = 0; d < r; d++)
 		mp_resize_taps_free(&taps[d]);
