@@ -52,6 +52,7 @@ struct prof {
 	double t, ms[64];
 	char op[64][24], dt[64][12];
 	int count[64], n;
+	double *node_ms; /* per node */
 };
 
 static enum mp_status prof_hook(void *user, struct mp_exec *x, size_t node, struct mp_error *e)
@@ -73,6 +74,7 @@ static enum mp_status prof_hook(void *user, struct mp_exec *x, size_t node, stru
 		snprintf(p->dt[k], sizeof p->dt[k], "%s", dt);
 		p->n++;
 	}
+	p->node_ms[node] = mp_exec_node_folded(x, node) ? 0 : d;
 	if (k < 64) {
 		p->ms[k] += mp_exec_node_folded(x, node) ? 0 : d;
 		p->count[k] += !mp_exec_node_folded(x, node);
@@ -213,7 +215,7 @@ int main(int argc, char **argv)
 	if (out && write_output(x, g, out, &e))
 		return 1;
 	if (profile) {
-		struct prof p = { .be = be };
+		struct prof p = { .be = be, .node_ms = calloc(mp_graph_nnodes(g) + 1, sizeof(double)) };
 		double total = 0;
 		mp_exec_set_hook(x, prof_hook, &p);
 		if (mp_exec_restart(x, &e) || be->iface->sync(be->ctx, &e))
@@ -234,6 +236,30 @@ int main(int argc, char **argv)
 			p.count[best] = -1;
 		}
 		fprintf(stderr, "%-22s %-9s %5s       %9.3f ms (each node synchronised)\n", "total", "", "", total);
+		char seen[24][160];
+		for (int top = 0, shown = 0; shown < 24 && top < 400; top++) { /* the slowest nodes, one of each kind */
+			size_t best = 0;
+			for (size_t i = 1; i < mp_graph_nnodes(g); i++)
+				if (p.node_ms[i] > p.node_ms[best])
+					best = i;
+			const struct mp_node *n = mp_graph_node(g, best);
+			char shp[128] = "";
+			const struct mp_value_info *vi = n->noutputs && n->outputs[0] >= 0 ?
+			                                 mp_exec_value_info(x, n->outputs[0]) : NULL;
+			if (vi)
+				mp_shape_str(shp, sizeof shp, vi->ndim, vi->dims);
+			char key[160];
+			bool dup = false;
+			snprintf(key, sizeof key, "%s %s %s", n->op_type, vi ? mp_dtype_name(vi->dtype) : "", shp);
+			for (int k = 0; k < shown; k++)
+				dup |= !strcmp(seen[k], key);
+			if (!dup && p.node_ms[best] > 0) {
+				snprintf(seen[shown++], sizeof seen[0], "%s", key);
+				fprintf(stderr, "  %8.3f ms  %-44s %s\n", p.node_ms[best], key, n->name);
+			}
+			p.node_ms[best] = -1;
+		}
+		free(p.node_ms);
 	}
 	const struct mp_tensor *in0 = mp_batch_tensor(b, 0);
 	double gpu_med = median(gpu_ms, runs), gpu_min = gpu_ms[0], wall_med = median(wall_ms, runs);
@@ -241,10 +267,12 @@ int main(int argc, char **argv)
 	       "\"first_ms\": %.3f, \"gpu_ms\": %.4f, \"gpu_min_ms\": %.4f, \"wall_ms\": %.4f, "
 	       "\"resident_bytes\": %zu, \"activation_peak_bytes\": %zu, \"arena_bytes\": %zu, "
 	       "\"graph_bytes\": %zu, \"fast_binds\": %zu, \"binds\": %zu, \"graph_replays\": %zu, "
-	       "\"graph_note\": \"%s\", \"tf32\": %s}\n",
+	       "\"graph_note\": \"%s\", \"narrowed\": %zu, \"fused_groups\": %zu, \"fused_nodes\": %zu, "
+	       "\"fusion_note\": \"%s\", \"tf32\": %s}\n",
 	       mp_backend_device_name(be), policy_name, (long long)(in0->ndim ? in0->shape[0] : 1), runs, warmup,
 	       first_ms, gpu_med, gpu_min, wall_med, used, act, xs.arena_bytes, gpeak, xs.fast_binds, xs.binds,
-	       xs.graph_replays, xs.graph_note, tf32 ? "true" : "false");
+	       xs.graph_replays, xs.graph_note, xs.narrowed, xs.fused_groups, xs.fused_nodes, xs.fusion_note,
+	       tf32 ? "true" : "false");
 	free(gpu_ms);
 	free(wall_ms);
 	mp_exec_free(x);

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fuse.h"
 #include "memplan.h"
 #include "ops.h"
 
@@ -32,11 +33,26 @@ struct xval {
 	bool is_static;     /* an initializer, a Constant, or folded: known before running */
 	struct mp_infer_val iv;
 	int32_t last_use;   /* node after which the value may go; INT32_MAX: never */
+	int32_t last_run;   /* the same for this binding: a fused group's readers read at its root */
 };
 
 struct xnode {
 	void *params;       /* resolved for the bound batch */
 	bool folded, dynamic;
+	int32_t group;      /* the fused group the node is in (run at its root), or -1 */
+};
+
+/* A fused group: elementwise nodes run as one kernel at the root, the last
+ * of them.  Inputs are the values its members read from outside it. */
+struct xgroup {
+	size_t root;
+	size_t *members;    /* in node order, the root last */
+	int nmembers;
+	int nin;
+	int32_t in_value[MP_FUSED_MAX_IN];
+	enum mp_dtype in_via[MP_FUSED_MAX_IN], in_want[MP_FUSED_MAX_IN]; /* a static input's staged copy */
+	struct mp_fused_call call; /* the steps; tensors filled at each run */
+	bool off;           /* the backend could not: the members run one by one */
 };
 
 /* A static value (weight, constant, folded) staged in another dtype or on
@@ -97,6 +113,8 @@ struct mp_exec {
 	bool graph_off;             /* this signature does not capture */
 	struct xfinal *finals;
 	size_t nfinals;
+	struct xgroup *groups;
+	size_t ngroups;
 	struct mp_exec_stats stats;
 };
 
@@ -211,7 +229,10 @@ enum mp_status mp_exec_new(const struct mp_graph *g, struct mp_backend *be, stru
 		                      v->producer >= 0 ? v->producer : INT32_MAX;
 		if (v->is_output || x->opt.keep_values || v->kind != MP_VALUE_NODE)
 			x->vals[i].last_use = INT32_MAX;
+		x->vals[i].last_run = x->vals[i].last_use;
 	}
+	for (size_t i = 0; i < x->nnodes; i++)
+		x->nodes[i].group = -1;
 	/* weights and constants, made ready once */
 	for (size_t i = 0; i < mp_graph_ninitializers(g) && !st; i++) {
 		int32_t id = mp_graph_initializer(g, i);
@@ -279,6 +300,20 @@ static void release_values(struct mp_exec *x, bool keep_shapes)
 	}
 }
 
+static void drop_groups(struct mp_exec *x)
+{
+	for (size_t i = 0; i < x->ngroups; i++)
+		free(x->groups[i].members);
+	free(x->groups);
+	x->groups = NULL;
+	x->ngroups = 0;
+	for (size_t i = 0; x->nodes && i < x->nnodes; i++)
+		x->nodes[i].group = -1;
+	for (size_t i = 0; x->vals && i < x->nvals; i++)
+		x->vals[i].last_run = x->vals[i].last_use;
+	x->stats.fused_groups = x->stats.fused_nodes = 0;
+}
+
 static void drop_graph(struct mp_exec *x)
 {
 	if (x->graph)
@@ -296,6 +331,7 @@ void mp_exec_free(struct mp_exec *x)
 	if (x->vals)
 		release_values(x, false);
 	drop_graph(x);
+	drop_groups(x);
 	mp_memplan_free(x->mp);
 	for (size_t i = 0; x->inbuf && i < mp_graph_ninputs(x->g); i++)
 		mp_buffer_release(x->inbuf[i]);
@@ -605,6 +641,211 @@ static void narrow_outputs(struct mp_exec *x)
 	}
 }
 
+/* ---- fusion ---- */
+
+static bool storage_float(enum mp_dtype t)
+{
+	return t == MP_F32 || t == MP_BF16 || t == MP_F16;
+}
+
+/* The dtype the kernel of node i reads slot k in, and the copy a static
+ * value is staged as (stage_input's rule). */
+static enum mp_dtype slot_want(const struct mp_exec *x, size_t i, int k, enum mp_dtype *via)
+{
+	const struct mp_node *n = mp_graph_node(x->g, i);
+	const struct mp_node_decision *d = decision(x, i);
+	enum mp_dtype have = x->vals[n->inputs[k]].iv.info.dtype;
+	enum mp_dtype v = d ? d->slots[k].via : MP_DTYPE_UNDEFINED;
+	enum mp_dtype want = d && d->slots[k].want && d->slots[k].materialize ? d->slots[k].want : v ? v : have;
+	*via = want == have ? MP_DTYPE_UNDEFINED : v;
+	return want;
+}
+
+/* Node i may be in a fused group: a float unary or add/sub/mul/div whose
+ * inputs and output are f32, bf16 or f16. */
+static bool fusable(const struct mp_exec *x, size_t i)
+{
+	const struct mp_node *n = mp_graph_node(x->g, i);
+	const struct xnode *xn = &x->nodes[i];
+	const struct mp_node_decision *d = decision(x, i);
+	int nargs;
+	if (xn->folded || xn->dynamic || (d && d->blocked) || n->noutputs != 1 || n->outputs[0] < 0)
+		return false;
+	switch (n->op) {
+	case MP_OP_ADD: case MP_OP_SUB: case MP_OP_MUL: case MP_OP_DIV:
+		if (((const struct mp_binary_params *)xn->params)->b_view)
+			return false;
+		nargs = 2;
+		break;
+	case MP_OP_IS_NAN: case MP_OP_IS_INF: case MP_OP_CLIP: case MP_OP_NOT: case MP_OP_BITWISE_NOT:
+		return false;
+	default:
+		if (mp_op_info(n->op)->family != MP_FAMILY_unary)
+			return false;
+		nargs = 1;
+	}
+	if (n->ninputs != nargs || !storage_float(x->vals[n->outputs[0]].iv.info.dtype))
+		return false;
+	for (int k = 0; k < nargs; k++) {
+		enum mp_dtype via;
+		if (n->inputs[k] < 0 || !storage_float(x->vals[n->inputs[k]].iv.info.dtype) ||
+		    !storage_float(slot_want(x, i, k, &via)))
+			return false;
+	}
+	return true;
+}
+
+static bool same_shape(void *user, int32_t v, int32_t w)
+{
+	const struct mp_exec *x = user;
+	const struct mp_value_info *a = &x->vals[v].iv.info, *b = &x->vals[w].iv.info;
+	if (a->ndim != b->ndim)
+		return false;
+	for (int d = 0; d < a->ndim; d++)
+		if (a->dims[d] != b->dims[d])
+			return false;
+	return true;
+}
+
+/* The steps of the group rooted at r (members: root_of == r): false when
+ * it reads more inputs than a fused call takes. */
+static bool build_group(struct mp_exec *x, const int32_t *root_of, size_t r, struct xgroup *gr)
+{
+	int nm = 0, *step_of;
+	memset(gr, 0, sizeof *gr);
+	gr->root = r;
+	for (size_t i = 0; i <= r; i++)
+		nm += root_of[i] == (int32_t)r;
+	if (nm > MP_FUSED_MAX_STEPS || !(gr->members = malloc((size_t)nm * sizeof *gr->members)))
+		return false;
+	if (!(step_of = malloc((r + 1) * sizeof *step_of))) {
+		free(gr->members);
+		gr->members = NULL;
+		return false;
+	}
+	for (size_t i = 0; i <= r; i++)
+		if (root_of[i] == (int32_t)r) {
+			step_of[i] = gr->nmembers;
+			gr->members[gr->nmembers++] = i;
+		}
+	struct mp_fused_call *c = &gr->call;
+	bool ok = true;
+	for (int m = 0; m < gr->nmembers && ok; m++) {
+		size_t i = gr->members[m];
+		const struct mp_node *n = mp_graph_node(x->g, i);
+		struct mp_fused_step *s = &c->steps[m];
+		s->op = n->op;
+		s->nargs = n->ninputs;
+		s->out = x->vals[n->outputs[0]].iv.info.dtype;
+		if (mp_op_info(n->op)->family == MP_FAMILY_unary)
+			s->up = *(const struct mp_unary_params *)x->nodes[i].params;
+		for (int k = 0; k < n->ninputs && ok; k++) {
+			int32_t id = n->inputs[k];
+			int32_t p = mp_graph_value(x->g, (size_t)id)->producer;
+			enum mp_dtype via, want = slot_want(x, i, k, &via), have = x->vals[id].iv.info.dtype;
+			s->round[k] = MP_DTYPE_UNDEFINED;
+			if (p >= 0 && root_of[p] == (int32_t)r) { /* a member's result */
+				s->arg[k] = -step_of[p] - 1;
+				if (want != have && want != MP_F32)
+					s->round[k] = want;
+				continue;
+			}
+			bool st = x->vals[id].is_static;
+			int a;
+			for (a = 0; a < gr->nin; a++)
+				if (gr->in_value[a] == id && (!st || (gr->in_via[a] == via && gr->in_want[a] == want)))
+					break;
+			if (a == gr->nin) {
+				if (gr->nin == MP_FUSED_MAX_IN) {
+					ok = false;
+					break;
+				}
+				gr->in_value[a] = id;
+				gr->in_via[a] = via;
+				gr->in_want[a] = want;
+				gr->nin++;
+			}
+			s->arg[k] = a;
+			/* a value read in a narrower type is rounded as the cast would;
+			 * a static one arrives as its staged copy */
+			if (!st && want != have && want != MP_F32)
+				s->round[k] = want;
+		}
+	}
+	c->nin = gr->nin;
+	c->nsteps = gr->nmembers;
+	free(step_of);
+	if (!ok) {
+		free(gr->members);
+		gr->members = NULL;
+	}
+	return ok;
+}
+
+/* Groups of elementwise nodes that run as one kernel, where the backend
+ * has fused kernels and nobody looks between nodes; the values between
+ * members never reach memory, and the lifetimes of what they read end at
+ * the root. */
+static void plan_fusion(struct mp_exec *x)
+{
+	drop_groups(x);
+	if (!x->be->iface->fused || x->hook || x->opt.keep_values || x->opt.literal)
+		return;
+	bool *cand = calloc(x->nnodes + 1, sizeof *cand), *keep = calloc(x->nvals + 1, sizeof *keep);
+	int32_t *root_of = calloc(x->nnodes + 1, sizeof *root_of);
+	struct xgroup *groups = NULL;
+	if (!cand || !keep || !root_of)
+		goto out;
+	for (size_t i = 0; i < x->nnodes; i++)
+		cand[i] = fusable(x, i);
+	for (size_t v = 0; v < x->nvals; v++)
+		keep[v] = x->vals[v].last_use == INT32_MAX;
+	struct mp_fuse_query q = { x->g, cand, keep, same_shape, x, MP_FUSED_MAX_STEPS };
+	size_t ng = mp_fuse_find(&q, root_of);
+	if (!ng || !(groups = calloc(ng, sizeof *groups)))
+		goto out;
+	for (size_t r = 0; r < x->nnodes; r++) {
+		if (root_of[r] != (int32_t)r)
+			continue;
+		if (!build_group(x, root_of, r, &groups[x->ngroups])) {
+			for (size_t i = 0; i <= r; i++)
+				if (root_of[i] == (int32_t)r)
+					root_of[i] = -1;
+			continue;
+		}
+		const struct xgroup *gr = &groups[x->ngroups];
+		for (int m = 0; m < gr->nmembers; m++)
+			x->nodes[gr->members[m]].group = (int32_t)x->ngroups;
+		x->ngroups++;
+	}
+	x->groups = groups;
+	groups = NULL;
+	/* what a member reads lives until its root has run */
+	for (size_t v = 0; v < x->nvals; v++) {
+		const struct mp_value *val = mp_graph_value(x->g, v);
+		struct xval *xv = &x->vals[v];
+		if (xv->last_use == INT32_MAX || !val->nconsumers)
+			continue;
+		int32_t last = -1;
+		for (int c = 0; c < val->nconsumers; c++) {
+			int32_t r = val->consumers[c], gi = x->nodes[r].group;
+			if (gi >= 0)
+				r = (int32_t)x->groups[gi].root;
+			last = r > last ? r : last;
+		}
+		xv->last_run = last;
+	}
+	x->stats.fused_groups = x->ngroups;
+	x->stats.fused_nodes = 0;
+	for (size_t i = 0; i < x->ngroups; i++)
+		x->stats.fused_nodes += (size_t)x->groups[i].nmembers;
+out:
+	free(groups);
+	free(cand);
+	free(keep);
+	free(root_of);
+}
+
 /* What makes a batch the same as the last for inference: each input's
  * dtype and shape, and the contents of small integer inputs (shapes, axes,
  * indices that inference may read).  False when an integer input is too
@@ -787,6 +1028,7 @@ enum mp_status mp_exec_begin(struct mp_exec *x, const struct mp_batch *b, struct
 		}
 	}
 	narrow_outputs(x);
+	plan_fusion(x);
 	x->bound = true;
 	x->sig_valid = x->sig != NULL;
 	for (size_t i = 0; i < x->nnodes; i++)
@@ -1155,19 +1397,76 @@ static enum mp_status run_node_staged(struct mp_exec *x, size_t i, struct mp_bac
 	return MP_OK;
 }
 
-/* Frees the values node i read or wrote for the last time. */
-static void release_after(struct mp_exec *x, size_t i)
+static void release_node(struct mp_exec *x, const struct mp_node *n, size_t i)
 {
-	const struct mp_node *n = mp_graph_node(x->g, i);
 	for (int pass = 0; pass < 2; pass++)
 		for (int k = 0; k < (pass ? n->noutputs : n->ninputs); k++) {
 			int32_t id = pass ? n->outputs[k] : n->inputs[k];
-			if (id >= 0 && x->vals[id].last_use == (int32_t)i && !x->vals[id].is_static &&
+			if (id >= 0 && x->vals[id].last_run == (int32_t)i && !x->vals[id].is_static &&
 			    x->vals[id].present) {
 				mp_tensor_reset(&x->vals[id].t);
 				x->vals[id].present = false;
 			}
 		}
+}
+
+/* A fused group at its root: the inputs where the kernel reads them (static
+ * ones as their staged copies), the root's output, one kernel.  Where the
+ * backend cannot, the members run one by one, now and from then on. */
+static enum mp_status run_group(struct mp_exec *x, struct xgroup *gr, struct mp_error *e)
+{
+	const struct mp_node *rn = mp_graph_node(x->g, gr->root);
+	struct mp_fused_call *c = &gr->call;
+	int32_t out = rn->outputs[0];
+	enum mp_status st;
+
+	if (!gr->off) {
+		for (int k = 0; k < c->nin; k++) {
+			int32_t id = gr->in_value[k];
+			if (x->vals[id].is_static) {
+				if ((st = static_copy(x, id, gr->in_via[k], gr->in_want[k], x->be, &c->in[k], e)))
+					return node_error(rn, e);
+			} else if (!x->vals[id].present || x->vals[id].t.device != x->be->iface->device) {
+				mp_error_set(e, MP_ERR_INTERNAL, "fused input '%s' is not on the device",
+				             mp_graph_value(x->g, (size_t)id)->name);
+				return node_error(rn, e);
+			} else {
+				c->in[k] = &x->vals[id].t;
+			}
+		}
+		if ((st = alloc_output(x, x->be, rn, out, e)))
+			return node_error(rn, e);
+		c->out = &x->vals[out].t;
+		st = x->be->iface->fused(x->be->ctx, c, e);
+		if (st == MP_OK) {
+			x->vals[out].present = true;
+			return MP_OK;
+		}
+		mp_tensor_reset(&x->vals[out].t);
+		if (st != MP_ERR_UNSUPPORTED)
+			return node_error(rn, e);
+		gr->off = true;
+		snprintf(x->stats.fusion_note, sizeof x->stats.fusion_note, "%.180s", e->msg);
+		mp_error_clear(e);
+	}
+	for (int m = 0; m < gr->nmembers; m++)
+		if ((st = run_node(x, gr->members[m], x->be, false, e)))
+			return st;
+	return MP_OK;
+}
+
+/* Frees the values node i read or wrote for the last time (at a group's
+ * root: those of every member). */
+static void release_after(struct mp_exec *x, size_t i)
+{
+	int32_t gi = x->nodes[i].group;
+	if (gi >= 0 && x->groups[gi].root == i) {
+		const struct xgroup *gr = &x->groups[gi];
+		for (int m = 0; m < gr->nmembers; m++)
+			release_node(x, mp_graph_node(x->g, gr->members[m]), i);
+		return;
+	}
+	release_node(x, mp_graph_node(x->g, i), i);
 }
 
 enum mp_status mp_exec_step(struct mp_exec *x, struct mp_error *e)
@@ -1178,8 +1477,13 @@ enum mp_status mp_exec_step(struct mp_exec *x, struct mp_error *e)
 	if (x->pos >= x->nnodes)
 		return MP_OK;
 	size_t i = x->pos;
-	if (!x->nodes[i].folded && (st = run_node(x, i, x->be, false, e)))
+	int32_t gi = x->nodes[i].group;
+	if (gi >= 0) { /* a fused group runs at its root; its other members are in it */
+		if (x->groups[gi].root == i && (st = run_group(x, &x->groups[gi], e)))
+			return st;
+	} else if (!x->nodes[i].folded && (st = run_node(x, i, x->be, false, e))) {
 		return st;
+	}
 	x->pos++;
 	/* the hook sees the node's inputs and outputs before any of them go */
 	st = x->hook ? x->hook(x->hook_user, x, i, e) : MP_OK;

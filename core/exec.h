@@ -47,6 +47,8 @@ struct mp_exec_stats {
 	size_t binds, fast_binds;
 	size_t runs, planned_runs, graph_captures, graph_replays;
 	size_t narrowed;         /* values written straight in the narrower dtype all readers want */
+	size_t fused_groups, fused_nodes; /* elementwise nodes run as one kernel per group */
+	char fusion_note[192];   /* why a group ran node by node; empty when none did */
 	size_t arena_bytes;      /* the planned arena: every activation of a run */
 	size_t unplanned_bytes;  /* what those buffers add up to without reuse */
 	char graph_note[192];    /* why runs are not replayed as a graph; empty when they are */

@@ -29,6 +29,28 @@ struct mp_op_call {
 typedef enum mp_status (*mp_op_fn)(void *ctx, const struct mp_op_call *call,
                                    struct mp_error *e);
 
+/* A fused call: the elementwise nodes of one group run as one kernel, each
+ * step computing what its node's kernel would, rounded to its node's output
+ * dtype, with the intermediate values kept in registers. */
+enum { MP_FUSED_MAX_IN = 8, MP_FUSED_MAX_STEPS = 24 };
+
+struct mp_fused_step {
+	enum mp_op op;                 /* a float unary or binary op */
+	int nargs;                     /* 1 or 2 */
+	int arg[2];                    /* >= 0: input k; < 0: the result of step -arg-1 */
+	enum mp_dtype round[2];        /* the narrower dtype an argument is read as (a cast the plan
+	                                * made), else MP_DTYPE_UNDEFINED */
+	enum mp_dtype out;             /* the node's output dtype: the result is rounded to it */
+	struct mp_unary_params up;     /* a unary op's parameters */
+};
+
+struct mp_fused_call {
+	int nin, nsteps;
+	const struct mp_tensor *in[MP_FUSED_MAX_IN]; /* f32, bf16 or f16, broadcast onto out's shape */
+	struct mp_tensor *out;                       /* the last step's result, contiguous */
+	struct mp_fused_step steps[MP_FUSED_MAX_STEPS];
+};
+
 struct mp_backend_iface {
 	const char *name; /* "cpu", "cuda" */
 	enum mp_device device;
@@ -48,6 +70,10 @@ struct mp_backend_iface {
 	 * them bf16/f16 values the plan widens uncast, and lets them write a
 	 * value straight in the narrower type every reader wants. */
 	uint32_t mixed_float;
+	/* A group of elementwise nodes as one kernel (NULL: the backend runs
+	 * each node by itself).  MP_ERR_UNSUPPORTED when it cannot, for the
+	 * executor to run the nodes one by one. */
+	enum mp_status (*fused)(void *ctx, const struct mp_fused_call *call, struct mp_error *e);
 	/* Probes (probe.h).  Results go to a table of slots on the backend's
 	 * device: probe_reset() sizes and clears it, probe() computes a batch of
 	 * requests (one launch on a GPU; the tensors must stay alive until the

@@ -23,6 +23,7 @@ static const struct mp_backend_iface cu_iface = {
 	.from_host = cu_from_host,
 	.sync = cu_sync,
 	.ops = cu_ops,
+	.fused = cu_fused,
 	.mixed_float = 1u << MP_FAMILY_unary | 1u << MP_FAMILY_binary | 1u << MP_FAMILY_softmax | 1u << MP_FAMILY_norm,
 	.probe_reset = cu_probe_reset,
 	.probe = cu_probe,

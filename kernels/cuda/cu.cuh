@@ -15,6 +15,8 @@ extern "C" {
 #include "probe.h"
 }
 
+#include "math.cuh"
+
 /* The first out-of-range index a kernel met; kernels skip the element and
  * report here, the host raises it at the next sync. */
 struct cu_err_rec {
@@ -39,6 +41,7 @@ struct cu_ctx {
 	void *d_scratch;            /* small per-call parameter tables (resize taps, ...) */
 	size_t scratch_size;
 	cudaEvent_t marks[8];       /* mp_backend_cuda_mark's, made on first use */
+	void *fused;                /* fuse.cu's compiled kernels */
 	bool capturing;             /* a graph is being captured on the stream */
 	void **keep;                /* tables uploaded during the capture: the graph's */
 	size_t nkeep, capkeep;
@@ -92,71 +95,6 @@ static inline unsigned cu_blocks(int64_t n, int threads)
 
 #define CU_FOR(i, n) for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < (n); \
                           i += (int64_t)blockDim.x * gridDim.x)
-
-/* ---- element conversions, bit for bit the CPU reference's (dtype.c) ---- */
-
-__device__ __forceinline__ float cu_bf16_to_f32(uint16_t b)
-{
-	return __uint_as_float((uint32_t)b << 16);
-}
-
-__device__ __forceinline__ uint16_t cu_f32_to_bf16(float f)
-{
-	uint32_t u = __float_as_uint(f);
-	if ((u & 0x7FFFFFFFu) > 0x7F800000u)
-		return 0x7FC0u;
-	u += 0x7FFFu + ((u >> 16) & 1u);
-	return (uint16_t)(u >> 16);
-}
-
-__device__ __forceinline__ float cu_f16_to_f32(uint16_t h)
-{
-	uint32_t sign = (uint32_t)(h & 0x8000u) << 16, exp = (h >> 10) & 0x1Fu, man = h & 0x3FFu;
-	if (exp == 0x1F)
-		return __uint_as_float(sign | 0x7F800000u | (man << 13) | (man ? 0x00400000u : 0));
-	if (exp == 0)
-		return __uint_as_float(sign | __float_as_uint((float)man * 0x1p-24f));
-	return __uint_as_float(sign | ((exp + 112u) << 23) | (man << 13));
-}
-
-/* Round a double to nearest even into a small IEEE float (dtype.c's
- * round_f64_to_small): one rounding from f32 and f64 alike. */
-__device__ __forceinline__ uint32_t cu_round_small(double d, int mbits, int ebits, uint32_t qnan)
-{
-	uint64_t x = (uint64_t)__double_as_longlong(d);
-	uint32_t sign = (uint32_t)(x >> 63) << (mbits + ebits);
-	uint64_t a = x & 0x7FFFFFFFFFFFFFFFull;
-	int bias = (1 << (ebits - 1)) - 1;
-	uint64_t inf = (uint64_t)((1u << ebits) - 1) << mbits;
-	if (a > 0x7FF0000000000000ull)
-		return qnan;
-	if (a == 0x7FF0000000000000ull)
-		return sign | (uint32_t)inf;
-	int ex = (int)(a >> 52);
-	if (ex == 0)
-		return sign;
-	uint64_t m = (a & 0x000FFFFFFFFFFFFFull) | (1ull << 52);
-	int te = ex - 1023 + bias;
-	int shift = 52 - mbits + (te >= 1 ? 0 : 1 - te);
-	if (shift > 53)
-		return sign;
-	uint64_t q = m >> shift, rem = m & ((1ull << shift) - 1), half = 1ull << (shift - 1);
-	if (rem > half || (rem == half && (q & 1)))
-		q++;
-	if (te < 1)
-		return sign | (uint32_t)q;
-	uint64_t bits = ((uint64_t)te << mbits) + (q - (1ull << mbits));
-	if (bits >= inf)
-		return sign | (uint32_t)inf;
-	return sign | (uint32_t)bits;
-}
-
-__device__ __forceinline__ uint16_t cu_f32_to_f16(float f)
-{
-	return (uint16_t)cu_round_small((double)f, 10, 5, 0x7E00u);
-}
-__device__ __forceinline__ uint16_t cu_f64_to_f16(double d) { return (uint16_t)cu_round_small(d, 10, 5, 0x7E00u); }
-__device__ __forceinline__ uint16_t cu_f64_to_bf16(double d) { return (uint16_t)cu_round_small(d, 7, 8, 0x7FC0u); }
 
 /* float -> integer: toward zero, saturating, NaN -> 0 (dtype.c's sat_*) */
 template <typename T>
@@ -317,8 +255,6 @@ __device__ __forceinline__ void cu_copy_elem(void *dst, int64_t di, const void *
  * size-1 dims dropped and dims that every operand steps through as one
  * merged (as the CPU's cpu_iter); strides in elements ---- */
 
-enum { CU_ITER_OPS = 4 };
-
 struct cu_iter {
 	int ndim, nops;
 	int64_t n;                          /* elements */
@@ -353,10 +289,6 @@ __device__ __forceinline__ void cu_iter_offsets(const cu_iter &it, int64_t i, in
  * elements of the innermost dim, loaded as one vector where the operand
  * steps through them contiguously. */
 
-struct cu_divider {
-	uint32_t d, m, s;
-};
-
 static inline cu_divider cu_divider_make(uint32_t d)
 {
 	cu_divider v;
@@ -369,19 +301,6 @@ static inline cu_divider cu_divider_make(uint32_t d)
 	return v;
 }
 
-/* n / v.d for n < 2^31 */
-__device__ __forceinline__ uint32_t cu_divide(const cu_divider &v, uint32_t n)
-{
-	return (__umulhi(n, v.m) + n) >> v.s;
-}
-
-struct cu_fast {
-	int ndim, nops, vec;
-	uint32_t n;
-	cu_divider div[MP_MAX_DIMS];
-	int32_t stride[CU_ITER_OPS][MP_MAX_DIMS];
-};
-
 /* The fast form of it, or false where sizes or offsets need 64 bits.  vec:
  * the widest of 8, 4, 2 (up to max_vec) that divides the inner dim and
  * keeps every operand that steps through it contiguously (inner stride 1)
@@ -389,108 +308,6 @@ struct cu_fast {
  * 1 in the inner dim for vec > 1. */
 bool cu_fast_init(struct cu_fast *f, const struct cu_iter &it, const void *const *ptrs, const size_t *es,
                   int max_vec);
-
-__device__ __forceinline__ void cu_fast_offsets(const cu_fast &f, uint32_t i, int32_t *off)
-{
-	for (int k = 0; k < CU_ITER_OPS; k++)
-		off[k] = 0;
-	for (int d = f.ndim - 1; d > 0; d--) {
-		uint32_t q = cu_divide(f.div[d], i), r = i - q * f.div[d].d;
-		i = q;
-		for (int k = 0; k < f.nops; k++)
-			off[k] += (int32_t)r * f.stride[k][d];
-	}
-	for (int k = 0; k < f.nops; k++)
-		off[k] += (int32_t)i * f.stride[k][0];
-}
-
-/* Typed loads and stores of the float storage types, as f32 (exact) and
- * from f32 (rounded to nearest even, as cu_st_f32). */
-template <int DT>
-__device__ __forceinline__ float cu_ldf(const void *p, int32_t i)
-{
-	if (DT == MP_F32)
-		return ((const float *)p)[i];
-	if (DT == MP_BF16)
-		return cu_bf16_to_f32(((const uint16_t *)p)[i]);
-	return cu_f16_to_f32(((const uint16_t *)p)[i]);
-}
-
-template <int DT>
-__device__ __forceinline__ void cu_stf(void *p, int32_t i, float v)
-{
-	if (DT == MP_F32)
-		((float *)p)[i] = v;
-	else if (DT == MP_BF16)
-		((uint16_t *)p)[i] = cu_f32_to_bf16(v);
-	else
-		((uint16_t *)p)[i] = cu_f32_to_f16(v);
-}
-
-/* V elements from p at i stepping by step (0: one value for all V; 1: a
- * vector load, aligned by cu_fast_init) */
-template <int DT, int V>
-__device__ __forceinline__ void cu_ldv(const void *p, int32_t i, int32_t step, float *v)
-{
-	if (V == 1 || step == 0) {
-		float x = cu_ldf<DT>(p, i);
-#pragma unroll
-		for (int j = 0; j < V; j++)
-			v[j] = x;
-		return;
-	}
-	if (DT == MP_F32 && V == 4) {
-		float4 q = *(const float4 *)((const float *)p + i);
-		v[0] = q.x, v[1] = q.y, v[2] = q.z, v[3] = q.w;
-	} else if (DT == MP_F32 && V == 2) {
-		float2 q = *(const float2 *)((const float *)p + i);
-		v[0] = q.x, v[1] = q.y;
-	} else if (DT != MP_F32 && V == 4) {
-		uint2 q = *(const uint2 *)((const uint16_t *)p + i);
-		uint32_t w[2] = { q.x, q.y };
-#pragma unroll
-		for (int j = 0; j < 4; j++) {
-			uint16_t h = (uint16_t)(w[j / 2] >> (16 * (j % 2)));
-			v[j] = DT == MP_BF16 ? cu_bf16_to_f32(h) : cu_f16_to_f32(h);
-		}
-	} else if (DT != MP_F32 && V == 2) {
-		uint32_t q = *(const uint32_t *)((const uint16_t *)p + i);
-#pragma unroll
-		for (int j = 0; j < 2; j++) {
-			uint16_t h = (uint16_t)(q >> (16 * j));
-			v[j] = DT == MP_BF16 ? cu_bf16_to_f32(h) : cu_f16_to_f32(h);
-		}
-	} else {
-#pragma unroll
-		for (int j = 0; j < V; j++)
-			v[j] = cu_ldf<DT>(p, i + j);
-	}
-}
-
-/* V contiguous elements stored at i (the output always steps by 1) */
-template <int DT, int V>
-__device__ __forceinline__ void cu_stv(void *p, int32_t i, const float *v)
-{
-	if (DT == MP_F32 && V == 4) {
-		*(float4 *)((float *)p + i) = make_float4(v[0], v[1], v[2], v[3]);
-	} else if (DT == MP_F32 && V == 2) {
-		*(float2 *)((float *)p + i) = make_float2(v[0], v[1]);
-	} else if (DT != MP_F32 && (V == 4 || V == 2)) {
-		uint16_t h[4];
-#pragma unroll
-		for (int j = 0; j < V; j++)
-			h[j] = DT == MP_BF16 ? cu_f32_to_bf16(v[j]) : cu_f32_to_f16(v[j]);
-		if (V == 4)
-			*(uint2 *)((uint16_t *)p + i) = make_uint2((uint32_t)h[0] | (uint32_t)h[1] << 16,
-			                                           (uint32_t)h[2] | (uint32_t)h[3] << 16);
-		else
-			*(uint32_t *)((uint16_t *)p + i) = (uint32_t)h[0] | (uint32_t)h[1] << 16;
-	} else {
-#pragma unroll
-		for (int j = 0; j < V; j++)
-			cu_stf<DT>(p, i + j, v[j]);
-	}
-}
 
 /* The float storage types the fast kernels are made for. */
 static inline bool cu_is_storage_float(enum mp_dtype t)
@@ -541,6 +358,9 @@ CU_FAMILY(trilu) CU_FAMILY(resize) CU_FAMILY(select)
 extern "C" enum mp_status cu_probe_reset(void *ctx, size_t nslots, struct mp_error *e);
 extern "C" enum mp_status cu_probe(void *ctx, const struct mp_probe_req *reqs, size_t n, struct mp_error *e);
 extern "C" enum mp_status cu_probe_fetch(void *ctx, struct mp_probe_result *out, size_t n, struct mp_error *e);
+
+/* The compiled fused kernels, freed with the context (fuse.cu). */
+extern "C" void cu_fused_free(struct cu_ctx *c);
 
 /* GEMMs shared by MatMul, Gemm, Conv (gemm.cu): row-major C[b] = alpha A[b] B[b] + beta C[b]
  * with per-operand batch strides (elements, 0 = shared), fp32 accumulation

@@ -35,6 +35,8 @@ void cu_graph_free(void *ctx, void *graph);
 MP_FAMILIES(X)
 #undef X
 
+enum mp_status cu_fused(void *ctx, const struct mp_fused_call *call, struct mp_error *e);
+
 enum mp_status cu_probe_reset(void *ctx, size_t nslots, struct mp_error *e);
 enum mp_status cu_probe(void *ctx, const struct mp_probe_req *reqs, size_t n, struct mp_error *e);
 enum mp_status cu_probe_fetch(void *ctx, struct mp_probe_result *out, size_t n, struct mp_error *e);

@@ -46,6 +46,7 @@ extern "C" void cu_ctx_free(void *ctx)
 	cudaSetDevice(c->device);
 	if (c->stream)
 		cudaStreamSynchronize(c->stream);
+	cu_fused_free(c);
 	if (c->blas)
 		cublasDestroy(c->blas);
 	if (c->lt)

@@ -18,57 +18,6 @@ struct unary_args {
 	int lot, hit;
 };
 
-template <typename T>
-__device__ __forceinline__ T unary_math(int op, T v, const struct mp_unary_params &p)
-{
-	const T a = (T)p.alpha, b = (T)p.beta, g = (T)p.gamma;
-	switch (op) {
-	case MP_OP_ABS: return fabs(v);
-	case MP_OP_NEG: return -v;
-	case MP_OP_SIGN: return v > 0 ? (T)1 : v < 0 ? (T)-1 : v;
-	case MP_OP_CEIL: return ceil(v);
-	case MP_OP_FLOOR: return floor(v);
-	case MP_OP_ROUND: return rint(v);
-	case MP_OP_SQRT: return sqrt(v);
-	case MP_OP_RECIPROCAL: return (T)1 / v;
-	case MP_OP_EXP: return exp(v);
-	case MP_OP_LOG: return log(v);
-	case MP_OP_SIN: return sin(v);
-	case MP_OP_COS: return cos(v);
-	case MP_OP_TAN: return tan(v);
-	case MP_OP_ASIN: return asin(v);
-	case MP_OP_ACOS: return acos(v);
-	case MP_OP_ATAN: return atan(v);
-	case MP_OP_SINH: return sinh(v);
-	case MP_OP_COSH: return cosh(v);
-	case MP_OP_ASINH: return asinh(v);
-	case MP_OP_ACOSH: return acosh(v);
-	case MP_OP_ATANH: return atanh(v);
-	case MP_OP_ERF: return erf(v);
-	case MP_OP_SIGMOID: return v >= 0 ? (T)1 / ((T)1 + exp(-v)) : exp(v) / ((T)1 + exp(v));
-	case MP_OP_TANH: return tanh(v);
-	case MP_OP_RELU: return v < 0 ? (T)0 : v;
-	case MP_OP_SOFTPLUS: return v > 0 ? v + log1p(exp(-v)) : log1p(exp(v));
-	case MP_OP_SOFTSIGN: return v / ((T)1 + fabs(v));
-	case MP_OP_ELU: return v >= 0 ? v : a * expm1(v);
-	case MP_OP_SELU: return v > 0 ? g * v : g * (a * exp(v) - a);
-	case MP_OP_CELU: return (v > 0 ? v : (T)0) + fmin((T)0, a * expm1(v / a));
-	case MP_OP_LEAKY_RELU: return v >= 0 ? v : a * v;
-	case MP_OP_HARD_SIGMOID: return fmax((T)0, fmin((T)1, a * v + b));
-	case MP_OP_HARD_SWISH: return v * fmax((T)0, fmin((T)1, v / (T)6 + (T)0.5));
-	case MP_OP_THRESHOLDED_RELU: return v > a ? v : (T)0;
-	case MP_OP_SHRINK: return v < -a ? v + b : v > a ? v - b : (T)0;
-	case MP_OP_GELU:
-		if (p.gelu_tanh)
-			return (T)0.5 * v * ((T)1 + tanh((T)0.7978845608028654 * (v + (T)0.044715 * v * v * v)));
-		return (T)0.5 * v * ((T)1 + erf(v * (T)0.7071067811865476));
-	case MP_OP_SWISH:
-		return a * v >= 0 ? v / ((T)1 + exp(-a * v)) : v * exp(a * v) / ((T)1 + exp(a * v));
-	case MP_OP_MISH: return v * tanh(v > 0 ? v + log1p(exp(-v)) : log1p(exp(v)));
-	default: return v;
-	}
-}
-
 __device__ __forceinline__ int64_t unary_int(int op, int64_t v, const struct mp_unary_params &p, bool uns,
                                              bool has_lo, int64_t lo, bool has_hi, int64_t hi)
 {
@@ -273,21 +222,6 @@ struct binary_args {
 	bool fmod, shift_left, uns;
 	int at, bt, ot;
 };
-
-template <typename T>
-__device__ __forceinline__ T binary_math(int op, T x, T y)
-{
-	switch (op) {
-	case MP_OP_ADD: return x + y;
-	case MP_OP_SUB: return x - y;
-	case MP_OP_MUL: return x * y;
-	case MP_OP_DIV: return x / y;
-	case MP_OP_POW: return pow(x, y);
-	case MP_OP_MOD: return fmod(x, y);
-	case MP_OP_PRELU: return x < 0 ? x * y : x;
-	default: return 0;
-	}
-}
 
 __device__ __forceinline__ int64_t ipow(int64_t base, int64_t ex)
 {

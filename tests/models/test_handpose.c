@@ -159,13 +159,18 @@ static void check_repeats(const char *file, const char *policy)
 	struct mp_exec_stats st;
 	mp_exec_get_stats(fast, &st);
 	printf("# %s %s on %s: %zu of %zu binds fast, %zu planned runs, %zu captured, %zu replayed; arena %zu bytes "
-	       "for %zu without reuse; %zu values narrowed%s%s\n", file, policy, dev->iface->name, st.fast_binds, st.binds,
-	       st.planned_runs, st.graph_captures, st.graph_replays, st.arena_bytes, st.unplanned_bytes, st.narrowed,
-	       st.graph_note[0] ? "; " : "", st.graph_note);
+	       "for %zu without reuse; %zu values narrowed; %zu nodes in %zu fused groups%s%s%s%s\n", file, policy,
+	       dev->iface->name, st.fast_binds, st.binds, st.planned_runs, st.graph_captures, st.graph_replays,
+	       st.arena_bytes, st.unplanned_bytes, st.narrowed, st.fused_nodes, st.fused_groups,
+	       st.graph_note[0] ? "; " : "", st.graph_note, st.fusion_note[0] ? "; " : "", st.fusion_note);
 	/* shapes change at runs 0 and, with the half batch, 4 and 5 */
 	assert_int_equal(st.fast_binds, dynamic ? 5 : 7);
 	assert_true(st.planned_runs >= (dynamic ? 4u : 6u));
 	assert_true(st.arena_bytes > 0 && st.arena_bytes < st.unplanned_bytes);
+	if (dev->iface->fused) {
+		assert_string_equal(st.fusion_note, "");
+		assert_true(st.fused_groups > 0);
+	}
 	if (dev->iface->graph_begin) {
 		assert_string_equal(st.graph_note, "");
 		assert_true(st.graph_captures >= 1 && st.graph_replays >= (dynamic ? 3u : 5u));

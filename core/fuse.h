@@ -1,0 +1,31 @@
+/* fuse.h - which elementwise nodes run as one kernel.
+ *
+ * A group grows backwards from its root (its last node): a candidate node
+ * joins when its output has the root's shape and every node that reads it
+ * is already in the group, so the values between members never need
+ * memory.  Which nodes are candidates, and which values must stay in
+ * memory, is the executor's to say (the op, the dtypes, a hook, outputs).
+ */
+#ifndef MP_FUSE_H
+#define MP_FUSE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "graph.h"
+
+struct mp_fuse_query {
+	const struct mp_graph *g;
+	const bool *candidate;  /* per node: may be in a group */
+	const bool *keep;       /* per value: must be in memory (a graph output, say) */
+	/* whether value v has the shape of value root_out */
+	bool (*same_shape)(void *user, int32_t v, int32_t root_out);
+	void *user;
+	int max_nodes;          /* the most nodes in one group */
+};
+
+/* Fills root_of[i] with the root of node i's group, -1 for a node in none
+ * (groups of one node are none).  Returns the number of groups. */
+size_t mp_fuse_find(const struct mp_fuse_query *q, int32_t *root_of);
+
+#endif
