@@ -2,7 +2,7 @@
  * without probes, for bench_gpu.py to set beside PyTorch.
  *
  *   bench_forward MODEL.onnx BATCH.safetensors [--policy P] [--device cuda|cpu]
- *                 [--warmup N] [--runs N] [--out FILE] [--tf32]
+ *                 [--warmup N] [--runs N] [--out FILE] [--tf32] [--profile] [--no-graphs]
  *
  * Two timings per run, both medians over --runs after --warmup:
  *   gpu_ms   the batch's inputs already on the device (mp_exec_restart, then
@@ -114,7 +114,7 @@ int main(int argc, char **argv)
 {
 	const char *policy_name = "fp32", *device = "cuda", *out = NULL;
 	int warmup = 10, runs = 30;
-	bool tf32 = false, profile = false;
+	bool tf32 = false, profile = false, no_graphs = false;
 	struct mp_error e = { 0 };
 
 	if (argc < 3) {
@@ -126,6 +126,7 @@ int main(int argc, char **argv)
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (!strcmp(a, "--tf32")) { tf32 = true; continue; }
 		if (!strcmp(a, "--profile")) { profile = true; continue; }
+		if (!strcmp(a, "--no-graphs")) { no_graphs = true; continue; }
 		if (!v) {
 			fprintf(stderr, "bench_forward: %s needs a value\n", a);
 			return 2;
@@ -163,7 +164,7 @@ int main(int argc, char **argv)
 		return fail("the backend", &e);
 	if (tf32)
 		mp_backend_cuda_set_tf32(be, true);
-	struct mp_exec_options xo = { .policy = &pol };
+	struct mp_exec_options xo = { .policy = &pol, .no_graphs = no_graphs };
 	if (mp_exec_new(g, be, cpu, &xo, &x, &e))
 		return fail("the executor", &e);
 

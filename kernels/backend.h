@@ -118,8 +118,8 @@ bool mp_backend_cuda_present(void);
  * use since the last reset. */
 enum mp_status mp_backend_cuda_memory(struct mp_backend *b, size_t *used, size_t *peak, bool reset,
                                       struct mp_error *e);
-/* Device memory that captured graphs hold for their kernels' scratch: the
- * most since the last reset. */
+/* Device memory for kernels' scratch: the scratch stack, and what captured
+ * graphs held (the most since the last reset). */
 enum mp_status mp_backend_cuda_graph_memory(struct mp_backend *b, size_t *peak, bool reset, struct mp_error *e);
 /* TF32 for fp32 GEMMs (off by default: true fp32). */
 void mp_backend_cuda_set_tf32(struct mp_backend *b, bool on);

@@ -38,8 +38,12 @@ struct cu_ctx {
 	struct cu_err_rec *d_err;
 	struct mp_probe_result *d_slots;
 	size_t nslots, cap_slots;
-	void *d_scratch;            /* small per-call parameter tables (resize taps, ...) */
-	size_t scratch_size;
+	/* kernels' scratch: a stack in one buffer (stream order makes a block
+	 * free for the next kernel once the last one reading it is queued) */
+	char *ws;
+	size_t ws_size, ws_top, ws_need;
+	struct cu_wsblock { size_t at, size; bool live; } ws_blocks[16];
+	int ws_n;
 	cudaEvent_t marks[8];       /* mp_backend_cuda_mark's, made on first use */
 	void *fused;                /* fuse.cu's compiled kernels */
 	bool capturing;             /* a graph is being captured on the stream */
@@ -72,7 +76,9 @@ enum mp_status cu_blas_fail(cublasStatus_t st, const char *what, struct mp_error
 /* After a launch: a bad configuration shows here, a fault at the next sync. */
 #define CU_LAUNCHED(what) CU_TRY(cudaPeekAtLastError(), what)
 
-/* Device memory for kernel-private scratch (freed in stream order). */
+/* Device memory for kernel-private scratch, for the duration of one call:
+ * from the context's scratch stack, or the stream-ordered pool when it is
+ * full (the stack grows to fit before the next call that finds it empty). */
 enum mp_status cu_scratch(struct cu_ctx *c, size_t bytes, void **out, struct mp_error *e);
 void cu_scratch_free(struct cu_ctx *c, void *p);
 /* A host table copied to the device for one call; cu_table_free() after

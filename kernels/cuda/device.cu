@@ -54,7 +54,10 @@ extern "C" void cu_ctx_free(void *ctx)
 	cudaFree(c->workspace);
 	cudaFree(c->d_err);
 	cudaFree(c->d_slots);
-	cudaFree(c->d_scratch);
+	if (c->ws)
+		cudaFreeAsync(c->ws, c->stream);
+	if (c->stream)
+		cudaStreamSynchronize(c->stream);
 	for (int i = 0; i < 8; i++)
 		if (c->marks[i])
 			cudaEventDestroy(c->marks[i]);
@@ -156,7 +159,7 @@ extern "C" enum mp_status cu_ctx_graph_memory(void *ctx, size_t *peak, bool rese
 	struct cu_ctx *c = (struct cu_ctx *)ctx;
 	uint64_t h = 0;
 	CU_TRY(cudaDeviceGetGraphMemAttribute(c->device, cudaGraphMemAttrUsedMemHigh, &h), "graph memory");
-	*peak = (size_t)h;
+	*peak = (size_t)h + c->ws_size;
 	if (reset) {
 		uint64_t zero = 0;
 		CU_TRY(cudaDeviceSetGraphMemAttribute(c->device, cudaGraphMemAttrUsedMemHigh, &zero), "graph memory");
@@ -230,8 +233,32 @@ extern "C" enum mp_status cu_alloc(void *ctx, size_t size, struct mp_buffer **ou
 
 enum mp_status cu_scratch(struct cu_ctx *c, size_t bytes, void **out, struct mp_error *e)
 {
+	size_t b = (bytes + 255) & ~(size_t)255;
 	*out = NULL;
-	cudaError_t err = cudaMallocAsync(out, bytes < 256 ? 256 : bytes, c->stream);
+	if (!b)
+		b = 256;
+	/* an empty stack grows to what the calls before needed (not while
+	 * capturing: the graph would own the new buffer) */
+	if (!c->ws_top && c->ws_need > c->ws_size && !c->capturing) {
+		void *p = NULL;
+		if (cudaMallocAsync(&p, c->ws_need, c->stream) == cudaSuccess) {
+			if (c->ws)
+				cudaFreeAsync(c->ws, c->stream);
+			c->ws = (char *)p;
+			c->ws_size = c->ws_need;
+		} else {
+			cudaGetLastError();
+		}
+	}
+	if (c->ws_top + b > c->ws_need)
+		c->ws_need = c->ws_top + b;
+	if (c->ws && c->ws_top + b <= c->ws_size && c->ws_n < 16) {
+		c->ws_blocks[c->ws_n++] = (struct cu_ctx::cu_wsblock){ c->ws_top, b, true };
+		*out = c->ws + c->ws_top;
+		c->ws_top += b;
+		return MP_OK;
+	}
+	cudaError_t err = cudaMallocAsync(out, b, c->stream);
 	if (err != cudaSuccess) {
 		cudaGetLastError();
 		return err == cudaErrorMemoryAllocation ?
@@ -243,8 +270,17 @@ enum mp_status cu_scratch(struct cu_ctx *c, size_t bytes, void **out, struct mp_
 
 void cu_scratch_free(struct cu_ctx *c, void *p)
 {
-	if (p)
-		cudaFreeAsync(p, c->stream);
+	if (!p)
+		return;
+	if (c->ws && (char *)p >= c->ws && (char *)p < c->ws + c->ws_size) {
+		for (int i = 0; i < c->ws_n; i++)
+			if (c->ws + c->ws_blocks[i].at == (char *)p)
+				c->ws_blocks[i].live = false;
+		while (c->ws_n && !c->ws_blocks[c->ws_n - 1].live) /* pop what is free at the top */
+			c->ws_top = c->ws_blocks[--c->ws_n].at;
+		return;
+	}
+	cudaFreeAsync(p, c->stream);
 }
 
 enum mp_status cu_upload(struct cu_ctx *c, const void *host, size_t bytes, void **dev, struct mp_error *e)

@@ -38,6 +38,98 @@ __global__ void k_gemm_int(cu_gemm_desc g)
 	}
 }
 
+/* ---- operands whose rows are not 16-byte aligned ----
+ *
+ * cuBLAS's tensor-core kernels load rows in 16-byte vectors: a bf16/f16
+ * operand with a leading dimension that is not a multiple of 8 (attention
+ * over 257 tokens: 257 x 257 scores) sends it to kernels many times slower.
+ * Such an operand is copied into scratch with its rows padded (the copy
+ * costs a pass over memory, far less than the slow GEMM), and such a result
+ * is written padded and copied back. */
+
+static int64_t round8(int64_t v)
+{
+	return (v + 7) & ~(int64_t)7;
+}
+
+static bool aligned16(const void *p, int64_t ld, int64_t stride, size_t es)
+{
+	return (uintptr_t)p % 16 == 0 && (ld * (int64_t)es) % 16 == 0 && (stride * (int64_t)es) % 16 == 0;
+}
+
+/* A [nb, rows, cols] view of an operand with leading dim ld and batch
+ * stride bs (elements), contiguous rows at byte stride of es. */
+static void view3(struct mp_tensor *t, enum mp_dtype dt, const void *data, int64_t nb, int64_t rows, int64_t cols,
+                  int64_t bs, int64_t ld)
+{
+	int64_t shape[3] = { nb, rows, cols };
+	size_t es = mp_dtype_size(dt);
+	mp_tensor_init(t, dt, 3, shape);
+	t->strides[0] = bs * (int64_t)es;
+	t->strides[1] = ld * (int64_t)es;
+	t->strides[2] = (int64_t)es;
+	t->data = (void *)data;
+	t->device = MP_DEVICE_CUDA;
+}
+
+/* A padded copy of an operand of rows x cols (row-major, ld), nb batches at
+ * stride bs (0: one shared): *pad holds it, *ld2 and *bs2 describe it. */
+static enum mp_status pad_operand(struct cu_ctx *c, enum mp_dtype dt, const void *src, int64_t nb, int64_t rows,
+                                  int64_t cols, int64_t bs, int64_t ld, void **pad, int64_t *ld2, int64_t *bs2,
+                                  struct mp_error *e)
+{
+	enum mp_status st;
+	int64_t n = bs ? nb : 1;
+	*ld2 = round8(cols);
+	*bs2 = bs ? rows * *ld2 : 0;
+	if ((st = cu_scratch(c, (size_t)(n * rows * *ld2) * mp_dtype_size(dt), pad, e)))
+		return st;
+	struct mp_tensor s, d;
+	view3(&s, dt, src, n, rows, cols, bs, ld);
+	view3(&d, dt, *pad, n, rows, cols, rows * *ld2, *ld2);
+	if ((st = cu_copy(c, &d, &s, e)))
+		cu_scratch_free(c, *pad);
+	return st;
+}
+
+static enum mp_status gemm_call(struct cu_ctx *ctx, const struct cu_gemm_desc *g, struct mp_error *e);
+
+static enum mp_status gemm_padded(struct cu_ctx *ctx, const struct cu_gemm_desc *g, struct mp_error *e)
+{
+	struct cu_gemm_desc p = *g;
+	void *pa = NULL, *pb = NULL, *pc = NULL;
+	enum mp_status st = MP_OK;
+	size_t es = mp_dtype_size(g->at), esc = mp_dtype_size(g->ct);
+	int64_t ar = g->ta ? g->k : g->m, ac = g->ta ? g->m : g->k;
+	int64_t br = g->tb ? g->n : g->k, bc = g->tb ? g->k : g->n;
+	if (!aligned16(g->a, g->lda, g->sa, es))
+		st = pad_operand(ctx, g->at, g->a, g->batch, ar, ac, g->sa, g->lda, &pa, &p.lda, &p.sa, e), p.a = pa;
+	if (!st && !aligned16(g->b, g->ldb, g->sb, es))
+		st = pad_operand(ctx, g->bt, g->b, g->batch, br, bc, g->sb, g->ldb, &pb, &p.ldb, &p.sb, e), p.b = pb;
+	if (!st && !aligned16(g->c, g->ldc, g->sc, esc)) {
+		if (g->beta != 0)
+			st = pad_operand(ctx, g->ct, g->c, g->batch, g->m, g->n, g->sc, g->ldc, &pc, &p.ldc, &p.sc, e);
+		else {
+			p.ldc = round8(g->n);
+			p.sc = g->m * p.ldc;
+			st = cu_scratch(ctx, (size_t)(g->batch * p.sc) * esc, &pc, e);
+		}
+		p.c = pc;
+	}
+	if (!st)
+		st = gemm_call(ctx, &p, e);
+	if (!st && pc) {
+		struct mp_tensor s, d;
+		view3(&s, g->ct, pc, g->batch, g->m, g->n, p.sc, p.ldc);
+		view3(&d, g->ct, g->c, g->batch, g->m, g->n, g->sc, g->ldc);
+		st = cu_copy(ctx, &d, &s, e);
+	}
+	cu_scratch_free(ctx, pa);
+	cu_scratch_free(ctx, pb);
+	cu_scratch_free(ctx, pc);
+	return st;
+}
+
 enum mp_status cu_gemm_run(struct cu_ctx *ctx, const struct cu_gemm_desc *g, struct mp_error *e)
 {
 	if (g->m == 0 || g->n == 0 || g->batch == 0)
@@ -69,6 +161,16 @@ enum mp_status cu_gemm_run(struct cu_ctx *ctx, const struct cu_gemm_desc *g, str
 	    g->ldb > INT32_MAX || g->ldc > INT32_MAX)
 		return mp_error_set(e, MP_ERR_UNSUPPORTED, "a GEMM of %lld x %lld x %lld is beyond cuBLAS's 32-bit sizes",
 		                    (long long)g->m, (long long)g->n, (long long)g->k);
+	if ((g->at == MP_BF16 || g->at == MP_F16) &&
+	    (!aligned16(g->a, g->lda, g->sa, mp_dtype_size(g->at)) || !aligned16(g->b, g->ldb, g->sb, mp_dtype_size(g->bt)) ||
+	     !aligned16(g->c, g->ldc, g->sc, mp_dtype_size(g->ct))))
+		return gemm_padded(ctx, g, e);
+	return gemm_call(ctx, g, e);
+}
+
+/* The cuBLAS call itself. */
+static enum mp_status gemm_call(struct cu_ctx *ctx, const struct cu_gemm_desc *g, struct mp_error *e)
+{
 	/* row-major C = A B is column-major C^T = B^T A^T: operands swapped */
 	cublasOperation_t opa = g->ta ? CUBLAS_OP_T : CUBLAS_OP_N, opb = g->tb ? CUBLAS_OP_T : CUBLAS_OP_N;
 	cudaDataType_t t = cuda_type(g->at), tc = cuda_type(g->ct);
