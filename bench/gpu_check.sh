@@ -37,7 +37,7 @@ if [ "$what" = all ]; then
 	grep -B2 -A8 '^not ok' "$out/models.log" | head -40
 	for p in fp32 bf16-autocast; do
 		"$bin/mpdbg" run "$shared/models/handpose_ts.onnx" --data "$shared/models/batches" \
-			--device cuda --policy $p --compare fp32 2>&1 | tail -8
+			--glob 'batch_*' --device cuda --policy $p --compare fp32 2>&1 | tail -8
 	done > "$out/run.log"
 	tail -20 "$out/run.log"
 fi

@@ -44,6 +44,10 @@ struct cu_ctx {
 	size_t ws_size, ws_top, ws_need;
 	struct cu_wsblock { size_t at, size; bool live; } ws_blocks[16];
 	int ws_n;
+	int ws_graphs;              /* live graphs whose kernels read the stack: it stays put */
+	bool ws_captured;           /* the capture under way took blocks from it */
+	size_t keep_bytes;          /* what live graphs keep (tables, scratch) */
+	size_t cap_bytes;           /* what the capture under way keeps */
 	cudaEvent_t marks[8];       /* mp_backend_cuda_mark's, made on first use */
 	void *fused;                /* fuse.cu's compiled kernels */
 	bool capturing;             /* a graph is being captured on the stream */

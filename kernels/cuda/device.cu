@@ -159,7 +159,7 @@ extern "C" enum mp_status cu_ctx_graph_memory(void *ctx, size_t *peak, bool rese
 	struct cu_ctx *c = (struct cu_ctx *)ctx;
 	uint64_t h = 0;
 	CU_TRY(cudaDeviceGetGraphMemAttribute(c->device, cudaGraphMemAttrUsedMemHigh, &h), "graph memory");
-	*peak = (size_t)h + c->ws_size;
+	*peak = (size_t)h + c->ws_size + c->keep_bytes;
 	if (reset) {
 		uint64_t zero = 0;
 		CU_TRY(cudaDeviceSetGraphMemAttribute(c->device, cudaGraphMemAttrUsedMemHigh, &zero), "graph memory");
@@ -231,33 +231,69 @@ extern "C" enum mp_status cu_alloc(void *ctx, size_t size, struct mp_buffer **ou
 	return MP_OK;
 }
 
+/* Device memory that a graph being captured keeps for as long as it lives
+ * (cu_graph_free frees it): allocated outside the stream, so that it is not
+ * one of the graph's own allocations, which the driver backs in large
+ * chunks. */
+static enum mp_status keep_alloc(struct cu_ctx *c, size_t bytes, void **dev, struct mp_error *e)
+{
+	if (c->nkeep == c->capkeep) {
+		size_t cap = c->capkeep ? 2 * c->capkeep : 16;
+		void **nk = (void **)realloc(c->keep, cap * sizeof *nk);
+		if (!nk)
+			return mp_error_set(e, MP_ERR_NOMEM, "out of memory");
+		c->keep = nk;
+		c->capkeep = cap;
+	}
+	*dev = NULL;
+	cudaError_t err = cudaMalloc(dev, bytes < 256 ? 256 : bytes);
+	if (err != cudaSuccess) {
+		cudaGetLastError();
+		return err == cudaErrorMemoryAllocation ?
+		       mp_error_set(e, MP_ERR_NOMEM, "out of GPU memory on %s asking for %zu bytes", c->name, bytes) :
+		       cu_fail(err, "allocating for a graph", e);
+	}
+	c->keep[c->nkeep++] = *dev;
+	c->cap_bytes += bytes;
+	return MP_OK;
+}
+
+/* An empty stack grows to what the calls before needed; not while
+ * capturing (the graph would own the new buffer), nor while a graph holds
+ * pointers into the old one. */
+static void ws_grow(struct cu_ctx *c)
+{
+	if (c->ws_top || c->ws_need <= c->ws_size || c->capturing || c->ws_graphs)
+		return;
+	void *p = NULL;
+	if (cudaMallocAsync(&p, c->ws_need, c->stream) != cudaSuccess) {
+		cudaGetLastError();
+		return;
+	}
+	if (c->ws)
+		cudaFreeAsync(c->ws, c->stream);
+	c->ws = (char *)p;
+	c->ws_size = c->ws_need;
+}
+
 enum mp_status cu_scratch(struct cu_ctx *c, size_t bytes, void **out, struct mp_error *e)
 {
 	size_t b = (bytes + 255) & ~(size_t)255;
 	*out = NULL;
 	if (!b)
 		b = 256;
-	/* an empty stack grows to what the calls before needed (not while
-	 * capturing: the graph would own the new buffer) */
-	if (!c->ws_top && c->ws_need > c->ws_size && !c->capturing) {
-		void *p = NULL;
-		if (cudaMallocAsync(&p, c->ws_need, c->stream) == cudaSuccess) {
-			if (c->ws)
-				cudaFreeAsync(c->ws, c->stream);
-			c->ws = (char *)p;
-			c->ws_size = c->ws_need;
-		} else {
-			cudaGetLastError();
-		}
-	}
+	ws_grow(c);
 	if (c->ws_top + b > c->ws_need)
 		c->ws_need = c->ws_top + b;
 	if (c->ws && c->ws_top + b <= c->ws_size && c->ws_n < 16) {
 		c->ws_blocks[c->ws_n++] = (struct cu_ctx::cu_wsblock){ c->ws_top, b, true };
 		*out = c->ws + c->ws_top;
 		c->ws_top += b;
+		c->ws_captured |= c->capturing;
 		return MP_OK;
 	}
+	if (c->capturing)
+		return keep_alloc(c, b, out, e);
 	cudaError_t err = cudaMallocAsync(out, b, c->stream);
 	if (err != cudaSuccess) {
 		cudaGetLastError();
@@ -280,23 +316,16 @@ void cu_scratch_free(struct cu_ctx *c, void *p)
 			c->ws_top = c->ws_blocks[--c->ws_n].at;
 		return;
 	}
-	cudaFreeAsync(p, c->stream);
+	if (!c->capturing) /* (one taken while capturing is the graph's, kept) */
+		cudaFreeAsync(p, c->stream);
 }
 
 enum mp_status cu_upload(struct cu_ctx *c, const void *host, size_t bytes, void **dev, struct mp_error *e)
 {
 	if (c->capturing) { /* outside the stream, for good: every replay reads it */
-		if (c->nkeep == c->capkeep) {
-			size_t cap = c->capkeep ? 2 * c->capkeep : 16;
-			void **nk = (void **)realloc(c->keep, cap * sizeof *nk);
-			if (!nk)
-				return mp_error_set(e, MP_ERR_NOMEM, "out of memory");
-			c->keep = nk;
-			c->capkeep = cap;
-		}
-		*dev = NULL;
-		CU_TRY(cudaMalloc(dev, bytes < 256 ? 256 : bytes), "a table for a graph");
-		c->keep[c->nkeep++] = *dev;
+		enum mp_status st = keep_alloc(c, bytes, dev, e);
+		if (st)
+			return st;
 		CU_TRY(cudaMemcpy(*dev, host, bytes, cudaMemcpyHostToDevice), "copying a table for a graph");
 		return MP_OK;
 	}
@@ -325,6 +354,8 @@ struct cu_graph {
 	cudaGraphExec_t exec;
 	void **keep;   /* the tables its kernels read */
 	size_t nkeep;
+	bool ws;       /* its kernels read the scratch stack */
+	size_t bytes;  /* what keep holds */
 };
 
 static void free_tables(void **keep, size_t n)
@@ -337,9 +368,14 @@ static void free_tables(void **keep, size_t n)
 extern "C" enum mp_status cu_graph_begin(void *ctx, struct mp_error *e)
 {
 	struct cu_ctx *c = (struct cu_ctx *)ctx;
+	/* the scratch the run before needed, allocated outside the graph (whose
+	 * own allocations the driver backs in large chunks) */
+	ws_grow(c);
 	/* relaxed: the tables above may be allocated while capturing */
 	CU_TRY(cudaStreamBeginCapture(c->stream, cudaStreamCaptureModeRelaxed), "starting a graph capture");
 	c->capturing = true;
+	c->ws_captured = false;
+	c->cap_bytes = 0;
 	c->keep = NULL;
 	c->nkeep = c->capkeep = 0;
 	return MP_OK;
@@ -353,9 +389,11 @@ extern "C" enum mp_status cu_graph_end(void *ctx, void **out, struct mp_error *e
 	cudaError_t err = cudaStreamEndCapture(c->stream, &g);
 	void **keep = c->keep;
 	size_t nkeep = c->nkeep;
+	size_t cap_bytes = c->cap_bytes;
 	c->capturing = false;
 	c->keep = NULL;
 	c->nkeep = c->capkeep = 0;
+	c->cap_bytes = 0;
 	*out = NULL;
 	if (err == cudaSuccess && g)
 		err = cudaGraphInstantiate(&ex, g, 0);
@@ -373,6 +411,10 @@ extern "C" enum mp_status cu_graph_end(void *ctx, void **out, struct mp_error *e
 	cg->exec = ex;
 	cg->keep = keep;
 	cg->nkeep = nkeep;
+	cg->ws = c->ws_captured;
+	cg->bytes = cap_bytes;
+	c->keep_bytes += cg->bytes;
+	c->ws_graphs += cg->ws;
 	*out = cg;
 	return MP_OK;
 }
@@ -393,6 +435,8 @@ extern "C" void cu_graph_free(void *ctx, void *graph)
 	cudaStreamSynchronize(c->stream); /* not while a replay may still read its tables */
 	cudaGraphExecDestroy(cg->exec);
 	free_tables(cg->keep, cg->nkeep);
+	c->ws_graphs -= cg->ws;
+	c->keep_bytes -= cg->bytes;
 	free(cg);
 }
 

@@ -38,95 +38,185 @@ __global__ void k_gemm_int(cu_gemm_desc g)
 	}
 }
 
-/* ---- operands whose rows are not 16-byte aligned ----
+/* ---- bf16/f16 operands that are not 16-byte aligned ----
  *
- * cuBLAS's tensor-core kernels load rows in 16-byte vectors: a bf16/f16
- * operand with a leading dimension that is not a multiple of 8 (attention
- * over 257 tokens: 257 x 257 scores) sends it to kernels many times slower.
- * Such an operand is copied into scratch with its rows padded (the copy
- * costs a pass over memory, far less than the slow GEMM), and such a result
- * is written padded and copied back. */
+ * cuBLAS's tensor-core kernels move 16-byte vectors along an operand's
+ * contiguous dim: one whose extent, leading dim or address is not a
+ * multiple of 8 elements (attention over 257 tokens: 257 x 257 scores)
+ * sends the whole GEMM to kernels several times slower.  Such a GEMM runs
+ * as a padded one instead: the contiguous extents (k of A, n of B and C,
+ * and m where A is transposed) rounded up to 8, unaligned operands copied
+ * in with zeros around them, and an unaligned result computed padded and
+ * copied out.  Zero rows and columns add exact zeros to every dot product,
+ * so only the summation blocking can differ from the unpadded call. */
 
 static int64_t round8(int64_t v)
 {
 	return (v + 7) & ~(int64_t)7;
 }
 
-static bool aligned16(const void *p, int64_t ld, int64_t stride, size_t es)
+/* A matrix in device memory: nb of rows x cols, row pitch ld and batch
+ * stride bs (elements; bs 0: one shared by every batch). */
+struct cu_mat {
+	const void *p;
+	int64_t rows, cols, ld, bs;
+};
+
+static bool fits(const struct cu_mat *m, int64_t rows, int64_t cols, size_t es)
 {
-	return (uintptr_t)p % 16 == 0 && (ld * (int64_t)es) % 16 == 0 && (stride * (int64_t)es) % 16 == 0;
+	return m->rows == rows && m->cols == cols && (uintptr_t)m->p % 16 == 0 && (m->ld * (int64_t)es) % 16 == 0 &&
+	       (m->bs * (int64_t)es) % 16 == 0;
 }
 
-/* A [nb, rows, cols] view of an operand with leading dim ld and batch
- * stride bs (elements), contiguous rows at byte stride of es. */
-static void view3(struct mp_tensor *t, enum mp_dtype dt, const void *data, int64_t nb, int64_t rows, int64_t cols,
-                  int64_t bs, int64_t ld)
+/* dst[b, i, j] = src[b, i, j] inside src's rows x cols, 0 outside.  One
+ * warp a destination row (no division per element), V elements a lane:
+ * where the destination's rows are 16-byte aligned (a padded operand) a
+ * lane stores 16 bytes at once, and where the source's are (a padded
+ * result) it loads them so. */
+template <typename T, int V, bool VLOAD>
+__global__ void k_window(T *dst, int64_t dld, int64_t dbs, uint32_t drows, uint32_t dcols, const T *src, int64_t sld,
+                         int64_t sbs, uint32_t srows, uint32_t scols, uint32_t nrows)
 {
-	int64_t shape[3] = { nb, rows, cols };
-	size_t es = mp_dtype_size(dt);
-	mp_tensor_init(t, dt, 3, shape);
-	t->strides[0] = bs * (int64_t)es;
-	t->strides[1] = ld * (int64_t)es;
-	t->strides[2] = (int64_t)es;
-	t->data = (void *)data;
-	t->device = MP_DEVICE_CUDA;
+	uint32_t lane = threadIdx.x & 31, warps = (gridDim.x * blockDim.x) >> 5;
+	for (uint32_t row = (blockIdx.x * blockDim.x + threadIdx.x) >> 5; row < nrows; row += warps) {
+		uint32_t b = row / drows, i = row - b * drows;
+		T *d = dst + b * dbs + i * dld;
+		const T *s = src + b * sbs + i * sld;
+		uint32_t n = i < srows ? (scols < dcols ? scols : dcols) : 0;
+		for (uint32_t j0 = lane * V; j0 < dcols; j0 += 32 * V) {
+			alignas(16) T v[V];
+			if (VLOAD && j0 + V <= n) {
+				*(uint4 *)v = *(const uint4 *)(s + j0);
+			} else {
+#pragma unroll
+				for (int q = 0; q < V; q++)
+					v[q] = j0 + q < n ? s[j0 + q] : T(0);
+			}
+			if (!VLOAD && V > 1) {
+				*(uint4 *)(d + j0) = *(const uint4 *)v;
+			} else {
+#pragma unroll
+				for (int q = 0; q < V; q++)
+					if (j0 + q < dcols)
+						d[j0 + q] = v[q];
+			}
+		}
+	}
 }
 
-/* A padded copy of an operand of rows x cols (row-major, ld), nb batches at
- * stride bs (0: one shared): *pad holds it, *ld2 and *bs2 describe it. */
-static enum mp_status pad_operand(struct cu_ctx *c, enum mp_dtype dt, const void *src, int64_t nb, int64_t rows,
-                                  int64_t cols, int64_t bs, int64_t ld, void **pad, int64_t *ld2, int64_t *bs2,
-                                  struct mp_error *e)
+static bool aligned_rows(const void *p, int64_t ld, int64_t bs, int64_t cols, size_t es)
+{
+	return (uintptr_t)p % 16 == 0 && (ld * (int64_t)es) % 16 == 0 && (bs * (int64_t)es) % 16 == 0 &&
+	       (cols * (int64_t)es) % 16 == 0;
+}
+
+template <typename T>
+static void window_launch(cudaStream_t st, T *dst, int64_t dld, int64_t dbs, int64_t drows, int64_t dcols,
+                          const struct cu_mat *src, int64_t nrows)
+{
+	const int V = 16 / sizeof(T);
+	unsigned blocks = cu_blocks(nrows * 32, 256);
+	const T *s = (const T *)src->p;
+	uint32_t dr = (uint32_t)drows, dc = (uint32_t)dcols, sr = (uint32_t)src->rows, sc = (uint32_t)src->cols,
+	         nr = (uint32_t)nrows;
+	if (aligned_rows(dst, dld, dbs, dcols, sizeof(T)))
+		k_window<T, V, false><<<blocks, 256, 0, st>>>(dst, dld, dbs, dr, dc, s, src->ld, src->bs, sr, sc, nr);
+	else if (aligned_rows(s, src->ld, src->bs, 0, sizeof(T)))
+		k_window<T, V, true><<<blocks, 256, 0, st>>>(dst, dld, dbs, dr, dc, s, src->ld, src->bs, sr, sc, nr);
+	else
+		k_window<T, 1, false><<<blocks, 256, 0, st>>>(dst, dld, dbs, dr, dc, s, src->ld, src->bs, sr, sc, nr);
+}
+
+static enum mp_status window(struct cu_ctx *c, size_t es, int64_t nb, void *dst, int64_t dld, int64_t dbs,
+                             int64_t drows, int64_t dcols, const struct cu_mat *src, struct mp_error *e)
+{
+	int64_t nrows = nb * drows;
+	if (!nrows || !dcols)
+		return MP_OK;
+	if (nrows > INT32_MAX / 32 || dcols > INT32_MAX)
+		return mp_error_set(e, MP_ERR_UNSUPPORTED, "padding a GEMM operand of %lld rows", (long long)nrows);
+	if (es == 2)
+		window_launch<uint16_t>(c->stream, (uint16_t *)dst, dld, dbs, drows, dcols, src, nrows);
+	else
+		window_launch<uint32_t>(c->stream, (uint32_t *)dst, dld, dbs, drows, dcols, src, nrows);
+	CU_LAUNCHED("padding a GEMM operand");
+	return MP_OK;
+}
+
+/* The operand as the padded GEMM reads it: itself where it fits, else a
+ * zero-padded copy of rows x cols (*tmp: scratch to free). */
+static enum mp_status operand(struct cu_ctx *c, size_t es, int64_t batch, struct cu_mat *m, int64_t rows,
+                              int64_t cols, void **tmp, struct mp_error *e)
 {
 	enum mp_status st;
-	int64_t n = bs ? nb : 1;
-	*ld2 = round8(cols);
-	*bs2 = bs ? rows * *ld2 : 0;
-	if ((st = cu_scratch(c, (size_t)(n * rows * *ld2) * mp_dtype_size(dt), pad, e)))
+	*tmp = NULL;
+	if (fits(m, rows, cols, es))
+		return MP_OK;
+	int64_t nb = m->bs ? batch : 1, bs = m->bs ? rows * cols : 0;
+	if ((st = cu_scratch(c, (size_t)(nb * rows * cols) * es, tmp, e)))
 		return st;
-	struct mp_tensor s, d;
-	view3(&s, dt, src, n, rows, cols, bs, ld);
-	view3(&d, dt, *pad, n, rows, cols, rows * *ld2, *ld2);
-	if ((st = cu_copy(c, &d, &s, e)))
-		cu_scratch_free(c, *pad);
-	return st;
+	if ((st = window(c, es, nb, *tmp, cols, rows * cols, rows, cols, m, e))) {
+		cu_scratch_free(c, *tmp);
+		*tmp = NULL;
+		return st;
+	}
+	*m = (struct cu_mat){ *tmp, rows, cols, cols, bs };
+	return MP_OK;
 }
 
 static enum mp_status gemm_call(struct cu_ctx *ctx, const struct cu_gemm_desc *g, struct mp_error *e);
 
+static bool needs_padding(const struct cu_gemm_desc *g)
+{
+	if ((g->at != MP_BF16 && g->at != MP_F16) || g->bt != g->at || mp_dtype_size(g->ct) > 4)
+		return false;
+	size_t es = mp_dtype_size(g->at), esc = mp_dtype_size(g->ct);
+	int64_t m8 = g->ta ? round8(g->m) : g->m, n8 = round8(g->n), k8 = !g->ta || g->tb ? round8(g->k) : g->k;
+	struct cu_mat a = { g->a, g->ta ? g->k : g->m, g->ta ? g->m : g->k, g->lda, g->sa };
+	struct cu_mat b = { g->b, g->tb ? g->n : g->k, g->tb ? g->k : g->n, g->ldb, g->sb };
+	struct cu_mat c = { g->c, g->m, g->n, g->ldc, g->sc };
+	return !fits(&a, g->ta ? k8 : m8, g->ta ? m8 : k8, es) || !fits(&b, g->tb ? n8 : k8, g->tb ? k8 : n8, es) ||
+	       !fits(&c, m8, n8, esc);
+}
+
 static enum mp_status gemm_padded(struct cu_ctx *ctx, const struct cu_gemm_desc *g, struct mp_error *e)
 {
-	struct cu_gemm_desc p = *g;
-	void *pa = NULL, *pb = NULL, *pc = NULL;
-	enum mp_status st = MP_OK;
 	size_t es = mp_dtype_size(g->at), esc = mp_dtype_size(g->ct);
-	int64_t ar = g->ta ? g->k : g->m, ac = g->ta ? g->m : g->k;
-	int64_t br = g->tb ? g->n : g->k, bc = g->tb ? g->k : g->n;
-	if (!aligned16(g->a, g->lda, g->sa, es))
-		st = pad_operand(ctx, g->at, g->a, g->batch, ar, ac, g->sa, g->lda, &pa, &p.lda, &p.sa, e), p.a = pa;
-	if (!st && !aligned16(g->b, g->ldb, g->sb, es))
-		st = pad_operand(ctx, g->bt, g->b, g->batch, br, bc, g->sb, g->ldb, &pb, &p.ldb, &p.sb, e), p.b = pb;
-	if (!st && !aligned16(g->c, g->ldc, g->sc, esc)) {
-		if (g->beta != 0)
-			st = pad_operand(ctx, g->ct, g->c, g->batch, g->m, g->n, g->sc, g->ldc, &pc, &p.ldc, &p.sc, e);
-		else {
-			p.ldc = round8(g->n);
-			p.sc = g->m * p.ldc;
-			st = cu_scratch(ctx, (size_t)(g->batch * p.sc) * esc, &pc, e);
+	int64_t m8 = g->ta ? round8(g->m) : g->m, n8 = round8(g->n), k8 = !g->ta || g->tb ? round8(g->k) : g->k;
+	struct cu_mat a = { g->a, g->ta ? g->k : g->m, g->ta ? g->m : g->k, g->lda, g->sa };
+	struct cu_mat b = { g->b, g->tb ? g->n : g->k, g->tb ? g->k : g->n, g->ldb, g->sb };
+	struct cu_mat c = { g->c, g->m, g->n, g->ldc, g->sc };
+	void *ta = NULL, *tb = NULL, *tc = NULL;
+	enum mp_status st;
+	if ((st = operand(ctx, es, g->batch, &a, g->ta ? k8 : m8, g->ta ? m8 : k8, &ta, e)) ||
+	    (st = operand(ctx, es, g->batch, &b, g->tb ? n8 : k8, g->tb ? k8 : n8, &tb, e)))
+		goto out;
+	if (!fits(&c, m8, n8, esc)) {
+		/* beta != 0 reads C: it goes in padded as well */
+		if (g->beta != 0) {
+			if ((st = operand(ctx, esc, g->batch, &c, m8, n8, &tc, e)))
+				goto out;
+		} else {
+			if ((st = cu_scratch(ctx, (size_t)(g->batch * m8 * n8) * esc, &tc, e)))
+				goto out;
+			c = (struct cu_mat){ tc, m8, n8, n8, m8 * n8 };
 		}
-		p.c = pc;
 	}
-	if (!st)
-		st = gemm_call(ctx, &p, e);
-	if (!st && pc) {
-		struct mp_tensor s, d;
-		view3(&s, g->ct, pc, g->batch, g->m, g->n, p.sc, p.ldc);
-		view3(&d, g->ct, g->c, g->batch, g->m, g->n, g->sc, g->ldc);
-		st = cu_copy(ctx, &d, &s, e);
+	{
+		struct cu_gemm_desc p = *g;
+		p.m = m8, p.n = n8, p.k = k8;
+		p.a = a.p, p.lda = a.ld, p.sa = a.bs;
+		p.b = b.p, p.ldb = b.ld, p.sb = b.bs;
+		p.c = (void *)c.p, p.ldc = c.ld, p.sc = c.bs;
+		if ((st = gemm_call(ctx, &p, e)))
+			goto out;
 	}
-	cu_scratch_free(ctx, pa);
-	cu_scratch_free(ctx, pb);
-	cu_scratch_free(ctx, pc);
+	if (tc)
+		st = window(ctx, esc, g->batch, g->c, g->ldc, g->sc, g->m, g->n, &c, e);
+out:
+	cu_scratch_free(ctx, tc);
+	cu_scratch_free(ctx, tb);
+	cu_scratch_free(ctx, ta);
 	return st;
 }
 
@@ -161,9 +251,7 @@ enum mp_status cu_gemm_run(struct cu_ctx *ctx, const struct cu_gemm_desc *g, str
 	    g->ldb > INT32_MAX || g->ldc > INT32_MAX)
 		return mp_error_set(e, MP_ERR_UNSUPPORTED, "a GEMM of %lld x %lld x %lld is beyond cuBLAS's 32-bit sizes",
 		                    (long long)g->m, (long long)g->n, (long long)g->k);
-	if ((g->at == MP_BF16 || g->at == MP_F16) &&
-	    (!aligned16(g->a, g->lda, g->sa, mp_dtype_size(g->at)) || !aligned16(g->b, g->ldb, g->sb, mp_dtype_size(g->bt)) ||
-	     !aligned16(g->c, g->ldc, g->sc, mp_dtype_size(g->ct))))
+	if (needs_padding(g))
 		return gemm_padded(ctx, g, e);
 	return gemm_call(ctx, g, e);
 }

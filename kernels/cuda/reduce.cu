@@ -369,19 +369,19 @@ __global__ void k_softmax_rows(const void *x, int xt, void *o, int ot, int64_t r
  * read of the input instead of three.  The sums run in the same order as
  * k_softmax_rows's (each lane its elements in turn, then the butterfly), so
  * the results are the same bits. */
-template <int NPL, bool LOG>
-__global__ void k_softmax_warp(const void *x, int xt, void *o, int ot, int64_t rows, int len)
+template <int NPL, bool LOG, int XT, int OT>
+__global__ void k_softmax_warp(const void *x, void *o, int32_t rows, int len)
 {
 	int lane = threadIdx.x & 31;
-	int64_t warp = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) >> 5;
-	int64_t nwarps = ((int64_t)gridDim.x * blockDim.x) >> 5;
-	for (int64_t r = warp; r < rows; r += nwarps) {
-		int64_t base = r * len;
+	int32_t warp = (int32_t)((blockIdx.x * blockDim.x + threadIdx.x) >> 5);
+	int32_t nwarps = (int32_t)((gridDim.x * blockDim.x) >> 5);
+	for (int32_t r = warp; r < rows; r += nwarps) {
+		int32_t base = r * len;
 		float v[NPL], m = -INFINITY;
 #pragma unroll
 		for (int j = 0; j < NPL; j++) {
 			int k = lane + 32 * j;
-			v[j] = k < len ? cu_ld_f32(x, base + k, xt) : -INFINITY;
+			v[j] = k < len ? cu_ldf<XT>(x, base + k) : -INFINITY;
 			m = v[j] > m ? v[j] : m;
 		}
 		for (int s = 16; s > 0; s >>= 1) {
@@ -393,41 +393,61 @@ __global__ void k_softmax_warp(const void *x, int xt, void *o, int ot, int64_t r
 		float sum = 0;
 #pragma unroll
 		for (int j = 0; j < NPL; j++)
-			if (lane + 32 * j < len)
-				sum += expf(v[j] - m);
+			if (lane + 32 * j < len) {
+				v[j] -= m;
+				sum += expf(v[j]);
+			}
 		for (int s = 16; s > 0; s >>= 1)
 			sum += __shfl_xor_sync(0xffffffffu, sum, s);
-		float ls = logf(sum);
+		float ls = LOG ? logf(sum) : 0;
 #pragma unroll
 		for (int j = 0; j < NPL; j++) {
 			int k = lane + 32 * j;
-			if (k < len) {
-				float t = v[j] - m;
-				cu_st_f32(o, base + k, ot, LOG ? t - ls : expf(t) / sum);
-			}
+			if (k < len)
+				cu_stf<OT>(o, base + k, LOG ? v[j] - ls : expf(v[j]) / sum);
 		}
 	}
 }
 
+template <int NPL, bool LOG, int XT, int OT>
+static void softmax_warp_launch(cudaStream_t s, const void *x, void *o, int64_t rows, int64_t len)
+{
+	unsigned blocks = cu_blocks(rows * 32, 256);
+	k_softmax_warp<NPL, LOG, XT, OT><<<blocks, 256, 0, s>>>(x, o, (int32_t)rows, (int)len);
+}
+
+template <int NPL, bool LOG>
+static bool softmax_warp_types(cudaStream_t s, const void *x, int xt, void *o, int ot, int64_t rows, int64_t len)
+{
+#define SMW(X, O) \
+	if (xt == X && ot == O) \
+		return softmax_warp_launch<NPL, LOG, X, O>(s, x, o, rows, len), true;
+	SMW(MP_F32, MP_F32) SMW(MP_BF16, MP_BF16) SMW(MP_F16, MP_F16)
+	SMW(MP_BF16, MP_F32) SMW(MP_F16, MP_F32) SMW(MP_F32, MP_BF16) SMW(MP_F32, MP_F16)
+#undef SMW
+	return false;
+}
+
+/* The register-resident softmax where the row fits and the types are
+ * the common ones. */
 template <bool LOG>
 static bool softmax_warp(cudaStream_t s, const void *x, int xt, void *o, int ot, int64_t rows, int64_t len)
 {
-	unsigned blocks = cu_blocks(rows * 32, 256);
-	if (len <= 64)
-		k_softmax_warp<2, LOG><<<blocks, 256, 0, s>>>(x, xt, o, ot, rows, (int)len);
-	else if (len <= 128)
-		k_softmax_warp<4, LOG><<<blocks, 256, 0, s>>>(x, xt, o, ot, rows, (int)len);
-	else if (len <= 256)
-		k_softmax_warp<8, LOG><<<blocks, 256, 0, s>>>(x, xt, o, ot, rows, (int)len);
-	else if (len <= 384)
-		k_softmax_warp<12, LOG><<<blocks, 256, 0, s>>>(x, xt, o, ot, rows, (int)len);
-	else if (len <= 512)
-		k_softmax_warp<16, LOG><<<blocks, 256, 0, s>>>(x, xt, o, ot, rows, (int)len);
-	else if (len <= 1024)
-		k_softmax_warp<32, LOG><<<blocks, 256, 0, s>>>(x, xt, o, ot, rows, (int)len);
-	else
+	if (rows * len > INT32_MAX)
 		return false;
-	return true;
+	if (len <= 64)
+		return softmax_warp_types<2, LOG>(s, x, xt, o, ot, rows, len);
+	if (len <= 128)
+		return softmax_warp_types<4, LOG>(s, x, xt, o, ot, rows, len);
+	if (len <= 256)
+		return softmax_warp_types<8, LOG>(s, x, xt, o, ot, rows, len);
+	if (len <= 320)
+		return softmax_warp_types<10, LOG>(s, x, xt, o, ot, rows, len);
+	if (len <= 512)
+		return softmax_warp_types<16, LOG>(s, x, xt, o, ot, rows, len);
+	if (len <= 1024)
+		return softmax_warp_types<32, LOG>(s, x, xt, o, ot, rows, len);
+	return false;
 }
 
 /* Any axis: one thread per (outer, inner) column; Hardmax too. */
