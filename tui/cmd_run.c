@@ -16,6 +16,7 @@
 #include "probe_print.h"
 #include "probes.h"
 #include "progress.h"
+#include "runner.h"
 #include "safetensors.h"
 #include "session.h"
 
@@ -50,15 +51,9 @@ static const char *const run_help =
 enum { OPT_SESSION = 0x200, OPT_COMPARE, OPT_TOL, OPT_BREAK, OPT_CAPTURE, OPT_NO_PROBES };
 
 struct run_ctx {
-	const struct mp_graph *g;
-	struct mp_exec *x;
-	struct mp_probes *probes;
-	struct mp_session_writer *session;
-	const struct mp_batch_source *src;
+	struct mp_runner r;
 	struct mp_progress progress;
 	const char *save_dir;
-	double tol;
-	bool graph_written;
 };
 
 static enum mp_status make_dir(const char *dir, struct mp_error *e)
@@ -121,7 +116,7 @@ static void print_trace_summary(const struct mp_exec *x)
 static enum mp_status save_outputs(struct run_ctx *c, const struct mp_batch *b, const char *name,
                                    struct mp_error *e)
 {
-	const struct mp_graph *g = c->g;
+	const struct mp_graph *g = c->r.g;
 	size_t no = mp_graph_noutputs(g);
 	struct mp_tensor *outs = calloc(no + 1, sizeof *outs);
 	struct mp_st_item *items = calloc(no + 1, sizeof *items);
@@ -134,7 +129,7 @@ static enum mp_status save_outputs(struct run_ctx *c, const struct mp_batch *b, 
 	}
 	for (size_t i = 0; i < no && !st; i++) {
 		int32_t id = mp_graph_output(g, i);
-		st = mp_exec_fetch(c->x, id, &outs[i], e);
+		st = mp_exec_fetch(c->r.x, id, &outs[i], e);
 		items[i].name = mp_graph_value(g, (size_t)id)->name;
 		items[i].t = &outs[i];
 	}
@@ -154,14 +149,14 @@ out:
 /* The outputs line: each graph output's dtype, shape and summary. */
 static void print_outputs(struct run_ctx *c, const char *name, double ms)
 {
-	const struct mp_graph *g = c->g;
+	const struct mp_graph *g = c->r.g;
 	printf("%-20s %8.1f ms", name, ms);
 	for (size_t i = 0; i < mp_graph_noutputs(g); i++) {
 		int32_t id = mp_graph_output(g, i);
 		struct mp_tensor t;
 		struct mp_error e = { 0 };
 		char shape[256], stats[256];
-		if (mp_exec_fetch(c->x, id, &t, &e)) {
+		if (mp_exec_fetch(c->r.x, id, &t, &e)) {
 			printf("%s  %s (not computed)", i ? " |" : "", mp_graph_value(g, (size_t)id)->name);
 			continue;
 		}
@@ -173,94 +168,45 @@ static void print_outputs(struct run_ctx *c, const char *name, double ms)
 	printf("\n");
 }
 
+/* What `run` says about a finished batch, before the session has it. */
+static enum mp_status batch_done(void *user, const struct mp_runner_result *res, struct mp_error *e)
+{
+	struct run_ctx *c = user;
+	if (res->index == 0 || res->status == MP_ERR_MISMATCH)
+		print_entry_casts(c->r.x, c->r.g, res->b);
+	mp_progress_clear(&c->progress);
+	if (!res->status)
+		print_outputs(c, res->name, res->ms);
+	if (res->pb && !res->status) {
+		char notes[1024];
+		if (mp_cli_batch_notes(c->r.g, res->pb, c->r.tol, notes, sizeof notes)[0])
+			printf("%20s  %s\n", "", notes);
+	}
+	fflush(stdout);
+	return !res->status && c->save_dir ? save_outputs(c, res->b, res->name, e) : MP_OK;
+}
+
 /* Runs batch bi; *stop is set (with the report in e) when the run must end
  * here: a mismatch, a breakpoint. */
 static enum mp_status run_batch(struct run_ctx *c, size_t bi, bool *stop, struct mp_error *e)
 {
-	struct mp_batch *b = NULL;
-	struct mp_probe_batch *pb = NULL;
-	struct mp_session_batch *sb = NULL;
-	const char *name = mp_batch_source_name(c->src, bi);
-	double t0 = mp_progress_now();
-	enum mp_status st, run_st;
-	struct mp_error run_e = { 0 };
-	char report[MP_ERROR_MSG_MAX];
-
+	struct mp_runner_result res;
+	enum mp_status st;
 	*stop = false;
-	if ((st = mp_batch_load(c->src, bi, &b, e)) || (st = mp_exec_begin(c->x, b, e)) ||
-	    (c->probes && (st = mp_probes_begin(c->probes, c->x, b, bi, e))))
-		goto out;
-	run_st = mp_exec_run(c->x, &run_e);
-	if (c->probes && (st = mp_probes_end(c->probes, &pb, e)))
-		goto out;
-	double ms = (mp_progress_now() - t0) * 1e3;
-	if (run_st && run_st != MP_ERR_MISMATCH && run_st != MP_ERR_BREAK) {
-		st = run_st;
-		*e = run_e;
-		goto out;
+	if ((st = mp_runner_begin(&c->r, bi, e)))
+		return st;
+	st = mp_runner_continue(&c->r, e);
+	if (st && st != MP_ERR_MISMATCH && st != MP_ERR_BREAK) {
+		mp_runner_abandon(&c->r);
+		return st;
 	}
-	if (bi == 0 || run_st == MP_ERR_MISMATCH)
-		print_entry_casts(c->x, c->g, b);
-	if (c->session && !c->graph_written) {
-		if ((st = mp_session_set_graph(c->session, c->x, e)))
-			goto out;
-		c->graph_written = true;
-	}
-	mp_progress_clear(&c->progress);
-	if (!run_st)
-		print_outputs(c, name, ms);
-	if (pb && !run_st) {
-		char notes[1024];
-		if (mp_cli_batch_notes(c->g, pb, c->tol, notes, sizeof notes)[0])
-			printf("%20s  %s\n", "", notes);
-	}
-	fflush(stdout);
-	if (!run_st && c->save_dir && (st = save_outputs(c, b, name, e)))
-		goto out;
-
-	/* what stops the run: the executor's mismatch, or a breakpoint */
-	report[0] = '\0';
-	if (run_st == MP_ERR_MISMATCH || (run_st == MP_ERR_BREAK && !pb)) {
-		snprintf(report, sizeof report, "%s", run_e.msg);
-	} else if (pb && pb->hit) {
-		mp_cli_hit_report(c->x, pb, name, report, sizeof report);
-		run_st = MP_ERR_BREAK;
-	}
-	if (c->session) {
-		sb = calloc(1, sizeof *sb);
-		if (!sb) {
-			st = mp_error_set(e, MP_ERR_NOMEM, "out of memory");
-			goto out;
-		}
-		sb->index = bi;
-		sb->source = strdup(mp_batch_path(b));
-		sb->ms = ms;
-		sb->status = run_st;
-		sb->message = run_st ? strdup(report) : NULL;
-		sb->hit_message = pb && pb->hit ? strdup(report) : NULL;
-		sb->nevents = mp_exec_nevents(c->x);
-		sb->events = calloc(sb->nevents + 1, sizeof *sb->events);
-		if (!sb->source || !sb->events) {
-			mp_session_batch_free(sb);
-			st = mp_error_set(e, MP_ERR_NOMEM, "out of memory");
-			goto out;
-		}
-		for (size_t k = 0; k < sb->nevents; k++)
-			mp_exec_event(c->x, k, &sb->events[k]);
-		sb->probes = pb;
-		pb = NULL;
-		st = mp_session_submit(c->session, sb, e);
-		if (st)
-			goto out;
-	}
-	if (run_st) {
+	if ((st = mp_runner_end(&c->r, batch_done, c, &res, e)))
+		return st;
+	if (res.status) {
 		*stop = true;
-		st = mp_error_set(e, run_st, "%s", report);
+		return mp_error_set(e, res.status, "%s", res.report);
 	}
-out:
-	mp_probe_batch_free(pb);
-	mp_batch_free(b);
-	return st;
+	return MP_OK;
 }
 
 /* The processor's name, for the session. */
@@ -380,16 +326,16 @@ int mp_cmd_run(int argc, char **argv)
 		goto out;
 	}
 	be = gpu ? gpu : cpu;
-	if (mp_exec_new(g, be, cpu, &xo, &ctx.x, &e) ||
-	    (!no_probes && mp_probes_new(g, be, cpu, &policy, &po, &ctx.probes, &e))) {
+	if (mp_exec_new(g, be, cpu, &xo, &ctx.r.x, &e) ||
+	    (!no_probes && mp_probes_new(g, be, cpu, &policy, &po, &ctx.r.probes, &e))) {
 		rc = mp_cli_fail(&e);
 		goto out;
 	}
-	ctx.g = g;
-	ctx.src = src;
-	ctx.tol = po.tol;
-	if (ctx.probes)
-		mp_probes_attach(ctx.probes, ctx.x, NULL, NULL);
+	ctx.r.g = g;
+	ctx.r.src = src;
+	ctx.r.tol = po.tol;
+	if (ctx.r.probes)
+		mp_probes_attach(ctx.r.probes, ctx.r.x, NULL, NULL);
 	size_t n = mp_batch_source_count(src);
 	if (batches >= 0 && (size_t)batches < n)
 		n = (size_t)batches;
@@ -401,7 +347,7 @@ int mp_cmd_run(int argc, char **argv)
 			cpu_name(dev, sizeof dev);
 		struct mp_session_info info = { argv[optind], g, &policy, po.compare, po.tol, be->iface->name, dev, argc,
 		                                argv };
-		if (mp_session_create(session, &info, &ctx.session, &e)) {
+		if (mp_session_create(session, &info, &ctx.r.session, &e)) {
 			rc = mp_cli_fail(&e);
 			goto out;
 		}
@@ -426,22 +372,22 @@ int mp_cmd_run(int argc, char **argv)
 		mp_progress_draw(&ctx.progress, n);
 		mp_progress_clear(&ctx.progress);
 		if (n)
-			print_trace_summary(ctx.x);
+			print_trace_summary(ctx.r.x);
 	}
-	if (ctx.session) {
+	if (ctx.r.session) {
 		struct mp_error fe = { 0 };
-		if (mp_session_finish(ctx.session, final, final ? e.msg : NULL, &fe)) {
+		if (mp_session_finish(ctx.r.session, final, final ? e.msg : NULL, &fe)) {
 			rc = rc ? rc : mp_cli_fail(&fe);
 			if (rc != mp_cli_exit_status(fe.status))
 				fprintf(stderr, "mpdbg: %s\n", fe.msg);
 		} else {
 			fprintf(stderr, "session %s: %zu batch%s recorded\n", session, ran, ran == 1 ? "" : "es");
 		}
-		ctx.session = NULL;
+		ctx.r.session = NULL;
 	}
 out:
-	mp_probes_free(ctx.probes);
-	mp_exec_free(ctx.x);
+	mp_probes_free(ctx.r.probes);
+	mp_exec_free(ctx.r.x);
 	mp_policy_free(&policy);
 	mp_probe_options_free(&po);
 	mp_backend_free(gpu);

@@ -1,0 +1,141 @@
+/* runner.c - a batch through the executor, the probes and the session. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "probe_print.h"
+#include "progress.h"
+#include "runner.h"
+
+enum mp_status mp_runner_begin(struct mp_runner *r, size_t index, struct mp_error *e)
+{
+	enum mp_status st;
+	mp_runner_abandon(r);
+	r->index = index;
+	r->t0 = mp_progress_now();
+	r->run_st = MP_OK;
+	memset(&r->run_e, 0, sizeof r->run_e);
+	if ((st = mp_batch_load(r->src, index, &r->b, e)) || (st = mp_exec_begin(r->x, r->b, e)) ||
+	    (r->probes && (st = mp_probes_begin(r->probes, r->x, r->b, index, e)))) {
+		mp_batch_free(r->b);
+		r->b = NULL;
+	}
+	return st;
+}
+
+bool mp_runner_active(const struct mp_runner *r)
+{
+	return r->b != NULL;
+}
+
+/* A node's or a run's status: a stop is remembered, a failure passed on. */
+static enum mp_status ran(struct mp_runner *r, enum mp_status st, struct mp_error *e)
+{
+	if (st == MP_ERR_MISMATCH || st == MP_ERR_BREAK)
+		r->run_st = st;
+	if (st)
+		*e = r->run_e;
+	return st;
+}
+
+enum mp_status mp_runner_step(struct mp_runner *r, struct mp_error *e)
+{
+	if (!r->b)
+		return mp_error_set(e, MP_ERR_USAGE, "no batch is under way");
+	if (r->run_st || mp_exec_done(r->x))
+		return r->run_st;
+	return ran(r, mp_exec_step(r->x, &r->run_e), e);
+}
+
+enum mp_status mp_runner_continue(struct mp_runner *r, struct mp_error *e)
+{
+	if (!r->b)
+		return mp_error_set(e, MP_ERR_USAGE, "no batch is under way");
+	if (r->run_st || mp_exec_done(r->x))
+		return r->run_st;
+	return ran(r, mp_exec_run(r->x, &r->run_e), e);
+}
+
+enum mp_status mp_runner_end(struct mp_runner *r, mp_runner_done_fn done, void *user, struct mp_runner_result *res,
+                             struct mp_error *e)
+{
+	struct mp_probe_batch *pb = NULL;
+	struct mp_session_batch *sb = NULL;
+	enum mp_status st = MP_OK;
+
+	memset(res, 0, sizeof *res);
+	if (!r->b)
+		return mp_error_set(e, MP_ERR_USAGE, "no batch is under way");
+	if (!r->run_st && !mp_exec_done(r->x)) {
+		st = mp_runner_continue(r, e);
+		if (st && st != MP_ERR_MISMATCH && st != MP_ERR_BREAK)
+			goto out;
+		st = MP_OK;
+	}
+	if (r->probes && (st = mp_probes_end(r->probes, &pb, e)))
+		goto out;
+	res->index = r->index;
+	res->name = mp_batch_source_name(r->src, r->index);
+	res->ms = (mp_progress_now() - r->t0) * 1e3;
+	res->status = r->run_st;
+	res->pb = pb;
+	res->b = r->b;
+	if (r->session && !r->graph_written) {
+		if ((st = mp_session_set_graph(r->session, r->x, e)))
+			goto out;
+		r->graph_written = true;
+	}
+	/* what stopped the batch: the executor's mismatch, or a breakpoint */
+	if (r->run_st == MP_ERR_MISMATCH || (r->run_st == MP_ERR_BREAK && !pb)) {
+		snprintf(res->report, sizeof res->report, "%s", r->run_e.msg);
+	} else if (pb && pb->hit) {
+		mp_cli_hit_report(r->x, pb, res->name, res->report, sizeof res->report);
+		res->status = MP_ERR_BREAK;
+	}
+	if (done && (st = done(user, res, e)))
+		goto out;
+	if (r->session) {
+		if (!(sb = calloc(1, sizeof *sb))) {
+			st = mp_error_set(e, MP_ERR_NOMEM, "out of memory");
+			goto out;
+		}
+		sb->index = r->index;
+		sb->source = strdup(mp_batch_path(r->b));
+		sb->ms = res->ms;
+		sb->status = res->status;
+		sb->message = res->status ? strdup(res->report) : NULL;
+		sb->hit_message = pb && pb->hit ? strdup(res->report) : NULL;
+		sb->nevents = mp_exec_nevents(r->x);
+		sb->events = calloc(sb->nevents + 1, sizeof *sb->events);
+		if (!sb->source || !sb->events) {
+			mp_session_batch_free(sb);
+			st = mp_error_set(e, MP_ERR_NOMEM, "out of memory");
+			goto out;
+		}
+		for (size_t k = 0; k < sb->nevents; k++)
+			mp_exec_event(r->x, k, &sb->events[k]);
+		sb->probes = pb;
+		pb = NULL;
+		st = mp_session_submit(r->session, sb, e);
+	}
+out:
+	res->pb = NULL;
+	res->b = NULL;
+	mp_probe_batch_free(pb);
+	mp_batch_free(r->b);
+	r->b = NULL;
+	return st;
+}
+
+void mp_runner_abandon(struct mp_runner *r)
+{
+	if (!r->b)
+		return;
+	if (r->probes) {
+		struct mp_probe_batch *pb = NULL;
+		struct mp_error e = { 0 };
+		if (!mp_probes_end(r->probes, &pb, &e))
+			mp_probe_batch_free(pb);
+	}
+	mp_batch_free(r->b);
+	r->b = NULL;
+}

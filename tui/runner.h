@@ -1,0 +1,67 @@
+/* runner.h - one batch at a time through the executor, the probes and the
+ * session writer: what `mpdbg run` does per batch, and what the live TUI
+ * does when the user steps.
+ *
+ *   mp_runner_begin(r, i)              loads batch i and binds it
+ *   mp_runner_step(r) / _continue(r)   one node / up to a stop or the end
+ *   mp_runner_end(r, &res)             probes' results, the report, the
+ *                                      session's row (the batch is done)
+ *
+ * A stop (a dtype mismatch under --on-mismatch error, a breakpoint) is not
+ * a failure: step and continue return MP_ERR_MISMATCH or MP_ERR_BREAK with
+ * the executor's message, and mp_runner_end records the batch as stopped. */
+#ifndef MP_RUNNER_H
+#define MP_RUNNER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "batch.h"
+#include "exec.h"
+#include "graph.h"
+#include "probes.h"
+#include "session.h"
+
+struct mp_runner {
+	const struct mp_graph *g;
+	struct mp_exec *x;
+	struct mp_probes *probes;           /* may be NULL */
+	struct mp_session_writer *session;  /* may be NULL */
+	const struct mp_batch_source *src;
+	double tol;
+	bool graph_written;
+	/* the batch under way */
+	struct mp_batch *b;
+	size_t index;
+	double t0;
+	enum mp_status run_st;              /* MP_OK, or how the run stopped */
+	struct mp_error run_e;
+};
+
+/* What a finished batch left. */
+struct mp_runner_result {
+	size_t index;
+	const char *name;                   /* the batch's name in its source */
+	double ms;
+	enum mp_status status;              /* MP_OK, MP_ERR_MISMATCH or MP_ERR_BREAK */
+	char report[MP_ERROR_MSG_MAX];      /* why it stopped */
+	const struct mp_probe_batch *pb;    /* valid during the callback only */
+	const struct mp_batch *b;
+};
+
+/* Called by mp_runner_end before the batch goes to the session. */
+typedef enum mp_status (*mp_runner_done_fn)(void *user, const struct mp_runner_result *res, struct mp_error *e);
+
+enum mp_status mp_runner_begin(struct mp_runner *r, size_t index, struct mp_error *e);
+bool mp_runner_active(const struct mp_runner *r);
+/* MP_OK while nodes remain; MP_ERR_MISMATCH/MP_ERR_BREAK at a stop;
+ * another status is a failure (in e). */
+enum mp_status mp_runner_step(struct mp_runner *r, struct mp_error *e);
+enum mp_status mp_runner_continue(struct mp_runner *r, struct mp_error *e);
+/* Ends the batch under way (run to the end first unless it stopped). */
+enum mp_status mp_runner_end(struct mp_runner *r, mp_runner_done_fn done, void *user, struct mp_runner_result *res,
+                             struct mp_error *e);
+/* Drops the batch under way without recording it. */
+void mp_runner_abandon(struct mp_runner *r);
+
+#endif
