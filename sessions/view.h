@@ -1,0 +1,110 @@
+/* view.h - a recorded session as the TUI reads it: the run, its graph
+ * (nodes in execution order, values, the module tree), and one batch at a
+ * time (statistics and comparisons per value, the dtype events, the
+ * breakpoint hit), plus one figure per batch for the batch strip.
+ *
+ * Everything is copied out of SQLite into plain arrays, so that drawing
+ * never touches the database; mp_view_refresh() picks up batches a run
+ * still recording has committed since. */
+#ifndef MP_VIEW_H
+#define MP_VIEW_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+#include "probe.h"
+
+struct mp_view_node {
+	char *name, *op, *module, *exec_dtype;
+	int ninputs, noutputs;
+	int32_t *inputs;    /* value ids, -1 for an omitted input */
+	int32_t *outputs;
+	int32_t module_id;  /* into modules[] */
+};
+
+struct mp_view_value {
+	char *name;
+	char *kind;         /* input, initializer, node */
+	int32_t producer;   /* node index, -1 */
+	char *dtype;        /* under the policy, first batch's plan */
+	bool is_output;
+};
+
+/* The module tree from the nodes' dotted module paths; 0 is the model. */
+struct mp_view_module {
+	char *name;         /* the last component ("(model)" for 0) */
+	char *path;         /* dotted */
+	int32_t parent, depth;
+	int32_t first_node, last_node; /* range of nodes in execution order under it (-1: none) */
+};
+
+struct mp_view_stat {
+	bool present, has_cmp, has_hist;
+	char dtype[16], shape[96];
+	int64_t count, finite, nan, posinf, neginf, zeros;
+	double min, max, mean, std, absmax, min_nonzero;
+	int64_t overflow[2], underflow[2], flush[2];   /* [0] bf16, [1] f16 */
+	uint64_t hist[MP_HIST_BINS];
+	double div_across, div_within;
+	double max_abs, rel_l2, cosine, sqnr_db, own_rel_l2, inh_rel_l2;
+	int64_t nonfinite;
+};
+
+struct mp_view_event {
+	int64_t seq;
+	int32_t node, slot, value;  /* -1: none */
+	char from[16], to[16], reason[16];
+	double max_abs, max_rel;    /* NaN: not measured */
+};
+
+struct mp_view_batch {
+	size_t index;
+	char *source, *status, *message;
+	double ms;
+	struct mp_view_stat *stats;   /* per value id (nvalues) */
+	size_t nevents;
+	struct mp_view_event *events;
+	bool hit;
+	char hit_kind[16];
+	int32_t hit_node, hit_value;
+	char *hit_message;
+	/* the batch's headline */
+	int64_t nan_values, inf_values, overflow_values; /* values holding any */
+	int32_t first_nonfinite_node;                    /* -1 */
+	int32_t worst_node;                              /* by rel_l2 vs fp32, -1 */
+	double worst_rel_l2;
+	size_t mismatches;
+};
+
+enum mp_view_figure { MP_FIG_NONFINITE, MP_FIG_OUTPUT_ERROR, MP_FIG_OUTPUT_DIVERSITY, MP_FIG_COUNT };
+
+struct mp_view {
+	char *path;
+	/* the run */
+	char *model_path, *policy, *on_mismatch, *low_dtype, *backend, *device, *status, *message, *started_at;
+	bool compare;
+	double tol;
+	size_t nnodes, nvalues, nmodules;
+	struct mp_view_node *nodes;
+	struct mp_view_value *values;
+	struct mp_view_module *modules;
+	size_t nbatches;                 /* committed */
+	size_t *batch_index;             /* their indices, in order */
+	void *db;                        /* sqlite3 */
+};
+
+/* Opens a session read-only; a file that is not one is an error naming it. */
+enum mp_status mp_view_open(const char *path, struct mp_view **out, struct mp_error *e);
+void mp_view_free(struct mp_view *v);
+/* New batches (and the run's status) since the last look; *changed says. */
+enum mp_status mp_view_refresh(struct mp_view *v, bool *changed, struct mp_error *e);
+/* The i-th committed batch (0-based position, not its index). */
+enum mp_status mp_view_load_batch(struct mp_view *v, size_t i, struct mp_view_batch **out, struct mp_error *e);
+void mp_view_batch_free(struct mp_view_batch *b);
+/* One figure per committed batch into out[nbatches] (NaN: not measured). */
+enum mp_status mp_view_figure(struct mp_view *v, enum mp_view_figure f, double *out, struct mp_error *e);
+const char *mp_view_figure_name(enum mp_view_figure f);
+
+#endif

@@ -1,0 +1,118 @@
+/* app.h - the terminal UI's state, shared by its event loop (app.c), its
+ * drawing (draw.c) and `mpdbg tui` (cmd_tui.c).
+ *
+ * The UI reads everything it shows from a session (sessions/view.h): a
+ * recorded one, or in live mode the one its own runs record into, batch by
+ * batch as the user steps (live.c). */
+#ifndef MP_APP_H
+#define MP_APP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "policy.h"
+#include "probes.h"
+#include "view.h"
+
+struct mp_live;
+
+enum mp_pane { MP_PANE_NODES, MP_PANE_TRACE, MP_PANE_COUNT };
+
+/* A row of the node pane: a module (tree view) or a node. */
+struct mp_row {
+	bool is_module;
+	int32_t id;
+	int depth;
+};
+
+/* Break conditions that `c` looks for (and live runs stop at). */
+enum { MP_BC_NAN = 1, MP_BC_INF = 2, MP_BC_OVERFLOW = 4, MP_BC_MISMATCH = 8, MP_BC_TOL = 16 };
+
+struct mp_app {
+	struct mp_view *v;
+	struct mp_live *live;           /* NULL: replaying a recorded session */
+	const char *model_label;        /* what the header names */
+	/* where the user is */
+	size_t batch;                   /* position among committed batches */
+	struct mp_view_batch *cur;      /* that batch, loaded */
+	int32_t sel_node;               /* selected node (-1: none) */
+	bool tree;                      /* module tree or flat list */
+	bool *collapsed;                /* per module */
+	bool *bp;                       /* per node: a breakpoint */
+	unsigned conds;                 /* MP_BC_* */
+	double tol;
+	struct mp_row *rows;
+	size_t nrows, rows_cap;
+	size_t top;                     /* first row shown */
+	enum mp_pane focus;
+	size_t trace_sel, trace_top;
+	char trace_filter[256];
+	size_t *trace_rows;             /* events shown, after the filter */
+	size_t ntrace;
+	enum mp_view_figure figure;
+	double *strip;                  /* one figure per batch */
+	size_t strip_n;
+	bool strip_dirty;
+	/* search */
+	char search[256];
+	/* the prompt line (":", "/", "g", "B") */
+	char prompt_kind;
+	char prompt[256];
+	size_t prompt_len;
+	/* a message for the bottom line */
+	char msg[512];
+	bool msg_error;
+	bool help;
+	bool quit;
+	bool color, utf8;
+	/* stepping in live mode: nodes run so far (-1: not stepping) */
+	long step_pos;
+	char step_note[512];
+	/* pane geometry of the last draw, for mouse clicks */
+	int nodes_y, nodes_x, nodes_h, nodes_w;
+	int trace_y, trace_x, trace_h, trace_w;
+	int strip_y, strip_x, strip_w;
+	size_t strip_first;
+};
+
+/* Live runs (live.c): the model run in this process, recorded into a
+ * session (a temporary one unless --session names a file). */
+struct mp_live_options {
+	const char *model, *data, *glob, *device, *session;
+	long threads;
+	struct mp_policy *policy;            /* taken over */
+	struct mp_probe_options *probes;     /* taken over */
+};
+enum mp_status mp_live_open(const struct mp_live_options *o, struct mp_live **out, struct mp_error *e);
+void mp_live_free(struct mp_live *l);
+const char *mp_live_session_path(const struct mp_live *l);
+enum mp_status mp_live_run_batch(struct mp_live *l, size_t index, struct mp_error *e);
+size_t mp_live_count(const struct mp_live *l);     /* batches in the source */
+bool mp_live_recorded(const struct mp_live *l, size_t index);
+enum mp_status mp_live_step(struct mp_live *l, size_t index, long *pos, char *note, size_t size, struct mp_error *e);
+enum mp_status mp_live_continue(struct mp_live *l, const bool *bp, long *pos, char *note, size_t size,
+                                struct mp_error *e);
+void mp_live_stop_stepping(struct mp_live *l);
+const char *mp_live_node_name(const struct mp_live *l, long pos);
+
+/* Drawing (draw.c). */
+void mp_app_draw(struct mp_app *a);
+void mp_app_colors(struct mp_app *a);
+
+/* The event loop (app.c): returns the exit status. */
+int mp_app_run(struct mp_app *a);
+void mp_app_free(struct mp_app *a);
+enum mp_status mp_app_init(struct mp_app *a, struct mp_view *v, struct mp_error *e);
+void mp_app_build_rows(struct mp_app *a);
+void mp_app_filter_trace(struct mp_app *a);
+enum mp_status mp_app_goto_batch(struct mp_app *a, size_t pos, struct mp_error *e);
+
+/* Flags of a node in the loaded batch (MP_BC_* bits, and the two below). */
+enum { MP_NF_CAST = 32, MP_NF_HIT = 64 };
+unsigned mp_app_node_flags(const struct mp_app *a, int32_t node);
+/* Where the loaded batch stopped (a breakpoint, a mismatch) or first went
+ * NaN/Inf; -1. */
+int32_t mp_app_stop_node(const struct mp_app *a);
+
+#endif

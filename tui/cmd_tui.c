@@ -1,0 +1,169 @@
+/* cmd_tui.c - `mpdbg tui FILE.db` (a recorded session, read-only, live
+ * while a run still writes it) and `mpdbg tui MODEL --data PATH [run
+ * options]` (the model run as the user steps). */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "app.h"
+#include "cli.h"
+
+static const char *const tui_help =
+	"usage: mpdbg tui FILE.db\n"
+	"       mpdbg tui MODEL --data PATH [options]\n\n"
+	"The terminal UI: step through batches and nodes, read the dtype trace,\n"
+	"compare with fp32, break where it goes wrong.  With a session file it\n"
+	"replays the recording (read-only; a run may still be writing it).  With a\n"
+	"model it runs the model as you step, recording into a temporary session\n"
+	"(or --session FILE).  '?' inside lists the keys.\n\n"
+	"  --data PATH          a .safetensors file, a folder of them, or an ONNX test case folder\n"
+	"  --glob PATTERN       in a folder, only the files matching PATTERN\n"
+	"  --device DEV         cpu, cuda or auto (default auto)\n"
+	"  --threads N          CPU threads (default: all)\n"
+	MP_CLI_POLICY_HELP
+	"  --session FILE.db    keep the recording in FILE.db (a new file)\n"
+	"  --compare fp32       also run each batch in fp32 and compare every node\n"
+	"  --tol X              relative L2 error that flags a node (default 0.01)\n"
+	"  --break COND         live runs stop at nan, inf, overflow, tol or node=GLOB\n"
+	"  -h, --help           this help\n\n"
+	"Environment: NO_COLOR=1 draws without colour.\n"
+	"Exit status: 0 quit, 2 bad usage or input, 1 internal failure.\n";
+
+enum { OPT_SESSION = 0x200, OPT_COMPARE, OPT_TOL, OPT_BREAK };
+
+/* A session file starts with SQLite's header. */
+static bool is_session(const char *path)
+{
+	char head[16] = { 0 };
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return false;
+	size_t n = fread(head, 1, sizeof head, f);
+	fclose(f);
+	return n == sizeof head && !memcmp(head, "SQLite format 3", 16);
+}
+
+int mp_cmd_tui(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "data", required_argument, NULL, 'D' },
+		{ "glob", required_argument, NULL, 'g' },
+		{ "device", required_argument, NULL, 'v' },
+		{ "threads", required_argument, NULL, 't' },
+		{ "session", required_argument, NULL, OPT_SESSION },
+		{ "compare", required_argument, NULL, OPT_COMPARE },
+		{ "tol", required_argument, NULL, OPT_TOL },
+		{ "break", required_argument, NULL, OPT_BREAK },
+		MP_CLI_POLICY_OPTIONS,
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct mp_live_options lo = { .device = "auto" };
+	struct mp_policy policy = { 0 };
+	struct mp_probe_options po;
+	struct mp_error e = { 0 };
+	struct mp_app app = { 0 };
+	struct mp_view *v = NULL;
+	struct mp_live *live = NULL;
+	bool policy_given = false;
+	int c, rc = MP_EXIT_OK;
+
+	mp_probe_options_init(&po);
+	optind = 1;
+	opterr = 0;
+	while (!rc && (c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'D': lo.data = optarg; break;
+		case 'g': lo.glob = optarg; break;
+		case 'v': lo.device = optarg; break;
+		case OPT_SESSION: lo.session = optarg; break;
+		case 't': if (!mp_cli_parse_count("tui", "--threads", optarg, &lo.threads)) rc = MP_EXIT_INPUT; break;
+		case OPT_COMPARE:
+			if (strcmp(optarg, "fp32"))
+				rc = mp_cli_usage_error("tui", "--compare takes fp32 (the reference), not '%s'", optarg);
+			po.compare = true;
+			break;
+		case OPT_TOL: {
+			char *end;
+			errno = 0;
+			po.tol = strtod(optarg, &end);
+			if (errno || end == optarg || *end || !(po.tol >= 0))
+				rc = mp_cli_usage_error("tui", "--tol wants a number >= 0, not '%s'", optarg);
+			break;
+		}
+		case OPT_BREAK:
+			if (mp_probe_options_add_break(&po, optarg, &e))
+				rc = mp_cli_usage_error("tui", "%s", e.msg);
+			break;
+		case 'h': fputs(tui_help, stdout); goto out;
+		case MP_OPT_POLICY: case MP_OPT_FP32: case MP_OPT_DTYPE: case MP_OPT_ON_MISMATCH:
+			if (!mp_cli_policy_option("tui", c, optarg, &policy, &policy_given))
+				rc = MP_EXIT_INPUT;
+			break;
+		case ':': rc = mp_cli_usage_error("tui", "%s needs a value", argv[optind - 1]); break;
+		default: rc = mp_cli_usage_error("tui", "unknown option '%s'", argv[optind - 1]); break;
+		}
+	}
+	if (rc)
+		goto out;
+	if (optind != argc - 1) {
+		rc = mp_cli_usage_error("tui", optind >= argc ? "which session or model?" : "one session or model at a time");
+		goto out;
+	}
+	const char *path = argv[optind];
+	bool replay = is_session(path);
+	if (replay && (lo.data || policy_given || po.compare || po.nbreaks || lo.session)) {
+		rc = mp_cli_usage_error("tui", "%s is a recorded session: run options do not apply to it", path);
+		goto out;
+	}
+	if (!replay && !lo.data) {
+		rc = access(path, R_OK) ? mp_cli_usage_error("tui", "%s: %s", path, strerror(errno)) :
+		                          mp_cli_usage_error("tui", "%s is not a session file; a model needs --data PATH", path);
+		goto out;
+	}
+	if (strcmp(lo.device, "cpu") && strcmp(lo.device, "cuda") && strcmp(lo.device, "auto")) {
+		rc = mp_cli_usage_error("tui", "--device is cpu, cuda or auto, not '%s'", lo.device);
+		goto out;
+	}
+	if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)) {
+		fprintf(stderr, "mpdbg tui: needs a terminal (for a report: mpdbg report FILE.db)\n");
+		rc = MP_EXIT_INPUT;
+		goto out;
+	}
+	if (replay) {
+		if (mp_view_open(path, &v, &e)) {
+			rc = mp_cli_fail(&e);
+			goto out;
+		}
+	} else {
+		lo.model = path;
+		lo.policy = &policy;
+		lo.probes = &po;
+		fprintf(stderr, "mpdbg: loading %s and running the first batch...\n", path);
+		if (mp_live_open(&lo, &live, &e) || mp_live_run_batch(live, 0, &e) ||
+		    mp_view_open(mp_live_session_path(live), &v, &e)) {
+			rc = mp_cli_fail(&e);
+			goto out;
+		}
+	}
+	const char *slash = strrchr(path, '/');
+	app.model_label = slash ? slash + 1 : path;
+	app.live = live;
+	if (mp_app_init(&app, v, &e)) {
+		rc = mp_cli_fail(&e);
+		goto out;
+	}
+	rc = mp_app_run(&app);
+	if (live && lo.session)
+		fprintf(stderr, "session %s kept\n", lo.session);
+out:
+	mp_app_free(&app);
+	mp_view_free(v);
+	mp_live_free(live);
+	mp_policy_free(&policy);
+	mp_probe_options_free(&po);
+	return rc;
+}
