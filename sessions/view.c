@@ -177,6 +177,9 @@ static enum mp_status load_graph(struct mp_view *v, struct mp_error *e)
 		}
 	}
 	sqlite3_finalize(s);
+	for (size_t i = 0; i < v->nvalues; i++) /* a damaged producer points nowhere */
+		if (v->values[i].producer < -1 || v->values[i].producer >= (int32_t)v->nnodes)
+			v->values[i].producer = -1;
 	for (size_t i = 0; i < v->nnodes; i++) {
 		if (!v->nodes[i].name)
 			return corrupt(v, "node indices with gaps", e);

@@ -209,6 +209,29 @@ void mp_app_filter_trace(struct mp_app *a)
 		a->trace_sel = a->ntrace ? a->ntrace - 1 : 0;
 }
 
+/* While a live batch runs: a progress bar on the bottom line, and Ctrl-C
+ * or Esc to stop it (the UI stays). */
+static bool progress(void *user, size_t batch, size_t node, size_t nnodes)
+{
+	(void)user;
+	int w = COLS - 40 > 10 ? COLS - 40 : 10, done = nnodes ? (int)((double)node / (double)nnodes * w) : 0;
+	move(LINES - 1, 0);
+	clrtoeol();
+	printw("batch %zu: node %zu/%zu [", batch + 1, node, nnodes);
+	for (int i = 0; i < w; i++)
+		addch(i < done ? '#' : '.');
+	printw("] Esc stops");
+	refresh();
+	nodelay(stdscr, TRUE);
+	int ch = getch();
+	timeout(500);
+	if (ch == 27 || got_sigint) {
+		got_sigint = 0; /* this Ctrl-C stops the batch, not the UI */
+		return true;
+	}
+	return false;
+}
+
 enum mp_status mp_app_goto_batch(struct mp_app *a, size_t pos, struct mp_error *e)
 {
 	struct mp_view_batch *b = NULL;
@@ -224,9 +247,13 @@ enum mp_status mp_app_goto_batch(struct mp_app *a, size_t pos, struct mp_error *
 			a->step_note[0] = '\0';
 		}
 		if (!mp_live_recorded(a->live, pos)) {
-			set_msg(a, false, "running batch %zu...", pos + 1);
+			set_msg(a, false, "running batch %zu... (Ctrl-C or Esc interrupts)", pos + 1);
 			mp_app_draw(a);
-			if ((st = mp_live_run_batch(a->live, pos, e)))
+			mp_live_set_progress(a->live, progress, a);
+			st = mp_live_run_batch(a->live, pos, e);
+			mp_live_set_progress(a->live, NULL, NULL);
+			a->msg[0] = '\0';
+			if (st)
 				return st;
 		}
 		bool changed;
@@ -446,6 +473,56 @@ static void conds_str(unsigned c, char *buf, size_t n)
 		snprintf(buf, n, "none");
 }
 
+/* The live run again under another policy: a new run and session; the
+ * node and batch the user is at stay selected. */
+static void rerun_policy(struct mp_app *a, const char *policy)
+{
+	struct mp_error e = { 0 };
+	struct mp_live *live = NULL;
+	struct mp_view *v = NULL;
+	if (!a->live || !a->rerun) {
+		set_msg(a, true, "rerunning under another policy needs a live run (mpdbg tui MODEL --data PATH)");
+		return;
+	}
+	if (!*policy) {
+		set_msg(a, true, "which policy? fp32, bf16-autocast, bf16, fp16-autocast, fp16");
+		return;
+	}
+	set_msg(a, false, "rerunning batch %zu under %s...", a->batch + 1, policy);
+	mp_app_draw(a);
+	if (a->rerun(a->rerun_user, policy, a->batch, &live, &v, &e)) {
+		set_msg(a, true, "%s", e.msg);
+		return;
+	}
+	if (v->nnodes != a->v->nnodes) { /* the same model: the same nodes */
+		mp_view_free(v);
+		mp_live_free(live);
+		set_msg(a, true, "the rerun's graph differs");
+		return;
+	}
+	char name[64];
+	snprintf(name, sizeof name, "%s", v->policy);
+	if (a->step_pos >= 0)
+		mp_live_stop_stepping(a->live);
+	a->step_pos = -1;
+	a->step_note[0] = '\0';
+	mp_view_batch_free(a->cur);
+	a->cur = NULL;
+	mp_view_free(a->v);
+	mp_live_free(a->live);
+	a->v = v;
+	a->live = live;
+	a->strip_dirty = true;
+	int32_t keep = a->sel_node;
+	if (mp_app_goto_batch(a, a->batch, &e)) {
+		set_msg(a, true, "%s", e.msg);
+		return;
+	}
+	int32_t stop = mp_app_stop_node(a);
+	show_node(a, stop >= 0 ? stop : keep);
+	set_msg(a, false, "batch %zu rerun under %s", a->batch + 1, name);
+}
+
 static void command(struct mp_app *a, char *line)
 {
 	struct mp_error e = { 0 };
@@ -491,8 +568,7 @@ static void command(struct mp_app *a, char *line)
 		else
 			set_msg(a, false, "session written to %s", file);
 	} else if (!strcmp(line, "policy")) {
-		set_msg(a, true, ":policy %s: rerunning under another policy is not in this version; run "
-		        "'mpdbg tui MODEL --data PATH --policy %s'", arg, *arg ? arg : "P");
+		rerun_policy(a, arg);
 	} else if (!strcmp(line, "filter")) {
 		snprintf(a->trace_filter, sizeof a->trace_filter, "%s", arg);
 		mp_app_filter_trace(a);
@@ -587,6 +663,7 @@ static void prompt_accept(struct mp_app *a)
 		mp_app_filter_trace(a);
 		a->focus = MP_PANE_TRACE;
 		break;
+	case 'r': rerun_policy(a, a->prompt); break;
 	case 'B': {
 		bool ok;
 		unsigned c = parse_conds(a->prompt, &ok);
@@ -727,8 +804,10 @@ static void key(struct mp_app *a, int ch)
 		}
 		break;
 	case 'r':
-		set_msg(a, true, "r: rerunning under another policy is not in this version; start "
-		                 "'mpdbg tui MODEL --data PATH --policy P' beside this one");
+		if (!a->live)
+			set_msg(a, true, "r reruns a live run; this is a recorded session");
+		else
+			prompt_open(a, 'r');
 		break;
 	case 'f':
 		a->figure = (enum mp_view_figure)((a->figure + 1) % MP_FIG_COUNT);
@@ -752,7 +831,7 @@ static void key(struct mp_app *a, int ch)
 	}
 }
 
-static void refresh_strip(struct mp_app *a)
+void mp_app_refresh_strip(struct mp_app *a)
 {
 	struct mp_error e = { 0 };
 	if (!a->strip_dirty)
@@ -774,7 +853,7 @@ int mp_app_run(struct mp_app *a)
 	struct mp_error e = { 0 };
 	screen_start(a);
 	while (!a->quit && !got_sigint) {
-		refresh_strip(a);
+		mp_app_refresh_strip(a);
 		mp_app_draw(a);
 		int ch = getch();
 		if (ch == ERR) {

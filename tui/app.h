@@ -69,6 +69,10 @@ struct mp_app {
 	/* stepping in live mode: nodes run so far (-1: not stepping) */
 	long step_pos;
 	char step_note[512];
+	/* live: the same run under another policy (cmd_tui.c's) */
+	enum mp_status (*rerun)(void *user, const char *policy, size_t batch, struct mp_live **live,
+	                        struct mp_view **v, struct mp_error *e);
+	void *rerun_user;
 	/* pane geometry of the last draw, for mouse clicks */
 	int nodes_y, nodes_x, nodes_h, nodes_w;
 	int trace_y, trace_x, trace_h, trace_w;
@@ -84,6 +88,9 @@ struct mp_live_options {
 	struct mp_policy *policy;            /* taken over */
 	struct mp_probe_options *probes;     /* taken over */
 };
+/* Called as a live batch runs; returning true interrupts it. */
+typedef bool (*mp_live_progress_fn)(void *user, size_t batch, size_t node, size_t nnodes);
+void mp_live_set_progress(struct mp_live *l, mp_live_progress_fn fn, void *user);
 enum mp_status mp_live_open(const struct mp_live_options *o, struct mp_live **out, struct mp_error *e);
 void mp_live_free(struct mp_live *l);
 const char *mp_live_session_path(const struct mp_live *l);
@@ -106,6 +113,8 @@ void mp_app_free(struct mp_app *a);
 enum mp_status mp_app_init(struct mp_app *a, struct mp_view *v, struct mp_error *e);
 void mp_app_build_rows(struct mp_app *a);
 void mp_app_filter_trace(struct mp_app *a);
+/* The batch strip's figures, when batches or the figure changed. */
+void mp_app_refresh_strip(struct mp_app *a);
 enum mp_status mp_app_goto_batch(struct mp_app *a, size_t pos, struct mp_error *e);
 
 /* Flags of a node in the loaded batch (MP_BC_* bits, and the two below). */

@@ -34,6 +34,75 @@ static const char *const tui_help =
 
 enum { OPT_SESSION = 0x200, OPT_COMPARE, OPT_TOL, OPT_BREAK };
 
+/* What a live run is made of, kept so that `r` can make another under a
+ * different policy: the policy options as given, replayed onto a fresh
+ * policy, and the probe options. */
+struct tui_run {
+	struct mp_live_options lo;
+	int npol;
+	struct { int c; const char *arg; } pol[64];
+	int nbreaks;
+	const char *breaks[64];
+	bool compare;
+	double tol;
+	char session_buf[4096];
+};
+
+static enum mp_status make_live(struct tui_run *t, const char *base, struct mp_live **out, struct mp_error *e)
+{
+	struct mp_policy policy = { 0 };
+	struct mp_probe_options po;
+	enum mp_status st = MP_OK;
+	bool given;
+	mp_probe_options_init(&po);
+	po.compare = t->compare;
+	if (t->tol >= 0)
+		po.tol = t->tol;
+	for (int i = 0; i < t->npol && !st; i++)
+		if (!mp_cli_policy_option("tui", t->pol[i].c, t->pol[i].arg, &policy, &given))
+			st = mp_error_set(e, MP_ERR_USAGE, "the policy options");
+	if (!st && base)
+		st = mp_policy_set_base(&policy, base, e);
+	for (int i = 0; i < t->nbreaks && !st; i++)
+		st = mp_probe_options_add_break(&po, t->breaks[i], e);
+	struct mp_live_options lo = t->lo;
+	lo.policy = &policy;
+	lo.probes = &po;
+	if (!st)
+		st = mp_live_open(&lo, out, e);
+	mp_policy_free(&policy);
+	mp_probe_options_free(&po);
+	return st;
+}
+
+/* `r` / `:policy P`: the same model and batches under another policy, in a
+ * session of its own, the batch the user is at run at once. */
+static enum mp_status rerun(void *user, const char *policy, size_t batch, struct mp_live **live, struct mp_view **v,
+                            struct mp_error *e)
+{
+	struct tui_run *t = user;
+	struct mp_policy check = { 0 };
+	enum mp_status st = mp_policy_set_base(&check, policy, e);
+	mp_policy_free(&check);
+	if (st)
+		return st;
+	if (t->lo.session) { /* FILE.db: FILE.<policy>.db beside it */
+		const char *dot = strrchr(t->lo.session, '.');
+		int stem = dot && !strchr(dot, '/') ? (int)(dot - t->lo.session) : (int)strlen(t->lo.session);
+		snprintf(t->session_buf, sizeof t->session_buf, "%.*s.%s.db", stem, t->lo.session, policy);
+		if (!access(t->session_buf, F_OK))
+			return mp_error_set(e, MP_ERR_IO, "%s exists: sessions are not overwritten", t->session_buf);
+		t->lo.session = t->session_buf;
+	}
+	if ((st = make_live(t, policy, live, e)))
+		return st;
+	if ((st = mp_live_run_batch(*live, batch, e)) || (st = mp_view_open(mp_live_session_path(*live), v, e))) {
+		mp_live_free(*live);
+		*live = NULL;
+	}
+	return st;
+}
+
 /* A session file starts with SQLite's header. */
 static bool is_session(const char *path)
 {
@@ -61,6 +130,7 @@ int mp_cmd_tui(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
+	static struct tui_run run; /* (static: 8 KiB) */
 	struct mp_live_options lo = { .device = "auto" };
 	struct mp_policy policy = { 0 };
 	struct mp_probe_options po;
@@ -72,6 +142,8 @@ int mp_cmd_tui(int argc, char **argv)
 	int c, rc = MP_EXIT_OK;
 
 	mp_probe_options_init(&po);
+	memset(&run, 0, sizeof run);
+	run.tol = -1;
 	optind = 1;
 	opterr = 0;
 	while (!rc && (c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -92,16 +164,25 @@ int mp_cmd_tui(int argc, char **argv)
 			po.tol = strtod(optarg, &end);
 			if (errno || end == optarg || *end || !(po.tol >= 0))
 				rc = mp_cli_usage_error("tui", "--tol wants a number >= 0, not '%s'", optarg);
+			run.tol = po.tol;
 			break;
 		}
 		case OPT_BREAK:
 			if (mp_probe_options_add_break(&po, optarg, &e))
 				rc = mp_cli_usage_error("tui", "%s", e.msg);
+			else if (run.nbreaks < 64)
+				run.breaks[run.nbreaks++] = optarg;
+			else
+				rc = mp_cli_usage_error("tui", "at most 64 --break options");
 			break;
 		case 'h': fputs(tui_help, stdout); goto out;
 		case MP_OPT_POLICY: case MP_OPT_FP32: case MP_OPT_DTYPE: case MP_OPT_ON_MISMATCH:
 			if (!mp_cli_policy_option("tui", c, optarg, &policy, &policy_given))
 				rc = MP_EXIT_INPUT;
+			else if (run.npol < 64)
+				run.pol[run.npol].c = c, run.pol[run.npol++].arg = optarg;
+			else
+				rc = mp_cli_usage_error("tui", "at most 64 policy options");
 			break;
 		case ':': rc = mp_cli_usage_error("tui", "%s needs a value", argv[optind - 1]); break;
 		default: rc = mp_cli_usage_error("tui", "unknown option '%s'", argv[optind - 1]); break;
@@ -142,6 +223,8 @@ int mp_cmd_tui(int argc, char **argv)
 		lo.model = path;
 		lo.policy = &policy;
 		lo.probes = &po;
+		run.lo = lo;
+		run.compare = po.compare;
 		fprintf(stderr, "mpdbg: loading %s and running the first batch...\n", path);
 		if (mp_live_open(&lo, &live, &e) || mp_live_run_batch(live, 0, &e) ||
 		    mp_view_open(mp_live_session_path(live), &v, &e)) {
@@ -152,14 +235,21 @@ int mp_cmd_tui(int argc, char **argv)
 	const char *slash = strrchr(path, '/');
 	app.model_label = slash ? slash + 1 : path;
 	app.live = live;
+	if (live) {
+		app.rerun = rerun;
+		app.rerun_user = &run;
+	}
 	if (mp_app_init(&app, v, &e)) {
 		rc = mp_cli_fail(&e);
 		goto out;
 	}
 	rc = mp_app_run(&app);
+	v = app.v; /* a rerun replaced them */
+	live = app.live;
 	if (live && lo.session)
 		fprintf(stderr, "session %s kept\n", lo.session);
 out:
+	app.v = NULL, app.live = NULL;
 	mp_app_free(&app);
 	mp_view_free(v);
 	mp_live_free(live);

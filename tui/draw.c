@@ -529,6 +529,7 @@ static void draw_bottom(struct mp_app *a)
 	if (a->prompt_kind) {
 		const char *label = a->prompt_kind == ':' ? ":" : a->prompt_kind == '/' ? "/" :
 		                    a->prompt_kind == 'g' ? "go to batch: " : a->prompt_kind == 'F' ? "trace filter: " :
+		                    a->prompt_kind == 'r' ? "rerun under policy (fp32, bf16-autocast, bf16, fp16-autocast, fp16): " :
 		                    "break on (nan,inf,overflow,mismatch,tol): ";
 		put(y, 0, COLS, A_NORMAL, "%s%s", label, a->prompt);
 		curs_set(1);
@@ -558,7 +559,7 @@ static const char *const help_lines[] = {
 	"                   replay, to the next batch and node where a break condition holds",
 	"  b                toggle a breakpoint on the selected node",
 	"  B                edit break conditions: nan, inf, overflow, mismatch, tol",
-	"  r                rerun the batch under another policy (live; see the note)",
+	"  r                live: rerun this batch under another policy (a new session)",
 	"  /                search nodes by name, module or op; Enter accepts, Ctrl-N next match",
 	"  N                repeat the last search",
 	"  f                batch strip figure: NaN/Inf, output error vs fp32, output diversity",
@@ -598,15 +599,20 @@ void mp_app_draw(struct mp_app *a)
 	int top = 3, h = LINES - top - 1;
 	int lw = COLS >= 160 ? COLS * 2 / 5 : COLS >= 100 ? COLS / 2 : 34;
 	int rx = lw + 1, rw = COLS - rx;
+	/* lines as characters, not the terminal's alternate character set:
+	 * the same on every terminal, and readable in a captured screen */
 	attrset(col(a, C_DIM));
-	mvvline(top, lw, ACS_VLINE, h);
+	for (int r = 0; r < h; r++)
+		mvaddstr(top + r, lw, a->utf8 ? "│" : "|");
 	attrset(A_NORMAL);
 	draw_nodes(a, top, 0, h, lw);
 	int th = h / 3 < 6 ? (h < 12 ? h / 2 : 6) : h / 3;
 	int dh = h - th - 1;
 	draw_detail(a, top, rx, dh, rw);
 	attrset(col(a, C_DIM));
-	mvhline(top + dh, rx, ACS_HLINE, rw);
+	move(top + dh, rx);
+	for (int c = 0; c < rw; c++)
+		addstr(a->utf8 ? "─" : "-");
 	attrset(A_NORMAL);
 	draw_trace(a, top + dh + 1, rx, th, rw);
 	draw_bottom(a);

@@ -13,6 +13,7 @@
 #include "app.h"
 #include "backend.h"
 #include "cli.h"
+#include "progress.h"
 #include "runner.h"
 
 struct mp_live {
@@ -27,8 +28,34 @@ struct mp_live {
 	bool *recorded;
 	size_t count, nrecorded;
 	long stepping;                  /* the batch being stepped, -1 */
-	bool step_records;              /* it is recorded when it ends */
+	mp_live_progress_fn progress;   /* called as nodes run; true: interrupt */
+	void *progress_user;
+	double last_progress;
 };
+
+void mp_live_set_progress(struct mp_live *l, mp_live_progress_fn fn, void *user)
+{
+	l->progress = fn;
+	l->progress_user = user;
+}
+
+/* After every node (behind the probes' hook): progress, and the user's
+ * interrupt, at most every 50 ms. */
+static enum mp_status live_hook(void *user, struct mp_exec *x, size_t node, struct mp_error *e)
+{
+	struct mp_live *l = user;
+	(void)x;
+	if (!l->progress)
+		return MP_OK;
+	double t = mp_progress_now();
+	if (t - l->last_progress < 0.05)
+		return MP_OK;
+	l->last_progress = t;
+	if (l->progress(l->progress_user, l->r.index, node + 1, mp_graph_nnodes(l->g)))
+		return mp_error_set(e, MP_ERR_INTERRUPTED, "batch %zu interrupted at node %zu of %zu", l->r.index + 1,
+		                    node + 1, mp_graph_nnodes(l->g));
+	return MP_OK;
+}
 
 const char *mp_live_session_path(const struct mp_live *l) { return l->path; }
 size_t mp_live_count(const struct mp_live *l) { return l->count; }
@@ -60,7 +87,7 @@ enum mp_status mp_live_open(const struct mp_live_options *o, struct mp_live **ou
 	if ((st = mp_exec_new(l->g, be, l->cpu, &xo, &l->r.x, e)) ||
 	    (st = mp_probes_new(l->g, be, l->cpu, &l->policy, &l->po, &l->r.probes, e)))
 		goto fail;
-	mp_probes_attach(l->r.probes, l->r.x, NULL, NULL);
+	mp_probes_attach(l->r.probes, l->r.x, live_hook, l);
 	l->r.g = l->g;
 	l->r.src = l->src;
 	l->r.tol = l->po.tol;
@@ -165,6 +192,7 @@ enum mp_status mp_live_run_batch(struct mp_live *l, size_t index, struct mp_erro
 		return MP_OK;
 	if ((long)index != l->stepping && (st = mp_runner_begin(&l->r, index, e)))
 		return st;
+	l->last_progress = mp_progress_now();
 	st = mp_runner_continue(&l->r, e);
 	if (st && st != MP_ERR_MISMATCH && st != MP_ERR_BREAK) {
 		mp_runner_abandon(&l->r);

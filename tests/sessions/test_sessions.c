@@ -26,6 +26,7 @@
 #include "probes.h"
 #include "session.h"
 #include "testutil.h"
+#include "view.h"
 
 static char *dir;
 static struct mp_backend *cpu;
@@ -265,6 +266,48 @@ static void test_recording(void **state)
 	assert_int_equal(rows, 3);
 	sqlite3_close(db);
 
+	/* the TUI's view reads back the same numbers */
+	struct mp_view *v;
+	struct mp_error ve = { 0 };
+	assert_int_equal(mp_view_open(path, &v, &ve), MP_OK);
+	assert_int_equal(v->nnodes, 3);
+	assert_int_equal(v->nbatches, 3);
+	assert_string_equal(v->policy, "bf16-autocast");
+	assert_true(v->compare);
+	int32_t yid = -1;
+	for (size_t i = 0; i < v->nvalues; i++)
+		if (!strcmp(v->values[i].name, "y"))
+			yid = (int32_t)i;
+	assert_true(yid >= 0 && v->values[yid].is_output && v->values[yid].producer >= 0);
+	double fig[3];
+	assert_int_equal(mp_view_figure(v, MP_FIG_NONFINITE, fig, &ve), MP_OK);
+	for (size_t bi = 0; bi < 3; bi++) {
+		struct mp_view_batch *vb;
+		assert_int_equal(mp_view_load_batch(v, bi, &vb, &ve), MP_OK);
+		const struct mp_view_stat *st = &vb->stats[yid];
+		assert_true(st->present && st->has_hist && st->has_cmp);
+		assert_int_equal(st->count, ys[bi].count);
+		assert_true(st->min == ys[bi].min && st->max == ys[bi].max && st->mean == ys[bi].mean);
+		assert_true(st->std == mp_stats_std(&ys[bi]));
+		assert_memory_equal(st->hist, ys[bi].hist, sizeof st->hist);
+		assert_true(fig[bi] == 0);
+		size_t autocast = 0;
+		for (size_t k = 0; k < vb->nevents; k++)
+			autocast += !strcmp(vb->events[k].reason, "autocast");
+		assert_int_equal(autocast, 3);
+		assert_string_equal(vb->status, "done");
+		mp_view_batch_free(vb);
+	}
+	assert_int_equal(mp_view_load_batch(v, 3, &(struct mp_view_batch *){ NULL }, &ve), MP_ERR_USAGE);
+	/* the module tree: the model, then fc (the MatMul's) */
+	int32_t mm = -1;
+	for (size_t i = 0; i < v->nnodes; i++)
+		if (!strcmp(v->nodes[i].name, "/fc/MatMul"))
+			mm = (int32_t)i;
+	assert_true(mm >= 0);
+	assert_true(v->modules[v->nodes[mm].module_id].first_node <= mm);
+	mp_view_free(v);
+
 	/* never overwritten */
 	struct recorder r2;
 	struct mp_error e = { 0 };
@@ -471,6 +514,12 @@ static void test_bad_files(void **state)
 	sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL);
 	sqlite3_close(db);
 	expect_open_error(newer, MP_ERR_UNSUPPORTED, "newer mpdbg");
+	struct mp_view *v = NULL;
+	struct mp_error ve = { 0 };
+	assert_int_not_equal(mp_view_open(junk, &v, &ve), MP_OK);
+	assert_non_null(strstr(ve.msg, junk));
+	assert_int_not_equal(mp_view_open(other, &v, &ve), MP_OK);
+	assert_non_null(strstr(ve.msg, other));
 
 	/* hostile contents in a valid schema: exports and reports cope */
 	char *hostile = mp_test_join(dir, "hostile.db");
@@ -492,6 +541,43 @@ static void test_bad_files(void **state)
 	mp_session_report(s, devnull, true, &e);
 	fclose(devnull);
 	mp_session_close(s);
+	/* the view reads what it can of it */
+	assert_int_equal(mp_view_open(hostile, &v, &ve), MP_OK);
+	struct mp_view_batch *hb = NULL;
+	assert_int_equal(mp_view_load_batch(v, 0, &hb, &ve), MP_OK);
+	mp_view_batch_free(hb);
+	mp_view_free(v);
+	/* and refuses what it cannot make sense of, naming the file */
+	assert_int_equal(sqlite3_open(hostile, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "UPDATE nodes SET inputs = '[[['", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_not_equal(mp_view_open(hostile, &v, &ve), MP_OK);
+	assert_non_null(strstr(ve.msg, hostile));
+	/* out-of-range ids and damaged stats: opened, read, nothing out of bounds */
+	char *odd = mp_test_join(dir, "odd.db");
+	recorder_open(&r, odd, true);
+	record_batch(&r, 0, 3, NULL, NULL);
+	recorder_close(&r, MP_OK);
+	assert_int_equal(sqlite3_open(odd, &db), SQLITE_OK);
+	sqlite3_exec(db, "UPDATE stats SET hist = x'01ffff0300', shape = 'not json', min = 'text';"
+	                 "UPDATE dtype_events SET node = 99999, value = -7; UPDATE graph_values SET producer = 12345;"
+	                 "INSERT INTO stats (batch, value, dtype, shape, count, finite, nan, posinf, neginf, zeros,"
+	                 " overflow_bf16, overflow_f16, underflow_bf16, underflow_f16, flush_bf16, flush_f16)"
+	                 " VALUES (0, 4242, 'float32', '[]', 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)", NULL, NULL, NULL);
+	sqlite3_close(db);
+	if (mp_view_open(odd, &v, &ve) == MP_OK) {
+		struct mp_view_batch *vb = NULL;
+		double fig[1];
+		if (mp_view_load_batch(v, 0, &vb, &ve) == MP_OK)
+			for (size_t k = 0; k < vb->nevents; k++)
+				assert_true(vb->events[k].node < (int32_t)v->nnodes);
+		mp_view_figure(v, MP_FIG_OUTPUT_DIVERSITY, fig, &ve);
+		mp_view_batch_free(vb);
+		mp_view_free(v);
+	} else {
+		assert_non_null(strstr(ve.msg, odd));
+	}
+	free(odd);
 
 	/* truncated: half a file */
 	FILE *in = fopen(hostile, "rb");
@@ -503,6 +589,14 @@ static void test_bad_files(void **state)
 	fclose(in);
 	char *half = mp_test_write(dir, "half.db", bytes, (size_t)n / 2);
 	free(bytes);
+	if (mp_view_open(half, &v, &ve) == MP_OK) {
+		struct mp_view_batch *vb = NULL;
+		if (v->nbatches && mp_view_load_batch(v, 0, &vb, &ve) == MP_OK)
+			mp_view_batch_free(vb);
+		mp_view_free(v);
+	} else {
+		assert_non_null(strstr(ve.msg, half));
+	}
 	if (mp_session_open(half, &s, &e) == MP_OK) { /* what opens must still fail cleanly, not crash */
 		devnull = fopen("/dev/null", "w");
 		enum mp_status st = mp_session_export_json(s, devnull, &e);

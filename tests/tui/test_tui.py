@@ -1,0 +1,188 @@
+#!/usr/bin/env python3
+"""End-to-end tests of `mpdbg tui`: the real program in tmux, driven with
+send-keys and read with capture-pane, live on ../shared/models and on a
+recorded session.  TAP on stdout; skips without tmux or ../shared.
+
+usage: test_tui.py MPDBG SOURCE_ROOT
+"""
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+MPDBG, ROOT = os.path.abspath(sys.argv[1]), sys.argv[2]
+SHARED = os.environ.get("MP_SHARED") or os.path.join(ROOT, "..", "shared")
+MODELS = os.path.join(SHARED, "models")
+MODEL = os.path.join(MODELS, "handpose_ts.onnx")
+DATA = os.path.join(MODELS, "batches")
+SOCK = "mpdbg-test-%d" % os.getpid()
+# the sanitized build is slower; waits are for the screen, not fixed sleeps
+WAIT = float(os.environ.get("MPDBG_TUI_WAIT", "60"))
+
+n_test = 0
+failed = 0
+
+
+def ok(cond, name, screen=None):
+    global n_test, failed
+    n_test += 1
+    print("%s %d - %s" % ("ok" if cond else "not ok", n_test, name))
+    if not cond:
+        failed += 1
+        if screen is not None:
+            for line in screen.splitlines():
+                print("#   |" + line)
+    sys.stdout.flush()
+    return cond
+
+
+def tmux(*args, check=True):
+    return subprocess.run(["tmux", "-L", SOCK] + list(args), capture_output=True, text=True, check=check)
+
+
+def start(cmd, w, h):
+    tmux("kill-session", "-t", "t", check=False)
+    env = "LANG=C.UTF-8 LC_ALL=C.UTF-8 TERM=xterm-256color"
+    shell = "%s %s; echo EXIT=$?; sleep 600" % (env, cmd)
+    for attempt in range(50):  # a server that is still going away refuses new sessions for a moment
+        r = tmux("new-session", "-d", "-s", "t", "-x", str(w), "-y", str(h), shell, check=False)
+        if r.returncode == 0:
+            return
+        time.sleep(0.1)
+    raise RuntimeError("tmux new-session: " + r.stderr.strip())
+
+
+def screen():
+    return tmux("capture-pane", "-p", "-t", "t", check=False).stdout
+
+
+def wait_for(text, timeout=WAIT):
+    t0 = time.time()
+    s = ""
+    while time.time() - t0 < timeout:
+        s = screen()
+        if text in s:
+            return True, s
+        time.sleep(0.1)
+    return False, s
+
+
+def keys(*k):
+    tmux("send-keys", "-t", "t", *k)
+
+
+def q(s):
+    return "'" + s.replace("'", "'\\''") + "'"
+
+
+def live_cmd(*extra):
+    return " ".join([q(MPDBG), "tui", q(MODEL), "--data", q(DATA), "--glob", "'batch_*'", "--device", "cpu"] +
+                    list(extra))
+
+
+def lines_fit(s, w):
+    return all(len(l.rstrip()) <= w for l in s.splitlines())
+
+
+def test_live():
+    start(live_cmd(), 110, 32)
+    found, s = wait_for("batch 1/4")
+    ok(found and "backbone" in s and "[live]" in s, "live: the header and the module tree appear", s)
+    keys("n")
+    found, s = wait_for("batch 2/4")
+    ok(found, "live: n moves to batch 2/4", s)
+    keys("s")
+    found, s = wait_for("ran node 1/")
+    ok(found, "live: s steps one node", s)
+    keys("s")
+    found, s = wait_for("ran node 2/")
+    ok(found, "live: s again steps the next node", s)
+    keys("/", "MatMul")
+    found, s = wait_for("/MatMul")
+    keys("Enter")
+    found, s = wait_for("/MatMul: ")
+    ok(found and "MatMul in" in s, "live: / finds a node and selects it", s)
+    keys("?")
+    found, s = wait_for("mpdbg tui - keys")
+    ok(found and "toggle a breakpoint" in s and "search nodes" in s, "live: ? lists the keys", s)
+    keys("x")  # closes the help
+    found, s = wait_for("q quit")
+    tmux("resize-window", "-t", "t", "-x", "80", "-y", "24", check=False)
+    time.sleep(0.5)
+    found, s = wait_for("dtype trace")
+    ok(found and "batch 2/4" in s and lines_fit(s, 80), "live: re-lays out at 80x24 on resize", s)
+    keys("q")
+    found, s = wait_for("EXIT=")
+    ok(found and "EXIT=0" in s and "[live]" not in s, "live: q exits with status 0 and restores the terminal", s)
+
+
+def test_mismatch():
+    start(live_cmd("--policy", "bf16"), 80, 24)
+    found, s = wait_for("stopped")
+    ok(found and "dtype mismatch at node '/MatMul'" in s, "bf16: stops at the projection MatMul", s)
+    ok("graph input 'camera_intrinsics'" in s and "/Add (Add)" in s and "/Transpose (Transpose)" in s,
+       "bf16: both inputs' origins are shown", s)
+    ok("!  MatMul" in s or "! MatMul" in s, "bf16: the node carries the mismatch flag", s)
+    rows = s.splitlines()
+    ok(len(rows) == 24 and lines_fit(s, 80) and "dtype trace" in s and "q quit" in rows[-1] and "mpdbg" in rows[0],
+       "80x24: header, panes, trace and keys all on screen", s)
+    keys("r")
+    found, s = wait_for("rerun under policy")
+    keys("bf16-autocast", "Enter")
+    found, s = wait_for("rerun under bf16-autocast")
+    ok(found and "policy bf16-autocast" in s and "done in" in s, "r reruns the batch under another policy", s)
+    keys("q")
+    found, s = wait_for("EXIT=")
+    ok(found and "EXIT=0" in s, "bf16: q exits with status 0", s)
+
+
+def test_replay(tmp):
+    db = os.path.join(tmp, "cast.db")
+    r = subprocess.run([MPDBG, "run", MODEL, "--data", DATA, "--glob", "batch_*", "--device", "cpu",
+                        "--policy", "bf16", "--on-mismatch", "cast", "--session", db],
+                       capture_output=True, text=True)
+    if not ok(r.returncode == 0, "recording a --on-mismatch cast run"):
+        print("# " + r.stderr.replace("\n", "\n# "))
+        return
+    start(" ".join([q(MPDBG), "tui", q(db)]), 100, 30)
+    found, s = wait_for("[replay]")
+    ok(found and "batch 1/4" in s, "replay: opens the recorded session", s)
+    keys("F", "mismatch", "Enter")
+    found, s = wait_for("filter 'mismatch'")
+    flat = " ".join(s.split())
+    ok(found and ("mismatch float32" in flat or "mismatch bfloat16" in flat),
+       "replay: the dtype trace lists the casts of the mismatch", s)
+    keys("Enter")
+    found, s = wait_for("MatMul in")
+    ok(found, "replay: Enter on a trace event jumps to its node", s)
+    keys("n")
+    found, s = wait_for("batch 2/4")
+    ok(found, "replay: n moves to batch 2/4", s)
+    keys(":", "goto /MatMul", "Enter")
+    found, s = wait_for("node ")
+    keys("q")
+    found, s = wait_for("EXIT=")
+    ok(found and "EXIT=0" in s, "replay: q exits with status 0", s)
+
+
+def main():
+    if not shutil.which("tmux"):
+        print("1..0 # SKIP tmux is not installed")
+        return 0
+    if not os.path.exists(MODEL):
+        print("1..0 # SKIP %s not found (../shared is not beside the checkout)" % MODELS)
+        return 0
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            test_live()
+            test_mismatch()
+            test_replay(tmp)
+        finally:
+            tmux("kill-server", check=False)
+    print("1..%d" % n_test)
+    return 1 if failed else 0
+
+
+sys.exit(main())
