@@ -104,6 +104,13 @@ def test_live():
     keys("Enter")
     found, s = wait_for("/MatMul: ")
     ok(found and "MatMul in" in s, "live: / finds a node and selects it", s)
+    keys("b")
+    found, s = wait_for("breakpoint on /")
+    ok(found, "live: b sets a breakpoint on the node", s)
+    keys("c")
+    found, s = wait_for("ran node ")
+    sel = [l for l in s.splitlines() if "ran node" in l]
+    ok(found and sel and "MatMul" in sel[-1], "live: c continues to the breakpoint", s)
     keys("?")
     found, s = wait_for("mpdbg tui - keys")
     ok(found and "toggle a breakpoint" in s and "search nodes" in s, "live: ? lists the keys", s)
@@ -160,11 +167,35 @@ def test_replay(tmp):
     keys("n")
     found, s = wait_for("batch 2/4")
     ok(found, "replay: n moves to batch 2/4", s)
+    keys("g", "1", "Enter")
+    found, s = wait_for("batch 1/4")
+    keys("c")  # from batch 1's MatMul (selected above): the next mismatch is batch 2's
+    found, s = wait_for("a break condition holds")
+    ok(found and "batch 2, node 276 /MatMul" in s and "batch 2/4" in s,
+       "replay: c goes to the next node where a break condition holds", s)
     keys(":", "goto /MatMul", "Enter")
     found, s = wait_for("node ")
     keys("q")
     found, s = wait_for("EXIT=")
     ok(found and "EXIT=0" in s, "replay: q exits with status 0", s)
+
+
+def test_plain(tmp):
+    """No UTF-8, no colour: ASCII lines and bars, symbols still there."""
+    db = os.path.join(tmp, "plain.db")
+    subprocess.run([MPDBG, "run", MODEL, "--data", DATA, "--glob", "batch_*", "--device", "cpu", "--policy", "bf16",
+                    "--session", db], capture_output=True)
+    tmux("kill-session", "-t", "t", check=False)
+    shell = "LANG=C LC_ALL=C NO_COLOR=1 TERM=xterm %s tui %s; echo EXIT=$?; sleep 600" % (q(MPDBG), q(db))
+    for attempt in range(50):
+        if tmux("new-session", "-d", "-s", "t", "-x", "80", "-y", "24", shell, check=False).returncode == 0:
+            break
+        time.sleep(0.1)
+    found, s = wait_for("[replay]")
+    ok(found and "|" in s and "!" in s and all(ord(c) < 128 for c in s), "C locale, NO_COLOR: ASCII only, flags kept", s)
+    keys("q")
+    found, s = wait_for("EXIT=")
+    ok(found and "EXIT=0" in s, "C locale: q exits with status 0", s)
 
 
 def main():
@@ -179,6 +210,7 @@ def main():
             test_live()
             test_mismatch()
             test_replay(tmp)
+            test_plain(tmp)
         finally:
             tmux("kill-server", check=False)
     print("1..%d" % n_test)
