@@ -515,3 +515,52 @@ enum mp_status mp_view_figure(struct mp_view *v, enum mp_view_figure f, double *
 	sqlite3_finalize(s);
 	return MP_OK;
 }
+
+enum mp_status mp_view_capture(struct mp_view *v, size_t i, const char *value, struct mp_tensor *out,
+                               struct mp_error *e)
+{
+	sqlite3_stmt *s = NULL;
+	enum mp_status st;
+	memset(out, 0, sizeof *out);
+	if (i >= v->nbatches)
+		return mp_error_set(e, MP_ERR_USAGE, "%s: there are %zu batches", v->path, v->nbatches);
+	if ((st = prep(v, "SELECT c.dtype, c.shape, c.data FROM captures c JOIN graph_values g ON g.id = c.value "
+	                  "WHERE c.batch = ? AND g.name = ?", &s, e)))
+		return st;
+	sqlite3_bind_int64(s, 1, (sqlite3_int64)v->batch_index[i]);
+	sqlite3_bind_text(s, 2, value, -1, SQLITE_TRANSIENT);
+	if (sqlite3_step(s) != SQLITE_ROW) {
+		sqlite3_finalize(s);
+		return mp_error_set(e, MP_ERR_INPUT, "%s: batch %zu has no captured tensor '%s' (graph outputs are "
+		                    "captured; --capture NAME keeps others)", v->path, v->batch_index[i], value);
+	}
+	const char *dts = (const char *)sqlite3_column_text(s, 0), *shs = (const char *)sqlite3_column_text(s, 1);
+	enum mp_dtype dt = dts ? mp_dtype_from_name(dts) : MP_DTYPE_UNDEFINED;
+	json_error_t je;
+	json_t *shape = shs ? json_loads(shs, 0, &je) : NULL;
+	int64_t dims[MP_MAX_DIMS], n = 1;
+	int nd = json_is_array(shape) ? (int)json_array_size(shape) : -1;
+	bool ok = nd >= 0 && nd <= MP_MAX_DIMS && mp_dtype_computable(dt) && mp_dtype_is_float(dt);
+	for (int k = 0; ok && k < nd; k++) {
+		json_t *d = json_array_get(shape, (size_t)k);
+		dims[k] = json_is_integer(d) ? json_integer_value(d) : -1;
+		ok = dims[k] >= 0 && dims[k] <= (int64_t)1 << 31 && (n *= dims[k]) <= (int64_t)1 << 31;
+	}
+	json_decref(shape);
+	size_t bytes = (size_t)sqlite3_column_bytes(s, 2);
+	if (!ok || bytes != (size_t)n * mp_dtype_size(dt)) {
+		sqlite3_finalize(s);
+		return mp_error_set(e, MP_ERR_FORMAT, "%s: the capture of '%s' in batch %zu is damaged (dtype %s, shape %s, "
+		                    "%zu bytes)", v->path, value, v->batch_index[i], dts ? dts : "?", shs ? shs : "?", bytes);
+	}
+	mp_tensor_init(out, MP_F32, nd, dims);
+	if ((st = mp_buffer_new_host((size_t)n * 4 + 4, false, &out->buf, e))) {
+		sqlite3_finalize(s);
+		return st;
+	}
+	out->data = out->buf->data;
+	if (n)
+		mp_dtype_convert(dt, sqlite3_column_blob(s, 2), MP_F32, out->data, (size_t)n);
+	sqlite3_finalize(s);
+	return MP_OK;
+}

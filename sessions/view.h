@@ -15,6 +15,7 @@
 
 #include "error.h"
 #include "probe.h"
+#include "tensor.h"
 
 struct mp_view_node {
 	char *name, *op, *module, *exec_dtype;
@@ -106,5 +107,11 @@ void mp_view_batch_free(struct mp_view_batch *b);
 /* One figure per committed batch into out[nbatches] (NaN: not measured). */
 enum mp_status mp_view_figure(struct mp_view *v, enum mp_view_figure f, double *out, struct mp_error *e);
 const char *mp_view_figure_name(enum mp_view_figure f);
+/* A captured tensor of the i-th committed batch as a host f32 tensor
+ * (converted from what was stored); MP_ERR_INPUT naming the session when
+ * there is none by that name (the run captures graph outputs, and what
+ * --capture asked for). */
+enum mp_status mp_view_capture(struct mp_view *v, size_t i, const char *value, struct mp_tensor *out,
+                               struct mp_error *e);
 
 #endif
