@@ -126,8 +126,8 @@ int mp_cmd_overlay(int argc, char **argv)
 		if (v->batch_index[i] == (size_t)batch)
 			pos = i;
 	if (pos == SIZE_MAX) {
-		mp_error_set(&e, MP_ERR_INPUT, "%s: no batch %ld recorded (%zu batches%s)", argv[optind], batch, v->nbatches,
-		             v->nbatches ? ", from 0" : "");
+		mp_error_set(&e, MP_ERR_INPUT, "%s: no batch %ld recorded (%zu batch%s%s)", argv[optind], batch, v->nbatches,
+		             v->nbatches == 1 ? "" : "es", v->nbatches ? ", from 0" : "");
 		rc = mp_cli_fail(&e);
 		goto out;
 	}
