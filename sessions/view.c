@@ -564,3 +564,22 @@ enum mp_status mp_view_capture(struct mp_view *v, size_t i, const char *value, s
 	sqlite3_finalize(s);
 	return MP_OK;
 }
+
+enum mp_status mp_view_node_diversity(struct mp_view *v, double *out, struct mp_error *e)
+{
+	sqlite3_stmt *s = NULL;
+	enum mp_status st;
+	for (size_t i = 0; i < v->nnodes; i++)
+		out[i] = NAN;
+	if ((st = prep(v, "SELECT node, value, avg(div_across / nullif(div_within, 0)) FROM stats "
+	                  "WHERE node IS NOT NULL GROUP BY node, value", &s, e)))
+		return st;
+	while (sqlite3_step(s) == SQLITE_ROW) {
+		int64_t n = sqlite3_column_int64(s, 0), val = sqlite3_column_int64(s, 1);
+		if (n < 0 || (size_t)n >= v->nnodes || !v->nodes[n].noutputs || v->nodes[n].outputs[0] != val)
+			continue; /* the node's first output only */
+		out[n] = num_col(s, 2);
+	}
+	sqlite3_finalize(s);
+	return MP_OK;
+}

@@ -107,6 +107,10 @@ void mp_view_batch_free(struct mp_view_batch *b);
 /* One figure per committed batch into out[nbatches] (NaN: not measured). */
 enum mp_status mp_view_figure(struct mp_view *v, enum mp_view_figure f, double *out, struct mp_error *e);
 const char *mp_view_figure_name(enum mp_view_figure f);
+/* Per node (execution order), the probes' feature diversity of its first
+ * output averaged over the batches: across-batch std / within-sample std
+ * (NaN where not measured). */
+enum mp_status mp_view_node_diversity(struct mp_view *v, double *out, struct mp_error *e);
 /* A captured tensor of the i-th committed batch as a host f32 tensor
  * (converted from what was stored); MP_ERR_INPUT naming the session when
  * there is none by that name (the run captures graph outputs, and what

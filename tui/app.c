@@ -14,6 +14,9 @@
 
 #include "app.h"
 #include "cli.h"
+#include "diversity.h"
+#include "overlay.h"
+#include "preview.h"
 #include "session.h"
 
 /* ---- the terminal, restored on every way out ---- */
@@ -577,6 +580,59 @@ static void command(struct mp_app *a, char *line)
 	}
 }
 
+/* `o` and `d`: the picture written where the user can find it again (the
+ * temporary folder), and shown over the screen until a key. */
+static void picture(struct mp_app *a, bool diversity)
+{
+	struct mp_error e = { 0 };
+	struct mp_pose_options po;
+	char path[512];
+	const char *tmp = getenv("TMPDIR");
+	if (!a->cur) {
+		set_msg(a, true, "no batch recorded yet");
+		return;
+	}
+	mp_pose_options_init(&po);
+	if (diversity)
+		snprintf(path, sizeof path, "%s/mpdbg-%d-diversity.png", tmp && *tmp ? tmp : "/tmp", (int)getpid());
+	else
+		snprintf(path, sizeof path, "%s/mpdbg-%d-batch%zu.png", tmp && *tmp ? tmp : "/tmp", (int)getpid(),
+		         a->cur->index);
+	set_msg(a, false, "drawing %s...", path);
+	mp_app_draw(a);
+	enum mp_status st;
+	if (diversity) {
+		struct mp_diversity d;
+		st = mp_diversity_analyse(a->v, &po, &d, &e);
+		if (!st)
+			st = mp_diversity_render(a->v, &d, path, &e);
+		if (!st)
+			set_msg(a, false, "diversity: %s (ratio %.3g) - %s", mp_verdict_name(d.verdict), d.ratio, path);
+		mp_diversity_free(&d);
+	} else {
+		struct mp_skeleton sk;
+		mp_skeleton_hand(&sk);
+		size_t pos = a->batch;
+		for (size_t i = 0; i < a->v->nbatches; i++) /* live sessions record out of order */
+			if (a->v->batch_index[i] == a->cur->index)
+				pos = i;
+		st = mp_overlay_render(a->v, pos, &po, &sk, path, &e);
+		mp_skeleton_free(&sk);
+		if (!st)
+			set_msg(a, false, "overlay of batch %zu: %s", a->batch + 1, path);
+	}
+	if (st) {
+		set_msg(a, true, "%s", e.msg);
+		return;
+	}
+	char note[sizeof a->msg];
+	snprintf(note, sizeof note, "%s", a->msg);
+	if (mp_preview_png(path, COLS, LINES, a->color, a->utf8, &e))
+		set_msg(a, true, "%s", e.msg);
+	else
+		snprintf(a->msg, sizeof a->msg, "%s", note);
+}
+
 static void live_step(struct mp_app *a, bool cont)
 {
 	struct mp_error e = { 0 };
@@ -795,6 +851,8 @@ static void key(struct mp_app *a, int ch)
 		break;
 	}
 	case 'N': search(a, a->search, true); break;
+	case 'o': picture(a, false); break;
+	case 'd': picture(a, true); break;
 	case 's': live_step(a, false); break;
 	case 'c': live_step(a, true); break;
 	case 'b':

@@ -562,6 +562,8 @@ static const char *const help_lines[] = {
 	"  r                live: rerun this batch under another policy (a new session)",
 	"  /                search nodes by name, module or op; Enter accepts, Ctrl-N next match",
 	"  N                repeat the last search",
+	"  o                the batch's joints over its images (a PNG, shown here)",
+	"  d                the session's diversity analysis (a PNG, shown here)",
 	"  f                batch strip figure: NaN/Inf, output error vs fp32, output diversity",
 	"  F                filter the dtype trace (reason, dtype or node text)",
 	"  :                command: policy P, break COND, export json FILE, goto NODE, quit",

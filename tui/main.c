@@ -14,6 +14,7 @@ static const struct {
 	{ "run", mp_cmd_run, "run a model on batches under a precision policy, with probes (and record it)" },
 	{ "tui", mp_cmd_tui, "the terminal UI: step through batches and nodes of a run or a recorded session" },
 	{ "overlay", mp_cmd_overlay, "a batch's predicted and true joints, and the low-precision gap, as a PNG" },
+	{ "diversity", mp_cmd_diversity, "whether predictions vary across samples as the truth does, as a PNG" },
 	{ "report", mp_cmd_report, "what a recorded session found" },
 	{ "export", mp_cmd_export, "write a session out as JSON or CSV" },
 };

@@ -198,7 +198,7 @@ enum mp_status mp_poses_load(struct mp_view *v, size_t batch_pos, const struct m
 		goto out;
 	if (!g2 && (st = st_tensor(f, o->gt3d, 3, wg3, &g3, sh, e)) && st != MP_ERR_IO)
 		goto out;
-	if ((st = load_image(f, o, p, e)))
+	if (!o->no_image && (st = load_image(f, o, p, e)))
 		goto out;
 	if (!(p->pred = malloc(n2 * sizeof *p->pred))) {
 		st = mp_error_set(e, MP_ERR_NOMEM, "out of memory");

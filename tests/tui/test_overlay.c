@@ -75,9 +75,11 @@ static void make_fixture(char **model, char **batch, bool collapsed)
 	for (int b = 0; b < B; b++) {
 		memcpy(k[b], K, sizeof K);
 		for (int j = 0; j < J; j++) {
+			float t[3];
 			joint3(collapsed ? 0 : b, j, x3[b][j]);
-			gt[b][j][0] = (float)(K[0] * x3[b][j][0] / 2 + K[2]) + 1.5f; /* truth 1.5 px right of the prediction */
-			gt[b][j][1] = (float)(K[4] * x3[b][j][1] / 2 + K[5]);
+			joint3(b, j, t); /* the truth moves from sample to sample, 1.5 px right of the ring */
+			gt[b][j][0] = (float)(K[0] * t[0] / 2 + K[2]) + 1.5f;
+			gt[b][j][1] = (float)(K[4] * t[1] / 2 + K[5]);
 		}
 		for (int c = 0; c < 3; c++)
 			for (int y = 0; y < S; y++)
@@ -235,6 +237,30 @@ static void test_overlay_errors(void **state)
 	free(model), free(batch), free(db), free(png), free(sk), free(bad);
 }
 
+static void test_diversity_verdicts(void **state)
+{
+	(void)state;
+	for (int flat = 0; flat < 2; flat++) {
+		char *model, *batch, *db = mp_test_join(dir, flat ? "dflat.db" : "dring.db"),
+		     *png = mp_test_join(dir, flat ? "dflat.png" : "dring.png");
+		make_fixture(&model, &batch, flat);
+		assert_int_equal(run((const char *[]){ "run", model, "--data", batch, "--device", "cpu", "--session", db,
+		                                       NULL }), 0);
+		assert_int_equal(run((const char *[]){ "diversity", db, "--out", png, NULL }), 0);
+		struct picture p;
+		read_png(png, &p);
+		/* all predictions equal: collapsed; the same spread as the truth: healthy */
+		assert_string_equal(text_chunk(&p, "mpdbg.verdict"), flat ? "collapsed" : "healthy");
+		double ratio = atof(text_chunk(&p, "mpdbg.ratio"));
+		if (flat)
+			assert_true(ratio == 0);
+		else
+			assert_true(fabs(ratio - 1) < 1e-3);
+		free_png(&p);
+		free(model), free(batch), free(db), free(png);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -245,6 +271,7 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_overlay_pixels),
 		cmocka_unit_test(test_overlay_errors),
+		cmocka_unit_test(test_diversity_verdicts),
 	};
 	cmocka_set_message_output(CM_OUTPUT_TAP);
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -69,6 +69,17 @@ def wait_for(text, timeout=WAIT):
     return False, s
 
 
+def wait_until(pred, timeout=WAIT):
+    t0 = time.time()
+    s = ""
+    while time.time() - t0 < timeout:
+        s = screen()
+        if pred(s):
+            return True, s
+        time.sleep(0.1)
+    return False, s
+
+
 def keys(*k):
     tmux("send-keys", "-t", "t", *k)
 
@@ -108,9 +119,8 @@ def test_live():
     found, s = wait_for("breakpoint on /")
     ok(found, "live: b sets a breakpoint on the node", s)
     keys("c")
-    found, s = wait_for("ran node ")
-    sel = [l for l in s.splitlines() if "ran node" in l]
-    ok(found and sel and "MatMul" in sel[-1], "live: c continues to the breakpoint", s)
+    found, s = wait_until(lambda s: any("ran node" in l and "(MatMul)" in l for l in s.splitlines()))
+    ok(found, "live: c continues to the breakpoint", s)
     keys("?")
     found, s = wait_for("mpdbg tui - keys")
     ok(found and "toggle a breakpoint" in s and "search nodes" in s, "live: ? lists the keys", s)
@@ -173,6 +183,17 @@ def test_replay(tmp):
     found, s = wait_for("a break condition holds")
     ok(found and "batch 2, node 276 /MatMul" in s and "batch 2/4" in s,
        "replay: c goes to the next node where a break condition holds", s)
+    keys("o")
+    found, s = wait_for("any key returns")
+    ok(found and ".png" in s, "replay: o draws the batch's overlay and shows it", s)
+    keys("x")
+    found, s = wait_for("overlay of batch 2")
+    ok(found, "replay: a key returns from the picture", s)
+    keys("d")
+    found, s = wait_for("any key returns")
+    keys("x")
+    found, s = wait_for("diversity: ")
+    ok(found and "collapsed" in s, "replay: d shows the diversity analysis and its verdict", s)
     keys(":", "goto /MatMul", "Enter")
     found, s = wait_for("node ")
     keys("q")

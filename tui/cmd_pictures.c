@@ -1,4 +1,5 @@
-/* cmd_overlay.c - `mpdbg overlay FILE.db --batch N [--out FILE.png]`. */
+/* cmd_pictures.c - the commands that draw a session as PNGs:
+ * `mpdbg overlay FILE.db --batch N` and `mpdbg diversity FILE.db`. */
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -6,6 +7,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "diversity.h"
 #include "overlay.h"
 
 static const char *const overlay_help =
@@ -145,5 +147,84 @@ int mp_cmd_overlay(int argc, char **argv)
 out:
 	mp_view_free(v);
 	mp_skeleton_free(&sk);
+	return rc;
+}
+
+static const char *const diversity_help =
+	"usage: mpdbg diversity FILE.db [options]\n\n"
+	"Whether the predictions of a recorded run still differ from sample to\n"
+	"sample as much as the ground truth does: per-joint spread beside the\n"
+	"truth's, a 2D PCA of predicted and true poses, pairwise distances, the\n"
+	"ratio per batch, the probes' feature diversity along the model with the\n"
+	"node where it falls most; and a verdict: collapsed (ratio < 0.05), low\n"
+	"(< 0.5) or healthy.  Prints the verdict; writes the chart as a PNG.\n\n"
+	"  --out FILE.png       default: SESSION-diversity.png beside the session\n"
+	"  --joints NAME, --joints3d NAME, --intrinsics NAME, --extrinsics NAME,\n"
+	"  --gt NAME, --gt3d NAME   tensor names, as for `mpdbg overlay`\n"
+	"  -h, --help           this help\n\n"
+	"Exit status: 0 (whatever the verdict), 2 bad usage or input.\n";
+
+int mp_cmd_diversity(int argc, char **argv)
+{
+	enum { O_J2 = 0x300, O_J3, O_K, O_E, O_GT, O_GT3 };
+	static const struct option longopts[] = {
+		{ "out", required_argument, NULL, 'o' }, { "joints", required_argument, NULL, O_J2 },
+		{ "joints3d", required_argument, NULL, O_J3 }, { "intrinsics", required_argument, NULL, O_K },
+		{ "extrinsics", required_argument, NULL, O_E }, { "gt", required_argument, NULL, O_GT },
+		{ "gt3d", required_argument, NULL, O_GT3 }, { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
+	};
+	struct mp_pose_options po;
+	struct mp_diversity d = { 0 };
+	struct mp_error e = { 0 };
+	struct mp_view *v = NULL;
+	const char *out = NULL;
+	int c, rc = MP_EXIT_OK;
+	char def_out[4096];
+
+	mp_pose_options_init(&po);
+	optind = 1;
+	opterr = 0;
+	while (!rc && (c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'o': out = optarg; break;
+		case O_J2: po.joints2d = optarg; break;
+		case O_J3: po.joints3d = optarg; break;
+		case O_K: po.intrinsics = optarg; break;
+		case O_E: po.extrinsics = optarg; break;
+		case O_GT: po.gt2d = optarg; break;
+		case O_GT3: po.gt3d = optarg; break;
+		case 'h': fputs(diversity_help, stdout); goto out;
+		case ':': rc = mp_cli_usage_error("diversity", "%s needs a value", argv[optind - 1]); break;
+		default: rc = mp_cli_usage_error("diversity", "unknown option '%s'", argv[optind - 1]); break;
+		}
+	}
+	if (rc)
+		goto out;
+	if (optind != argc - 1) {
+		rc = mp_cli_usage_error("diversity", optind >= argc ? "which session?" : "one session at a time");
+		goto out;
+	}
+	if (!out) {
+		const char *dot = strrchr(argv[optind], '.');
+		int stem = dot && !strchr(dot, '/') ? (int)(dot - argv[optind]) : (int)strlen(argv[optind]);
+		snprintf(def_out, sizeof def_out, "%.*s-diversity.png", stem, argv[optind]);
+		out = def_out;
+	}
+	if (mp_view_open(argv[optind], &v, &e) || mp_diversity_analyse(v, &po, &d, &e) ||
+	    mp_diversity_render(v, &d, out, &e)) {
+		rc = mp_cli_fail(&e);
+		goto out;
+	}
+	if (d.gt)
+		printf("verdict: %s (predictions spread %.3g px, the truth %.3g px: ratio %.3g)\n", mp_verdict_name(d.verdict),
+		       d.pred_spread, d.gt_spread, d.ratio);
+	else
+		printf("verdict: %s (predictions spread %.3g px; no ground truth)\n", mp_verdict_name(d.verdict), d.pred_spread);
+	if (d.fall_node >= 0)
+		printf("feature diversity falls most at %s (%s)\n", v->nodes[d.fall_node].name, v->nodes[d.fall_node].op);
+	printf("%s\n", out);
+out:
+	mp_diversity_free(&d);
+	mp_view_free(v);
 	return rc;
 }
