@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "plot.h"
 
 static const struct {
 	const char *name;
@@ -52,8 +53,11 @@ int main(int argc, char **argv)
 		return MP_EXIT_OK;
 	}
 	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-		if (!strcmp(argv[1], commands[i].name))
-			return commands[i].run(argc - 1, argv + 1);
+		if (!strcmp(argv[1], commands[i].name)) {
+			int rc = commands[i].run(argc - 1, argv + 1);
+			mp_pictures_release();
+			return rc;
+		}
 	fprintf(stderr, "mpdbg: '%s' is not a command\n\n", argv[1]);
 	usage(stderr);
 	return MP_EXIT_INPUT;

@@ -1,4 +1,5 @@
 /* plot.c - axes and text for the diversity charts and the overlays. */
+#include <fontconfig/fontconfig.h>
 #include <math.h>
 #include <stdio.h>
 
@@ -99,4 +100,10 @@ void mp_plot_axes(cairo_t *cr, struct mp_plot *p, const char *title, const char 
 		mp_text_centre(cr, 0, 0, 11, false, MP_INK, ylabel);
 		cairo_restore(cr);
 	}
+}
+
+void mp_pictures_release(void)
+{
+	cairo_debug_reset_static_data();
+	FcFini();
 }

@@ -22,4 +22,8 @@ void mp_plot_axes(cairo_t *cr, struct mp_plot *p, const char *title, const char 
 double mp_plot_px(const struct mp_plot *p, double x);
 double mp_plot_py(const struct mp_plot *p, double y);
 
+/* Frees what cairo and fontconfig keep for the life of the process (font
+ * caches), so that leak checkers see none; call once, at exit. */
+void mp_pictures_release(void);
+
 #endif
