@@ -160,3 +160,11 @@ bool mp_cli_policy_option(const char *cmd, int c, const char *arg, struct mp_pol
 	*given = true;
 	return true;
 }
+
+const char *mp_cli_sibling(char *buf, size_t size, const char *path, const char *suffix)
+{
+	const char *dot = strrchr(path, '.');
+	int stem = dot && !strchr(dot, '/') ? (int)(dot - path) : (int)strlen(path);
+	snprintf(buf, size, "%.*s%s", stem, path, suffix);
+	return buf;
+}

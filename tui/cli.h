@@ -29,6 +29,9 @@ const char *mp_cli_thousands(char *buf, size_t size, int64_t v);
 const char *mp_cli_bytes(char *buf, size_t size, uint64_t v);
 /* Prints s left-aligned in `width` terminal columns (UTF-8 aware). */
 void mp_cli_print_padded(const char *s, int width);
+/* path without its extension, then suffix: ("a/s.db", "-batch1.png") ->
+ * "a/s-batch1.png". */
+const char *mp_cli_sibling(char *buf, size_t size, const char *path, const char *suffix);
 /* True when the locale's character set is UTF-8 (box drawing allowed). */
 bool mp_cli_utf8(void);
 

@@ -134,10 +134,9 @@ int mp_cmd_overlay(int argc, char **argv)
 		goto out;
 	}
 	if (!out) {
-		const char *dot = strrchr(argv[optind], '.');
-		int stem = dot && !strchr(dot, '/') ? (int)(dot - argv[optind]) : (int)strlen(argv[optind]);
-		snprintf(def_out, sizeof def_out, "%.*s-batch%ld.png", stem, argv[optind], batch);
-		out = def_out;
+		char sfx[48];
+		snprintf(sfx, sizeof sfx, "-batch%ld.png", batch);
+		out = mp_cli_sibling(def_out, sizeof def_out, argv[optind], sfx);
 	}
 	if (mp_overlay_render(v, pos, &po, &sk, out, &e)) {
 		rc = mp_cli_fail(&e);
@@ -204,12 +203,8 @@ int mp_cmd_diversity(int argc, char **argv)
 		rc = mp_cli_usage_error("diversity", optind >= argc ? "which session?" : "one session at a time");
 		goto out;
 	}
-	if (!out) {
-		const char *dot = strrchr(argv[optind], '.');
-		int stem = dot && !strchr(dot, '/') ? (int)(dot - argv[optind]) : (int)strlen(argv[optind]);
-		snprintf(def_out, sizeof def_out, "%.*s-diversity.png", stem, argv[optind]);
-		out = def_out;
-	}
+	if (!out)
+		out = mp_cli_sibling(def_out, sizeof def_out, argv[optind], "-diversity.png");
 	if (mp_view_open(argv[optind], &v, &e) || mp_diversity_analyse(v, &po, &d, &e) ||
 	    mp_diversity_render(v, &d, out, &e)) {
 		rc = mp_cli_fail(&e);

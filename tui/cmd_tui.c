@@ -87,9 +87,10 @@ static enum mp_status rerun(void *user, const char *policy, size_t batch, struct
 	if (st)
 		return st;
 	if (t->lo.session) { /* FILE.db: FILE.<policy>.db beside it */
-		const char *dot = strrchr(t->lo.session, '.');
-		int stem = dot && !strchr(dot, '/') ? (int)(dot - t->lo.session) : (int)strlen(t->lo.session);
-		snprintf(t->session_buf, sizeof t->session_buf, "%.*s.%s.db", stem, t->lo.session, policy);
+		char sfx[64], prev[sizeof t->session_buf];
+		snprintf(sfx, sizeof sfx, ".%s.db", policy);
+		snprintf(prev, sizeof prev, "%s", t->lo.session);
+		mp_cli_sibling(t->session_buf, sizeof t->session_buf, prev, sfx);
 		if (!access(t->session_buf, F_OK))
 			return mp_error_set(e, MP_ERR_IO, "%s exists: sessions are not overwritten", t->session_buf);
 		t->lo.session = t->session_buf;
