@@ -67,5 +67,6 @@ int mp_cmd_export(int argc, char **argv);
 int mp_cmd_tui(int argc, char **argv);
 int mp_cmd_overlay(int argc, char **argv);
 int mp_cmd_diversity(int argc, char **argv);
+int mp_cmd_demo(int argc, char **argv);
 
 #endif

@@ -32,7 +32,7 @@ static const char *const tui_help =
 	"Environment: NO_COLOR=1 draws without colour.\n"
 	"Exit status: 0 quit, 2 bad usage or input, 1 internal failure.\n";
 
-enum { OPT_SESSION = 0x200, OPT_COMPARE, OPT_TOL, OPT_BREAK };
+enum { OPT_SESSION = 0x200, OPT_COMPARE, OPT_TOL, OPT_BREAK, OPT_DEMO };
 
 /* What a live run is made of, kept so that `r` can make another under a
  * different policy: the policy options as given, replayed onto a fresh
@@ -127,6 +127,7 @@ int mp_cmd_tui(int argc, char **argv)
 		{ "compare", required_argument, NULL, OPT_COMPARE },
 		{ "tol", required_argument, NULL, OPT_TOL },
 		{ "break", required_argument, NULL, OPT_BREAK },
+		{ "demo", no_argument, NULL, OPT_DEMO }, /* mpdbg demo's: its first message */
 		MP_CLI_POLICY_OPTIONS,
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -139,7 +140,7 @@ int mp_cmd_tui(int argc, char **argv)
 	struct mp_app app = { 0 };
 	struct mp_view *v = NULL;
 	struct mp_live *live = NULL;
-	bool policy_given = false;
+	bool policy_given = false, demo = false;
 	int c, rc = MP_EXIT_OK;
 
 	mp_probe_options_init(&po);
@@ -176,6 +177,7 @@ int mp_cmd_tui(int argc, char **argv)
 			else
 				rc = mp_cli_usage_error("tui", "at most 64 --break options");
 			break;
+		case OPT_DEMO: demo = true; break;
 		case 'h': fputs(tui_help, stdout); goto out;
 		case MP_OPT_POLICY: case MP_OPT_FP32: case MP_OPT_DTYPE: case MP_OPT_ON_MISMATCH:
 			if (!mp_cli_policy_option("tui", c, optarg, &policy, &policy_given))
@@ -244,6 +246,9 @@ int mp_cmd_tui(int argc, char **argv)
 		rc = mp_cli_fail(&e);
 		goto out;
 	}
+	if (demo)
+		snprintf(app.msg, sizeof app.msg, "demo: bf16 joints meet fp32 intrinsics. o joints  d diversity  "
+		         "r fp32: the image  ? keys");
 	rc = mp_app_run(&app);
 	v = app.v; /* a rerun replaced them */
 	live = app.live;

@@ -11,6 +11,7 @@ static const struct {
 	int (*run)(int argc, char **argv);
 	const char *summary;
 } commands[] = {
+	{ "demo", mp_cmd_demo, "the terminal UI on the bundled example: start here" },
 	{ "inspect", mp_cmd_inspect, "show a model: opsets, ops, parameters, modules, inputs, outputs" },
 	{ "run", mp_cmd_run, "run a model on batches under a precision policy, with probes (and record it)" },
 	{ "tui", mp_cmd_tui, "the terminal UI: step through batches and nodes of a run or a recorded session" },

@@ -201,6 +201,29 @@ def test_replay(tmp):
     ok(found and "EXIT=0" in s, "replay: q exits with status 0", s)
 
 
+def test_demo():
+    """The README's first command, as a new user meets it, at 80x24."""
+    start("%s demo --device cpu" % q(MPDBG), 80, 24)
+    found, s = wait_for("demo: bf16 joints meet fp32 intrinsics")
+    ok(found and "dtype mismatch at node '/MatMul'" in s and "graph input 'camera_intrinsics'" in s and
+       lines_fit(s, 80), "demo: opens at the projection mismatch with its guide, at 80x24", s)
+    keys("r")
+    found, s = wait_for("rerun under policy")
+    keys("fp32", "Enter")
+    found, s = wait_for("rerun under fp32")
+    ok(found and "/backbone/patch_embed/Conv" in s and "mismatch bfloat16 float32" in " ".join(s.split()),
+       "demo: r fp32 shows the bf16 image meeting the fp32 Conv", s)
+    keys("q")
+    found, s = wait_for("EXIT=")
+    ok(found and "EXIT=0" in s, "demo: q exits with status 0", s)
+
+
+def test_demo_no_terminal():
+    r = subprocess.run([MPDBG, "demo", "--device", "cpu"], stdin=subprocess.DEVNULL, capture_output=True, text=True)
+    ok(r.returncode == 0 and "not a terminal" in r.stdout and "batch_003" in r.stdout and "mismatch 1" in r.stderr,
+       "demo without a terminal: runs the batches and says what it found")
+
+
 def test_plain(tmp):
     """No UTF-8, no colour: ASCII lines and bars, symbols still there."""
     db = os.path.join(tmp, "plain.db")
@@ -223,15 +246,17 @@ def main():
     if not shutil.which("tmux"):
         print("1..0 # SKIP tmux is not installed")
         return 0
-    if not os.path.exists(MODEL):
-        print("1..0 # SKIP %s not found (../shared is not beside the checkout)" % MODELS)
-        return 0
     with tempfile.TemporaryDirectory() as tmp:
         try:
-            test_live()
-            test_mismatch()
-            test_replay(tmp)
-            test_plain(tmp)
+            test_demo()
+            test_demo_no_terminal()
+            if os.path.exists(MODEL):
+                test_live()
+                test_mismatch()
+                test_replay(tmp)
+                test_plain(tmp)
+            else:
+                print("# %s not found (../shared is not beside the checkout): the tests on it skip" % MODELS)
         finally:
             tmux("kill-server", check=False)
     print("1..%d" % n_test)
