@@ -98,7 +98,7 @@ static void print_module(const struct mp_graph *g, int32_t id, const char *prefi
                          int depth, int max_depth, const struct tree_style *ts)
 {
 	const struct mp_module *m = mp_graph_module(g, (size_t)id);
-	char params[32], name[512];
+	char params[32], name[1600];
 	int nchild = 0;
 	for (int32_t c = m->first_child; c >= 0; c = mp_graph_module(g, (size_t)c)->next_sibling)
 		nchild++;

@@ -23,7 +23,7 @@ static void check(bool blocked, bool ta, bool tb, int64_t m, int64_t n, int64_t 
                   double beta)
 {
 	int64_t lda = ta ? m : k, ldb = tb ? k : n, ldc = n + 3; /* a padded C */
-	double *a = malloc((size_t)(m * k + 1) * 8), *b = malloc((size_t)(k * n + 1) * 8);
+	double *a = calloc((size_t)(m * k + 1), 8), *b = calloc((size_t)(k * n + 1), 8);
 	double *c = malloc((size_t)(m * ldc + 1) * 8), *c0 = malloc((size_t)(m * ldc + 1) * 8);
 	unsigned s = 12345;
 	for (int64_t i = 0; i < m * k; i++)
