@@ -132,7 +132,7 @@ int mp_cmd_tui(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	static struct tui_run run; /* (static: 8 KiB) */
+	struct tui_run *run = calloc(1, sizeof *run); /* (8 KiB: not on the stack) */
 	struct mp_live_options lo = { .device = "auto" };
 	struct mp_policy policy = { 0 };
 	struct mp_probe_options po;
@@ -144,8 +144,9 @@ int mp_cmd_tui(int argc, char **argv)
 	int c, rc = MP_EXIT_OK;
 
 	mp_probe_options_init(&po);
-	memset(&run, 0, sizeof run);
-	run.tol = -1;
+	if (!run)
+		return mp_cli_fail(&(struct mp_error){ .status = MP_ERR_NOMEM, .msg = "out of memory" });
+	run->tol = -1;
 	optind = 1;
 	opterr = 0;
 	while (!rc && (c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -166,14 +167,14 @@ int mp_cmd_tui(int argc, char **argv)
 			po.tol = strtod(optarg, &end);
 			if (errno || end == optarg || *end || !(po.tol >= 0))
 				rc = mp_cli_usage_error("tui", "--tol wants a number >= 0, not '%s'", optarg);
-			run.tol = po.tol;
+			run->tol = po.tol;
 			break;
 		}
 		case OPT_BREAK:
 			if (mp_probe_options_add_break(&po, optarg, &e))
 				rc = mp_cli_usage_error("tui", "%s", e.msg);
-			else if (run.nbreaks < 64)
-				run.breaks[run.nbreaks++] = optarg;
+			else if (run->nbreaks < 64)
+				run->breaks[run->nbreaks++] = optarg;
 			else
 				rc = mp_cli_usage_error("tui", "at most 64 --break options");
 			break;
@@ -182,8 +183,8 @@ int mp_cmd_tui(int argc, char **argv)
 		case MP_OPT_POLICY: case MP_OPT_FP32: case MP_OPT_DTYPE: case MP_OPT_ON_MISMATCH:
 			if (!mp_cli_policy_option("tui", c, optarg, &policy, &policy_given))
 				rc = MP_EXIT_INPUT;
-			else if (run.npol < 64)
-				run.pol[run.npol].c = c, run.pol[run.npol++].arg = optarg;
+			else if (run->npol < 64)
+				run->pol[run->npol].c = c, run->pol[run->npol++].arg = optarg;
 			else
 				rc = mp_cli_usage_error("tui", "at most 64 policy options");
 			break;
@@ -226,8 +227,8 @@ int mp_cmd_tui(int argc, char **argv)
 		lo.model = path;
 		lo.policy = &policy;
 		lo.probes = &po;
-		run.lo = lo;
-		run.compare = po.compare;
+		run->lo = lo;
+		run->compare = po.compare;
 		fprintf(stderr, "mpdbg: loading %s and running the first batch...\n", path);
 		if (mp_live_open(&lo, &live, &e) || mp_live_run_batch(live, 0, &e) ||
 		    mp_view_open(mp_live_session_path(live), &v, &e)) {
@@ -240,7 +241,7 @@ int mp_cmd_tui(int argc, char **argv)
 	app.live = live;
 	if (live) {
 		app.rerun = rerun;
-		app.rerun_user = &run;
+		app.rerun_user = run;
 	}
 	if (mp_app_init(&app, v, &e)) {
 		rc = mp_cli_fail(&e);
@@ -261,5 +262,6 @@ out:
 	mp_live_free(live);
 	mp_policy_free(&policy);
 	mp_probe_options_free(&po);
+	free(run);
 	return rc;
 }
