@@ -625,6 +625,11 @@ static void narrow_outputs(struct mp_exec *x)
 		for (int c = 0; ok && c < v->nconsumers; c++) {
 			const struct mp_node *r = mp_graph_node(x->g, (size_t)v->consumers[c]);
 			const struct mp_node_decision *d = decision(x, (size_t)v->consumers[c]);
+			/* a reader of the shape alone, or one folded at binding, does
+			 * not read the data at run time (Shape on a LayerNorm's output,
+			 * as HF attention exports it) */
+			if (r->op == MP_OP_SHAPE || r->op == MP_OP_SIZE || x->nodes[v->consumers[c]].folded)
+				continue;
 			for (int k = 0; ok && k < r->ninputs; k++) {
 				if (r->inputs[k] != id)
 					continue;
