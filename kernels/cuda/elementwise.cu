@@ -121,7 +121,9 @@ static void launch_unary_fast2(cudaStream_t s, const cu_fast &f, const void *x, 
                                const struct mp_unary_params &p)
 {
 	float lo = (float)p.min, hi = (float)p.max;
-	if (f.vec >= 4)
+	if (f.vec >= 8)
+		k_unary_fast<TX, TO, 8><<<cu_blocks(f.n / 8, 256), 256, 0, s>>>(f, x, o, op, p, lo, hi);
+	else if (f.vec >= 4)
 		k_unary_fast<TX, TO, 4><<<cu_blocks(f.n / 4, 256), 256, 0, s>>>(f, x, o, op, p, lo, hi);
 	else
 		k_unary_fast<TX, TO, 1><<<cu_blocks(f.n, 256), 256, 0, s>>>(f, x, o, op, p, lo, hi);
@@ -146,7 +148,7 @@ static bool unary_fast(struct cu_ctx *cx, const cu_iter &it, const void *x, enum
 	cu_fast f;
 	const void *ptrs[2] = { o, x };
 	size_t es[2] = { mp_dtype_size(ot), mp_dtype_size(xt) };
-	if (!cu_is_storage_float(xt) || !cu_is_storage_float(ot) || !cu_fast_init(&f, it, ptrs, es, 4))
+	if (!cu_is_storage_float(xt) || !cu_is_storage_float(ot) || !cu_fast_init(&f, it, ptrs, es, 8))
 		return false;
 	switch (xt) {
 	case MP_F32: launch_unary_fast1<MP_F32>(cx->stream, f, x, ot, o, op, p); break;
@@ -338,7 +340,9 @@ __global__ void k_binary_fast(cu_fast f, const void *A, const void *B, void *O, 
 template <int TA, int TB, int TO>
 static void launch_binary_fast3(cudaStream_t s, const cu_fast &f, const void *A, const void *B, void *O, int op)
 {
-	if (f.vec >= 4)
+	if (f.vec >= 8)
+		k_binary_fast<TA, TB, TO, 8><<<cu_blocks(f.n / 8, 256), 256, 0, s>>>(f, A, B, O, op);
+	else if (f.vec >= 4)
 		k_binary_fast<TA, TB, TO, 4><<<cu_blocks(f.n / 4, 256), 256, 0, s>>>(f, A, B, O, op);
 	else
 		k_binary_fast<TA, TB, TO, 1><<<cu_blocks(f.n, 256), 256, 0, s>>>(f, A, B, O, op);
@@ -372,7 +376,7 @@ static bool binary_fast(struct cu_ctx *cx, const cu_iter &it, const void *A, enu
 	const void *ptrs[3] = { O, A, B };
 	size_t es[3] = { mp_dtype_size(ot), mp_dtype_size(at), mp_dtype_size(bt) };
 	if (!cu_is_storage_float(at) || !cu_is_storage_float(bt) || !cu_is_storage_float(ot) ||
-	    !cu_fast_init(&f, it, ptrs, es, 4))
+	    !cu_fast_init(&f, it, ptrs, es, 8))
 		return false;
 	switch (at) {
 	case MP_F32: launch_binary_fast1<MP_F32>(cx->stream, f, A, B, bt, ot, O, op); break;

@@ -23,7 +23,7 @@
 struct cu_fprog {
 	char *src;               /* the generated kernel: the cache key */
 	cudaLibrary_t lib;
-	cudaKernel_t k4, k1;     /* four elements a thread, and one */
+	cudaKernel_t k8, k4, k1; /* eight elements a thread (16-byte moves of 2-byte types), four, one */
 };
 
 struct cu_fcache {
@@ -97,7 +97,9 @@ static char *generate(const struct mp_fused_call *c)
 {
 	struct sbuf b = { NULL, 0, 0, false };
 	put(&b, "extern \"C\" {\n");
-	for (int v = 4; v >= 1; v -= 3) {
+	static const int widths[3] = { 8, 4, 1 };
+	for (int w = 0; w < 3; w++) {
+		int v = widths[w];
 		put(&b, "__global__ void mpf%d(struct fargs a)\n{\n", v);
 		put(&b, "\tconst int L = a.f.ndim - 1;\n");
 		put(&b, "\tuint32_t nv = a.f.n / %d, step = blockDim.x * gridDim.x;\n", v);
@@ -210,7 +212,8 @@ static enum mp_status compile(struct cu_fcache *fc, const char *body, struct cu_
 	}
 	cudaError_t err = cudaLibraryLoadData(&out->lib, cubin, NULL, NULL, 0, NULL, NULL, 0);
 	free(cubin);
-	if (err == cudaSuccess && (err = cudaLibraryGetKernel(&out->k4, out->lib, "mpf4")) == cudaSuccess)
+	if (err == cudaSuccess && (err = cudaLibraryGetKernel(&out->k8, out->lib, "mpf8")) == cudaSuccess &&
+	    (err = cudaLibraryGetKernel(&out->k4, out->lib, "mpf4")) == cudaSuccess)
 		err = cudaLibraryGetKernel(&out->k1, out->lib, "mpf1");
 	if (err != cudaSuccess) {
 		cudaGetLastError();
@@ -291,7 +294,7 @@ extern "C" void cu_fused_free(struct cu_ctx *c)
 extern "C" enum mp_status cu_fused(void *ctx, const struct mp_fused_call *call, struct mp_error *e)
 {
 	struct cu_ctx *c = (struct cu_ctx *)ctx;
-	struct cu_fprog *p;
+	struct cu_fprog *p = NULL;
 	enum mp_status st;
 
 	if (call->nin < 1 || call->nin > MP_FUSED_MAX_IN || call->nsteps < 1 || call->nsteps > MP_FUSED_MAX_STEPS)
@@ -317,7 +320,7 @@ extern "C" enum mp_status cu_fused(void *ctx, const struct mp_fused_call *call, 
 	}
 	struct fargs a;
 	memset(&a, 0, sizeof a);
-	if (!cu_fast_init(&a.f, it, ptrs, es, 4))
+	if (!cu_fast_init(&a.f, it, ptrs, es, 8))
 		return mp_error_set(e, MP_ERR_UNSUPPORTED, "a fused group of %lld elements needs 64-bit offsets",
 		                    (long long)it.n);
 	if ((st = find(c, call, &p, e)))
@@ -326,9 +329,9 @@ extern "C" enum mp_status cu_fused(void *ctx, const struct mp_fused_call *call, 
 		a.in[k] = call->in[k]->data;
 	a.out = call->out->data;
 	void *args[1] = { &a };
-	int v = a.f.vec >= 4 ? 4 : 1;
-	CU_TRY(cudaLaunchKernel((const void *)(v == 4 ? p->k4 : p->k1), dim3(cu_blocks(a.f.n / v, 256)), dim3(256),
-	                        args, 0, c->stream),
+	int v = a.f.vec >= 8 ? 8 : a.f.vec >= 4 ? 4 : 1;
+	cudaKernel_t k = v == 8 ? p->k8 : v == 4 ? p->k4 : p->k1;
+	CU_TRY(cudaLaunchKernel((const void *)k, dim3(cu_blocks(a.f.n / v, 256)), dim3(256), args, 0, c->stream),
 	       "launching a fused kernel");
 	return MP_OK;
 }

@@ -147,9 +147,20 @@ __device__ __forceinline__ void cu_ldv(const void *p, int32_t i, int32_t step, f
 			v[j] = x;
 		return;
 	}
-	if (DT == MP_F32 && V == 4) {
-		float4 q = *(const float4 *)((const float *)p + i);
-		v[0] = q.x, v[1] = q.y, v[2] = q.z, v[3] = q.w;
+	if (DT == MP_F32 && (V == 4 || V == 8)) {
+#pragma unroll
+		for (int h = 0; h < V; h += 4) {
+			float4 q = *(const float4 *)((const float *)p + i + h);
+			v[h] = q.x, v[h + 1] = q.y, v[h + 2] = q.z, v[h + 3] = q.w;
+		}
+	} else if (DT != MP_F32 && V == 8) { /* 16 bytes at once */
+		uint4 q = *(const uint4 *)((const uint16_t *)p + i);
+		uint32_t w[4] = { q.x, q.y, q.z, q.w };
+#pragma unroll
+		for (int j = 0; j < 8; j++) {
+			uint16_t h = (uint16_t)(w[j / 2] >> (16 * (j % 2)));
+			v[j] = DT == MP_BF16 ? cu_bf16_to_f32(h) : cu_f16_to_f32(h);
+		}
 	} else if (DT == MP_F32 && V == 2) {
 		float2 q = *(const float2 *)((const float *)p + i);
 		v[0] = q.x, v[1] = q.y;
@@ -179,10 +190,24 @@ __device__ __forceinline__ void cu_ldv(const void *p, int32_t i, int32_t step, f
 template <int DT, int V>
 __device__ __forceinline__ void cu_stv(void *p, int32_t i, const float *v)
 {
-	if (DT == MP_F32 && V == 4) {
-		float4 q;
-		q.x = v[0], q.y = v[1], q.z = v[2], q.w = v[3];
-		*(float4 *)((float *)p + i) = q;
+	if (DT == MP_F32 && (V == 4 || V == 8)) {
+#pragma unroll
+		for (int h = 0; h < V; h += 4) {
+			float4 q;
+			q.x = v[h], q.y = v[h + 1], q.z = v[h + 2], q.w = v[h + 3];
+			*(float4 *)((float *)p + i + h) = q;
+		}
+	} else if (DT != MP_F32 && V == 8) {
+		uint32_t w[4];
+#pragma unroll
+		for (int j = 0; j < 4; j++) {
+			uint16_t lo = DT == MP_BF16 ? cu_f32_to_bf16(v[2 * j]) : cu_f32_to_f16(v[2 * j]);
+			uint16_t hi = DT == MP_BF16 ? cu_f32_to_bf16(v[2 * j + 1]) : cu_f32_to_f16(v[2 * j + 1]);
+			w[j] = (uint32_t)lo | (uint32_t)hi << 16;
+		}
+		uint4 q;
+		q.x = w[0], q.y = w[1], q.z = w[2], q.w = w[3];
+		*(uint4 *)((uint16_t *)p + i) = q;
 	} else if (DT == MP_F32 && V == 2) {
 		float2 q;
 		q.x = v[0], q.y = v[1];
