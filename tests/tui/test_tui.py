@@ -218,6 +218,31 @@ def test_demo():
     ok(found and "EXIT=0" in s, "demo: q exits with status 0", s)
 
 
+def test_while_recording(tmp):
+    """A session opened while `mpdbg run` still writes it grows as batches commit."""
+    demo = os.path.join(ROOT, "examples", "demo")
+    data = os.path.join(tmp, "many")
+    os.makedirs(data, exist_ok=True)
+    for i in range(60):  # the demo's four batches, many times over
+        src = os.path.join(demo, "batches", "batch_%03d.safetensors" % (i % 4))
+        os.symlink(src, os.path.join(data, "b%03d.safetensors" % i))
+    db = os.path.join(tmp, "growing.db")
+    run = subprocess.Popen([MPDBG, "run", os.path.join(demo, "demo.onnx"), "--data", data, "--device", "cpu",
+                            "--compare", "fp32", "--session", db], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    t0 = time.time()
+    while not os.path.exists(db) and time.time() - t0 < WAIT:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    start("%s tui %s" % (q(MPDBG), q(db)), 100, 30)
+    found, s = wait_for("[recording]")
+    first = s
+    found2, s = wait_until(lambda s: "[replay]" in s and "batch 1/60" in s, timeout=WAIT * 3)
+    run.wait()
+    ok(found and found2, "a session still being recorded: opened as [recording], grows to all 60 batches", first + s)
+    keys("q")
+    wait_for("EXIT=")
+
+
 def test_demo_no_terminal():
     r = subprocess.run([MPDBG, "demo", "--device", "cpu"], stdin=subprocess.DEVNULL, capture_output=True, text=True)
     ok(r.returncode == 0 and "not a terminal" in r.stdout and "batch_003" in r.stdout and "mismatch 1" in r.stderr,
@@ -250,6 +275,7 @@ def main():
         try:
             test_demo()
             test_demo_no_terminal()
+            test_while_recording(tmp)
             if os.path.exists(MODEL):
                 test_live()
                 test_mismatch()
