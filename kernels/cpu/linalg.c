@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cpu.h"
+#include "einsum_plan.h"
 
 /* A float operand as contiguous f64 data: the tensor's own bytes when they
  * already are, else a converted copy (owned).  Float GEMMs run in f64 and
@@ -215,90 +216,21 @@ enum mp_status cpu_gemm(void *ctx, const struct mp_op_call *c, struct mp_error *
 
 /* ---- Einsum: one loop nest over every label, any equation ---- */
 
-enum { LABELS = MP_EINSUM_MAX_LETTERS + MP_MAX_DIMS };
-
 enum mp_status cpu_einsum(void *ctx, const struct mp_op_call *c, struct mp_error *e)
 {
 	const struct mp_einsum_params *p = c->params;
 	struct mp_tensor *O = c->out[0];
-	int64_t size[LABELS];
-	int64_t stride[MP_EINSUM_MAX_OPERANDS][LABELS]; /* element strides per label */
-	int64_t ostride[LABELS];
-	bool in_out[LABELS] = { false }, used[LABELS] = { false };
-	int nell = 0;
+	struct mp_einsum_plan pl;
 	bool is_float = mp_dtype_is_float(O->dtype);
 	(void)ctx;
 
-	for (int l = 0; l < LABELS; l++)
-		size[l] = 1;
-	memset(stride, 0, sizeof stride);
-	memset(ostride, 0, sizeof ostride);
-	/* the ellipsis covers the output's broadcast dims: labels 52.. */
-	for (int i = 0; i < p->noperands; i++) {
-		const struct mp_tensor *x = c->in[i];
-		int letters = 0;
-		for (int j = 0; j < p->nsub[i]; j++)
-			letters += p->sub[i][j] >= 0;
-		int ne = x->ndim - letters;
-		if (ne > nell)
-			nell = ne;
-	}
-	for (int i = 0; i < p->noperands; i++) {
-		const struct mp_tensor *x = c->in[i];
-		int letters = 0;
-		for (int j = 0; j < p->nsub[i]; j++)
-			letters += p->sub[i][j] >= 0;
-		int ne = x->ndim - letters, d = 0;
-		int64_t st[MP_MAX_DIMS], s = 1;
-		for (int q = x->ndim - 1; q >= 0; q--) {
-			st[q] = s;
-			s *= x->shape[q];
-		}
-		for (int j = 0; j < p->nsub[i]; j++) {
-			int id = p->sub[i][j];
-			if (id < 0) {
-				for (int q = 0; q < ne; q++, d++) {
-					int l = MP_EINSUM_MAX_LETTERS + (nell - ne) + q;
-					used[l] = true;
-					if (x->shape[d] != 1) {
-						size[l] = x->shape[d];
-						stride[i][l] += st[d];
-					}
-				}
-				continue;
-			}
-			used[id] = true;
-			if (x->shape[d] != 1 || size[id] == 1)
-				size[id] = x->shape[d] > size[id] ? x->shape[d] : size[id];
-			if (x->shape[d] != 1)
-				stride[i][id] += st[d]; /* repeated labels walk the diagonal */
-			d++;
-		}
-	}
-	/* output strides, in output order */
-	int olabels[LABELS], nol = 0;
-	for (int j = 0; j < p->nout; j++) {
-		int id = p->out[j];
-		if (id < 0) {
-			for (int q = 0; q < nell; q++)
-				olabels[nol++] = MP_EINSUM_MAX_LETTERS + q;
-		} else {
-			olabels[nol++] = id;
-		}
-	}
-	int64_t s = 1;
+	mp_einsum_plan(p, (const struct mp_tensor *const *)c->in, &pl);
+	int nl = pl.nl, nol = pl.nol;
+	int64_t ostride[MP_EINSUM_LABELS] = { 0 }, s = 1; /* the output row-major over its loops */
 	for (int j = nol - 1; j >= 0; j--) {
-		ostride[olabels[j]] = s;
-		in_out[olabels[j]] = true;
-		s *= size[olabels[j]];
+		ostride[j] = s;
+		s *= pl.size[j];
 	}
-	int loops[LABELS], nl = 0;
-	for (int j = 0; j < nol; j++)
-		loops[nl++] = olabels[j];
-	for (int l = 0; l < LABELS; l++)
-		if (used[l] && !in_out[l])
-			loops[nl++] = l;
-
 	int64_t total = mp_tensor_numel(O);
 	void *ops[MP_EINSUM_MAX_OPERANDS] = { NULL };
 	double *acc_f = is_float ? cpu_alloc(total, 8) : NULL;
@@ -319,19 +251,19 @@ enum mp_status cpu_einsum(void *ctx, const struct mp_op_call *c, struct mp_error
 		if (is_float) acc_f[i] = 0;
 		else acc_i[i] = 0;
 	}
-	int64_t idx[LABELS] = { 0 }, count = 1;
+	int64_t idx[MP_EINSUM_LABELS] = { 0 }, count = 1;
 	for (int j = 0; j < nl; j++)
-		count *= size[loops[j]];
+		count *= pl.size[j];
 	for (int64_t it = 0; it < count; it++) {
 		int64_t o = 0;
 		for (int j = 0; j < nol; j++)
-			o += idx[loops[j]] * ostride[loops[j]];
+			o += idx[j] * ostride[j];
 		if (is_float) {
 			double prod = 1;
 			for (int i = 0; i < p->noperands; i++) {
 				int64_t off = 0;
 				for (int j = 0; j < nl; j++)
-					off += idx[loops[j]] * stride[i][loops[j]];
+					off += idx[j] * pl.stride[i][j];
 				prod *= ((double *)ops[i])[off];
 			}
 			acc_f[o] += prod;
@@ -340,15 +272,15 @@ enum mp_status cpu_einsum(void *ctx, const struct mp_op_call *c, struct mp_error
 			for (int i = 0; i < p->noperands; i++) {
 				int64_t off = 0;
 				for (int j = 0; j < nl; j++)
-					off += idx[loops[j]] * stride[i][loops[j]];
+					off += idx[j] * pl.stride[i][j];
 				prod *= (uint64_t)((int64_t *)ops[i])[off];
 			}
 			acc_i[o] = (int64_t)((uint64_t)acc_i[o] + prod);
 		}
 		for (int j = nl - 1; j >= 0; j--) {
-			if (++idx[loops[j]] < size[loops[j]])
+			if (++idx[j] < pl.size[j])
 				break;
-			idx[loops[j]] = 0;
+			idx[j] = 0;
 		}
 	}
 	if (is_float)

@@ -12,6 +12,7 @@
 
 extern "C" {
 #include "backend.h"
+#include "einsum_plan.h"
 #include "probe.h"
 }
 

@@ -425,8 +425,6 @@ extern "C" enum mp_status cu_gemm(void *ctx, const struct mp_op_call *c, struct 
 
 /* ---- Einsum: one thread per output element, the other labels looped ---- */
 
-enum { LABELS = MP_EINSUM_MAX_LETTERS + MP_MAX_DIMS };
-
 /* table: size[nl], then stride[nops][nl] (int64); the first nol labels are
  * the output's, in its order */
 __global__ void k_einsum(const int64_t *tab, int nl, int nol, int nops, const void *const *in, const int *types,
@@ -478,83 +476,25 @@ extern "C" enum mp_status cu_einsum(void *ctx, const struct mp_op_call *c, struc
 	struct cu_ctx *cx = (struct cu_ctx *)ctx;
 	const struct mp_einsum_params *p = (const struct mp_einsum_params *)c->params;
 	struct mp_tensor *O = c->out[0];
-	int64_t size[LABELS], stride[MP_EINSUM_MAX_OPERANDS][LABELS];
-	bool in_out[LABELS] = { false }, used[LABELS] = { false };
-	int nell = 0;
+	struct mp_einsum_plan pl;
 	enum mp_status st;
 
-	for (int l = 0; l < LABELS; l++)
-		size[l] = 1;
-	memset(stride, 0, sizeof stride);
-	for (int i = 0; i < p->noperands; i++) {
+	for (int i = 0; i < p->noperands; i++)
 		if (!mp_tensor_is_contiguous(c->in[i]) || !mp_dtype_computable(c->in[i]->dtype))
 			return cu_unsupported(c, c->in[i]->dtype, e);
-		int letters = 0;
-		for (int j = 0; j < p->nsub[i]; j++)
-			letters += p->sub[i][j] >= 0;
-		int ne = c->in[i]->ndim - letters;
-		nell = ne > nell ? ne : nell;
-	}
-	for (int i = 0; i < p->noperands; i++) {
-		const struct mp_tensor *x = c->in[i];
-		int letters = 0;
-		for (int j = 0; j < p->nsub[i]; j++)
-			letters += p->sub[i][j] >= 0;
-		int ne = x->ndim - letters, d = 0;
-		int64_t st_[MP_MAX_DIMS], s = 1;
-		for (int q = x->ndim - 1; q >= 0; q--) {
-			st_[q] = s;
-			s *= x->shape[q];
-		}
-		for (int j = 0; j < p->nsub[i]; j++) {
-			int id = p->sub[i][j];
-			if (id < 0) {
-				for (int q = 0; q < ne; q++, d++) {
-					int l = MP_EINSUM_MAX_LETTERS + (nell - ne) + q;
-					used[l] = true;
-					if (x->shape[d] != 1) {
-						size[l] = x->shape[d];
-						stride[i][l] += st_[d];
-					}
-				}
-				continue;
-			}
-			used[id] = true;
-			if (x->shape[d] != 1 || size[id] == 1)
-				size[id] = x->shape[d] > size[id] ? x->shape[d] : size[id];
-			if (x->shape[d] != 1)
-				stride[i][id] += st_[d];
-			d++;
-		}
-	}
-	int olabels[LABELS], nol = 0;
-	for (int j = 0; j < p->nout; j++) {
-		int id = p->out[j];
-		if (id < 0)
-			for (int q = 0; q < nell; q++)
-				olabels[nol++] = MP_EINSUM_MAX_LETTERS + q;
-		else
-			olabels[nol++] = id;
-	}
-	int loops[LABELS], nl = 0;
-	for (int j = 0; j < nol; j++) {
-		loops[nl++] = olabels[j];
-		in_out[olabels[j]] = true;
-	}
-	for (int l = 0; l < LABELS; l++)
-		if (used[l] && !in_out[l])
-			loops[nl++] = l;
+	mp_einsum_plan(p, (const struct mp_tensor *const *)c->in, &pl);
+	int nl = pl.nl, nol = pl.nol;
 	int64_t total = mp_tensor_numel(O), inner = 1;
 	for (int j = nol; j < nl; j++)
-		inner *= size[loops[j]];
+		inner *= pl.size[j];
 	if (!total)
 		return MP_OK;
 	/* the table, compacted to the labels in play */
-	int64_t tab[(1 + MP_EINSUM_MAX_OPERANDS) * LABELS];
+	int64_t tab[(1 + MP_EINSUM_MAX_OPERANDS) * MP_EINSUM_LABELS];
 	for (int j = 0; j < nl; j++) {
-		tab[j] = size[loops[j]];
+		tab[j] = pl.size[j];
 		for (int i = 0; i < p->noperands; i++)
-			tab[nl + i * nl + j] = stride[i][loops[j]];
+			tab[nl + i * nl + j] = pl.stride[i][j];
 	}
 	struct {
 		const void *in[MP_EINSUM_MAX_OPERANDS];
