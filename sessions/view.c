@@ -426,6 +426,22 @@ static enum mp_status load_events(struct mp_view *v, struct mp_view_batch *b, st
 	return MP_OK;
 }
 
+enum mp_status mp_view_batch_source(struct mp_view *v, size_t i, char **out, struct mp_error *e)
+{
+	sqlite3_stmt *s = NULL;
+	enum mp_status st;
+	*out = NULL;
+	if (i >= v->nbatches)
+		return mp_error_set(e, MP_ERR_USAGE, "%s: there are %zu batches", v->path, v->nbatches);
+	if ((st = prep(v, "SELECT source FROM batches WHERE idx = ?", &s, e)))
+		return st;
+	sqlite3_bind_int64(s, 1, (sqlite3_int64)v->batch_index[i]);
+	if (sqlite3_step(s) == SQLITE_ROW)
+		*out = dup_col(s, 0);
+	sqlite3_finalize(s);
+	return *out ? MP_OK : mp_error_set(e, MP_ERR_NOMEM, "out of memory");
+}
+
 enum mp_status mp_view_load_batch(struct mp_view *v, size_t i, struct mp_view_batch **out, struct mp_error *e)
 {
 	sqlite3_stmt *s = NULL;

@@ -104,6 +104,9 @@ enum mp_status mp_view_refresh(struct mp_view *v, bool *changed, struct mp_error
 /* The i-th committed batch (0-based position, not its index). */
 enum mp_status mp_view_load_batch(struct mp_view *v, size_t i, struct mp_view_batch **out, struct mp_error *e);
 void mp_view_batch_free(struct mp_view_batch *b);
+/* The file the i-th committed batch was recorded from (malloc'd), alone:
+ * no statistics read. */
+enum mp_status mp_view_batch_source(struct mp_view *v, size_t i, char **out, struct mp_error *e);
 /* One figure per committed batch into out[nbatches] (NaN: not measured). */
 enum mp_status mp_view_figure(struct mp_view *v, enum mp_view_figure f, double *out, struct mp_error *e);
 const char *mp_view_figure_name(enum mp_view_figure f);

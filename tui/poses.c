@@ -148,7 +148,8 @@ static enum mp_status load_image(struct mp_st_file *f, const struct mp_pose_opti
 enum mp_status mp_poses_load(struct mp_view *v, size_t batch_pos, const struct mp_pose_options *o,
                              struct mp_poses *p, struct mp_error *e)
 {
-	struct mp_view_batch *vb = NULL;
+	char *source = NULL;
+	size_t bidx = batch_pos < v->nbatches ? v->batch_index[batch_pos] : 0;
 	struct mp_st_file *f = NULL;
 	struct mp_tensor j2 = { 0 }, j3 = { 0 };
 	struct mp_error ie = { 0 };
@@ -160,12 +161,12 @@ enum mp_status mp_poses_load(struct mp_view *v, size_t batch_pos, const struct m
 	p->low = mp_dtype_from_name(v->low_dtype);
 	if (!mp_dtype_is_float(p->low))
 		p->low = MP_F32;
-	if ((st = mp_view_load_batch(v, batch_pos, &vb, e)))
+	if ((st = mp_view_batch_source(v, batch_pos, &source, e)))
 		return st;
-	if ((st = mp_st_open(vb->source, &f, e))) {
+	if ((st = mp_st_open(source, &f, e))) {
 		char why[MP_ERROR_MSG_MAX];
 		snprintf(why, sizeof why, "%s", e->msg);
-		mp_error_set(e, st, "%.300s (the file batch %zu of %s was recorded from)", why, vb->index, v->path);
+		mp_error_set(e, st, "%.300s (the file batch %zu of %s was recorded from)", why, bidx, v->path);
 		goto out;
 	}
 	/* the predictions: 3D joints and/or the model's own 2D */
@@ -173,7 +174,7 @@ enum mp_status mp_poses_load(struct mp_view *v, size_t batch_pos, const struct m
 	bool has2 = !mp_view_capture(v, batch_pos, o->joints2d, &j2, &ie);
 	if (!has3 && !has2) {
 		st = mp_error_set(e, MP_ERR_INPUT, "%s: batch %zu has neither '%s' nor '%s' captured (--joints, --joints3d "
-		                  "name the model's outputs)", v->path, vb->index, o->joints2d, o->joints3d);
+		                  "name the model's outputs)", v->path, bidx, o->joints2d, o->joints3d);
 		goto out;
 	}
 	const struct mp_tensor *ref = has2 ? &j2 : &j3;
@@ -225,8 +226,8 @@ enum mp_status mp_poses_load(struct mp_view *v, size_t batch_pos, const struct m
 		memcpy(p->pred, p->proj32, n2 * sizeof *p->pred);
 		snprintf(p->pred_from, sizeof p->pred_from, "'%s' projected with '%s' in fp32", o->joints3d, o->intrinsics);
 	} else {
-		st = mp_error_set(e, MP_ERR_INPUT, "%s: '%s' has no '%s' to project the 3D joints with (--intrinsics NAME)",
-		                  vb->source, v->path, o->intrinsics);
+		st = mp_error_set(e, MP_ERR_INPUT, "%s (batch %zu of %s): no '%s' to project the 3D joints with "
+		                  "(--intrinsics NAME)", source, bidx, v->path, o->intrinsics);
 		goto out;
 	}
 	if (g2 || (g3 && K)) {
@@ -251,6 +252,6 @@ out:
 	mp_tensor_reset(&j3);
 	free(K), free(E), free(g2), free(g3);
 	mp_st_close(f);
-	mp_view_batch_free(vb);
+	free(source);
 	return st;
 }
