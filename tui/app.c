@@ -185,6 +185,43 @@ static bool ci_contains(const char *hay, const char *needle)
 	return !n;
 }
 
+/* Every node's flags in the loaded batch: one pass over its outputs'
+ * statistics and one over the batch's events. */
+static void compute_flags(struct mp_app *a)
+{
+	const struct mp_view_batch *b = a->cur;
+	const struct mp_view *v = a->v;
+	memset(a->flags, 0, v->nnodes * sizeof *a->flags);
+	if (!b)
+		return;
+	int low = !strcmp(v->low_dtype, "float16");
+	for (size_t i = 0; i < v->nnodes; i++) {
+		unsigned f = 0;
+		for (int k = 0; k < v->nodes[i].noutputs; k++) {
+			int32_t id = v->nodes[i].outputs[k];
+			if (id < 0)
+				continue;
+			const struct mp_view_stat *s = &b->stats[id];
+			f |= (s->nan ? MP_BC_NAN : 0) | (s->posinf + s->neginf ? MP_BC_INF : 0) |
+			     (s->overflow[low] ? MP_BC_OVERFLOW : 0) | (s->has_cmp && s->rel_l2 > a->tol ? MP_BC_TOL : 0);
+		}
+		a->flags[i] = f;
+	}
+	for (size_t k = 0; k < b->nevents; k++) {
+		const struct mp_view_event *ev = &b->events[k];
+		if (ev->node < 0)
+			continue;
+		if (!strcmp(ev->reason, "mismatch") || !strcmp(ev->reason, "blocked"))
+			a->flags[ev->node] |= MP_BC_MISMATCH;
+		else if (strcmp(ev->from, ev->to))
+			a->flags[ev->node] |= MP_NF_CAST;
+	}
+	if (b->hit_node >= 0)
+		a->flags[b->hit_node] |= MP_NF_HIT;
+	if (b->first_nonfinite_node >= 0)
+		a->flags[b->first_nonfinite_node] |= MP_NF_HIT;
+}
+
 void mp_app_filter_trace(struct mp_app *a)
 {
 	a->ntrace = 0;
@@ -279,6 +316,7 @@ enum mp_status mp_app_goto_batch(struct mp_app *a, size_t pos, struct mp_error *
 	a->cur = b;
 	a->batch = pos;
 	a->msg[0] = '\0';
+	compute_flags(a);
 	mp_app_filter_trace(a);
 	return MP_OK;
 }
@@ -309,7 +347,8 @@ enum mp_status mp_app_init(struct mp_app *a, struct mp_view *v, struct mp_error 
 	a->color = !(getenv("NO_COLOR") && *getenv("NO_COLOR"));
 	a->utf8 = mp_cli_utf8();
 	a->strip_dirty = true;
-	if (!(a->collapsed = calloc(v->nmodules + 1, 1)) || !(a->bp = calloc(v->nnodes + 1, 1)))
+	if (!(a->collapsed = calloc(v->nmodules + 1, 1)) || !(a->bp = calloc(v->nnodes + 1, 1)) ||
+	    !(a->flags = calloc(v->nnodes + 1, sizeof *a->flags)))
 		return mp_error_set(e, MP_ERR_NOMEM, "out of memory");
 	/* deep trees start folded below the second level */
 	for (size_t m = 1; m < v->nmodules; m++)
@@ -331,6 +370,7 @@ void mp_app_free(struct mp_app *a)
 	mp_view_batch_free(a->cur);
 	free(a->collapsed);
 	free(a->bp);
+	free(a->flags);
 	free(a->rows);
 	free(a->trace_rows);
 	free(a->strip);

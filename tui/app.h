@@ -40,6 +40,7 @@ struct mp_app {
 	bool tree;                      /* module tree or flat list */
 	bool *collapsed;                /* per module */
 	bool *bp;                       /* per node: a breakpoint */
+	unsigned *flags;                /* per node, for the loaded batch (MP_BC_*, MP_NF_*) */
 	unsigned conds;                 /* MP_BC_* */
 	double tol;
 	struct mp_row *rows;
@@ -117,9 +118,13 @@ void mp_app_filter_trace(struct mp_app *a);
 void mp_app_refresh_strip(struct mp_app *a);
 enum mp_status mp_app_goto_batch(struct mp_app *a, size_t pos, struct mp_error *e);
 
-/* Flags of a node in the loaded batch (MP_BC_* bits, and the two below). */
+/* Flags of a node in the loaded batch (MP_BC_* bits, and the two below),
+ * worked out once when the batch is loaded. */
 enum { MP_NF_CAST = 32, MP_NF_HIT = 64 };
-unsigned mp_app_node_flags(const struct mp_app *a, int32_t node);
+static inline unsigned mp_app_node_flags(const struct mp_app *a, int32_t node)
+{
+	return a->flags ? a->flags[node] : 0;
+}
 /* Where the loaded batch stopped (a breakpoint, a mismatch) or first went
  * NaN/Inf; -1. */
 int32_t mp_app_stop_node(const struct mp_app *a);

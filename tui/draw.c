@@ -106,40 +106,6 @@ static const char *fmt_num(char *b, size_t n, double v)
 	return b;
 }
 
-unsigned mp_app_node_flags(const struct mp_app *a, int32_t node)
-{
-	const struct mp_view_batch *b = a->cur;
-	const struct mp_view_node *n = &a->v->nodes[node];
-	unsigned f = 0;
-	if (!b)
-		return 0;
-	int low = !strcmp(a->v->low_dtype, "float16");
-	for (int k = 0; k < n->noutputs; k++) {
-		int32_t id = n->outputs[k];
-		if (id < 0)
-			continue;
-		const struct mp_view_stat *s = &b->stats[id];
-		if (s->nan)
-			f |= MP_BC_NAN;
-		if (s->posinf + s->neginf)
-			f |= MP_BC_INF;
-		if (s->overflow[low])
-			f |= MP_BC_OVERFLOW;
-		if (s->has_cmp && s->rel_l2 > a->tol)
-			f |= MP_BC_TOL;
-	}
-	for (size_t k = 0; k < b->nevents; k++)
-		if (b->events[k].node == node) {
-			if (!strcmp(b->events[k].reason, "mismatch") || !strcmp(b->events[k].reason, "blocked"))
-				f |= MP_BC_MISMATCH;
-			else if (strcmp(b->events[k].reason, "blocked") && strcmp(b->events[k].from, b->events[k].to))
-				f |= MP_NF_CAST;
-		}
-	if (b->hit_node == node || (b->first_nonfinite_node == node && (f & (MP_BC_NAN | MP_BC_INF))))
-		f |= MP_NF_HIT;
-	return f;
-}
-
 /* The flag column: up to 3 symbols, worst first. */
 static void draw_flags(const struct mp_app *a, int y, int x, int32_t node)
 {
