@@ -44,17 +44,30 @@ static bool parse3(const char *s, double v[3])
 	return true;
 }
 
+/* The tensor names both commands take. */
+enum { O_IMAGE = 0x300, O_J2, O_J3, O_K, O_E, O_GT, O_GT3, O_MEAN, O_STD, O_SKEL };
+#define TENSOR_NAME_OPTIONS                                                                               \
+	{ "joints", required_argument, NULL, O_J2 }, { "joints3d", required_argument, NULL, O_J3 },      \
+	{ "intrinsics", required_argument, NULL, O_K }, { "extrinsics", required_argument, NULL, O_E }, \
+	{ "gt", required_argument, NULL, O_GT }, { "gt3d", required_argument, NULL, O_GT3 }
+
+/* A tensor-name option into po; false when c is not one. */
+static bool tensor_name_option(int c, const char *arg, struct mp_pose_options *po)
+{
+	const char **slot = c == O_J2 ? &po->joints2d : c == O_J3 ? &po->joints3d : c == O_K ? &po->intrinsics :
+	                    c == O_E ? &po->extrinsics : c == O_GT ? &po->gt2d : c == O_GT3 ? &po->gt3d : NULL;
+	if (slot)
+		*slot = arg;
+	return slot != NULL;
+}
+
 int mp_cmd_overlay(int argc, char **argv)
 {
-	enum { O_IMAGE = 0x300, O_J2, O_J3, O_K, O_E, O_GT, O_GT3, O_MEAN, O_STD, O_SKEL };
 	static const struct option longopts[] = {
 		{ "batch", required_argument, NULL, 'b' }, { "out", required_argument, NULL, 'o' },
-		{ "image", required_argument, NULL, O_IMAGE }, { "joints", required_argument, NULL, O_J2 },
-		{ "joints3d", required_argument, NULL, O_J3 }, { "intrinsics", required_argument, NULL, O_K },
-		{ "extrinsics", required_argument, NULL, O_E }, { "gt", required_argument, NULL, O_GT },
-		{ "gt3d", required_argument, NULL, O_GT3 }, { "mean", required_argument, NULL, O_MEAN },
-		{ "std", required_argument, NULL, O_STD }, { "skeleton", required_argument, NULL, O_SKEL },
-		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
+		{ "image", required_argument, NULL, O_IMAGE }, TENSOR_NAME_OPTIONS,
+		{ "mean", required_argument, NULL, O_MEAN }, { "std", required_argument, NULL, O_STD },
+		{ "skeleton", required_argument, NULL, O_SKEL }, { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
 	struct mp_pose_options po;
 	struct mp_skeleton sk;
@@ -71,16 +84,12 @@ int mp_cmd_overlay(int argc, char **argv)
 	optind = 1;
 	opterr = 0;
 	while (!rc && (c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		if (tensor_name_option(c, optarg, &po))
+			continue;
 		switch (c) {
 		case 'b': if (!mp_cli_parse_count("overlay", "--batch", optarg, &batch)) rc = MP_EXIT_INPUT; break;
 		case 'o': out = optarg; break;
 		case O_IMAGE: po.image = optarg; break;
-		case O_J2: po.joints2d = optarg; break;
-		case O_J3: po.joints3d = optarg; break;
-		case O_K: po.intrinsics = optarg; break;
-		case O_E: po.extrinsics = optarg; break;
-		case O_GT: po.gt2d = optarg; break;
-		case O_GT3: po.gt3d = optarg; break;
 		case O_MEAN:
 			if (!parse3(optarg, po.mean))
 				rc = mp_cli_usage_error("overlay", "--mean wants R,G,B (three numbers), not '%s'", optarg);
@@ -165,12 +174,9 @@ static const char *const diversity_help =
 
 int mp_cmd_diversity(int argc, char **argv)
 {
-	enum { O_J2 = 0x300, O_J3, O_K, O_E, O_GT, O_GT3 };
 	static const struct option longopts[] = {
-		{ "out", required_argument, NULL, 'o' }, { "joints", required_argument, NULL, O_J2 },
-		{ "joints3d", required_argument, NULL, O_J3 }, { "intrinsics", required_argument, NULL, O_K },
-		{ "extrinsics", required_argument, NULL, O_E }, { "gt", required_argument, NULL, O_GT },
-		{ "gt3d", required_argument, NULL, O_GT3 }, { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
+		{ "out", required_argument, NULL, 'o' }, TENSOR_NAME_OPTIONS, { "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
 	};
 	struct mp_pose_options po;
 	struct mp_diversity d = { 0 };
@@ -184,14 +190,10 @@ int mp_cmd_diversity(int argc, char **argv)
 	optind = 1;
 	opterr = 0;
 	while (!rc && (c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		if (tensor_name_option(c, optarg, &po))
+			continue;
 		switch (c) {
 		case 'o': out = optarg; break;
-		case O_J2: po.joints2d = optarg; break;
-		case O_J3: po.joints3d = optarg; break;
-		case O_K: po.intrinsics = optarg; break;
-		case O_E: po.extrinsics = optarg; break;
-		case O_GT: po.gt2d = optarg; break;
-		case O_GT3: po.gt3d = optarg; break;
 		case 'h': fputs(diversity_help, stdout); goto out;
 		case ':': rc = mp_cli_usage_error("diversity", "%s needs a value", argv[optind - 1]); break;
 		default: rc = mp_cli_usage_error("diversity", "unknown option '%s'", argv[optind - 1]); break;

@@ -7,6 +7,7 @@
 
 #include "dtype.h"
 #include "overlay.h"
+#include "plot.h"
 #include "pngout.h"
 
 enum { MARGIN = 16, HEADER = 58, CAPTION = 40, LEGEND = 44, GAP = 14 };
@@ -40,16 +41,6 @@ void mp_overlay_tile(const struct mp_overlay_layout *L, int b, double *x, double
 {
 	*x = L->x0 + (b % L->cols) * (L->tile_w + L->gap_x);
 	*y = L->y0 + (b / L->cols) * (L->tile_h + L->gap_y);
-}
-
-static void text(cairo_t *cr, double x, double y, double size, bool bold, const double rgb[3], const char *s)
-{
-	cairo_select_font_face(cr, "sans-serif", CAIRO_FONT_SLANT_NORMAL,
-	                       bold ? CAIRO_FONT_WEIGHT_BOLD : CAIRO_FONT_WEIGHT_NORMAL);
-	cairo_set_font_size(cr, size);
-	cairo_set_source_rgb(cr, rgb[0], rgb[1], rgb[2]);
-	cairo_move_to(cr, x, y);
-	cairo_show_text(cr, s);
 }
 
 /* Sample b's image as a surface of its own (drawn scaled, pixels kept). */
@@ -88,8 +79,6 @@ static double mean_dist(const double *a, const double *b, int J, double *maxd)
 	return n ? s / n : NAN;
 }
 
-static const double GREY[3] = { 0.35, 0.35, 0.35 },
-                    RED[3] = { 0.9, 0.0, 0.0 }, INK[3] = { 0.1, 0.1, 0.12 };
 
 static void draw_tile(cairo_t *cr, const struct mp_overlay_layout *L, const struct mp_poses *p,
                       const struct mp_skeleton *sk, int b, const char *low_name)
@@ -156,7 +145,7 @@ static void draw_tile(cairo_t *cr, const struct mp_overlay_layout *L, const stru
 	/* the low type's projection: a red line from the fp32 projection to it */
 	if (p->projlow) {
 		const double *a = p->proj32 + 2 * base, *l = p->projlow + 2 * base;
-		cairo_set_source_rgb(cr, RED[0], RED[1], RED[2]);
+		cairo_set_source_rgb(cr, MP_RED[0], MP_RED[1], MP_RED[2]);
 		cairo_set_line_width(cr, 1.5);
 		for (int j = 0; j < p->J; j++) {
 			double x1 = ox + a[2 * j] * s, y1 = oy + a[2 * j + 1] * s, x2 = ox + l[2 * j] * s, y2 = oy + l[2 * j + 1] * s;
@@ -180,7 +169,7 @@ static void draw_tile(cairo_t *cr, const struct mp_overlay_layout *L, const stru
 #undef PY
 	cairo_restore(cr);
 	cairo_rectangle(cr, ox - 0.5, oy - 0.5, L->tile_w + 1, L->tile_h + 1);
-	cairo_set_source_rgb(cr, GREY[0], GREY[1], GREY[2]);
+	cairo_set_source_rgb(cr, MP_GREY[0], MP_GREY[1], MP_GREY[2]);
 	cairo_set_line_width(cr, 1);
 	cairo_stroke(cr);
 
@@ -193,12 +182,12 @@ static void draw_tile(cairo_t *cr, const struct mp_overlay_layout *L, const stru
 		snprintf(line, sizeof line, "#%d  error %.2f px", b, err);
 	else
 		snprintf(line, sizeof line, "#%d  (no ground truth)", b);
-	text(cr, ox, oy + L->tile_h + 16, 12, true, INK, line);
+	mp_text(cr, ox, oy + L->tile_h + 16, 12, true, MP_INK, line);
 	if (p->projlow)
 		snprintf(line, sizeof line, "%s gap %.3f px, max %.3f", low_name, gap, maxgap);
 	else
 		snprintf(line, sizeof line, "no 3D joints and camera");
-	text(cr, ox, oy + L->tile_h + 32, 11, false, p->projlow && gap > 0.5 ? RED : GREY, line);
+	mp_text(cr, ox, oy + L->tile_h + 32, 11, false, p->projlow && gap > 0.5 ? MP_RED : MP_GREY, line);
 }
 
 static void legend(cairo_t *cr, const struct mp_overlay_layout *L, const struct mp_skeleton *sk, const char *low_name,
@@ -213,14 +202,14 @@ static void legend(cairo_t *cr, const struct mp_overlay_layout *L, const struct 
 			cairo_arc(cr, x + 5, y - 4, MP_OVERLAY_JOINT_R, 0, 2 * M_PI);
 			cairo_set_source_rgb(cr, c[0], c[1], c[2]);
 			cairo_fill(cr);
-			text(cr, x + 14, y, 12, false, INK, fingers[f]);
+			mp_text(cr, x + 14, y, 12, false, MP_INK, fingers[f]);
 			x += 22 + 7 * strlen(fingers[f]);
 		}
 	} else {
 		cairo_arc(cr, x + 5, y - 4, MP_OVERLAY_JOINT_R, 0, 2 * M_PI);
 		cairo_set_source_rgb(cr, sk->rgb[0][0], sk->rgb[0][1], sk->rgb[0][2]);
 		cairo_fill(cr);
-		text(cr, x + 14, y, 12, false, INK, "predicted");
+		mp_text(cr, x + 14, y, 12, false, MP_INK, "predicted");
 		x += 90;
 	}
 	if (gt) {
@@ -229,18 +218,18 @@ static void legend(cairo_t *cr, const struct mp_overlay_layout *L, const struct 
 		cairo_set_source_rgb(cr, 0, 0, 0);
 		cairo_set_line_width(cr, 1.5);
 		cairo_stroke(cr);
-		text(cr, x + 16, y, 12, false, INK, "ground truth");
+		mp_text(cr, x + 16, y, 12, false, MP_INK, "ground truth");
 		x += 110;
 	}
 	if (gap) {
 		char s[96];
-		cairo_set_source_rgb(cr, RED[0], RED[1], RED[2]);
+		cairo_set_source_rgb(cr, MP_RED[0], MP_RED[1], MP_RED[2]);
 		cairo_set_line_width(cr, 1.5);
 		cairo_move_to(cr, x, y - 4);
 		cairo_line_to(cr, x + 14, y - 4);
 		cairo_stroke(cr);
 		snprintf(s, sizeof s, "fp32 -> %s projection", low_name);
-		text(cr, x + 20, y, 12, false, INK, s);
+		mp_text(cr, x + 20, y, 12, false, MP_INK, s);
 	}
 }
 
@@ -278,8 +267,8 @@ enum mp_status mp_overlay_render(struct mp_view *v, size_t batch_pos, const stru
 	model = model ? model + 1 : v->model_path;
 	snprintf(title, sizeof title, "%s  batch %zu  policy %s", model, bidx, v->policy);
 	snprintf(sub, sizeof sub, "predicted: %s%s%s", p.pred_from, p.image_note[0] ? ";  " : "", p.image_note);
-	text(cr, MARGIN, 24, 16, true, INK, title);
-	text(cr, MARGIN, 44, 12, false, GREY, sub);
+	mp_text(cr, MARGIN, 24, 16, true, MP_INK, title);
+	mp_text(cr, MARGIN, 44, 12, false, MP_GREY, sub);
 	for (int b = 0; b < p.B; b++)
 		draw_tile(cr, &L, &p, sk, b, low_name);
 	legend(cr, &L, sk, low_name, p.gt != NULL, p.projlow != NULL);
