@@ -106,19 +106,32 @@ static int32_t module_for(struct mp_view *v, const char *path, size_t *cap, stru
 	return (int32_t)v->nmodules++;
 }
 
+/* The rows of a table, and an array of that many zeroed elements. */
+static enum mp_status rows_array(struct mp_view *v, const char *count_sql, size_t elem, size_t *n, void **out,
+                                 struct mp_error *e)
+{
+	sqlite3_stmt *s = NULL;
+	enum mp_status st;
+	*n = 0;
+	if ((st = prep(v, count_sql, &s, e)))
+		return st;
+	if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_int64(s, 0) > 0)
+		*n = (size_t)sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	if (*n > (size_t)1 << 26)
+		return corrupt(v, "more rows than a graph has", e);
+	return (*out = calloc(*n + 1, elem)) ? MP_OK : mp_error_set(e, MP_ERR_NOMEM, "out of memory");
+}
+
 static enum mp_status load_graph(struct mp_view *v, struct mp_error *e)
 {
 	sqlite3_stmt *s = NULL;
 	enum mp_status st;
 	size_t cap = 0;
 
-	if ((st = prep(v, "SELECT count(*) FROM graph_values", &s, e)))
+	if ((st = rows_array(v, "SELECT count(*) FROM graph_values", sizeof *v->values, &v->nvalues,
+	                     (void **)&v->values, e)))
 		return st;
-	if (sqlite3_step(s) == SQLITE_ROW)
-		v->nvalues = (size_t)sqlite3_column_int64(s, 0);
-	sqlite3_finalize(s);
-	if (!(v->values = calloc(v->nvalues + 1, sizeof *v->values)))
-		return mp_error_set(e, MP_ERR_NOMEM, "out of memory");
 	if ((st = prep(v, "SELECT id, name, kind, producer, dtype, is_output FROM graph_values ORDER BY id", &s, e)))
 		return st;
 	while (sqlite3_step(s) == SQLITE_ROW) {
@@ -140,13 +153,8 @@ static enum mp_status load_graph(struct mp_view *v, struct mp_error *e)
 		                           !(v->values[i].dtype = strdup(""))))
 			return mp_error_set(e, MP_ERR_NOMEM, "out of memory");
 
-	if ((st = prep(v, "SELECT count(*) FROM nodes", &s, e)))
+	if ((st = rows_array(v, "SELECT count(*) FROM nodes", sizeof *v->nodes, &v->nnodes, (void **)&v->nodes, e)))
 		return st;
-	if (sqlite3_step(s) == SQLITE_ROW)
-		v->nnodes = (size_t)sqlite3_column_int64(s, 0);
-	sqlite3_finalize(s);
-	if (!(v->nodes = calloc(v->nnodes + 1, sizeof *v->nodes)))
-		return mp_error_set(e, MP_ERR_NOMEM, "out of memory");
 	/* the model itself is module 0 */
 	if (!(v->modules = calloc(64, sizeof *v->modules)))
 		return mp_error_set(e, MP_ERR_NOMEM, "out of memory");

@@ -168,3 +168,34 @@ const char *mp_cli_sibling(char *buf, size_t size, const char *path, const char 
 	snprintf(buf, size, "%.*s%s", stem, path, suffix);
 	return buf;
 }
+
+bool mp_cli_probe_option(const char *cmd, int c, const char *arg, struct mp_probe_options *o)
+{
+	struct mp_error e = { 0 };
+	char *end;
+	switch (c) {
+	case MP_OPT_COMPARE:
+		if (strcmp(arg, "fp32")) {
+			mp_cli_usage_error(cmd, "--compare takes fp32 (the reference), not '%s'", arg);
+			return false;
+		}
+		o->compare = true;
+		return true;
+	case MP_OPT_TOL:
+		errno = 0;
+		o->tol = strtod(arg, &end);
+		if (errno || end == arg || *end || !(o->tol >= 0)) {
+			mp_cli_usage_error(cmd, "--tol wants a number >= 0, not '%s'", arg);
+			return false;
+		}
+		return true;
+	case MP_OPT_BREAK:
+		if (mp_probe_options_add_break(o, arg, &e)) {
+			mp_cli_usage_error(cmd, "%s", e.msg);
+			return false;
+		}
+		return true;
+	default:
+		return false;
+	}
+}

@@ -9,6 +9,7 @@
 
 #include "error.h"
 #include "policy.h"
+#include "probes.h"
 #include "tensor.h"
 
 /* Exit statuses: 0 ok, 1 internal failure, 2 bad usage or input, 3 stopped
@@ -58,6 +59,15 @@ enum { MP_OPT_POLICY = 0x100, MP_OPT_FP32, MP_OPT_DTYPE, MP_OPT_ON_MISMATCH };
 /* Handles one of the policy options into p; false (message printed) on a
  * bad value.  *given is set when any was. */
 bool mp_cli_policy_option(const char *cmd, int c, const char *arg, struct mp_policy *p, bool *given);
+
+/* The probe options run and tui share. */
+enum { MP_OPT_COMPARE = 0x140, MP_OPT_TOL, MP_OPT_BREAK };
+#define MP_CLI_PROBE_OPTIONS                                   \
+	{ "compare", required_argument, NULL, MP_OPT_COMPARE }, \
+	{ "tol", required_argument, NULL, MP_OPT_TOL },         \
+	{ "break", required_argument, NULL, MP_OPT_BREAK }
+/* Handles one of them into o; false (message printed) on a bad value. */
+bool mp_cli_probe_option(const char *cmd, int c, const char *arg, struct mp_probe_options *o);
 
 /* Subcommands: argc/argv start at the command's name. */
 int mp_cmd_inspect(int argc, char **argv);

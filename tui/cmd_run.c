@@ -48,7 +48,7 @@ static const char *const run_help =
 	"Exit status: 0 done, 2 bad usage or input, 3 stopped at a node (a dtype\n"
 	"mismatch under --on-mismatch error, or a breakpoint), 1 internal failure.\n";
 
-enum { OPT_SESSION = 0x200, OPT_COMPARE, OPT_TOL, OPT_BREAK, OPT_CAPTURE, OPT_NO_PROBES };
+enum { OPT_SESSION = 0x200, OPT_CAPTURE, OPT_NO_PROBES };
 
 struct run_ctx {
 	struct mp_runner r;
@@ -239,9 +239,7 @@ int mp_cmd_run(int argc, char **argv)
 		{ "save-outputs", required_argument, NULL, 's' },
 		{ "threads", required_argument, NULL, 't' },
 		{ "session", required_argument, NULL, OPT_SESSION },
-		{ "compare", required_argument, NULL, OPT_COMPARE },
-		{ "tol", required_argument, NULL, OPT_TOL },
-		{ "break", required_argument, NULL, OPT_BREAK },
+		MP_CLI_PROBE_OPTIONS,
 		{ "capture", required_argument, NULL, OPT_CAPTURE },
 		{ "no-probes", no_argument, NULL, OPT_NO_PROBES },
 		MP_CLI_POLICY_OPTIONS,
@@ -273,22 +271,9 @@ int mp_cmd_run(int argc, char **argv)
 		case OPT_NO_PROBES: no_probes = true; break;
 		case 'b': if (!mp_cli_parse_count("run", "--batches", optarg, &batches)) rc = MP_EXIT_INPUT; break;
 		case 't': if (!mp_cli_parse_count("run", "--threads", optarg, &threads)) rc = MP_EXIT_INPUT; break;
-		case OPT_COMPARE:
-			if (strcmp(optarg, "fp32"))
-				rc = mp_cli_usage_error("run", "--compare takes fp32 (the reference), not '%s'", optarg);
-			po.compare = true;
-			break;
-		case OPT_TOL: {
-			char *end;
-			errno = 0;
-			po.tol = strtod(optarg, &end);
-			if (errno || end == optarg || *end || !(po.tol >= 0))
-				rc = mp_cli_usage_error("run", "--tol wants a number >= 0, not '%s'", optarg);
-			break;
-		}
-		case OPT_BREAK:
-			if (mp_probe_options_add_break(&po, optarg, &e))
-				rc = mp_cli_usage_error("run", "%s", e.msg);
+		case MP_OPT_COMPARE: case MP_OPT_TOL: case MP_OPT_BREAK:
+			if (!mp_cli_probe_option("run", c, optarg, &po))
+				rc = MP_EXIT_INPUT;
 			break;
 		case OPT_CAPTURE:
 			if (mp_probe_options_add_capture(&po, optarg, &e))

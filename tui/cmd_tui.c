@@ -32,21 +32,22 @@ static const char *const tui_help =
 	"Environment: NO_COLOR=1 draws without colour.\n"
 	"Exit status: 0 quit, 2 bad usage or input, 1 internal failure.\n";
 
-enum { OPT_SESSION = 0x200, OPT_COMPARE, OPT_TOL, OPT_BREAK, OPT_DEMO };
+enum { OPT_SESSION = 0x200, OPT_DEMO };
 
 /* What a live run is made of, kept so that `r` can make another under a
- * different policy: the policy options as given, replayed onto a fresh
- * policy, and the probe options. */
+ * different policy: the policy and probe options as given, replayed onto
+ * fresh ones. */
 struct tui_run {
 	struct mp_live_options lo;
-	int npol;
-	struct { int c; const char *arg; } pol[64];
-	int nbreaks;
-	const char *breaks[64];
-	bool compare;
-	double tol;
+	int nopt;
+	struct { int c; const char *arg; } opt[128];
 	char session_buf[4096];
 };
+
+static bool is_policy_option(int c)
+{
+	return c == MP_OPT_POLICY || c == MP_OPT_FP32 || c == MP_OPT_DTYPE || c == MP_OPT_ON_MISMATCH;
+}
 
 static enum mp_status make_live(struct tui_run *t, const char *base, struct mp_live **out, struct mp_error *e)
 {
@@ -55,16 +56,12 @@ static enum mp_status make_live(struct tui_run *t, const char *base, struct mp_l
 	enum mp_status st = MP_OK;
 	bool given;
 	mp_probe_options_init(&po);
-	po.compare = t->compare;
-	if (t->tol >= 0)
-		po.tol = t->tol;
-	for (int i = 0; i < t->npol && !st; i++)
-		if (!mp_cli_policy_option("tui", t->pol[i].c, t->pol[i].arg, &policy, &given))
-			st = mp_error_set(e, MP_ERR_USAGE, "the policy options");
+	for (int i = 0; i < t->nopt && !st; i++) /* (they were good the first time) */
+		if (is_policy_option(t->opt[i].c) ? !mp_cli_policy_option("tui", t->opt[i].c, t->opt[i].arg, &policy, &given) :
+		                                    !mp_cli_probe_option("tui", t->opt[i].c, t->opt[i].arg, &po))
+			st = mp_error_set(e, MP_ERR_USAGE, "the run options");
 	if (!st && base)
 		st = mp_policy_set_base(&policy, base, e);
-	for (int i = 0; i < t->nbreaks && !st; i++)
-		st = mp_probe_options_add_break(&po, t->breaks[i], e);
 	struct mp_live_options lo = t->lo;
 	lo.policy = &policy;
 	lo.probes = &po;
@@ -124,9 +121,7 @@ int mp_cmd_tui(int argc, char **argv)
 		{ "device", required_argument, NULL, 'v' },
 		{ "threads", required_argument, NULL, 't' },
 		{ "session", required_argument, NULL, OPT_SESSION },
-		{ "compare", required_argument, NULL, OPT_COMPARE },
-		{ "tol", required_argument, NULL, OPT_TOL },
-		{ "break", required_argument, NULL, OPT_BREAK },
+		MP_CLI_PROBE_OPTIONS,
 		{ "demo", no_argument, NULL, OPT_DEMO }, /* mpdbg demo's: its first message */
 		MP_CLI_POLICY_OPTIONS,
 		{ "help", no_argument, NULL, 'h' },
@@ -146,47 +141,31 @@ int mp_cmd_tui(int argc, char **argv)
 	mp_probe_options_init(&po);
 	if (!run)
 		return mp_cli_fail(&(struct mp_error){ .status = MP_ERR_NOMEM, .msg = "out of memory" });
-	run->tol = -1;
 	optind = 1;
 	opterr = 0;
 	while (!rc && (c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		if (is_policy_option(c) || c == MP_OPT_COMPARE || c == MP_OPT_TOL || c == MP_OPT_BREAK) {
+			if (run->nopt == (int)(sizeof run->opt / sizeof run->opt[0])) {
+				rc = mp_cli_usage_error("tui", "too many policy and probe options");
+				break;
+			}
+			run->opt[run->nopt].c = c, run->opt[run->nopt++].arg = optarg;
+		}
 		switch (c) {
 		case 'D': lo.data = optarg; break;
 		case 'g': lo.glob = optarg; break;
 		case 'v': lo.device = optarg; break;
 		case OPT_SESSION: lo.session = optarg; break;
 		case 't': if (!mp_cli_parse_count("tui", "--threads", optarg, &lo.threads)) rc = MP_EXIT_INPUT; break;
-		case OPT_COMPARE:
-			if (strcmp(optarg, "fp32"))
-				rc = mp_cli_usage_error("tui", "--compare takes fp32 (the reference), not '%s'", optarg);
-			po.compare = true;
-			break;
-		case OPT_TOL: {
-			char *end;
-			errno = 0;
-			po.tol = strtod(optarg, &end);
-			if (errno || end == optarg || *end || !(po.tol >= 0))
-				rc = mp_cli_usage_error("tui", "--tol wants a number >= 0, not '%s'", optarg);
-			run->tol = po.tol;
-			break;
-		}
-		case OPT_BREAK:
-			if (mp_probe_options_add_break(&po, optarg, &e))
-				rc = mp_cli_usage_error("tui", "%s", e.msg);
-			else if (run->nbreaks < 64)
-				run->breaks[run->nbreaks++] = optarg;
-			else
-				rc = mp_cli_usage_error("tui", "at most 64 --break options");
+		case MP_OPT_COMPARE: case MP_OPT_TOL: case MP_OPT_BREAK:
+			if (!mp_cli_probe_option("tui", c, optarg, &po))
+				rc = MP_EXIT_INPUT;
 			break;
 		case OPT_DEMO: demo = true; break;
 		case 'h': fputs(tui_help, stdout); goto out;
 		case MP_OPT_POLICY: case MP_OPT_FP32: case MP_OPT_DTYPE: case MP_OPT_ON_MISMATCH:
 			if (!mp_cli_policy_option("tui", c, optarg, &policy, &policy_given))
 				rc = MP_EXIT_INPUT;
-			else if (run->npol < 64)
-				run->pol[run->npol].c = c, run->pol[run->npol++].arg = optarg;
-			else
-				rc = mp_cli_usage_error("tui", "at most 64 policy options");
 			break;
 		case ':': rc = mp_cli_usage_error("tui", "%s needs a value", argv[optind - 1]); break;
 		default: rc = mp_cli_usage_error("tui", "unknown option '%s'", argv[optind - 1]); break;
@@ -228,7 +207,6 @@ int mp_cmd_tui(int argc, char **argv)
 		lo.policy = &policy;
 		lo.probes = &po;
 		run->lo = lo;
-		run->compare = po.compare;
 		fprintf(stderr, "mpdbg: loading %s and running the first batch...\n", path);
 		if (mp_live_open(&lo, &live, &e) || mp_live_run_batch(live, 0, &e) ||
 		    mp_view_open(mp_live_session_path(live), &v, &e)) {
