@@ -478,13 +478,12 @@ static void draw_trace(struct mp_app *a, int y, int x, int h, int w)
 		if (i == a->trace_sel && a->focus == MP_PANE_TRACE)
 			at |= A_REVERSE;
 		char where[160];
-		if (ev->node >= 0)
-			snprintf(where, sizeof where, "%s%s%d", a->v->nodes[ev->node].name, ev->slot >= 0 ? " in" : "",
-			         ev->slot >= 0 ? ev->slot : 0);
+		if (ev->node >= 0 && ev->slot >= 0)
+			snprintf(where, sizeof where, "%s in%d", a->v->nodes[ev->node].name, ev->slot);
+		else if (ev->node >= 0)
+			snprintf(where, sizeof where, "%s", a->v->nodes[ev->node].name);
 		else
 			snprintf(where, sizeof where, "%s", ev->value >= 0 ? a->v->values[ev->value].name : "-");
-		if (ev->slot < 0 && ev->node >= 0)
-			snprintf(where, sizeof where, "%s", a->v->nodes[ev->node].name);
 		put(y + r, x, w, at, "%c %-8s %-8s->%-8s %s", mm ? '!' : 'c', ev->reason, ev->from, ev->to, where);
 	}
 }
