@@ -3,6 +3,7 @@
  *
  *   bench_forward MODEL.onnx BATCH.safetensors [--policy P] [--device cuda|cpu]
  *                 [--warmup N] [--runs N] [--out FILE] [--tf32] [--profile] [--no-graphs]
+ *                 [--no-fused-attention] [--trace SUBSTR]
  *
  * Two timings per run, both medians over --runs after --warmup:
  *   gpu_ms   the batch's inputs already on the device (mp_exec_restart, then
@@ -15,7 +16,8 @@
  * from the pool or, replayed as a graph, the graph's memory.
  * --out writes output 0 as raw little-endian float32, for checking against
  * PyTorch.  --profile adds one more run, synchronised after every node, and
- * prints where its time went by op type (stderr).  Prints one JSON object. */
+ * prints where its time went by op type (stderr); --trace SUBSTR adds a line
+ * for each node of that run whose name holds SUBSTR.  Prints one JSON object. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +55,7 @@ struct prof {
 	char op[64][24], dt[64][12];
 	int count[64], n;
 	double *node_ms; /* per node */
+	const char *trace; /* --trace: nodes whose name holds this, one line each */
 };
 
 static enum mp_status prof_hook(void *user, struct mp_exec *x, size_t node, struct mp_error *e)
@@ -75,6 +78,19 @@ static enum mp_status prof_hook(void *user, struct mp_exec *x, size_t node, stru
 		p->n++;
 	}
 	p->node_ms[node] = mp_exec_node_folded(x, node) ? 0 : d;
+	if (p->trace && strstr(n->name, p->trace) && !mp_exec_node_folded(x, node)) {
+		char shp[128] = "", ins[256] = "";
+		if (vi)
+			mp_shape_str(shp, sizeof shp, vi->ndim, vi->dims);
+		for (int j = 0; j < n->ninputs && n->inputs[j] >= 0; j++) {
+			const struct mp_value_info *ii = mp_exec_value_info(x, n->inputs[j]);
+			size_t l = strlen(ins);
+			snprintf(ins + l, sizeof ins - l, " %s", ii ? mp_dtype_name(ii->dtype) : "?");
+		}
+		fprintf(stderr, "trace %5zu %-14s %-9s %-22s %8.3f ms %s  in:%s\n", node, n->op_type, dt, shp, d,
+		        mp_exec_node_has_kernel(x, node) ? "" : "(no kernel)", ins);
+		fprintf(stderr, "      %s\n", n->name);
+	}
 	if (k < 64) {
 		p->ms[k] += mp_exec_node_folded(x, node) ? 0 : d;
 		p->count[k] += !mp_exec_node_folded(x, node);
@@ -112,9 +128,9 @@ static int write_output(struct mp_exec *x, const struct mp_graph *g, const char 
 
 int main(int argc, char **argv)
 {
-	const char *policy_name = "fp32", *device = "cuda", *out = NULL;
+	const char *policy_name = "fp32", *device = "cuda", *out = NULL, *trace = NULL;
 	int warmup = 10, runs = 30;
-	bool tf32 = false, profile = false, no_graphs = false;
+	bool tf32 = false, profile = false, no_graphs = false, no_attn = false;
 	struct mp_error e = { 0 };
 
 	if (argc < 3) {
@@ -127,6 +143,7 @@ int main(int argc, char **argv)
 		if (!strcmp(a, "--tf32")) { tf32 = true; continue; }
 		if (!strcmp(a, "--profile")) { profile = true; continue; }
 		if (!strcmp(a, "--no-graphs")) { no_graphs = true; continue; }
+		if (!strcmp(a, "--no-fused-attention")) { no_attn = true; continue; }
 		if (!v) {
 			fprintf(stderr, "bench_forward: %s needs a value\n", a);
 			return 2;
@@ -136,6 +153,7 @@ int main(int argc, char **argv)
 		else if (!strcmp(a, "--warmup")) warmup = atoi(v);
 		else if (!strcmp(a, "--runs")) runs = atoi(v);
 		else if (!strcmp(a, "--out")) out = v;
+		else if (!strcmp(a, "--trace")) { trace = v; profile = true; }
 		else {
 			fprintf(stderr, "bench_forward: unknown option %s\n", a);
 			return 2;
@@ -164,7 +182,7 @@ int main(int argc, char **argv)
 		return fail("the backend", &e);
 	if (tf32)
 		mp_backend_cuda_set_tf32(be, true);
-	struct mp_exec_options xo = { .policy = &pol, .no_graphs = no_graphs };
+	struct mp_exec_options xo = { .policy = &pol, .no_graphs = no_graphs, .no_fused_attention = no_attn };
 	if (mp_exec_new(g, be, cpu, &xo, &x, &e))
 		return fail("the executor", &e);
 
@@ -216,7 +234,7 @@ int main(int argc, char **argv)
 	if (out && write_output(x, g, out, &e))
 		return 1;
 	if (profile) {
-		struct prof p = { .be = be, .node_ms = calloc(mp_graph_nnodes(g) + 1, sizeof(double)) };
+		struct prof p = { .be = be, .trace = trace, .node_ms = calloc(mp_graph_nnodes(g) + 1, sizeof(double)) };
 		double total = 0;
 		mp_exec_set_hook(x, prof_hook, &p);
 		if (mp_exec_restart(x, &e) || be->iface->sync(be->ctx, &e))
@@ -269,10 +287,11 @@ int main(int argc, char **argv)
 	       "\"resident_bytes\": %zu, \"activation_peak_bytes\": %zu, \"arena_bytes\": %zu, "
 	       "\"graph_bytes\": %zu, \"fast_binds\": %zu, \"binds\": %zu, \"graph_replays\": %zu, "
 	       "\"graph_note\": \"%s\", \"narrowed\": %zu, \"fused_groups\": %zu, \"fused_nodes\": %zu, "
-	       "\"fusion_note\": \"%s\", \"tf32\": %s}\n",
+	       "\"attention_groups\": %zu, \"fusion_note\": \"%s\", \"tf32\": %s}\n",
 	       mp_backend_device_name(be), policy_name, (long long)(in0->ndim ? in0->shape[0] : 1), runs, warmup,
 	       first_ms, gpu_med, gpu_min, wall_med, used, act, xs.arena_bytes, gpeak, xs.fast_binds, xs.binds,
-	       xs.graph_replays, xs.graph_note, xs.narrowed, xs.fused_groups, xs.fused_nodes, xs.fusion_note,
+	       xs.graph_replays, xs.graph_note, xs.narrowed, xs.fused_groups, xs.fused_nodes, xs.attention_groups,
+	       xs.fusion_note,
 	       tf32 ? "true" : "false");
 	free(gpu_ms);
 	free(wall_ms);

@@ -52,6 +52,9 @@ struct xgroup {
 	int32_t in_value[MP_FUSED_MAX_IN];
 	enum mp_dtype in_via[MP_FUSED_MAX_IN], in_want[MP_FUSED_MAX_IN]; /* a static input's staged copy */
 	struct mp_fused_call call; /* the steps; tensors filled at each run */
+	bool attn;          /* an attention group (acall) rather than elementwise (call) */
+	struct mp_attn_call acall; /* its dims, strides, scalings; tensors filled at each run */
+	int32_t attn_in[3]; /* the values it reads: q, k, v */
 	bool off;           /* the backend could not: the members run one by one */
 };
 
@@ -311,7 +314,7 @@ static void drop_groups(struct mp_exec *x)
 		x->nodes[i].group = -1;
 	for (size_t i = 0; x->vals && i < x->nvals; i++)
 		x->vals[i].last_run = x->vals[i].last_use;
-	x->stats.fused_groups = x->stats.fused_nodes = 0;
+	x->stats.fused_groups = x->stats.fused_nodes = x->stats.attention_groups = 0;
 }
 
 static void drop_graph(struct mp_exec *x)
@@ -787,6 +790,238 @@ static bool build_group(struct mp_exec *x, const int32_t *root_of, size_t r, str
 	return ok;
 }
 
+/* Strides (elements) of value v read through Transpose node tr (or as
+ * it is, tr < 0): stride[j] of the logical tensor, which has v's rank. */
+static bool view_strides(const struct mp_exec *x, int32_t v, int32_t tr, int ndim, int64_t *stride)
+{
+	const struct mp_value_info *vi = &x->vals[v].iv.info;
+	int64_t st[MP_MAX_DIMS], acc = 1;
+	if (vi->ndim != ndim)
+		return false;
+	for (int j = ndim; j-- > 0;) {
+		st[j] = acc;
+		acc *= vi->dims[j];
+	}
+	if (tr < 0) {
+		memcpy(stride, st, (size_t)ndim * sizeof *st);
+		return true;
+	}
+	const struct mp_transpose_params *tp = x->nodes[tr].params;
+	for (int j = 0; j < ndim; j++)
+		stride[j] = st[tp->perm_resolved[j]];
+	return true;
+}
+
+/* Node i reads slot k as it is stored, or an f32 read of a narrower float
+ * (exact): no rounding between the nodes. */
+static bool reads_exact(const struct mp_exec *x, size_t i, int k)
+{
+	enum mp_dtype via, want = slot_want(x, i, k, &via);
+	enum mp_dtype have = x->vals[mp_graph_node(x->g, i)->inputs[k]].iv.info.dtype;
+	return want == have || (want == MP_F32 && storage_float(have));
+}
+
+static bool one_element(const struct mp_value_info *vi)
+{
+	for (int j = 0; j < vi->ndim; j++)
+		if (vi->dims[j] != 1)
+			return false;
+	return vi->ndim >= 0;
+}
+
+static enum mp_status static_copy(struct mp_exec *x, int32_t id, enum mp_dtype via, enum mp_dtype dtype,
+                                  struct mp_backend *be, const struct mp_tensor **out, struct mp_error *e);
+
+/* A scaling node's scalar, as the node reads it, and which slot is the
+ * tensor; false unless one side is a one-element static value. */
+static bool scalar_of(struct mp_exec *x, int32_t node, float *scale, int *slot)
+{
+	const struct mp_node *n = mp_graph_node(x->g, (size_t)node);
+	const struct xnode *xn = &x->nodes[node];
+	struct mp_error e = { 0 };
+	if (xn->folded || xn->dynamic || (decision(x, (size_t)node) && decision(x, (size_t)node)->blocked) ||
+	    ((const struct mp_binary_params *)xn->params)->b_view)
+		return false;
+	for (int k = n->op == MP_OP_MUL ? 0 : 1; k < 2; k++) {
+		int32_t id = n->inputs[k];
+		const struct mp_tensor *t;
+		enum mp_dtype via, want = slot_want(x, (size_t)node, k, &via);
+		if (!x->vals[id].is_static || !one_element(&x->vals[id].iv.info) || !storage_float(want))
+			continue;
+		if (static_copy(x, id, via, want, x->host, &t, &e)) {
+			mp_error_clear(&e);
+			return false;
+		}
+		mp_dtype_convert(t->dtype, t->data, MP_F32, scale, 1);
+		*slot = 1 - k;
+		return reads_exact(x, (size_t)node, 1 - k);
+	}
+	return false;
+}
+
+/* Scaling node `node` multiplies or divides value `in` by a scalar. */
+static bool scaling(struct mp_exec *x, int32_t node, int32_t in, float *scale)
+{
+	int slot;
+	return scalar_of(x, node, scale, &slot) && mp_graph_node(x->g, (size_t)node)->inputs[slot] == in;
+}
+
+/* The attention group matched as m: dtypes, dims, strides and scalings
+ * for the backend's kernel; false where the kernel cannot compute exactly
+ * what the nodes would (a cast between them, a broadcast, a scaling by a
+ * tensor, a Softmax over another axis). */
+static bool build_attention(struct mp_exec *x, const struct mp_attn_match *m, struct xgroup *gr)
+{
+	struct mp_attn_call *c = &gr->acall;
+	const struct mp_graph *g = x->g;
+	const struct mp_node *n1 = mp_graph_node(g, (size_t)m->mm1), *n2 = mp_graph_node(g, (size_t)m->mm2);
+	const struct mp_node *sm = mp_graph_node(g, (size_t)m->softmax);
+	int32_t ids[] = { m->q_tr, m->k_tr, m->v_tr, m->q_scale, m->k_scale, m->mm1, m->s_scale, m->softmax,
+	                  m->mm2, m->o_tr };
+	enum mp_dtype via;
+	memset(gr, 0, sizeof *gr);
+	memset(c, 0, sizeof *c);
+	for (size_t j = 0; j < sizeof ids / sizeof ids[0]; j++) {
+		const struct mp_node_decision *d = ids[j] >= 0 ? decision(x, (size_t)ids[j]) : NULL;
+		if (ids[j] >= 0 && (x->nodes[ids[j]].folded || x->nodes[ids[j]].dynamic || (d && d->blocked)))
+			return false;
+	}
+	/* the GEMMs' operands: one low type, no casts on the way */
+	c->mm = slot_want(x, (size_t)m->mm1, 0, &via);
+	if ((c->mm != MP_BF16 && c->mm != MP_F16) || slot_want(x, (size_t)m->mm1, 1, &via) != c->mm ||
+	    slot_want(x, (size_t)m->mm2, 1, &via) != c->mm || slot_want(x, (size_t)m->mm2, 0, &via) != c->mm)
+		return false;
+	int32_t in_of[3][3] = { { m->q, m->q_tr, m->q_scale }, { m->k, m->k_tr, m->k_scale }, { m->v, m->v_tr, -1 } };
+	for (int o = 0; o < 3; o++) {
+		if (x->vals[in_of[o][0]].iv.info.dtype != c->mm)
+			return false;
+		if (in_of[o][1] >= 0 && (!reads_exact(x, (size_t)in_of[o][1], 0) ||
+		                         x->vals[mp_graph_node(g, (size_t)in_of[o][1])->outputs[0]].iv.info.dtype != c->mm))
+			return false;
+	}
+	c->q_op = c->k_op = c->s_op = MP_OP_NONE;
+	if (m->q_scale >= 0) {
+		int32_t in = m->q_tr >= 0 ? mp_graph_node(g, (size_t)m->q_tr)->outputs[0] : m->q;
+		if (!scaling(x, m->q_scale, in, &c->q_scale) ||
+		    x->vals[mp_graph_node(g, (size_t)m->q_scale)->outputs[0]].iv.info.dtype != c->mm)
+			return false;
+		c->q_op = mp_graph_node(g, (size_t)m->q_scale)->op;
+	}
+	if (m->k_scale >= 0) {
+		int32_t in = m->k_tr >= 0 ? mp_graph_node(g, (size_t)m->k_tr)->outputs[0] : m->k;
+		if (!scaling(x, m->k_scale, in, &c->k_scale) ||
+		    x->vals[mp_graph_node(g, (size_t)m->k_scale)->outputs[0]].iv.info.dtype != c->mm)
+			return false;
+		c->k_op = mp_graph_node(g, (size_t)m->k_scale)->op;
+	}
+	c->s_dt = x->vals[n1->outputs[0]].iv.info.dtype;
+	c->s2_dt = c->s_dt;
+	if (!storage_float(c->s_dt))
+		return false;
+	if (m->s_scale >= 0) {
+		if (!scaling(x, m->s_scale, n1->outputs[0], &c->s_scale))
+			return false;
+		c->s_op = mp_graph_node(g, (size_t)m->s_scale)->op;
+		c->s2_dt = x->vals[mp_graph_node(g, (size_t)m->s_scale)->outputs[0]].iv.info.dtype;
+		if (!storage_float(c->s2_dt))
+			return false;
+	}
+	/* Softmax over the last axis, reading the scores as they are */
+	const struct mp_softmax_params *sp = x->nodes[m->softmax].params;
+	const struct mp_value_info *si = &x->vals[sm->inputs[0]].iv.info;
+	if (sm->op != MP_OP_SOFTMAX || sp->axis_resolved != si->ndim - 1 || !reads_exact(x, (size_t)m->softmax, 0))
+		return false;
+	c->p_dt = x->vals[sm->outputs[0]].iv.info.dtype;
+	if (c->p_dt != MP_F32 && c->p_dt != c->mm)
+		return false;
+	/* dims: q [.., t, d], k^T [.., d, s], v [.., s, dv], o [.., t, dv], the
+	 * same batch dims everywhere */
+	const struct mp_value_info *oi = &x->vals[n2->outputs[0]].iv.info;
+	const struct mp_value_info *ai = &x->vals[n1->inputs[0]].iv.info, *bi = &x->vals[n1->inputs[1]].iv.info;
+	const struct mp_value_info *vi = &x->vals[n2->inputs[1]].iv.info;
+	int nd = oi->ndim;
+	if (nd < 2 || nd > 4 || ai->ndim != nd || bi->ndim != nd || vi->ndim != nd || si->ndim != nd)
+		return false;
+	for (int j = 0; j < nd - 2; j++)
+		if (ai->dims[j] != oi->dims[j] || bi->dims[j] != oi->dims[j] || vi->dims[j] != oi->dims[j])
+			return false;
+	c->nb = nd == 4 ? oi->dims[0] : 1;
+	c->nh = nd >= 3 ? oi->dims[nd - 3] : 1;
+	c->t = ai->dims[nd - 2];
+	c->d = ai->dims[nd - 1];
+	c->s = bi->dims[nd - 1];
+	c->dv = vi->dims[nd - 1];
+	if (bi->dims[nd - 2] != c->d || vi->dims[nd - 2] != c->s || oi->dims[nd - 2] != c->t || oi->dims[nd - 1] != c->dv)
+		return false;
+	enum mp_dtype od = oi->dtype;
+	if (od != c->mm && od != MP_F32)
+		return false;
+	if (m->o_tr >= 0 && (!reads_exact(x, (size_t)m->o_tr, 0) ||
+	                     x->vals[mp_graph_node(g, (size_t)m->o_tr)->outputs[0]].iv.info.dtype != od))
+		return false;
+	/* strides: batch, head, row; the last dim contiguous */
+	int64_t qs[MP_MAX_DIMS], ks[MP_MAX_DIMS], vs[MP_MAX_DIMS], os[MP_MAX_DIMS];
+	if (!view_strides(x, m->q, m->q_tr, nd, qs) || !view_strides(x, m->k, m->k_tr, nd, ks) ||
+	    !view_strides(x, m->v, m->v_tr, nd, vs))
+		return false;
+	if (m->o_tr >= 0) { /* o = out transposed back: o's dim perm[j] is out's dim j */
+		const struct mp_transpose_params *tp = x->nodes[m->o_tr].params;
+		int64_t zs[MP_MAX_DIMS];
+		if (!view_strides(x, mp_graph_node(g, (size_t)m->o_tr)->outputs[0], -1, nd, zs))
+			return false;
+		for (int j = 0; j < nd; j++)
+			os[tp->perm_resolved[j]] = zs[j];
+	} else {
+		view_strides(x, n2->outputs[0], -1, nd, os);
+	}
+	if (qs[nd - 1] != 1 || ks[nd - 2] != 1 || vs[nd - 1] != 1 || os[nd - 1] != 1)
+		return false;
+	int64_t *dst[4] = { c->q_st, c->k_st, c->v_st, c->o_st }, *src[4] = { qs, ks, vs, os };
+	for (int o = 0; o < 4; o++) {
+		dst[o][0] = nd == 4 ? src[o][0] : 0;
+		dst[o][1] = nd >= 3 ? src[o][nd - 3] : 0;
+		dst[o][2] = o == 1 ? src[o][nd - 1] : src[o][nd - 2];
+	}
+	/* whether the backend takes these shapes (its answer for the tensors
+	 * themselves comes at each run): a group it declines would only keep
+	 * its values alive longer */
+	struct mp_tensor td[3];
+	struct mp_error ce = { 0 };
+	for (int o = 0; o < 3; o++) {
+		const struct mp_value_info *ii = &x->vals[in_of[o][0]].iv.info;
+		mp_tensor_init(&td[o], ii->dtype, ii->ndim, ii->dims);
+		td[o].data = NULL;
+	}
+	c->q = &td[0], c->k = &td[1], c->v = &td[2], c->out = NULL;
+	bool takes = x->be->iface->attention(x->be->ctx, c, &ce) == MP_OK;
+	c->q = c->k = c->v = NULL;
+	if (!takes)
+		return false;
+	/* the members, in node order (the root last) */
+	int32_t mem[10];
+	int nm = 0;
+	for (size_t j = 0; j < sizeof ids / sizeof ids[0]; j++)
+		if (ids[j] >= 0)
+			mem[nm++] = ids[j];
+	for (int a = 1; a < nm; a++) /* insertion sort: ten at most */
+		for (int b = a; b > 0 && mem[b - 1] > mem[b]; b--) {
+			int32_t tmp = mem[b];
+			mem[b] = mem[b - 1];
+			mem[b - 1] = tmp;
+		}
+	if ((size_t)mem[nm - 1] != m->root || !(gr->members = malloc((size_t)nm * sizeof *gr->members)))
+		return false;
+	for (int j = 0; j < nm; j++)
+		gr->members[j] = (size_t)mem[j];
+	gr->nmembers = nm;
+	gr->root = m->root;
+	gr->attn = true;
+	gr->attn_in[0] = m->q;
+	gr->attn_in[1] = m->k;
+	gr->attn_in[2] = m->v;
+	return true;
+}
+
 /* Groups of elementwise nodes that run as one kernel, where the backend
  * has fused kernels and nobody looks between nodes; the values between
  * members never reach memory, and the lifetimes of what they read end at
@@ -794,22 +1029,48 @@ static bool build_group(struct mp_exec *x, const int32_t *root_of, size_t r, str
 static void plan_fusion(struct mp_exec *x)
 {
 	drop_groups(x);
-	if (!x->be->iface->fused || x->hook || x->opt.keep_values || x->opt.literal)
+	bool elementwise = x->be->iface->fused, attention = x->be->iface->attention && !x->opt.no_fused_attention;
+	if (!(elementwise || attention) || x->hook || x->opt.keep_values || x->opt.literal)
 		return;
 	bool *cand = calloc(x->nnodes + 1, sizeof *cand), *keep = calloc(x->nvals + 1, sizeof *keep);
 	int32_t *root_of = calloc(x->nnodes + 1, sizeof *root_of);
-	struct xgroup *groups = NULL;
+	struct xgroup *groups = NULL, *attn = NULL;
+	size_t nattn = 0;
 	if (!cand || !keep || !root_of)
 		goto out;
-	for (size_t i = 0; i < x->nnodes; i++)
-		cand[i] = fusable(x, i);
 	for (size_t v = 0; v < x->nvals; v++)
 		keep[v] = x->vals[v].last_use == INT32_MAX;
+	for (size_t i = 0; i < x->nnodes; i++)
+		cand[i] = elementwise && fusable(x, i);
+	/* attention first: its scalings are no elementwise group's */
+	for (size_t i = 0; attention && i < x->nnodes; i++) {
+		struct mp_attn_match m;
+		struct xgroup gr;
+		if (!mp_fuse_attention(x->g, keep, i, &m) || !build_attention(x, &m, &gr))
+			continue;
+		struct xgroup *na = realloc(attn, (nattn + 1) * sizeof *na);
+		if (!na) {
+			free(gr.members);
+			break;
+		}
+		attn = na;
+		attn[nattn++] = gr;
+		for (int k = 0; k < gr.nmembers; k++)
+			cand[gr.members[k]] = false;
+	}
 	struct mp_fuse_query q = { x->g, cand, keep, same_shape, x, MP_FUSED_MAX_STEPS };
-	size_t ng = mp_fuse_find(&q, root_of);
-	if (!ng || !(groups = calloc(ng, sizeof *groups)))
+	size_t ng = elementwise ? mp_fuse_find(&q, root_of) : 0;
+	if (!(ng + nattn) || !(groups = calloc(ng + nattn, sizeof *groups)))
 		goto out;
-	for (size_t r = 0; r < x->nnodes; r++) {
+	for (size_t k = 0; k < nattn; k++) {
+		groups[x->ngroups] = attn[k];
+		for (int m = 0; m < attn[k].nmembers; m++)
+			x->nodes[attn[k].members[m]].group = (int32_t)x->ngroups;
+		x->ngroups++;
+	}
+	x->stats.attention_groups = nattn;
+	nattn = 0;
+	for (size_t r = 0; r < x->nnodes && ng; r++) {
 		if (root_of[r] != (int32_t)r)
 			continue;
 		if (!build_group(x, root_of, r, &groups[x->ngroups])) {
@@ -840,11 +1101,14 @@ static void plan_fusion(struct mp_exec *x)
 		}
 		xv->last_run = last;
 	}
-	x->stats.fused_groups = x->ngroups;
+	x->stats.fused_groups = x->ngroups - x->stats.attention_groups;
 	x->stats.fused_nodes = 0;
 	for (size_t i = 0; i < x->ngroups; i++)
-		x->stats.fused_nodes += (size_t)x->groups[i].nmembers;
+		x->stats.fused_nodes += x->groups[i].attn ? 0 : (size_t)x->groups[i].nmembers;
 out:
+	for (size_t k = 0; k < nattn; k++)
+		free(attn[k].members);
+	free(attn);
 	free(groups);
 	free(cand);
 	free(keep);
@@ -1425,7 +1689,39 @@ static enum mp_status run_group(struct mp_exec *x, struct xgroup *gr, struct mp_
 	int32_t out = rn->outputs[0];
 	enum mp_status st;
 
-	if (!gr->off) {
+	if (!gr->off && gr->attn) {
+		struct mp_attn_call *ac = &gr->acall;
+		const struct mp_tensor **slot[3] = { &ac->q, &ac->k, &ac->v };
+		for (int k = 0; k < 3; k++) {
+			struct xval *v = &x->vals[gr->attn_in[k]];
+			if (!v->present || v->t.device != x->be->iface->device) {
+				mp_error_set(e, MP_ERR_INTERNAL, "attention input '%s' is not on the device",
+				             mp_graph_value(x->g, (size_t)gr->attn_in[k])->name);
+				return node_error(rn, e);
+			}
+			*slot[k] = &v->t;
+		}
+		/* asked first, so that a run that declines allocates as the
+		 * nodes one by one will (the memory plan sees one order) */
+		ac->out = NULL;
+		st = x->be->iface->attention(x->be->ctx, ac, e);
+		if (st == MP_OK) {
+			if ((st = alloc_output(x, x->be, rn, out, e)))
+				return node_error(rn, e);
+			ac->out = &x->vals[out].t;
+			st = x->be->iface->attention(x->be->ctx, ac, e);
+		}
+		if (st == MP_OK) {
+			x->vals[out].present = true;
+			return MP_OK;
+		}
+		mp_tensor_reset(&x->vals[out].t);
+		if (st != MP_ERR_UNSUPPORTED)
+			return node_error(rn, e);
+		gr->off = true;
+		snprintf(x->stats.fusion_note, sizeof x->stats.fusion_note, "%.180s", e->msg);
+		mp_error_clear(e);
+	} else if (!gr->off) {
 		for (int k = 0; k < c->nin; k++) {
 			int32_t id = gr->in_value[k];
 			if (x->vals[id].is_static) {

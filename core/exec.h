@@ -38,6 +38,9 @@ struct mp_exec_options {
 	                                 * in its planned dtype: no shortcut a backend allows (the
 	                                 * reference the shortcuts are tested against, bit for bit) */
 	bool no_memplan;                /* allocate each buffer on its own, never from a planned arena */
+	bool no_fused_attention;        /* attention node by node even where nobody looks between its
+	                                 * nodes: bit for bit the literal executor (the attention
+	                                 * kernel sums its GEMMs in an order of its own) */
 };
 
 /* How runs went: a batch shaped as the one before binds fast (no inference
@@ -48,6 +51,7 @@ struct mp_exec_stats {
 	size_t runs, planned_runs, graph_captures, graph_replays;
 	size_t narrowed;         /* values written straight in the narrower dtype all readers want */
 	size_t fused_groups, fused_nodes; /* elementwise nodes run as one kernel per group */
+	size_t attention_groups; /* MatMul -> Softmax -> MatMul (and around) run as one kernel */
 	char fusion_note[192];   /* why a group ran node by node; empty when none did */
 	size_t arena_bytes;      /* the planned arena: every activation of a run */
 	size_t unplanned_bytes;  /* what those buffers add up to without reuse */

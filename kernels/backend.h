@@ -51,6 +51,29 @@ struct mp_fused_call {
 	struct mp_fused_step steps[MP_FUSED_MAX_STEPS];
 };
 
+/* An attention call: one kernel for the nodes of
+ *
+ *     O = MatMul(Softmax(sop(MatMul(qop(Q), kop(K)^T))), V)
+ *
+ * (Q [.., t, d], K [.., s, d], V [.., s, dv]; qop, kop, sop: an optional
+ * Mul or Div by a scalar), each step rounded as its node rounds: the scaled
+ * Q and K to mm (the GEMMs' operand type, bf16 or f16), the scores to s_dt
+ * (and after sop to s2_dt), the probabilities to p_dt and then to mm, O to
+ * out's dtype.  The GEMMs accumulate in f32 (in their own order, which
+ * need not be cuBLAS's); the softmax is the Softmax kernel's, sum order
+ * included.  Tensors are read and written where they are, through strides
+ * (elements) for the batch, head and row dims, the last dim contiguous:
+ * the Transposes around attention cost nothing. */
+struct mp_attn_call {
+	const struct mp_tensor *q, *k, *v; /* stored in mm */
+	struct mp_tensor *out;             /* mm or f32 */
+	int64_t nb, nh, t, s, d, dv;
+	int64_t q_st[3], k_st[3], v_st[3], o_st[3]; /* batch, head, row */
+	enum mp_dtype mm, s_dt, s2_dt, p_dt;
+	enum mp_op q_op, k_op, s_op;       /* MP_OP_MUL, MP_OP_DIV or MP_OP_NONE */
+	float q_scale, k_scale, s_scale;   /* as the Mul or Div reads it */
+};
+
 struct mp_backend_iface {
 	const char *name; /* "cpu", "cuda" */
 	enum mp_device device;
@@ -74,6 +97,10 @@ struct mp_backend_iface {
 	 * each node by itself).  MP_ERR_UNSUPPORTED when it cannot, for the
 	 * executor to run the nodes one by one. */
 	enum mp_status (*fused)(void *ctx, const struct mp_fused_call *call, struct mp_error *e);
+	/* Attention as one kernel (NULL: node by node); MP_ERR_UNSUPPORTED
+	 * for shapes, layouts or types it does not take.  With call->out NULL
+	 * it only says whether it would run, before the output is allocated. */
+	enum mp_status (*attention)(void *ctx, const struct mp_attn_call *call, struct mp_error *e);
 	/* Probes (probe.h).  Results go to a table of slots on the backend's
 	 * device: probe_reset() sizes and clears it, probe() computes a batch of
 	 * requests (one launch on a GPU; the tensors must stay alive until the
@@ -123,6 +150,11 @@ enum mp_status mp_backend_cuda_memory(struct mp_backend *b, size_t *used, size_t
 enum mp_status mp_backend_cuda_graph_memory(struct mp_backend *b, size_t *peak, bool reset, struct mp_error *e);
 /* TF32 for fp32 GEMMs (off by default: true fp32). */
 void mp_backend_cuda_set_tf32(struct mp_backend *b, bool on);
+/* Attention as one kernel only when it makes at least n blocks of 64 query
+ * rows (-1, the default: one per SM); with fewer, one block's serial walk
+ * over the keys is slower than the nodes one by one, and the call declines
+ * (the executor runs the nodes).  Tests set 0 to run the kernel at any size. */
+void mp_backend_cuda_set_attention_min_blocks(struct mp_backend *b, int n);
 /* Timing on the CUDA backend's stream: mark(slot) records an event there
  * (slots 0..7); elapsed() waits for `to` and gives the GPU time between
  * the two marks in milliseconds. */

@@ -24,6 +24,7 @@ static const struct mp_backend_iface cu_iface = {
 	.sync = cu_sync,
 	.ops = cu_ops,
 	.fused = cu_fused,
+	.attention = cu_attention,
 	.mixed_float = 1u << MP_FAMILY_unary | 1u << MP_FAMILY_binary | 1u << MP_FAMILY_softmax | 1u << MP_FAMILY_norm,
 	.probe_reset = cu_probe_reset,
 	.probe = cu_probe,
@@ -66,6 +67,12 @@ enum mp_status mp_backend_cuda_memory(struct mp_backend *b, size_t *used, size_t
 	if (b->iface != &cu_iface)
 		return mp_error_set(e, MP_ERR_USAGE, "not a CUDA backend");
 	return cu_ctx_memory(b->ctx, used, peak, reset, e);
+}
+
+void mp_backend_cuda_set_attention_min_blocks(struct mp_backend *b, int n)
+{
+	if (b->iface == &cu_iface)
+		cu_ctx_set_attention_min_blocks(b->ctx, n);
 }
 
 void mp_backend_cuda_set_tf32(struct mp_backend *b, bool on)

@@ -56,6 +56,7 @@ struct cu_ctx {
 	size_t nkeep, capkeep;
 	char name[256];
 	int sm_count;
+	int attn_min_blocks;         /* fewer attention blocks than this: node by node; -1: sm_count */
 	bool tf32;
 };
 

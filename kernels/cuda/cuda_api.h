@@ -17,6 +17,7 @@ enum mp_status cu_ctx_new(int device, void **out, struct mp_error *e);
 void cu_ctx_free(void *ctx);
 const char *cu_ctx_name(void *ctx);
 void cu_ctx_set_tf32(void *ctx, bool on);
+void cu_ctx_set_attention_min_blocks(void *ctx, int n);
 enum mp_status cu_ctx_memory(void *ctx, size_t *used, size_t *peak, bool reset, struct mp_error *e);
 enum mp_status cu_ctx_graph_memory(void *ctx, size_t *peak, bool reset, struct mp_error *e);
 enum mp_status cu_ctx_mark(void *ctx, int slot, struct mp_error *e);
@@ -36,6 +37,7 @@ MP_FAMILIES(X)
 #undef X
 
 enum mp_status cu_fused(void *ctx, const struct mp_fused_call *call, struct mp_error *e);
+enum mp_status cu_attention(void *ctx, const struct mp_attn_call *call, struct mp_error *e);
 
 enum mp_status cu_probe_reset(void *ctx, size_t nslots, struct mp_error *e);
 enum mp_status cu_probe(void *ctx, const struct mp_probe_req *reqs, size_t n, struct mp_error *e);

@@ -94,6 +94,7 @@ extern "C" enum mp_status cu_ctx_new(int device, void **out, struct mp_error *e)
 	STEP(cudaGetDeviceProperties(&prop, device), "reading the device's properties");
 	snprintf(c->name, sizeof c->name, "%s", prop.name);
 	c->sm_count = prop.multiProcessorCount;
+	c->attn_min_blocks = -1;
 	STEP(cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking), "creating a stream");
 	STEP(cudaDeviceGetDefaultMemPool(&c->pool, device), "the memory pool");
 	{
@@ -129,6 +130,11 @@ fail:
 extern "C" const char *cu_ctx_name(void *ctx)
 {
 	return ((struct cu_ctx *)ctx)->name;
+}
+
+extern "C" void cu_ctx_set_attention_min_blocks(void *ctx, int n)
+{
+	((struct cu_ctx *)ctx)->attn_min_blocks = n;
 }
 
 extern "C" void cu_ctx_set_tf32(void *ctx, bool on)

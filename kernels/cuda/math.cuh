@@ -20,13 +20,14 @@ __device__ __forceinline__ float cu_bf16_to_f32(uint16_t b)
 	return __uint_as_float((uint32_t)b << 16);
 }
 
+/* f32 -> bf16 and f16 by the conversion instruction (sm_80 on): rounded to
+ * nearest even, overflow to infinity, subnormals kept, as dtype.c rounds;
+ * a NaN becomes dtype.c's quiet NaN rather than the instruction's. */
 __device__ __forceinline__ uint16_t cu_f32_to_bf16(float f)
 {
-	uint32_t u = __float_as_uint(f);
-	if ((u & 0x7FFFFFFFu) > 0x7F800000u)
-		return 0x7FC0u;
-	u += 0x7FFFu + ((u >> 16) & 1u);
-	return (uint16_t)(u >> 16);
+	uint16_t h;
+	asm("cvt.rn.bf16.f32 %0, %1;" : "=h"(h) : "f"(f));
+	return f != f ? (uint16_t)0x7FC0u : h;
 }
 
 __device__ __forceinline__ float cu_f16_to_f32(uint16_t h)
@@ -73,7 +74,9 @@ __device__ __forceinline__ uint32_t cu_round_small(double d, int mbits, int ebit
 
 __device__ __forceinline__ uint16_t cu_f32_to_f16(float f)
 {
-	return (uint16_t)cu_round_small((double)f, 10, 5, 0x7E00u);
+	uint16_t h;
+	asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(f));
+	return f != f ? (uint16_t)0x7E00u : h;
 }
 __device__ __forceinline__ uint16_t cu_f64_to_f16(double d) { return (uint16_t)cu_round_small(d, 10, 5, 0x7E00u); }
 __device__ __forceinline__ uint16_t cu_f64_to_bf16(double d) { return (uint16_t)cu_round_small(d, 7, 8, 0x7FC0u); }

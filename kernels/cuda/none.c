@@ -36,6 +36,12 @@ void mp_backend_cuda_set_tf32(struct mp_backend *b, bool on)
 	(void)on;
 }
 
+void mp_backend_cuda_set_attention_min_blocks(struct mp_backend *b, int n)
+{
+	(void)b;
+	(void)n;
+}
+
 enum mp_status mp_backend_cuda_mark(struct mp_backend *b, int slot, struct mp_error *e)
 {
 	(void)b;

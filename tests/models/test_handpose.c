@@ -105,7 +105,8 @@ static void run_fetch(struct mp_exec *x, const struct mp_graph *g, const struct 
 /* Batches of one shape after another, a smaller batch between, a batch run
  * twice: the executor that binds fast, plans memory, replays graphs and takes
  * the shortcuts its backend allows gives the same bits as a literal one
- * that does none of it. */
+ * that does none of it.  Attention as one kernel sums its GEMMs in an order
+ * of its own, so it is off here and checked by test_attention_groups. */
 static void check_repeats(const char *file, const char *policy)
 {
 	char *mp = mp_test_join(models, file), *bp = mp_test_join(models, "batches");
@@ -137,8 +138,8 @@ static void check_repeats(const char *file, const char *policy)
 	}
 	assert_int_equal(mp_batch_from_tensors("half", nh, names, halves, false, &half, &e), MP_OK);
 	bool dynamic = !strcmp(file, "handpose_ts.onnx");
-	struct mp_exec_options fo = { .policy = &pol }, po = { .policy = &pol, .no_graphs = true, .no_memplan = true,
-	                                                              .literal = true };
+	struct mp_exec_options fo = { .policy = &pol, .no_fused_attention = true },
+	                       po = { .policy = &pol, .no_graphs = true, .no_memplan = true, .literal = true };
 	assert_int_equal(mp_exec_new(g, dev, cpu, &fo, &fast, &e), MP_OK);
 	assert_int_equal(mp_exec_new(g, dev, cpu, &po, &plain, &e), MP_OK);
 	const struct mp_batch *order[] = { bs[0], bs[1], bs[2], bs[0], dynamic ? half : bs[3], bs[3], bs[1], bs[2], bs[2] };
@@ -194,6 +195,81 @@ static void test_repeats(void **state)
 	check_repeats("handpose_ts.onnx", "fp32");
 	check_repeats("handpose_ts.onnx", "bf16-autocast");
 	check_repeats("handpose_dynamo.onnx", "bf16");
+}
+
+/* With attention as one kernel (where the backend has it): the model's
+ * attention blocks are found, and the outputs stay within bf16's NMSE limit
+ * of the parity table of the nodes one by one, batch after batch. */
+static void check_attention(const char *file, const char *policy, bool matches)
+{
+	char *mp = mp_test_join(models, file), *bp = mp_test_join(models, "batches");
+	struct mp_graph *g;
+	struct mp_backend *cpu;
+	struct mp_batch_source *src;
+	struct mp_exec *fast, *plain;
+	struct mp_policy pol = { 0 };
+	struct mp_error e = { 0 };
+
+	assert_int_equal(mp_graph_load(mp, &g, &e), MP_OK);
+	assert_int_equal(mp_backend_cpu_new(0, &cpu, &e), MP_OK);
+	assert_int_equal(mp_policy_set_base(&pol, policy, &e), MP_OK);
+	assert_int_equal(mp_policy_set_on_mismatch(&pol, "cast", &e), MP_OK);
+	assert_int_equal(mp_batch_source_open_glob(bp, "batch_*.safetensors", &src, &e), MP_OK);
+	struct mp_exec_options fo = { .policy = &pol }, po = { .policy = &pol, .literal = true, .no_graphs = true };
+	assert_int_equal(mp_exec_new(g, dev, cpu, &fo, &fast, &e), MP_OK);
+	assert_int_equal(mp_exec_new(g, dev, cpu, &po, &plain, &e), MP_OK);
+	for (size_t i = 0; i < mp_batch_source_count(src); i++) {
+		struct mp_batch *b;
+		struct mp_tensor a[2], r[2];
+		assert_int_equal(mp_batch_load(src, i, &b, &e), MP_OK);
+		run_fetch(fast, g, b, false, a);
+		run_fetch(plain, g, b, false, r);
+		for (int k = 0; k < 2; k++) {
+			int64_t n = mp_tensor_numel(&a[k]);
+			double *x = malloc((size_t)n * 8), *y = malloc((size_t)n * 8), d2 = 0, y2 = 0;
+			mp_dtype_convert(a[k].dtype, a[k].data, MP_F64, x, (size_t)n);
+			mp_dtype_convert(r[k].dtype, r[k].data, MP_F64, y, (size_t)n);
+			for (int64_t j = 0; j < n; j++) {
+				d2 += (x[j] - y[j]) * (x[j] - y[j]);
+				y2 += y[j] * y[j];
+			}
+			printf("# %s %s batch %zu output %d: NMSE %.3g, attention as one kernel vs node by node\n", file,
+			       policy, i, k, d2 / y2);
+			if (!(d2 <= 1e-4 * y2))
+				fail_msg("%s %s batch %zu output %d: NMSE %g", file, policy, i, k, d2 / y2);
+			free(x);
+			free(y);
+			mp_tensor_reset(&a[k]);
+			mp_tensor_reset(&r[k]);
+		}
+		mp_batch_free(b);
+	}
+	struct mp_exec_stats st;
+	mp_exec_get_stats(fast, &st);
+	printf("# %s %s on %s: %zu attention groups\n", file, policy, dev->iface->name, st.attention_groups);
+	if (dev->iface->attention && matches) {
+		assert_true(st.attention_groups > 0);
+		assert_string_equal(st.fusion_note, "");
+	}
+	mp_exec_free(fast);
+	mp_exec_free(plain);
+	mp_batch_source_free(src);
+	mp_policy_free(&pol);
+	mp_backend_free(cpu);
+	mp_graph_free(g);
+	free(mp);
+	free(bp);
+}
+
+static void test_attention_groups(void **state)
+{
+	(void)state;
+	mp_backend_cuda_set_attention_min_blocks(dev, 0); /* a batch of 4 makes few blocks */
+	check_attention("handpose_ts.onnx", "bf16-autocast", true);
+	/* the dynamo exporter reshapes K^T after its transpose: not a layout
+	 * the kernel reads, so its attention runs node by node */
+	check_attention("handpose_dynamo.onnx", "bf16", false);
+	mp_backend_cuda_set_attention_min_blocks(dev, -1);
 }
 
 static int32_t child_named(const struct mp_graph *g, int32_t parent, const char *name)
@@ -284,6 +360,7 @@ int main(void)
 		cmocka_unit_test(test_dynamo),
 		cmocka_unit_test(test_trees),
 		cmocka_unit_test(test_repeats),
+		cmocka_unit_test(test_attention_groups),
 	};
 	int rc = MP_RUN_TESTS(tests);
 	mp_backend_free(dev);

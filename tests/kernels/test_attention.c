@@ -1,0 +1,324 @@
+/* test_attention.c - attention run as one CUDA kernel (the executor's
+ * attention groups, kernels/cuda/attention.cu) against the CPU reference
+ * running the same nodes one by one.
+ *
+ * Each case is a small model in one of the layouts exporters write
+ * (transformers' q/k/v projections reshaped and transposed with the scale
+ * on Q and K; "eager" attention dividing the scores; batched 3-d), run
+ * under a low-precision policy on random inputs.  The CUDA run must have
+ * made the attention group (or, where the case says the kernel cannot
+ * take it, must not have), and its output must be within the per-dtype
+ * NMSE limit of the parity table of the CPU's; NaN and Inf in the same
+ * places.  Printed beside: how far the fused run is from the CUDA nodes
+ * one by one, whose GEMMs sum in cuBLAS's order.  Skips without a GPU. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend.h"
+#include "batch.h"
+#include "exec.h"
+#include "graph.h"
+#include "onnxw.h"
+#include "policy.h"
+#include "testutil.h"
+
+enum layout {
+	HF,     /* q [b,t,h,d] -> T(0,2,1,3) -> Mul; k [b,s,h,d] -> T(0,2,3,1) -> Mul; v -> T; out T(0,2,1,3) */
+	EAGER,  /* q [b,h,t,d]; k [b,h,s,d] -> T(0,1,3,2); scores / c; out [b,h,t,dv] */
+	RANK3,  /* q [n,t,d]; k [n,s,d] -> T(0,2,1); scores * c; v [n,s,dv] */
+	KT,     /* k^T given as [b,h,d,s]: its head dim is not contiguous, the kernel declines */
+};
+
+struct acase {
+	enum layout layout;
+	const char *policy;
+	int64_t b, h, t, s, d, dv;
+	int want_groups;
+};
+
+static const struct acase cases[] = {
+	{ HF, "bf16", 2, 3, 70, 257, 64, 64, 1 },
+	{ HF, "bf16-autocast", 2, 6, 257, 257, 64, 64, 1 },
+	{ HF, "fp16", 1, 2, 65, 300, 32, 40, 1 },
+	{ HF, "fp16-autocast", 2, 2, 1, 1, 16, 8, 1 },
+	{ EAGER, "bf16", 2, 2, 130, 77, 128, 128, 1 },
+	{ EAGER, "fp16", 1, 3, 64, 64, 64, 64, 1 },
+	{ EAGER, "bf16", 1, 2, 40, 600, 64, 64, 1 },
+	{ EAGER, "bf16", 1, 1, 8, 1100, 32, 32, 0 }, /* too many keys for the kernel: no group */
+	{ RANK3, "bf16-autocast", 1, 4, 33, 129, 48, 16, 1 },
+	{ RANK3, "bf16", 1, 5, 200, 17, 16, 24, 1 },
+	{ HF, "fp32", 1, 2, 20, 30, 64, 64, 0 },  /* f32 GEMMs: node by node */
+	{ KT, "bf16", 1, 2, 40, 50, 64, 64, 0 },
+};
+
+static struct mp_backend *gpu, *cpu;
+static char *dir;
+
+static void add_node(struct pbw *g, const char *op, const char *name, int nin, const char *const *in,
+                     const char *out, int nattrs, struct pbw *attrs)
+{
+	const char *outs[] = { out };
+	struct pbw n = onnx_node(op, name, nin, in, 1, outs, nattrs, attrs);
+	onnx_graph_node(g, &n);
+}
+
+static void add_transpose(struct pbw *g, const char *name, const char *in, const char *out, int n,
+                          const int64_t *perm)
+{
+	const char *ins[] = { in };
+	struct pbw a = onnx_attr_ints("perm", n, perm);
+	add_node(g, "Transpose", name, 1, ins, out, 1, &a);
+}
+
+static void add_scalar(struct pbw *g, const char *name, float v)
+{
+	struct pbw t = onnx_tensor_raw(name, 1, 0, NULL, &v, sizeof v);
+	onnx_graph_init(g, &t);
+}
+
+static void add_io(struct pbw *g, bool input, const char *name, int nd, const int64_t *dims)
+{
+	struct pbw vi = onnx_value_info(name, 1, nd, dims, NULL);
+	if (input)
+		onnx_graph_input(g, &vi);
+	else
+		onnx_graph_output(g, &vi);
+}
+
+/* The case's model; its inputs' shapes in qd, kd, vd. */
+static char *case_model(const struct acase *c, int idx, int *nd, int64_t *qd, int64_t *kd, int64_t *vd)
+{
+	struct pbw g = onnx_graph();
+	float sc = (float)(1 / sqrt(sqrt((double)c->d)));
+	const char *mm1[2], *mm2[2];
+	int64_t od[4];
+	if (c->layout == HF) {
+		static const int64_t p0213[] = { 0, 2, 1, 3 }, p0231[] = { 0, 2, 3, 1 };
+		*nd = 4;
+		int64_t q4[] = { c->b, c->t, c->h, c->d }, k4[] = { c->b, c->s, c->h, c->d }, v4[] = { c->b, c->s, c->h, c->dv };
+		int64_t o4[] = { c->b, c->t, c->h, c->dv };
+		memcpy(qd, q4, sizeof q4), memcpy(kd, k4, sizeof k4), memcpy(vd, v4, sizeof v4), memcpy(od, o4, sizeof o4);
+		add_scalar(&g, "cq", sc);
+		add_scalar(&g, "ck", sc);
+		add_transpose(&g, "tq", "q", "qt", 4, p0213);
+		add_transpose(&g, "tk", "k", "kt", 4, p0231);
+		add_transpose(&g, "tv", "v", "vt", 4, p0213);
+		const char *mq[] = { "qt", "cq" }, *mk[] = { "ck", "kt" }; /* the scalar on either side */
+		add_node(&g, "Mul", "mq", 2, mq, "qs", 0, NULL);
+		add_node(&g, "Mul", "mk", 2, mk, "ks", 0, NULL);
+		mm1[0] = "qs", mm1[1] = "ks", mm2[1] = "vt";
+	} else if (c->layout == EAGER || c->layout == KT) {
+		static const int64_t p0132[] = { 0, 1, 3, 2 };
+		*nd = 4;
+		int64_t q4[] = { c->b, c->h, c->t, c->d }, k4[] = { c->b, c->h, c->s, c->d }, v4[] = { c->b, c->h, c->s, c->dv };
+		int64_t kt4[] = { c->b, c->h, c->d, c->s }, o4[] = { c->b, c->h, c->t, c->dv };
+		memcpy(qd, q4, sizeof q4), memcpy(vd, v4, sizeof v4), memcpy(od, o4, sizeof o4);
+		if (c->layout == KT) {
+			memcpy(kd, kt4, sizeof kt4);
+			mm1[1] = "k";
+		} else {
+			memcpy(kd, k4, sizeof k4);
+			add_transpose(&g, "tk", "k", "kt", 4, p0132);
+			mm1[1] = "kt";
+		}
+		mm1[0] = "q", mm2[1] = "v";
+	} else {
+		static const int64_t p021[] = { 0, 2, 1 };
+		*nd = 3;
+		int64_t q3[] = { c->h, c->t, c->d }, k3[] = { c->h, c->s, c->d }, v3[] = { c->h, c->s, c->dv };
+		int64_t o3[] = { c->h, c->t, c->dv };
+		memcpy(qd, q3, sizeof q3), memcpy(kd, k3, sizeof k3), memcpy(vd, v3, sizeof v3), memcpy(od, o3, sizeof o3);
+		add_transpose(&g, "tk", "k", "kt", 3, p021);
+		mm1[0] = "q", mm1[1] = "kt", mm2[1] = "v";
+	}
+	add_io(&g, true, "q", *nd, qd);
+	add_io(&g, true, "k", *nd, kd);
+	add_io(&g, true, "v", *nd, vd);
+	add_node(&g, "MatMul", "mm1", 2, mm1, "s", 0, NULL);
+	const char *sin = "s";
+	if (c->layout == EAGER || c->layout == RANK3 || c->layout == KT) {
+		add_scalar(&g, "cs", c->layout == RANK3 ? sc * sc : 1 / (sc * sc));
+		const char *ss[] = { "s", "cs" };
+		add_node(&g, c->layout == RANK3 ? "Mul" : "Div", "scale", 2, ss, "s2", 0, NULL);
+		sin = "s2";
+	}
+	struct pbw ax = onnx_attr_int("axis", -1);
+	const char *smi[] = { sin };
+	add_node(&g, "Softmax", "softmax", 1, smi, "p", 1, &ax);
+	mm2[0] = "p";
+	add_node(&g, "MatMul", "mm2", 2, mm2, c->layout == HF ? "o" : "y", 0, NULL);
+	if (c->layout == HF) {
+		static const int64_t p0213[] = { 0, 2, 1, 3 };
+		add_transpose(&g, "to", "o", "y", 4, p0213);
+	}
+	add_io(&g, false, "y", *nd, od);
+	struct pbw m = onnx_model(17, &g);
+	char name[64];
+	snprintf(name, sizeof name, "attn%d.onnx", idx);
+	char *p = mp_test_write(dir, name, m.d, m.n);
+	pbw_free(&m);
+	return p;
+}
+
+/* Runs the model on be; the output as a host tensor in `out`. */
+static bool run(const char *path, struct mp_backend *be, const char *policy, bool literal, bool no_attn,
+                const struct mp_batch *b, struct mp_tensor *out, size_t *groups, char *why, size_t wn)
+{
+	struct mp_error e = { 0 };
+	struct mp_graph *g = NULL;
+	struct mp_exec *x = NULL;
+	struct mp_policy pol = { 0 };
+	bool ok = false;
+	if (mp_graph_load(path, &g, &e) || mp_policy_set_base(&pol, policy, &e))
+		goto out;
+	struct mp_exec_options o = { .policy = &pol, .literal = literal, .no_fused_attention = no_attn };
+	if (mp_exec_new(g, be, cpu, &o, &x, &e))
+		goto out;
+	/* four runs: recorded, then in the planned arena, then captured and
+	 * replayed as a graph (on the fast executor) */
+	for (int rep = 0; rep < 4; rep++)
+		if (mp_exec_begin(x, b, &e) || mp_exec_run(x, &e))
+			goto out;
+	if (mp_exec_fetch(x, mp_graph_output(g, 0), out, &e))
+		goto out;
+	struct mp_exec_stats st;
+	mp_exec_get_stats(x, &st);
+	*groups = st.attention_groups;
+	ok = true;
+out:
+	if (!ok)
+		snprintf(why, wn, "%s run: %.300s", be->iface->name, e.msg);
+	mp_exec_free(x);
+	mp_graph_free(g);
+	mp_policy_free(&pol);
+	return ok;
+}
+
+/* NMSE over the finite pairs; false when NaN/Inf differ in place or sign.
+ * Also the largest difference in units of the last place of b's dtype. */
+static bool compare(const struct mp_tensor *a, const struct mp_tensor *b, double *nmse, double *ulps)
+{
+	int64_t n = mp_tensor_numel(a);
+	double *x = malloc((size_t)(n + 1) * 8), *y = malloc((size_t)(n + 1) * 8), d2 = 0, b2 = 0;
+	int mbits = b->dtype == MP_BF16 ? 7 : b->dtype == MP_F16 ? 10 : 23;
+	bool ok = x && y && mp_tensor_numel(b) == n;
+	*ulps = 0;
+	if (ok) {
+		mp_dtype_convert(a->dtype, a->data, MP_F64, x, (size_t)n);
+		mp_dtype_convert(b->dtype, b->data, MP_F64, y, (size_t)n);
+	}
+	for (int64_t i = 0; ok && i < n; i++) {
+		if (!isfinite(x[i]) || !isfinite(y[i])) {
+			ok &= (isnan(x[i]) && isnan(y[i])) || x[i] == y[i];
+			continue;
+		}
+		d2 += (x[i] - y[i]) * (x[i] - y[i]);
+		b2 += y[i] * y[i];
+		int ex;
+		frexp(y[i] != 0 ? y[i] : 1e-30, &ex);
+		double u = fabs(x[i] - y[i]) / ldexp(1, ex - 1 - mbits);
+		*ulps = u > *ulps ? u : *ulps;
+	}
+	*nmse = b2 > 0 ? d2 / b2 : d2;
+	free(x);
+	free(y);
+	return ok;
+}
+
+static double limit_of(enum mp_dtype t)
+{
+	return t == MP_BF16 ? 1e-4 : t == MP_F16 ? 1e-6 : 1e-9; /* test_parity's */
+}
+
+static int run_case(const struct acase *c, int idx, int *tap)
+{
+	static const char *names[] = { "hf", "eager", "rank3", "k^T given" };
+	struct mp_error e = { 0 };
+	struct mp_batch *b = NULL;
+	struct mp_tensor ts[3], got = { 0 }, want = { 0 }, nodes = { 0 };
+	const char *tn[] = { "q", "k", "v" };
+	int64_t dims[3][4];
+	int nd;
+	size_t groups = 0, g2 = 0, g3 = 0;
+	char why[512] = "";
+	bool ok = false;
+	/* batch tensors in the policy's low type, as a bf16 data pipeline keeps them */
+	enum mp_dtype low = strstr(c->policy, "fp16") ? MP_F16 : strstr(c->policy, "bf16") ? MP_BF16 : MP_F32;
+	char *path = case_model(c, idx, &nd, dims[0], dims[1], dims[2]);
+	uint64_t rng = 0x9E3779B97F4A7C15ull * (uint64_t)(idx + 1);
+	for (int k = 0; k < 3; k++) {
+		mp_tensor_init(&ts[k], low, nd, dims[k]);
+		int64_t n = mp_tensor_numel(&ts[k]);
+		double *v = malloc((size_t)n * 8);
+		for (int64_t i = 0; i < n; i++) {
+			rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+			v[i] = ((double)(rng >> 11) / 9007199254740992.0) * 6 - 3;
+		}
+		ts[k].data = malloc((size_t)n * mp_dtype_size(low));
+		mp_dtype_convert(MP_F64, v, low, ts[k].data, (size_t)n);
+		free(v);
+	}
+	if (mp_batch_from_tensors("random", 3, tn, ts, true, &b, &e)) {
+		snprintf(why, sizeof why, "batch: %.300s", e.msg);
+		goto out;
+	}
+	if (!run(path, gpu, c->policy, false, false, b, &got, &groups, why, sizeof why) ||
+	    !run(path, cpu, c->policy, true, false, b, &want, &g2, why, sizeof why) ||
+	    !run(path, gpu, c->policy, false, true, b, &nodes, &g3, why, sizeof why))
+		goto out;
+	double nmse, ulps, nmse2, ulps2;
+	if ((int)groups != c->want_groups) {
+		snprintf(why, sizeof why, "%zu attention groups, not %d", groups, c->want_groups);
+	} else if (g3) {
+		snprintf(why, sizeof why, "no_fused_attention still made %zu groups", g3);
+	} else if (!compare(&got, &want, &nmse, &ulps)) {
+		snprintf(why, sizeof why, "NaN or Inf where the CPU has none, or the reverse");
+	} else if (!(nmse <= limit_of(got.dtype))) {
+		snprintf(why, sizeof why, "NMSE %.3g > %.3g against the CPU", nmse, limit_of(got.dtype));
+	} else {
+		compare(&got, &nodes, &nmse2, &ulps2);
+		printf("# %s %s [%lld,%lld,%lld,%lld,%lld,%lld] %s: NMSE %.3g vs the CPU; vs CUDA node by node "
+		       "NMSE %.3g, at most %.1f ulp\n", names[c->layout], c->policy, (long long)c->b, (long long)c->h,
+		       (long long)c->t, (long long)c->s, (long long)c->d, (long long)c->dv, mp_dtype_name(got.dtype),
+		       nmse, nmse2, ulps2);
+		ok = true;
+	}
+out:
+	printf("%s %d - attention %s %s [b %lld h %lld t %lld s %lld d %lld dv %lld]%s%s\n", ok ? "ok" : "not ok",
+	       ++*tap, names[c->layout], c->policy, (long long)c->b, (long long)c->h, (long long)c->t,
+	       (long long)c->s, (long long)c->d, (long long)c->dv, ok ? "" : ": ", why);
+	mp_tensor_reset(&got);
+	mp_tensor_reset(&want);
+	mp_tensor_reset(&nodes);
+	mp_batch_free(b);
+	for (int k = 0; k < 3; k++)
+		free(ts[k].data);
+	free(path);
+	return !ok;
+}
+
+int main(void)
+{
+	struct mp_error e = { 0 };
+	if (!mp_backend_cuda_present()) {
+		printf("1..0 # SKIP no CUDA GPU here (or a build without CUDA)\n");
+		return 0;
+	}
+	if (mp_backend_cuda_new(0, &gpu, &e) || mp_backend_cpu_new(0, &cpu, &e)) {
+		printf("Bail out! %s\n", e.msg);
+		return 1;
+	}
+	mp_backend_cuda_set_attention_min_blocks(gpu, 0); /* the kernel at every size */
+	dir = mp_test_tmpdir();
+	int tap = 0, failed = 0;
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+		failed += run_case(&cases[i], (int)i, &tap);
+	printf("1..%d\n", tap);
+	mp_backend_free(gpu);
+	mp_backend_free(cpu);
+	mp_test_rmtree(dir);
+	free(dir);
+	return failed ? 1 : 0;
+}
