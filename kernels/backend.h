@@ -150,7 +150,7 @@ enum mp_status mp_backend_cuda_memory(struct mp_backend *b, size_t *used, size_t
 enum mp_status mp_backend_cuda_graph_memory(struct mp_backend *b, size_t *peak, bool reset, struct mp_error *e);
 /* TF32 for fp32 GEMMs (off by default: true fp32). */
 void mp_backend_cuda_set_tf32(struct mp_backend *b, bool on);
-/* Attention as one kernel only when it makes at least n blocks of 64 query
+/* Attention as one kernel only when it makes at least n blocks of 128 query
  * rows (-1, the default: one per SM); with fewer, one block's serial walk
  * over the keys is slower than the nodes one by one, and the call declines
  * (the executor runs the nodes).  Tests set 0 to run the kernel at any size. */

@@ -5,7 +5,7 @@
  * Node by node, attention writes the scores and the probabilities, a
  * [batch, heads, t, s] tensor each, and copies Q, K^T, V and O through four
  * transposes: at 257 tokens that is most of a ViT's memory traffic.  Here
- * one CTA takes 64 query rows of one (batch, head) and keeps their whole
+ * one CTA takes 128 query rows of one (batch, head) and keeps their whole
  * score rows in shared memory:
  *
  *   1. Q' = round(Q * q_scale) to registers; for each block of 64 keys,
@@ -27,7 +27,8 @@
 #include "cu.cuh"
 #include "cuda_api.h"
 
-enum { AT_ROWS = 64, AT_WARPS = 4, AT_KEYS = 64, AT_MAX_D = 128 };
+/* a CTA: 128 query rows (16 a warp), keys in blocks of 64 */
+enum { AT_ROWS = 128, AT_WARPS = 8, AT_KEYS = 64, AT_MAX_D = 128 };
 
 struct at_args {
 	const uint16_t *q, *k, *v;
@@ -84,12 +85,12 @@ __device__ __forceinline__ uint32_t at_u32(const uint16_t *p)
 	return *(const uint32_t *)p;
 }
 
-/* A block of 64 rows of a [rows, cols] operand (cols a multiple of 8, at
+/* A block of nrows (at most 64) rows of a [rows, cols] operand (cols a multiple of 8, at
  * most AT_MAX_D), 16 bytes a thread: loaded to registers first (all loads
  * in flight at once, and the next block's while the tensor cores work on
  * this one), then scaled and rounded when op is set and stored to shared
  * memory (row stride ld); rows past `limit` are zeros. */
-enum { AT_PER_THREAD = AT_ROWS * AT_MAX_D / 8 / (AT_WARPS * 32) };
+enum { AT_PER_THREAD = AT_KEYS * AT_MAX_D / 8 / (AT_WARPS * 32) };
 
 struct at_block {
 	uint4 r[AT_PER_THREAD];
@@ -109,30 +110,30 @@ __device__ __forceinline__ at_part at_part_of(int cols)
 	p.col = ((int)threadIdx.x - p.r0 * chunks) * 8;
 	p.step = per;
 	if (p.r0 >= per)
-		p.r0 = AT_ROWS; /* a thread left over: no rows */
+		p.r0 = 1 << 20; /* a thread left over: no rows */
 	return p;
 }
 
 __device__ __forceinline__ void at_fetch(at_block &blk, const at_part &pt, const uint16_t *src, int64_t rs,
-                                         int row0, int limit)
+                                         int row0, int limit, int nrows)
 {
 #pragma unroll
 	for (int i = 0; i < AT_PER_THREAD; i++) {
 		int r = pt.r0 + i * pt.step;
 		blk.r[i] = make_uint4(0, 0, 0, 0);
-		if (r < AT_ROWS && row0 + r < limit)
+		if (r < nrows && row0 + r < limit)
 			blk.r[i] = *(const uint4 *)(src + (int64_t)(row0 + r) * rs + pt.col);
 	}
 }
 
 template <int MM>
 __device__ __forceinline__ void at_put(const at_block &blk, const at_part &pt, uint16_t *dst, int ld, int op,
-                                       float scale)
+                                       float scale, int nrows)
 {
 #pragma unroll
 	for (int i = 0; i < AT_PER_THREAD; i++) {
 		int r = pt.r0 + i * pt.step;
-		if (r >= AT_ROWS)
+		if (r >= nrows)
 			break;
 		uint4 raw = blk.r[i];
 		if (op != MP_OP_NONE) {
@@ -160,7 +161,7 @@ struct at_elem<MP_F32> {
 };
 
 template <int MM, int SDT, int NPL>
-__global__ void __launch_bounds__(AT_WARPS * 32, 4) k_attention(at_args a)
+__global__ void __launch_bounds__(AT_WARPS * 32, 2) k_attention(at_args a)
 {
 	typedef typename at_elem<SDT>::T ST;
 	extern __shared__ __align__(16) unsigned char at_smem[];
@@ -168,9 +169,9 @@ __global__ void __launch_bounds__(AT_WARPS * 32, 4) k_attention(at_args a)
 	const int tile = (int)(blockIdx.x % (unsigned)a.tiles), bh = (int)(blockIdx.x / (unsigned)a.tiles);
 	const int b = bh / a.nh, h = bh - b * a.nh, t0 = tile * AT_ROWS;
 	const int lq = a.d + 8, lv = a.dv + 8;
-	ST *sc = (ST *)at_smem;                                     /* [64][srow] scores, then P */
-	uint16_t *qs = (uint16_t *)(sc + AT_ROWS * a.srow);         /* [64][d + 8] */
-	uint16_t *kv = qs + AT_ROWS * lq;                           /* a K block [64][d + 8], a V block [64][dv + 8] */
+	ST *sc = (ST *)at_smem;                             /* [128][srow] scores, then P */
+	uint16_t *qs = (uint16_t *)(sc + AT_ROWS * a.srow); /* [128][d + 8] */
+	uint16_t *kv = qs + AT_ROWS * lq;                   /* a K block [64][d + 8], a V block [64][dv + 8] */
 	const uint16_t *qg = a.q + b * a.q_st[0] + h * a.q_st[1];
 	const uint16_t *kg = a.k + b * a.k_st[0] + h * a.k_st[1];
 	const uint16_t *vg = a.v + b * a.v_st[0] + h * a.v_st[1];
@@ -178,13 +179,16 @@ __global__ void __launch_bounds__(AT_WARPS * 32, 4) k_attention(at_args a)
 	const at_part pd = at_part_of(a.d), pv = at_part_of(a.dv);
 
 	/* 1. the scores */
-	at_fetch(blk, pd, qg, a.q_st[2], t0, a.t);
-	at_put<MM>(blk, pd, qs, lq, a.q_op, a.q_scale);
-	at_fetch(blk, pd, kg, a.k_st[2], 0, a.s);
+	for (int half = 0; half < AT_ROWS / AT_KEYS; half++) { /* Q in blocks of 64 rows */
+		at_fetch(blk, pd, qg, a.q_st[2], t0 + half * AT_KEYS, a.t, AT_KEYS);
+		at_put<MM>(blk, pd, qs + half * AT_KEYS * lq, lq, a.q_op, a.q_scale, AT_KEYS);
+	}
+	at_fetch(blk, pd, kg, a.k_st[2], 0, a.s, AT_KEYS);
 	__syncthreads();
 	uint32_t qf[AT_MAX_D / 16][4];
 	const int r0 = w * 16 + g;
 	const bool live = t0 + w * 16 < a.t; /* a warp whose rows are all past t only loads */
+	const bool plain = a.s_op == MP_OP_NONE && a.s_dt == SDT;
 #pragma unroll
 	for (int kk = 0; kk < AT_MAX_D / 16; kk++)
 		if (kk * 16 < a.d) {
@@ -194,25 +198,50 @@ __global__ void __launch_bounds__(AT_WARPS * 32, 4) k_attention(at_args a)
 			qf[kk][3] = at_u32(qs + (r0 + 8) * lq + kk * 16 + 8 + 2 * tq);
 		}
 	for (int kb = 0; kb < a.s; kb += AT_KEYS) {
-		at_put<MM>(blk, pd, kv, lq, a.k_op, a.k_scale);
+		at_put<MM>(blk, pd, kv, lq, a.k_op, a.k_scale, AT_KEYS);
 		__syncthreads();
 		if (kb + AT_KEYS < a.s)
-			at_fetch(blk, pd, kg, a.k_st[2], kb + AT_KEYS, a.s);
+			at_fetch(blk, pd, kg, a.k_st[2], kb + AT_KEYS, a.s, AT_KEYS);
 		else
-			at_fetch(blk, pv, vg, a.v_st[2], 0, a.s); /* V's first block, under the softmax */
-		for (int j = 0; j < AT_KEYS / 8 && kb + 8 * j < a.s && live; j++) {
-			float acc[4] = { 0, 0, 0, 0 };
-			const uint16_t *kr = kv + (8 * j + g) * lq + 2 * tq;
+			at_fetch(blk, pv, vg, a.v_st[2], 0, a.s, AT_KEYS); /* V's first block, under the softmax */
+		/* eight independent accumulator chains; rows of K past s are
+		 * zeros, their scores are not stored */
+		float acc[AT_KEYS / 8][4];
+#pragma unroll
+		for (int j = 0; j < AT_KEYS / 8; j++)
+			acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0;
+		if (live) {
 #pragma unroll
 			for (int kk = 0; kk < AT_MAX_D / 16; kk++)
 				if (kk * 16 < a.d)
-					at_mma<MM>(acc, qf[kk], at_u32(kr + kk * 16), at_u32(kr + kk * 16 + 8));
+#pragma unroll
+					for (int j = 0; j < AT_KEYS / 8; j++) {
+						const uint16_t *kr = kv + (8 * j + g) * lq + 2 * tq + kk * 16;
+						at_mma<MM>(acc[j], qf[kk], at_u32(kr), at_u32(kr + 8));
+					}
+		}
+#pragma unroll
+		for (int j = 0; j < AT_KEYS / 8; j++) {
+			if (kb + 8 * j >= a.s || !live)
+				continue;
 			int col = kb + 8 * j + 2 * tq;
+			if (plain && col + 1 < a.s) { /* the scores as MatMul rounds them, two at a time */
+#pragma unroll
+				for (int half = 0; half < 2; half++) {
+					int at = (r0 + 8 * half) * a.srow + col;
+					if (SDT == MP_F32)
+						*(float2 *)((float *)sc + at) = make_float2(acc[j][2 * half], acc[j][2 * half + 1]);
+					else
+						*(uint32_t *)((uint16_t *)sc + at) = (uint32_t)at_bits<SDT>(acc[j][2 * half]) |
+						                                    (uint32_t)at_bits<SDT>(acc[j][2 * half + 1]) << 16;
+				}
+				continue;
+			}
 #pragma unroll
 			for (int i = 0; i < 4; i++) {
 				int c = col + (i & 1), r = r0 + (i >> 1) * 8;
 				if (c < a.s) {
-					float v = at_round(acc[i], a.s_dt);
+					float v = at_round(acc[j][i], a.s_dt);
 					if (a.s_op != MP_OP_NONE)
 						v = at_round(at_scale(v, a.s_op, a.s_scale), a.s2_dt);
 					if (SDT == MP_F32)
@@ -229,40 +258,57 @@ __global__ void __launch_bounds__(AT_WARPS * 32, 4) k_attention(at_args a)
 	 * lane + 32 j, in registers, j in order; then the butterflies): the
 	 * probabilities (MM) replace the scores in place */
 	const int sp = (a.s + 15) & ~15;
-	for (int rr = 0; rr < 16; rr++) {
+	for (int rr = 0; rr < 16; rr += 2) { /* two rows at a time: two chains in flight */
 		int r = w * 16 + rr;
 		if (t0 + r >= a.t)
 			break;
-		const ST *x = sc + r * a.srow;
-		uint16_t *p = (uint16_t *)(sc + r * a.srow);
-		float v[NPL], m = -INFINITY, sum = 0;
+		bool both = t0 + r + 1 < a.t;
+		const ST *x[2] = { sc + r * a.srow, sc + (r + 1) * a.srow };
+		float v[2][NPL], m[2] = { -INFINITY, -INFINITY }, sum[2] = { 0, 0 };
 #pragma unroll
 		for (int j = 0; j < NPL; j++) {
 			int k = lane + 32 * j;
-			v[j] = k < a.s ? cu_ldf<SDT>(x, k) : -INFINITY;
-			m = v[j] > m ? v[j] : m;
+#pragma unroll
+			for (int q = 0; q < 2; q++) {
+				v[q][j] = k < a.s ? cu_ldf<SDT>(x[q], k) : -INFINITY;
+				m[q] = v[q][j] > m[q] ? v[q][j] : m[q];
+			}
 		}
-		for (int s = 16; s > 0; s >>= 1) {
-			float other = __shfl_xor_sync(0xffffffffu, m, s);
-			m = other > m ? other : m;
-		}
-		if (isinf(m) && m < 0)
-			m = 0;
+		for (int s = 16; s > 0; s >>= 1)
+#pragma unroll
+			for (int q = 0; q < 2; q++) {
+				float other = __shfl_xor_sync(0xffffffffu, m[q], s);
+				m[q] = other > m[q] ? other : m[q];
+			}
+#pragma unroll
+		for (int q = 0; q < 2; q++)
+			if (isinf(m[q]) && m[q] < 0)
+				m[q] = 0;
 #pragma unroll
 		for (int j = 0; j < NPL; j++)
-			if (lane + 32 * j < a.s) {
-				v[j] = expf(v[j] - m); /* the same expf the output divides */
-				sum += v[j];
-			}
+			if (lane + 32 * j < a.s)
+#pragma unroll
+				for (int q = 0; q < 2; q++) {
+					v[q][j] = expf(v[q][j] - m[q]); /* the same expf the output divides */
+					sum[q] += v[q][j];
+				}
 		for (int s = 16; s > 0; s >>= 1)
-			sum += __shfl_xor_sync(0xffffffffu, sum, s);
+#pragma unroll
+			for (int q = 0; q < 2; q++)
+				sum[q] += __shfl_xor_sync(0xffffffffu, sum[q], s);
 		if (SDT == MP_F32) /* 4-byte scores: a lane's P lands on another's score */
 			__syncwarp();
 #pragma unroll
-		for (int j = 0; j < NPL; j++) {
-			int k = lane + 32 * j;
-			if (k < sp)
-				p[k] = at_bits<MM>(k < a.s ? at_round(v[j] / sum, a.p_dt) : 0.0f);
+		for (int q = 0; q < 2; q++) {
+			uint16_t *p = (uint16_t *)x[q];
+			if (q == 1 && !both)
+				break;
+#pragma unroll
+			for (int j = 0; j < NPL; j++) {
+				int k = lane + 32 * j;
+				if (k < sp)
+					p[k] = at_bits<MM>(k < a.s ? at_round(v[q][j] / sum[q], a.p_dt) : 0.0f);
+			}
 		}
 		if (SDT == MP_F32)
 			__syncwarp();
@@ -275,10 +321,10 @@ __global__ void __launch_bounds__(AT_WARPS * 32, 4) k_attention(at_args a)
 		oacc[j][0] = oacc[j][1] = oacc[j][2] = oacc[j][3] = 0;
 	const uint16_t *p0 = (const uint16_t *)(sc + r0 * a.srow), *p8 = (const uint16_t *)(sc + (r0 + 8) * a.srow);
 	for (int kb = 0; kb < a.s; kb += AT_KEYS) {
-		at_put<MM>(blk, pv, kv, lv, MP_OP_NONE, 0);
+		at_put<MM>(blk, pv, kv, lv, MP_OP_NONE, 0, AT_KEYS);
 		__syncthreads();
 		if (kb + AT_KEYS < a.s)
-			at_fetch(blk, pv, vg, a.v_st[2], kb + AT_KEYS, a.s);
+			at_fetch(blk, pv, vg, a.v_st[2], kb + AT_KEYS, a.s, AT_KEYS);
 		for (int kk = 0; kk < AT_KEYS / 16 && kb + 16 * kk < a.s && live; kk++) {
 			int c = kb + 16 * kk + 2 * tq;
 			uint32_t af[4] = { at_u32(p0 + c), at_u32(p8 + c), at_u32(p0 + c + 8), at_u32(p8 + c + 8) };
@@ -354,7 +400,7 @@ extern "C" enum mp_status cu_attention(void *ctx, const struct mp_attn_call *c, 
 	 * puts the rows on different banks */
 	bool s16 = c->s2_dt == MP_BF16 || c->s2_dt == MP_F16;
 	int srow = (int)(((c->s + 15) & ~15) + (s16 ? 8 : 4));
-	size_t lq = (size_t)c->d + 8, lv = (size_t)c->dv + 8, kvs = AT_ROWS * (lq > lv ? lq : lv);
+	size_t lq = (size_t)c->d + 8, lv = (size_t)c->dv + 8, kvs = AT_KEYS * (lq > lv ? lq : lv);
 	size_t smem = (size_t)AT_ROWS * srow * (s16 ? 2 : 4) + (AT_ROWS * lq + kvs) * 2;
 	int least = cx->attn_min_blocks < 0 ? cx->sm_count : cx->attn_min_blocks;
 	if (ctas < least)
