@@ -103,6 +103,78 @@ __global__ void k_layer_norm(const void *x, int xt, void *y, int yt, const float
 	}
 }
 
+/* LayerNormalization over rows of up to 32 * NPL elements held in
+ * registers, one warp a row: one read of the input instead of three, typed
+ * loads.  The sums run in k_layer_norm's order (each lane its elements in
+ * turn, then the butterfly) and the arithmetic is its own, so the results
+ * are the same bits. */
+template <int NPL, int XT, int YT>
+__global__ void k_layer_norm_warp(const void *x, void *y, const float *scale, const float *bias, int32_t rows,
+                                  int inner, float eps)
+{
+	int lane = threadIdx.x & 31;
+	int32_t warp = (int32_t)((blockIdx.x * blockDim.x + threadIdx.x) >> 5);
+	int32_t nwarps = (int32_t)((gridDim.x * blockDim.x) >> 5);
+	for (int32_t r = warp; r < rows; r += nwarps) {
+		int32_t base = r * inner;
+		float v[NPL], m = 0, var = 0;
+#pragma unroll
+		for (int j = 0; j < NPL; j++) {
+			int i = lane + 32 * j;
+			v[j] = i < inner ? cu_ldf<XT>(x, base + i) : 0;
+			if (i < inner)
+				m += v[j];
+		}
+		m = warp_sum(m) / (float)inner;
+#pragma unroll
+		for (int j = 0; j < NPL; j++)
+			if (lane + 32 * j < inner) {
+				float d = v[j] - m;
+				var += d * d;
+			}
+		var = warp_sum(var) / (float)inner;
+		float iv = 1.0f / sqrtf(var + eps);
+#pragma unroll
+		for (int j = 0; j < NPL; j++) {
+			int i = lane + 32 * j;
+			if (i < inner)
+				cu_stf<YT>(y, base + i, (v[j] - m) * iv * scale[i] + (bias ? bias[i] : 0.0f));
+		}
+	}
+}
+
+template <int NPL>
+static bool layer_norm_warp_types(cudaStream_t st, const void *x, int xt, void *y, int yt, const float *s,
+                                  const float *b, int64_t rows, int64_t inner, float eps)
+{
+	unsigned blocks = cu_blocks(rows * 32, 256);
+#define LNW(X, Y)                                                                                           \
+	if (xt == X && yt == Y) {                                                                           \
+		k_layer_norm_warp<NPL, X, Y><<<blocks, 256, 0, st>>>(x, y, s, b, (int32_t)rows, (int)inner, eps); \
+		return true;                                                                                \
+	}
+	LNW(MP_F32, MP_F32) LNW(MP_F32, MP_BF16) LNW(MP_F32, MP_F16) LNW(MP_BF16, MP_BF16) LNW(MP_F16, MP_F16)
+	LNW(MP_BF16, MP_F32) LNW(MP_F16, MP_F32)
+#undef LNW
+	return false;
+}
+
+/* The register-resident LayerNormalization where the row fits and the
+ * types are the common ones. */
+static bool layer_norm_warp(cudaStream_t st, const void *x, int xt, void *y, int yt, const float *s,
+                            const float *b, int64_t rows, int64_t inner, float eps)
+{
+	if (rows * inner > INT32_MAX)
+		return false;
+	if (inner <= 128)
+		return layer_norm_warp_types<4>(st, x, xt, y, yt, s, b, rows, inner, eps);
+	if (inner <= 384)
+		return layer_norm_warp_types<12>(st, x, xt, y, yt, s, b, rows, inner, eps);
+	if (inner <= 1024)
+		return layer_norm_warp_types<32>(st, x, xt, y, yt, s, b, rows, inner, eps);
+	return false;
+}
+
 static enum mp_status layer_like(struct cu_ctx *cx, const struct mp_op_call *c, struct mp_error *e)
 {
 	const struct mp_norm_params *p = (const struct mp_norm_params *)c->params;
@@ -130,7 +202,11 @@ static enum mp_status layer_like(struct cu_ctx *cx, const struct mp_op_call *c, 
 	}
 	struct mp_tensor *mo = c->noutputs > 1 ? c->out[1] : NULL, *io = c->noutputs > 2 ? c->out[2] : NULL;
 	unsigned blocks = cu_blocks(outer * 32, 256);
-	if (X->dtype == MP_F64)
+	if (!rms && !mo && !io &&
+	    layer_norm_warp(cx->stream, X->data, X->dtype, c->out[0]->data, c->out[0]->dtype, s, b, outer, inner,
+	                    p->epsilon)) {
+		/* launched */
+	} else if (X->dtype == MP_F64)
 		(rms ? k_layer_norm<double, true> : k_layer_norm<double, false>)<<<blocks, 256, 0, cx->stream>>>(
 			X->data, X->dtype, c->out[0]->data, c->out[0]->dtype, s, b, mo ? mo->data : NULL,
 			mo ? mo->dtype : 0, io ? io->data : NULL, io ? io->dtype : 0, outer, inner, p->epsilon);
