@@ -258,50 +258,57 @@ __global__ void __launch_bounds__(AT_WARPS * 32, 2) k_attention(at_args a)
 	 * lane + 32 j, in registers, j in order; then the butterflies): the
 	 * probabilities (MM) replace the scores in place */
 	const int sp = (a.s + 15) & ~15;
-	for (int rr = 0; rr < 16; rr += 2) { /* two rows at a time: two chains in flight */
+	/* two rows at a time: two chains in flight (four were slower) */
+	constexpr int R = 2;
+	for (int rr = 0; rr < 16; rr += R) {
 		int r = w * 16 + rr;
 		if (t0 + r >= a.t)
 			break;
-		bool both = t0 + r + 1 < a.t;
-		const ST *x[2] = { sc + r * a.srow, sc + (r + 1) * a.srow };
-		float v[2][NPL], m[2] = { -INFINITY, -INFINITY }, sum[2] = { 0, 0 };
+		const ST *x[R];
+		float v[R][NPL], m[R], sum[R];
+#pragma unroll
+		for (int q = 0; q < R; q++) {
+			x[q] = sc + (r + q) * a.srow;
+			m[q] = -INFINITY;
+			sum[q] = 0;
+		}
 #pragma unroll
 		for (int j = 0; j < NPL; j++) {
 			int k = lane + 32 * j;
 #pragma unroll
-			for (int q = 0; q < 2; q++) {
+			for (int q = 0; q < R; q++) {
 				v[q][j] = k < a.s ? cu_ldf<SDT>(x[q], k) : -INFINITY;
 				m[q] = v[q][j] > m[q] ? v[q][j] : m[q];
 			}
 		}
 		for (int s = 16; s > 0; s >>= 1)
 #pragma unroll
-			for (int q = 0; q < 2; q++) {
+			for (int q = 0; q < R; q++) {
 				float other = __shfl_xor_sync(0xffffffffu, m[q], s);
 				m[q] = other > m[q] ? other : m[q];
 			}
 #pragma unroll
-		for (int q = 0; q < 2; q++)
+		for (int q = 0; q < R; q++)
 			if (isinf(m[q]) && m[q] < 0)
 				m[q] = 0;
 #pragma unroll
 		for (int j = 0; j < NPL; j++)
 			if (lane + 32 * j < a.s)
 #pragma unroll
-				for (int q = 0; q < 2; q++) {
+				for (int q = 0; q < R; q++) {
 					v[q][j] = expf(v[q][j] - m[q]); /* the same expf the output divides */
 					sum[q] += v[q][j];
 				}
 		for (int s = 16; s > 0; s >>= 1)
 #pragma unroll
-			for (int q = 0; q < 2; q++)
+			for (int q = 0; q < R; q++)
 				sum[q] += __shfl_xor_sync(0xffffffffu, sum[q], s);
 		if (SDT == MP_F32) /* 4-byte scores: a lane's P lands on another's score */
 			__syncwarp();
 #pragma unroll
-		for (int q = 0; q < 2; q++) {
+		for (int q = 0; q < R; q++) {
 			uint16_t *p = (uint16_t *)x[q];
-			if (q == 1 && !both)
+			if (t0 + r + q >= a.t)
 				break;
 #pragma unroll
 			for (int j = 0; j < NPL; j++) {
