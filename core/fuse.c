@@ -83,12 +83,25 @@ static int32_t sole_reader(const struct mp_graph *g, const bool *keep, int32_t v
 	return mp_graph_node(g, (size_t)val->consumers[0])->op == a ? val->consumers[0] : -1;
 }
 
-/* A weight or a Constant's output: the scalar side of a scaling. */
+/* A weight or a Constant's output, maybe through Identity nodes (the
+ * TorchScript exporter shares equal weights that way): the scalar side of a
+ * scaling. */
 static bool constant(const struct mp_graph *g, int32_t v)
 {
-	const struct mp_value *val = mp_graph_value(g, (size_t)v);
-	return val->kind == MP_VALUE_INITIALIZER ||
-	       (val->producer >= 0 && mp_graph_node(g, (size_t)val->producer)->op == MP_OP_CONSTANT);
+	for (int hops = 0; v >= 0 && hops < 8; hops++) {
+		const struct mp_value *val = mp_graph_value(g, (size_t)v);
+		if (val->kind == MP_VALUE_INITIALIZER)
+			return true;
+		if (val->producer < 0)
+			return false;
+		const struct mp_node *n = mp_graph_node(g, (size_t)val->producer);
+		if (n->op == MP_OP_CONSTANT)
+			return true;
+		if (n->op != MP_OP_IDENTITY || n->ninputs < 1)
+			return false;
+		v = n->inputs[0];
+	}
+	return false;
 }
 
 /* The input of a scaling node that is not its scalar (a Div's dividend). */
