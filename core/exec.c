@@ -1679,66 +1679,63 @@ static void release_node(struct mp_exec *x, const struct mp_node *n, size_t i)
 		}
 }
 
-/* A fused group at its root: the inputs where the kernel reads them (static
- * ones as their staged copies), the root's output, one kernel.  Where the
- * backend cannot, the members run one by one, now and from then on. */
+/* An attention group's kernel: q, k, v where they are, the root's output.
+ * The backend is asked first, so that a run that declines allocates as the
+ * nodes one by one will (the memory plan sees one order). */
+static enum mp_status call_attention(struct mp_exec *x, struct xgroup *gr, int32_t out, struct mp_error *e)
+{
+	struct mp_attn_call *ac = &gr->acall;
+	const struct mp_tensor **slot[3] = { &ac->q, &ac->k, &ac->v };
+	enum mp_status st;
+	for (int k = 0; k < 3; k++) {
+		struct xval *v = &x->vals[gr->attn_in[k]];
+		if (!v->present || v->t.device != x->be->iface->device)
+			return mp_error_set(e, MP_ERR_INTERNAL, "attention input '%s' is not on the device",
+			                    mp_graph_value(x->g, (size_t)gr->attn_in[k])->name);
+		*slot[k] = &v->t;
+	}
+	ac->out = NULL;
+	if ((st = x->be->iface->attention(x->be->ctx, ac, e)) ||
+	    (st = alloc_output(x, x->be, mp_graph_node(x->g, gr->root), out, e)))
+		return st;
+	ac->out = &x->vals[out].t;
+	return x->be->iface->attention(x->be->ctx, ac, e);
+}
+
+/* An elementwise group's kernel: the inputs where the kernel reads them
+ * (static ones as their staged copies), the root's output. */
+static enum mp_status call_fused(struct mp_exec *x, struct xgroup *gr, int32_t out, struct mp_error *e)
+{
+	struct mp_fused_call *c = &gr->call;
+	enum mp_status st;
+	for (int k = 0; k < c->nin; k++) {
+		int32_t id = gr->in_value[k];
+		if (x->vals[id].is_static) {
+			if ((st = static_copy(x, id, gr->in_via[k], gr->in_want[k], x->be, &c->in[k], e)))
+				return st;
+		} else if (!x->vals[id].present || x->vals[id].t.device != x->be->iface->device) {
+			return mp_error_set(e, MP_ERR_INTERNAL, "fused input '%s' is not on the device",
+			                    mp_graph_value(x->g, (size_t)id)->name);
+		} else {
+			c->in[k] = &x->vals[id].t;
+		}
+	}
+	if ((st = alloc_output(x, x->be, mp_graph_node(x->g, gr->root), out, e)))
+		return st;
+	c->out = &x->vals[out].t;
+	return x->be->iface->fused(x->be->ctx, c, e);
+}
+
+/* A group at its root, as one kernel.  Where the backend cannot, the
+ * members run one by one, now and from then on. */
 static enum mp_status run_group(struct mp_exec *x, struct xgroup *gr, struct mp_error *e)
 {
 	const struct mp_node *rn = mp_graph_node(x->g, gr->root);
-	struct mp_fused_call *c = &gr->call;
 	int32_t out = rn->outputs[0];
 	enum mp_status st;
 
-	if (!gr->off && gr->attn) {
-		struct mp_attn_call *ac = &gr->acall;
-		const struct mp_tensor **slot[3] = { &ac->q, &ac->k, &ac->v };
-		for (int k = 0; k < 3; k++) {
-			struct xval *v = &x->vals[gr->attn_in[k]];
-			if (!v->present || v->t.device != x->be->iface->device) {
-				mp_error_set(e, MP_ERR_INTERNAL, "attention input '%s' is not on the device",
-				             mp_graph_value(x->g, (size_t)gr->attn_in[k])->name);
-				return node_error(rn, e);
-			}
-			*slot[k] = &v->t;
-		}
-		/* asked first, so that a run that declines allocates as the
-		 * nodes one by one will (the memory plan sees one order) */
-		ac->out = NULL;
-		st = x->be->iface->attention(x->be->ctx, ac, e);
-		if (st == MP_OK) {
-			if ((st = alloc_output(x, x->be, rn, out, e)))
-				return node_error(rn, e);
-			ac->out = &x->vals[out].t;
-			st = x->be->iface->attention(x->be->ctx, ac, e);
-		}
-		if (st == MP_OK) {
-			x->vals[out].present = true;
-			return MP_OK;
-		}
-		mp_tensor_reset(&x->vals[out].t);
-		if (st != MP_ERR_UNSUPPORTED)
-			return node_error(rn, e);
-		gr->off = true;
-		snprintf(x->stats.fusion_note, sizeof x->stats.fusion_note, "%.180s", e->msg);
-		mp_error_clear(e);
-	} else if (!gr->off) {
-		for (int k = 0; k < c->nin; k++) {
-			int32_t id = gr->in_value[k];
-			if (x->vals[id].is_static) {
-				if ((st = static_copy(x, id, gr->in_via[k], gr->in_want[k], x->be, &c->in[k], e)))
-					return node_error(rn, e);
-			} else if (!x->vals[id].present || x->vals[id].t.device != x->be->iface->device) {
-				mp_error_set(e, MP_ERR_INTERNAL, "fused input '%s' is not on the device",
-				             mp_graph_value(x->g, (size_t)id)->name);
-				return node_error(rn, e);
-			} else {
-				c->in[k] = &x->vals[id].t;
-			}
-		}
-		if ((st = alloc_output(x, x->be, rn, out, e)))
-			return node_error(rn, e);
-		c->out = &x->vals[out].t;
-		st = x->be->iface->fused(x->be->ctx, c, e);
+	if (!gr->off) {
+		st = gr->attn ? call_attention(x, gr, out, e) : call_fused(x, gr, out, e);
 		if (st == MP_OK) {
 			x->vals[out].present = true;
 			return MP_OK;

@@ -163,3 +163,33 @@ struct mp_backend *mp_test_device_backend(int threads, const char **why)
 	}
 	return b;
 }
+
+bool mp_test_nmse(const struct mp_tensor *a, const struct mp_tensor *b, double *nmse, double *ulps)
+{
+	int64_t n = mp_tensor_numel(a);
+	double *x = malloc((size_t)(n + 1) * 8), *y = malloc((size_t)(n + 1) * 8), d2 = 0, b2 = 0, worst = 0;
+	int mbits = b->dtype == MP_BF16 ? 7 : b->dtype == MP_F16 ? 10 : b->dtype == MP_F64 ? 52 : 23;
+	bool ok = x && y && mp_tensor_numel(b) == n;
+	if (ok) {
+		mp_dtype_convert(a->dtype, a->data, MP_F64, x, (size_t)n);
+		mp_dtype_convert(b->dtype, b->data, MP_F64, y, (size_t)n);
+	}
+	for (int64_t i = 0; ok && i < n; i++) {
+		if (!isfinite(x[i]) || !isfinite(y[i])) {
+			ok = (isnan(x[i]) && isnan(y[i])) || x[i] == y[i];
+			continue;
+		}
+		d2 += (x[i] - y[i]) * (x[i] - y[i]);
+		b2 += y[i] * y[i];
+		int ex;
+		frexp(y[i] != 0 ? y[i] : 1e-30, &ex);
+		double u = fabs(x[i] - y[i]) / ldexp(1, ex - 1 - mbits);
+		worst = u > worst ? u : worst;
+	}
+	*nmse = b2 > 0 ? d2 / b2 : d2;
+	if (ulps)
+		*ulps = worst;
+	free(x);
+	free(y);
+	return ok;
+}

@@ -15,6 +15,13 @@
 bool mp_test_allclose(const struct mp_tensor *got, const struct mp_tensor *want, double rtol,
                       double atol, char *why, size_t size);
 
+/* a against the reference b (same dtype-agnostic element count): the
+ * normalised mean squared error sum (a-b)^2 / sum b^2 over the pairs where
+ * both are finite, and (ulps not NULL) the largest difference in units of
+ * the last place of b's dtype.  False when NaN and Inf differ in place or
+ * sign, or the counts differ. */
+bool mp_test_nmse(const struct mp_tensor *a, const struct mp_tensor *b, double *nmse, double *ulps);
+
 /* The folder ../shared/<sub> beside the source tree (MP_SOURCE_ROOT), or
  * NULL when it is absent. The result is malloc'd. */
 char *mp_test_shared_path(const char *sub);

@@ -196,37 +196,6 @@ out:
 	return ok;
 }
 
-/* NMSE over the finite pairs; false when NaN/Inf differ in place or sign.
- * Also the largest difference in units of the last place of b's dtype. */
-static bool compare(const struct mp_tensor *a, const struct mp_tensor *b, double *nmse, double *ulps)
-{
-	int64_t n = mp_tensor_numel(a);
-	double *x = malloc((size_t)(n + 1) * 8), *y = malloc((size_t)(n + 1) * 8), d2 = 0, b2 = 0;
-	int mbits = b->dtype == MP_BF16 ? 7 : b->dtype == MP_F16 ? 10 : 23;
-	bool ok = x && y && mp_tensor_numel(b) == n;
-	*ulps = 0;
-	if (ok) {
-		mp_dtype_convert(a->dtype, a->data, MP_F64, x, (size_t)n);
-		mp_dtype_convert(b->dtype, b->data, MP_F64, y, (size_t)n);
-	}
-	for (int64_t i = 0; ok && i < n; i++) {
-		if (!isfinite(x[i]) || !isfinite(y[i])) {
-			ok &= (isnan(x[i]) && isnan(y[i])) || x[i] == y[i];
-			continue;
-		}
-		d2 += (x[i] - y[i]) * (x[i] - y[i]);
-		b2 += y[i] * y[i];
-		int ex;
-		frexp(y[i] != 0 ? y[i] : 1e-30, &ex);
-		double u = fabs(x[i] - y[i]) / ldexp(1, ex - 1 - mbits);
-		*ulps = u > *ulps ? u : *ulps;
-	}
-	*nmse = b2 > 0 ? d2 / b2 : d2;
-	free(x);
-	free(y);
-	return ok;
-}
-
 static double limit_of(enum mp_dtype t)
 {
 	return t == MP_BF16 ? 1e-4 : t == MP_F16 ? 1e-6 : 1e-9; /* test_parity's */
@@ -273,12 +242,12 @@ static int run_case(const struct acase *c, int idx, int *tap)
 		snprintf(why, sizeof why, "%zu attention groups, not %d", groups, c->want_groups);
 	} else if (g3) {
 		snprintf(why, sizeof why, "no_fused_attention still made %zu groups", g3);
-	} else if (!compare(&got, &want, &nmse, &ulps)) {
+	} else if (!mp_test_nmse(&got, &want, &nmse, &ulps)) {
 		snprintf(why, sizeof why, "NaN or Inf where the CPU has none, or the reverse");
 	} else if (!(nmse <= limit_of(got.dtype))) {
 		snprintf(why, sizeof why, "NMSE %.3g > %.3g against the CPU", nmse, limit_of(got.dtype));
 	} else {
-		compare(&got, &nodes, &nmse2, &ulps2);
+		mp_test_nmse(&got, &nodes, &nmse2, &ulps2);
 		printf("# %s %s [%lld,%lld,%lld,%lld,%lld,%lld] %s: NMSE %.3g vs the CPU; vs CUDA node by node "
 		       "NMSE %.3g, at most %.1f ulp\n", names[c->layout], c->policy, (long long)c->b, (long long)c->h,
 		       (long long)c->t, (long long)c->s, (long long)c->d, (long long)c->dv, mp_dtype_name(got.dtype),

@@ -237,28 +237,6 @@ static char *case_model(const struct pcase *c, int ft, int idx)
 	return p;
 }
 
-/* NMSE over the finite pairs; false when NaN/Inf differ in place or sign. */
-static bool compare_float(const struct mp_tensor *a, const struct mp_tensor *b, double *nmse)
-{
-	int64_t n = mp_tensor_numel(a);
-	double *x = malloc((size_t)(n + 1) * 8), *y = malloc((size_t)(n + 1) * 8), d2 = 0, b2 = 0;
-	bool ok = true;
-	mp_dtype_convert(a->dtype, a->data, MP_F64, x, (size_t)n);
-	mp_dtype_convert(b->dtype, b->data, MP_F64, y, (size_t)n);
-	for (int64_t i = 0; i < n; i++) {
-		if (!isfinite(x[i]) || !isfinite(y[i])) {
-			ok &= (isnan(x[i]) && isnan(y[i])) || x[i] == y[i];
-			continue;
-		}
-		d2 += (x[i] - y[i]) * (x[i] - y[i]);
-		b2 += y[i] * y[i];
-	}
-	*nmse = b2 > 0 ? d2 / b2 : d2;
-	free(x);
-	free(y);
-	return ok;
-}
-
 static double limit_of(enum mp_dtype t)
 {
 	switch (t) {
@@ -338,7 +316,7 @@ static int run_case(const struct pcase *c, int ft, int idx, int *tap)
 			failed = 1;
 		} else if (mp_dtype_is_float(a.dtype)) {
 			double nmse;
-			if (!compare_float(&a, &r, &nmse)) {
+			if (!mp_test_nmse(&a, &r, &nmse, NULL)) {
 				snprintf(why, sizeof why, "output %zu: NaN/Inf differ", k);
 				failed = 1;
 			} else if (!(nmse <= limit_of(a.dtype))) {
