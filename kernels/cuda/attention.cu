@@ -11,7 +11,8 @@
  *   1. Q' = round(Q * q_scale) to registers; for each block of 64 keys,
  *      K' = round(K * k_scale) to shared memory, S = Q' K'^T on the tensor
  *      cores (mma.sync m16n8k16, f32 accumulation), rounded as MatMul's
- *      output (and the score scaling's) would be, kept as f32;
+ *      output (and the score scaling's) would be, kept in shared memory
+ *      in the type the Softmax reads (16-bit, or f32);
  *   2. each warp its 16 rows: the Softmax kernel's arithmetic (max, the sum
  *      of expf in the same lane order and butterfly, expf / sum), each
  *      probability rounded to the operand type, written over its score;
