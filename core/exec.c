@@ -821,14 +821,6 @@ static bool reads_exact(const struct mp_exec *x, size_t i, int k)
 	return want == have || (want == MP_F32 && storage_float(have));
 }
 
-static bool one_element(const struct mp_value_info *vi)
-{
-	for (int j = 0; j < vi->ndim; j++)
-		if (vi->dims[j] != 1)
-			return false;
-	return vi->ndim >= 0;
-}
-
 static enum mp_status static_copy(struct mp_exec *x, int32_t id, enum mp_dtype via, enum mp_dtype dtype,
                                   struct mp_backend *be, const struct mp_tensor **out, struct mp_error *e);
 
@@ -846,7 +838,10 @@ static bool scalar_of(struct mp_exec *x, int32_t node, float *scale, int *slot)
 		int32_t id = n->inputs[k];
 		const struct mp_tensor *t;
 		enum mp_dtype via, want = slot_want(x, (size_t)node, k, &via);
-		if (!x->vals[id].is_static || !one_element(&x->vals[id].iv.info) || !storage_float(want))
+		const struct mp_value_info *vi = &x->vals[id].iv.info;
+		int64_t numel;
+		if (!x->vals[id].is_static || vi->ndim < 0 || mp_shape_numel(vi->ndim, vi->dims, &numel, &e) || numel != 1 ||
+		    !storage_float(want))
 			continue;
 		if (static_copy(x, id, via, want, x->host, &t, &e)) {
 			mp_error_clear(&e);
@@ -864,6 +859,23 @@ static bool scaling(struct mp_exec *x, int32_t node, int32_t in, float *scale)
 {
 	int slot;
 	return scalar_of(x, node, scale, &slot) && mp_graph_node(x->g, (size_t)node)->inputs[slot] == in;
+}
+
+/* The scaling of Q or K (node sc, -1 for none) of value v read through
+ * Transpose tr (or not, -1): its op and scalar, its result in the
+ * operand type mm. */
+static bool operand_scaling(struct mp_exec *x, int32_t sc, int32_t tr, int32_t v, enum mp_dtype mm, enum mp_op *op,
+                            float *scale)
+{
+	*op = MP_OP_NONE;
+	if (sc < 0)
+		return true;
+	const struct mp_node *n = mp_graph_node(x->g, (size_t)sc);
+	int32_t in = tr >= 0 ? mp_graph_node(x->g, (size_t)tr)->outputs[0] : v;
+	if (!scaling(x, sc, in, scale) || x->vals[n->outputs[0]].iv.info.dtype != mm)
+		return false;
+	*op = n->op;
+	return true;
 }
 
 /* The attention group matched as m: dtypes, dims, strides and scalings
@@ -899,21 +911,10 @@ static bool build_attention(struct mp_exec *x, const struct mp_attn_match *m, st
 		                         x->vals[mp_graph_node(g, (size_t)in_of[o][1])->outputs[0]].iv.info.dtype != c->mm))
 			return false;
 	}
-	c->q_op = c->k_op = c->s_op = MP_OP_NONE;
-	if (m->q_scale >= 0) {
-		int32_t in = m->q_tr >= 0 ? mp_graph_node(g, (size_t)m->q_tr)->outputs[0] : m->q;
-		if (!scaling(x, m->q_scale, in, &c->q_scale) ||
-		    x->vals[mp_graph_node(g, (size_t)m->q_scale)->outputs[0]].iv.info.dtype != c->mm)
-			return false;
-		c->q_op = mp_graph_node(g, (size_t)m->q_scale)->op;
-	}
-	if (m->k_scale >= 0) {
-		int32_t in = m->k_tr >= 0 ? mp_graph_node(g, (size_t)m->k_tr)->outputs[0] : m->k;
-		if (!scaling(x, m->k_scale, in, &c->k_scale) ||
-		    x->vals[mp_graph_node(g, (size_t)m->k_scale)->outputs[0]].iv.info.dtype != c->mm)
-			return false;
-		c->k_op = mp_graph_node(g, (size_t)m->k_scale)->op;
-	}
+	c->s_op = MP_OP_NONE;
+	if (!operand_scaling(x, m->q_scale, m->q_tr, m->q, c->mm, &c->q_op, &c->q_scale) ||
+	    !operand_scaling(x, m->k_scale, m->k_tr, m->k, c->mm, &c->k_op, &c->k_scale))
+		return false;
 	c->s_dt = x->vals[n1->outputs[0]].iv.info.dtype;
 	c->s2_dt = c->s_dt;
 	if (!storage_float(c->s_dt))
