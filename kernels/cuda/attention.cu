@@ -360,6 +360,385 @@ __global__ void __launch_bounds__(AT_WARPS * 32, 2) k_attention(at_args a)
 			}
 }
 
+/* ---- up to AR_KEYS keys: the score rows in registers ----
+ *
+ * Where the scores reach the Softmax as 16-bit values of the operand type
+ * (or as f32 copies of them), a warp keeps its 16 rows' whole score rows
+ * where the tensor cores leave them: the thread (g, tq) holds keys
+ * 8j + 2tq and 8j + 2tq + 1 of rows g and g + 8, as one 16-bit pair a row.
+ * The probabilities then replace them in place, already the A operand of
+ * the P·V GEMM, and K and V only pass through shared memory.
+ *
+ * k_softmax_warp gives key k to lane k % 32, sums each lane's keys in
+ * order of k and then adds the lanes by the butterfly (xor 16, 8, 4, 2,
+ * 1).  Key 8j + 2tq + e is lane 8(j % 4) + 2tq + e's: a thread keeps
+ * those eight lanes' sums apart, adding in order of j, does the
+ * butterfly's steps 16, 8 and 1 itself and 4 and 2 with its quad.  These
+ * are the same additions, so the same probabilities to the bit. */
+enum { AR_WARPS = 4, AR_ROWS = 16 * AR_WARPS, AR_NB = 36, AR_KEYS = 8 * AR_NB };
+
+/* lo and hi rounded to DT as one pair, NaN as it comes out of the
+ * conversion: for values that stay inside the kernel, where a NaN's bits
+ * reach nothing (it only makes further NaNs, and the output's are
+ * at_pack's) */
+template <int DT>
+__device__ __forceinline__ uint32_t at_pack_raw(float lo, float hi)
+{
+	uint32_t r;
+	if (DT == MP_BF16)
+		asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
+	else
+		asm("cvt.rn.f16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
+	return r;
+}
+
+/* lo and hi rounded to DT as at_bits rounds them (its NaN), as one pair */
+template <int DT>
+__device__ __forceinline__ uint32_t at_pack(float lo, float hi)
+{
+	const uint32_t qnan = DT == MP_BF16 ? 0x7FC0u : 0x7E00u, r = at_pack_raw<DT>(lo, hi);
+	uint32_t l = lo != lo ? qnan : r & 0xFFFFu, h = hi != hi ? qnan << 16 : r & 0xFFFF0000u;
+	return l | h;
+}
+
+/* the element e (0: low half) of a DT pair, as f32 */
+template <int DT>
+__device__ __forceinline__ float at_half(uint32_t p, int e)
+{
+	if (DT == MP_BF16)
+		return __uint_as_float(e ? p & 0xFFFF0000u : p << 16);
+	return cu_f16_to_f32((uint16_t)(e ? p >> 16 : p));
+}
+
+/* the larger of two DT pairs, half by half; a NaN loses (as in the
+ * Softmax's max) */
+template <int DT>
+__device__ __forceinline__ uint32_t at_max2(uint32_t x, uint32_t y)
+{
+	uint32_t r;
+	if (DT == MP_BF16)
+		asm("max.bf16x2 %0, %1, %2;" : "=r"(r) : "r"(x), "r"(y));
+	else
+		asm("max.f16x2 %0, %1, %2;" : "=r"(r) : "r"(x), "r"(y));
+	return r;
+}
+
+/* A pair scaled as a Mul (OP) or Div node and stored in DT would leave it */
+template <int DT, int OP>
+__device__ __forceinline__ uint32_t at_scale2(uint32_t p, float s)
+{
+	float lo = at_half<DT>(p, 0), hi = at_half<DT>(p, 1);
+	return OP == MP_OP_MUL ? at_pack_raw<DT>(lo * s, hi * s) : at_pack_raw<DT>(lo / s, hi / s);
+}
+
+/* This thread's rows and column of a [rows, cols] block copied by the CTA
+ * 16 bytes a thread (cols a multiple of 8, at most AT_MAX_D); *step rows
+ * a pass; false for a thread left over. */
+__device__ __forceinline__ bool ar_part(int cols, int *r, int *c, int *step)
+{
+	int chunks = cols / 8;
+	*step = AR_WARPS * 32 / chunks;
+	*r = (int)threadIdx.x / chunks;
+	*c = ((int)threadIdx.x - *r * chunks) * 8;
+	return *r < *step;
+}
+
+/* rows [0, rows) of src (row stride rs) to shared memory (row stride ld)
+ * without passing through registers, rows [rows, pad) zeros; waited for by
+ * ar_wait() */
+__device__ __forceinline__ void ar_stage(uint16_t *dst, int ld, const uint16_t *src, int64_t rs, int rows, int pad,
+                                         int cols)
+{
+	int r, c, step;
+	if (!ar_part(cols, &r, &c, &step))
+		return;
+	for (; r < pad; r += step) {
+		uint16_t *d = dst + r * ld + c;
+		if (r < rows)
+			asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n"
+			             :: "r"((uint32_t)__cvta_generic_to_shared(d)), "l"(src + (int64_t)r * rs + c));
+		else
+			*(uint4 *)d = make_uint4(0, 0, 0, 0);
+	}
+	asm volatile("cp.async.commit_group;\n" ::);
+}
+
+__device__ __forceinline__ void ar_wait()
+{
+	asm volatile("cp.async.wait_all;\n" ::: "memory");
+}
+
+/* rows [0, rows) of a staged block scaled in place (K's Mul or Div) */
+template <int MM, int OP>
+__device__ __noinline__ void ar_scale_rows(uint16_t *p, int ld, int rows, int cols, float s)
+{
+	int r, c, step;
+	if (!ar_part(cols, &r, &c, &step))
+		return;
+	for (; r < rows; r += step) {
+		uint4 *q = (uint4 *)(p + r * ld + c), v = *q;
+		v.x = at_scale2<MM, OP>(v.x, s);
+		v.y = at_scale2<MM, OP>(v.y, s);
+		v.z = at_scale2<MM, OP>(v.z, s);
+		v.w = at_scale2<MM, OP>(v.w, s);
+		*q = v;
+	}
+}
+
+/* Q's fragments scaled in place */
+template <int MM, int OP, int DK>
+__device__ __forceinline__ void ar_scale_q(uint32_t (&qf)[DK / 16][4], float s)
+{
+#pragma unroll
+	for (int kk = 0; kk < DK / 16; kk++)
+#pragma unroll
+		for (int i = 0; i < 4; i++)
+			qf[kk][i] = at_scale2<MM, OP>(qf[kk][i], s);
+}
+
+/* A block of scores that is not MatMul's rounding alone: rounded to s_dt,
+ * scaled and rounded to s2_dt (the kernel's uncommon case, kept out of
+ * its unrolled loop) */
+template <int MM>
+__device__ __noinline__ uint2 ar_scores(float a0, float a1, float a2, float a3, int s_dt, int s_op, float s_scale,
+                                        int s2_dt)
+{
+	float v[4] = { a0, a1, a2, a3 };
+#pragma unroll
+	for (int i = 0; i < 4; i++) {
+		v[i] = at_round(v[i], s_dt);
+		if (s_op != MP_OP_NONE)
+			v[i] = at_round(at_scale(v[i], s_op, s_scale), s2_dt);
+	}
+	return make_uint2(at_pack_raw<MM>(v[0], v[1]), at_pack_raw<MM>(v[2], v[3]));
+}
+
+/* x / y as div.rn.f32 computes it, given r = ar_recip(y): its own
+ * instructions, which it takes where its range check lets them through,
+ * with the reciprocal found once a row and no branch.  The caller makes
+ * sure of a range well inside that check's: y in [1, 2^24], x 0 or in
+ * [AR_DIV_MIN, 1]; elsewhere it divides with '/'. */
+#define AR_DIV_MIN 0x1p-64f
+__device__ __forceinline__ float ar_div(float x, float y, float r)
+{
+	float q = x * r;
+	return __fmaf_rn(__fmaf_rn(-y, q, x), r, q);
+}
+
+/* 1 / y as div.rn.f32 refines it before dividing */
+__device__ __forceinline__ float ar_recip(float y)
+{
+	float r;
+	asm("rcp.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(y));
+	return __fmaf_rn(r, __fmaf_rn(-y, r, 1.0f), r);
+}
+
+/* A CTA: 64 query rows of one (batch, head), 16 a warp; DK bounds d and
+ * dv.  Shared memory holds K, then V ([pad][d + 8], the rows past s
+ * zeros): V is staged while the softmax runs. */
+template <int MM, int DK>
+__global__ void __launch_bounds__(AR_WARPS * 32, DK == 64 ? 4 : 2) k_attention_regs(at_args a)
+{
+	extern __shared__ __align__(16) unsigned char at_smem[];
+	uint16_t *kv = (uint16_t *)at_smem;
+	const uint32_t kv_s = (uint32_t)__cvta_generic_to_shared(kv); /* its address for ldmatrix */
+	const int lane = threadIdx.x & 31, w = threadIdx.x >> 5, g = lane >> 2, tq = lane & 3;
+	const int tile = (int)(blockIdx.x % (unsigned)a.tiles), bh = (int)(blockIdx.x / (unsigned)a.tiles);
+	const int b = bh / a.nh, h = bh - b * a.nh, r0 = tile * AR_ROWS + w * 16;
+	const int pad = (a.s + 15) & ~15, lk = a.d + 8, lv = a.dv + 8;
+	const bool live = r0 < a.t; /* a warp past t only helps to load */
+
+	ar_stage(kv, lk, a.k + b * a.k_st[0] + h * a.k_st[1], a.k_st[2], a.s, pad, a.d);
+	/* Q's fragments from global memory while K arrives, then scaled */
+	uint32_t qf[DK / 16][4];
+	const uint16_t *qg = a.q + b * a.q_st[0] + h * a.q_st[1];
+#pragma unroll
+	for (int kk = 0; kk < DK / 16; kk++)
+#pragma unroll
+		for (int i = 0; i < 4; i++) {
+			int row = r0 + g + 8 * (i & 1), col = 16 * kk + 2 * tq + 4 * (i & 2);
+			qf[kk][i] = 16 * kk < a.d && row < a.t ? at_u32(qg + (int64_t)row * a.q_st[2] + col) : 0;
+		}
+	if (a.q_op == MP_OP_MUL)
+		ar_scale_q<MM, MP_OP_MUL, DK>(qf, a.q_scale);
+	else if (a.q_op == MP_OP_DIV)
+		ar_scale_q<MM, MP_OP_DIV, DK>(qf, a.q_scale);
+	ar_wait();
+	__syncthreads();
+	if (a.k_op != MP_OP_NONE) {
+		if (a.k_op == MP_OP_MUL)
+			ar_scale_rows<MM, MP_OP_MUL>(kv, lk, a.s, a.d, a.k_scale);
+		else
+			ar_scale_rows<MM, MP_OP_DIV>(kv, lk, a.s, a.d, a.k_scale);
+		__syncthreads();
+	}
+
+	/* 1. the scores, rounded as MatMul (and the scaling) round them; past
+	 * s, -inf: nothing to the max, +0 to the sums, probability 0 (what
+	 * k_softmax_warp's skipping them comes to, with no test per key) */
+	uint32_t sc[AR_NB][2];
+	const bool plain = a.s_op == MP_OP_NONE && a.s_dt == MM;
+	const uint32_t ninf = MM == MP_BF16 ? 0xFF80FF80u : 0xFC00FC00u;
+#pragma unroll
+	for (int j = 0; j < AR_NB; j++) {
+		sc[j][0] = sc[j][1] = ninf;
+		if (!live || 8 * j >= a.s)
+			continue;
+		float acc[4] = { 0, 0, 0, 0 };
+		const uint32_t kr = kv_s + 2 * ((8 * j + (lane & 7)) * lk + 8 * ((lane >> 3) & 1));
+#pragma unroll
+		for (int kk = 0; kk < DK / 16; kk++)
+			if (16 * kk < a.d) {
+				uint32_t b0, b1;
+				asm volatile("ldmatrix.sync.aligned.m8n8.x2.shared.b16 {%0, %1}, [%2];\n"
+				             : "=r"(b0), "=r"(b1) : "r"(kr + 32 * kk));
+				at_mma<MM>(acc, qf[kk], b0, b1);
+			}
+		if (plain) {
+			sc[j][0] = at_pack_raw<MM>(acc[0], acc[1]);
+			sc[j][1] = at_pack_raw<MM>(acc[2], acc[3]);
+		} else {
+			uint2 v = ar_scores<MM>(acc[0], acc[1], acc[2], acc[3], a.s_dt, a.s_op, a.s_scale, a.s2_dt);
+			sc[j][0] = v.x;
+			sc[j][1] = v.y;
+		}
+		if (8 * j + 8 > a.s) { /* the last block: -inf past s */
+			int k = 8 * j + 2 * tq;
+			uint32_t keep = (k < a.s ? 0xFFFFu : 0) | (k + 1 < a.s ? 0xFFFF0000u : 0);
+			sc[j][0] = (sc[j][0] & keep) | (ninf & ~keep);
+			sc[j][1] = (sc[j][1] & keep) | (ninf & ~keep);
+		}
+	}
+	__syncthreads(); /* every warp is done with K: V takes its place */
+	ar_stage(kv, lv, a.v + b * a.v_st[0] + h * a.v_st[1], a.v_st[2], a.s, pad, a.dv);
+
+	/* 2. the softmax of rows g and g + 8 (half 0 and 1) */
+	if (live) {
+		uint32_t mp[2] = { ninf, ninf };
+#pragma unroll
+		for (int j = 0; j < AR_NB; j++)
+			if (8 * j < a.s) {
+				mp[0] = at_max2<MM>(mp[0], sc[j][0]);
+				mp[1] = at_max2<MM>(mp[1], sc[j][1]);
+			}
+		float m[2], part[2][4][2]; /* [half][lane / 8][lane % 2]: k_softmax_warp's lanes' sums */
+#pragma unroll
+		for (int hf = 0; hf < 2; hf++) {
+			float x = at_half<MM>(mp[hf], 0), y = at_half<MM>(mp[hf], 1);
+			m[hf] = y > x ? y : x;
+#pragma unroll
+			for (int o = 1; o <= 2; o <<= 1) {
+				float other = __shfl_xor_sync(0xffffffffu, m[hf], o);
+				m[hf] = other > m[hf] ? other : m[hf];
+			}
+			if (isinf(m[hf]) && m[hf] < 0)
+				m[hf] = 0;
+#pragma unroll
+			for (int c = 0; c < 4; c++)
+				part[hf][c][0] = part[hf][c][1] = 0;
+		}
+		bool slow = false; /* an expf() below ar_div's range */
+#pragma unroll
+		for (int j = 0; j < AR_NB; j++)
+			if (8 * j < a.s)
+#pragma unroll
+				for (int i = 0; i < 4; i++) {
+					float x = expf(at_half<MM>(sc[j][i >> 1], i & 1) - m[i >> 1]);
+					slow |= x < AR_DIV_MIN && x != 0.0f;
+					part[i >> 1][j & 3][i & 1] += x;
+				}
+		float sum[2], rcp[2];
+#pragma unroll
+		for (int hf = 0; hf < 2; hf++) {
+			float u[2];
+#pragma unroll
+			for (int e = 0; e < 2; e++) {
+				/* xor 16 and 8 */
+				u[e] = (part[hf][0][e] + part[hf][2][e]) + (part[hf][1][e] + part[hf][3][e]);
+				u[e] += __shfl_xor_sync(0xffffffffu, u[e], 2); /* xor 4 */
+				u[e] += __shfl_xor_sync(0xffffffffu, u[e], 1); /* xor 2 */
+			}
+			sum[hf] = u[0] + u[1]; /* xor 1 */
+			/* at least the max's expf(0) and at most s: ar_div's range */
+			slow |= !(sum[hf] >= 1.0f && sum[hf] <= 0x1p24f);
+			rcp[hf] = ar_recip(sum[hf]);
+		}
+		/* the probabilities, as the GEMM's operand (its last 16 keys'
+		 * block whole); the Softmax writes them in the operand type or
+		 * f32, so the one rounding that counts is the GEMM's */
+		if (!slow) {
+#pragma unroll
+			for (int j = 0; j < AR_NB; j++)
+				if (16 * (j >> 1) < a.s)
+#pragma unroll
+					for (int hf = 0; hf < 2; hf++) {
+						float p0 = ar_div(expf(at_half<MM>(sc[j][hf], 0) - m[hf]), sum[hf], rcp[hf]);
+						float p1 = ar_div(expf(at_half<MM>(sc[j][hf], 1) - m[hf]), sum[hf], rcp[hf]);
+						sc[j][hf] = at_pack_raw<MM>(p0, p1);
+					}
+		} else { /* rare: a quotient div.rn.f32 may find by another way */
+#pragma unroll
+			for (int j = 0; j < AR_NB; j++)
+				if (16 * (j >> 1) < a.s)
+#pragma unroll
+					for (int hf = 0; hf < 2; hf++) {
+						float p0 = expf(at_half<MM>(sc[j][hf], 0) - m[hf]) / sum[hf];
+						float p1 = expf(at_half<MM>(sc[j][hf], 1) - m[hf]) / sum[hf];
+						sc[j][hf] = at_pack_raw<MM>(p0, p1);
+					}
+		}
+	}
+	ar_wait();
+	__syncthreads();
+	if (!live)
+		return;
+
+	/* 3. O = P V: P's pairs are the A fragments; V's by ldmatrix.trans */
+	float o[DK / 8][4];
+#pragma unroll
+	for (int n = 0; n < DK / 8; n++)
+		o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0;
+#pragma unroll
+	for (int ks = 0; ks < AR_NB / 2; ks++) {
+		if (16 * ks >= a.s)
+			continue;
+		uint32_t af[4] = { sc[2 * ks][0], sc[2 * ks][1], sc[2 * ks + 1][0], sc[2 * ks + 1][1] };
+		const uint32_t vr = kv_s + 2 * (16 * ks + (lane & 15)) * lv;
+#pragma unroll
+		for (int n2 = 0; n2 < DK / 16; n2++) {
+			if (16 * n2 >= a.dv)
+				continue;
+			uint32_t bf[4];
+			if (16 * n2 + 8 < a.dv) { /* two 8-column blocks */
+				asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+				             : "=r"(bf[0]), "=r"(bf[1]), "=r"(bf[2]), "=r"(bf[3])
+				             : "r"(vr + 32 * n2 + 16 * (lane >> 4)));
+				at_mma<MM>(o[2 * n2], af, bf[0], bf[1]);
+				at_mma<MM>(o[2 * n2 + 1], af, bf[2], bf[3]);
+			} else {
+				asm volatile("ldmatrix.sync.aligned.m8n8.x2.trans.shared.b16 {%0, %1}, [%2];\n"
+				             : "=r"(bf[0]), "=r"(bf[1]) : "r"(vr + 32 * n2));
+				at_mma<MM>(o[2 * n2], af, bf[0], bf[1]);
+			}
+		}
+	}
+#pragma unroll
+	for (int n = 0; n < DK / 8; n++)
+		if (8 * n < a.dv)
+#pragma unroll
+			for (int hf = 0; hf < 2; hf++) {
+				int t = r0 + g + 8 * hf, c = 8 * n + 2 * tq;
+				if (t >= a.t)
+					continue;
+				int64_t at = b * a.o_st[0] + h * a.o_st[1] + (int64_t)t * a.o_st[2] + c;
+				float v0 = o[n][2 * hf], v1 = o[n][2 * hf + 1];
+				if (a.o_dt == MP_F32)
+					*(float2 *)((float *)a.o + at) = make_float2(v0, v1);
+				else
+					*(uint32_t *)((uint16_t *)a.o + at) = at_pack<MM>(v0, v1);
+			}
+}
+
 static bool aligned16(const void *p)
 {
 	return ((uintptr_t)p & 15) == 0;
@@ -396,13 +775,20 @@ extern "C" enum mp_status cu_attention(void *ctx, const struct mp_attn_call *c, 
 	    (c->out && ((uintptr_t)c->out->data & 7)) || !strides_ok(c->q_st, 8) || !strides_ok(c->k_st, 8) ||
 	    !strides_ok(c->v_st, 8) || !strides_ok(c->o_st, 2))
 		return mp_error_set(e, MP_ERR_UNSUPPORTED, "attention: operands not 16-byte aligned");
-	int64_t tiles = (c->t + AT_ROWS - 1) / AT_ROWS, ctas = tiles * c->nb * c->nh;
-	/* score rows 16-bit where the Softmax reads 16-bit scores; the stride
-	 * puts the rows on different banks */
+	/* scores the Softmax reads as operand-type values: in registers up to
+	 * AR_KEYS keys; otherwise score rows in shared memory, 16-bit where
+	 * the Softmax reads 16-bit scores (the stride puts them on different
+	 * banks), f32 where it reads f32 */
+	bool regs = c->s <= AR_KEYS && (c->s2_dt == c->mm || (c->s2_dt == MP_F32 && c->s_op == MP_OP_NONE &&
+	                                                      c->s_dt == c->mm));
 	bool s16 = c->s2_dt == MP_BF16 || c->s2_dt == MP_F16;
+	int64_t rows = regs ? (int64_t)AR_ROWS : (int64_t)AT_ROWS, tiles = (c->t + rows - 1) / rows, ctas = tiles * c->nb * c->nh;
 	int srow = (int)(((c->s + 15) & ~15) + (s16 ? 8 : 4));
-	size_t lq = (size_t)c->d + 8, lv = (size_t)c->dv + 8, kvs = AT_KEYS * (lq > lv ? lq : lv);
-	size_t smem = (size_t)AT_ROWS * srow * (s16 ? 2 : 4) + (AT_ROWS * lq + kvs) * 2;
+	size_t lq = (size_t)c->d + 8, lv = (size_t)c->dv + 8, lkv = lq > lv ? lq : lv, smem;
+	if (regs)
+		smem = (size_t)((c->s + 15) & ~15) * lkv * 2;
+	else
+		smem = (size_t)AT_ROWS * srow * (s16 ? 2 : 4) + (AT_ROWS * lq + AT_KEYS * lkv) * 2;
 	int least = cx->attn_min_blocks < 0 ? cx->sm_count : cx->attn_min_blocks;
 	if (ctas < least)
 		return mp_error_set(e, MP_ERR_UNSUPPORTED, "attention: %lld blocks for %d SMs, node by node",
@@ -442,6 +828,19 @@ extern "C" enum mp_status cu_attention(void *ctx, const struct mp_attn_call *c, 
 	a.k_scale = c->k_scale;
 	a.s_scale = c->s_scale;
 	a.srow = srow;
+	if (regs) {
+		int dk = c->d > c->dv ? (int)c->d : (int)c->dv;
+#define AR_LAUNCH(MM, DK)                                                                                  \
+	if (c->mm == MM && (DK == 64) == (dk <= 64)) {                                                       \
+		CU_TRY(cudaFuncSetAttribute(k_attention_regs<MM, DK>, cudaFuncAttributeMaxDynamicSharedMemorySize, \
+		                            (int)smem), "attention");                                              \
+		k_attention_regs<MM, DK><<<(unsigned)ctas, AR_WARPS * 32, smem, cx->stream>>>(a);                \
+	}
+		AR_LAUNCH(MP_BF16, 64) AR_LAUNCH(MP_BF16, 128) AR_LAUNCH(MP_F16, 64) AR_LAUNCH(MP_F16, 128)
+#undef AR_LAUNCH
+		CU_LAUNCHED("attention");
+		return MP_OK;
+	}
 	/* each lane holds ceil(s / 32) scores of a row */
 	int npl = c->s <= 288 ? 9 : c->s <= 512 ? 16 : 32;
 #define AT_LAUNCH1(MM, SDT, NPL)                                                                            \

@@ -36,12 +36,17 @@ struct acase {
 	const char *policy;
 	int64_t b, h, t, s, d, dv;
 	int want_groups;
+	double amp; /* inputs in [-3 amp, 3 amp] (0: 1) */
 };
 
 static const struct acase cases[] = {
 	{ HF, "bf16", 2, 3, 70, 257, 64, 64, 1 },
 	{ HF, "bf16-autocast", 2, 6, 257, 257, 64, 64, 1 },
 	{ HF, "fp16", 1, 2, 65, 300, 32, 40, 1 },
+	{ HF, "bf16", 1, 2, 100, 288, 128, 128, 1 }, /* the most keys held in registers */
+	{ HF, "bf16", 2, 2, 64, 200, 64, 64, 1, 5 },   /* wide scores: expf() underflows, subnormal quotients */
+	{ EAGER, "fp16", 1, 2, 40, 90, 32, 32, 1, 3 },
+	{ HF, "fp16", 1, 3, 50, 289, 128, 96, 1 },   /* one more: score rows in shared memory */
 	{ HF, "fp16-autocast", 2, 2, 1, 1, 16, 8, 1 },
 	{ EAGER, "bf16", 2, 2, 130, 77, 128, 128, 1 },
 	{ EAGER, "fp16", 1, 3, 64, 64, 64, 64, 1 },
@@ -223,7 +228,7 @@ static int run_case(const struct acase *c, int idx, int *tap)
 		double *v = malloc((size_t)n * 8);
 		for (int64_t i = 0; i < n; i++) {
 			rng = rng * 6364136223846793005ull + 1442695040888963407ull;
-			v[i] = ((double)(rng >> 11) / 9007199254740992.0) * 6 - 3;
+			v[i] = (((double)(rng >> 11) / 9007199254740992.0) * 6 - 3) * (c->amp ? c->amp : 1);
 		}
 		ts[k].data = malloc((size_t)n * mp_dtype_size(low));
 		mp_dtype_convert(MP_F64, v, low, ts[k].data, (size_t)n);
