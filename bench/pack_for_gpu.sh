@@ -23,7 +23,7 @@ strip .devrun/bin/*
 # the GPU machine has these (Ubuntu 24.04): only what it lacks travels
 rm -f .devrun/libs/libopenblas.so.* .devrun/libs/libgfortran.so.* .devrun/libs/libquadmath.so.* \
       .devrun/libs/libsqlite3.so.* .devrun/libs/libcrypto.so.* .devrun/libs/libnvrtc*
-tar cf - -C .devrun bin libs | xz -6 -T0 > .devrun/run.tar.xz
+tar cf - -C .devrun bin libs | xz -9 -T0 > .devrun/run.tar.xz
 rm -rf .devrun/bin .devrun/libs
 [ -f .devrun/shared.tar.xz ] || tar cf - -C ../shared models onnx-backend-tests | xz -9 -T0 > .devrun/shared.tar.xz
 ls -la .devrun

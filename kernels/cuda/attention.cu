@@ -5,30 +5,33 @@
  * Node by node, attention writes the scores and the probabilities, a
  * [batch, heads, t, s] tensor each, and copies Q, K^T, V and O through four
  * transposes: at 257 tokens that is most of a ViT's memory traffic.  Here
- * one CTA takes 128 query rows of one (batch, head) and keeps their whole
- * score rows in shared memory:
+ * Q, K and V are read in place through the transposes' strides, scaled as
+ * they load, and O is written through the output's.  Two kernels:
  *
- *   1. Q' = round(Q * q_scale) to registers; for each block of 64 keys,
- *      K' = round(K * k_scale) to shared memory, S = Q' K'^T on the tensor
- *      cores (mma.sync m16n8k16, f32 accumulation), rounded as MatMul's
- *      output (and the score scaling's) would be, kept in shared memory
- *      in the type the Softmax reads (16-bit, or f32);
- *   2. each warp its 16 rows: the Softmax kernel's arithmetic (max, the sum
- *      of expf in the same lane order and butterfly, expf / sum), each
- *      probability rounded to the operand type, written over its score;
- *   3. O = P V on the tensor cores, block by block of keys, rounded once
- *      and stored through the output's strides.
+ * k_attention_regs, up to AR_KEYS keys where the Softmax reads scores of
+ * the operand type: a CTA takes 64 query rows of one (batch, head), a warp
+ * 16, and keeps their whole score rows in registers, where the tensor
+ * cores (mma.sync m16n8k16, f32 accumulation) leave them.  K, then V, pass
+ * through shared memory.
+ *
+ * k_attention, for longer rows or f32 scores: a CTA takes 128 query rows
+ * and keeps their score rows in shared memory, K and V in blocks of 64
+ * keys.
+ *
+ * Both round the scores as MatMul's output (and the score scaling's)
+ * would be, compute the Softmax with k_softmax_warp's arithmetic (its max,
+ * its sums of expf() in its lane order and butterfly, its division), round
+ * each probability to the operand type and O once.  So they differ from
+ * the nodes run one by one only in the order of the GEMMs' f32 sums.
  *
  * Why not a library: cuBLAS has no fused attention, and cuDNN's (like
  * flash attention) rescales an online softmax, which computes different
- * probabilities from the ones the Softmax node defines; this kernel keeps
- * every step's rounding, so that it differs from the nodes run one by one
- * only in the order of the GEMMs' f32 sums.
+ * probabilities from the ones the Softmax node defines.
  */
 #include "cu.cuh"
 #include "cuda_api.h"
 
-/* a CTA: 128 query rows (16 a warp), keys in blocks of 64 */
+/* k_attention: a CTA 128 query rows (16 a warp), keys in blocks of 64 */
 enum { AT_ROWS = 128, AT_WARPS = 8, AT_KEYS = 64, AT_MAX_D = 128 };
 
 struct at_args {
@@ -423,6 +426,18 @@ __device__ __forceinline__ uint32_t at_max2(uint32_t x, uint32_t y)
 	return r;
 }
 
+/* the smaller of two DT pairs, half by half; a NaN loses */
+template <int DT>
+__device__ __forceinline__ uint32_t at_min2(uint32_t x, uint32_t y)
+{
+	uint32_t r;
+	if (DT == MP_BF16)
+		asm("min.bf16x2 %0, %1, %2;" : "=r"(r) : "r"(x), "r"(y));
+	else
+		asm("min.f16x2 %0, %1, %2;" : "=r"(r) : "r"(x), "r"(y));
+	return r;
+}
+
 /* A pair scaled as a Mul (OP) or Div node and stored in DT would leave it */
 template <int DT, int OP>
 __device__ __forceinline__ uint32_t at_scale2(uint32_t p, float s)
@@ -516,9 +531,9 @@ __device__ __noinline__ uint2 ar_scores(float a0, float a1, float a2, float a3, 
 /* x / y as div.rn.f32 computes it, given r = ar_recip(y): its own
  * instructions, which it takes where its range check lets them through,
  * with the reciprocal found once a row and no branch.  The caller makes
- * sure of a range well inside that check's: y in [1, 2^24], x 0 or in
- * [AR_DIV_MIN, 1]; elsewhere it divides with '/'. */
-#define AR_DIV_MIN 0x1p-64f
+ * sure of a range well inside that check's: y in [1, 2^24], x 0 or at
+ * least expf(AR_DIV_LOW) (about 2^-58); elsewhere it divides with '/'. */
+#define AR_DIV_LOW (-40.0f)
 __device__ __forceinline__ float ar_div(float x, float y, float r)
 {
 	float q = x * r;
@@ -578,7 +593,8 @@ __global__ void __launch_bounds__(AR_WARPS * 32, DK == 64 ? 4 : 2) k_attention_r
 	 * k_softmax_warp's skipping them comes to, with no test per key) */
 	uint32_t sc[AR_NB][2];
 	const bool plain = a.s_op == MP_OP_NONE && a.s_dt == MM;
-	const uint32_t ninf = MM == MP_BF16 ? 0xFF80FF80u : 0xFC00FC00u;
+	const uint32_t ninf = MM == MP_BF16 ? 0xFF80FF80u : 0xFC00FC00u, pinf = ninf & 0x7FFF7FFFu;
+	uint32_t mn[2] = { pinf, pinf }; /* at most the rows' least scores: ar_div's range */
 #pragma unroll
 	for (int j = 0; j < AR_NB; j++) {
 		sc[j][0] = sc[j][1] = ninf;
@@ -602,6 +618,8 @@ __global__ void __launch_bounds__(AR_WARPS * 32, DK == 64 ? 4 : 2) k_attention_r
 			sc[j][0] = v.x;
 			sc[j][1] = v.y;
 		}
+		mn[0] = at_min2<MM>(mn[0], sc[j][0]); /* with the keys past s: a score of a zero row of K */
+		mn[1] = at_min2<MM>(mn[1], sc[j][1]);
 		if (8 * j + 8 > a.s) { /* the last block: -inf past s */
 			int k = 8 * j + 2 * tq;
 			uint32_t keep = (k < a.s ? 0xFFFFu : 0) | (k + 1 < a.s ? 0xFFFF0000u : 0);
@@ -622,31 +640,33 @@ __global__ void __launch_bounds__(AR_WARPS * 32, DK == 64 ? 4 : 2) k_attention_r
 				mp[1] = at_max2<MM>(mp[1], sc[j][1]);
 			}
 		float m[2], part[2][4][2]; /* [half][lane / 8][lane % 2]: k_softmax_warp's lanes' sums */
+		bool slow = false;        /* a quotient outside ar_div's range */
 #pragma unroll
 		for (int hf = 0; hf < 2; hf++) {
 			float x = at_half<MM>(mp[hf], 0), y = at_half<MM>(mp[hf], 1);
+			float lx = at_half<MM>(mn[hf], 0), ly = at_half<MM>(mn[hf], 1), least = ly < lx ? ly : lx;
 			m[hf] = y > x ? y : x;
 #pragma unroll
 			for (int o = 1; o <= 2; o <<= 1) {
 				float other = __shfl_xor_sync(0xffffffffu, m[hf], o);
 				m[hf] = other > m[hf] ? other : m[hf];
+				other = __shfl_xor_sync(0xffffffffu, least, o);
+				least = other < least ? other : least;
 			}
 			if (isinf(m[hf]) && m[hf] < 0)
 				m[hf] = 0;
+			/* every expf() below at least expf(AR_DIV_LOW), or 0 past s */
+			slow |= !(least - m[hf] >= AR_DIV_LOW);
 #pragma unroll
 			for (int c = 0; c < 4; c++)
 				part[hf][c][0] = part[hf][c][1] = 0;
 		}
-		bool slow = false; /* an expf() below ar_div's range */
 #pragma unroll
 		for (int j = 0; j < AR_NB; j++)
 			if (8 * j < a.s)
 #pragma unroll
-				for (int i = 0; i < 4; i++) {
-					float x = expf(at_half<MM>(sc[j][i >> 1], i & 1) - m[i >> 1]);
-					slow |= x < AR_DIV_MIN && x != 0.0f;
-					part[i >> 1][j & 3][i & 1] += x;
-				}
+				for (int i = 0; i < 4; i++)
+					part[i >> 1][j & 3][i & 1] += expf(at_half<MM>(sc[j][i >> 1], i & 1) - m[i >> 1]);
 		float sum[2], rcp[2];
 #pragma unroll
 		for (int hf = 0; hf < 2; hf++) {
