@@ -330,9 +330,14 @@ __global__ void k_binary_fast(cu_fast f, const void *A, const void *B, void *O, 
 		float a[V], b[V], r[V];
 		cu_ldv<TA, V>(A, off[1], sa, a);
 		cu_ldv<TB, V>(B, off[2], sb, b);
+		if (op == MP_OP_ADD) /* a transformer's bias and residual Adds: no switch per element */
 #pragma unroll
-		for (int j = 0; j < V; j++)
-			r[j] = binary_math<float>(op, a[j], b[j]);
+			for (int j = 0; j < V; j++)
+				r[j] = a[j] + b[j];
+		else
+#pragma unroll
+			for (int j = 0; j < V; j++)
+				r[j] = binary_math<float>(op, a[j], b[j]);
 		cu_stv<TO, V>(O, off[0], r);
 	}
 }
