@@ -5,7 +5,9 @@
  * Each case is a small model in one of the layouts exporters write
  * (transformers' q/k/v projections reshaped and transposed with the scale
  * on Q and K; "eager" attention dividing the scores; batched 3-d), run
- * under a low-precision policy on random inputs.  The CUDA run must have
+ * under a low-precision policy on random inputs (up to 288 keys the
+ * register kernel runs, past that the shared-memory one; the wide-score
+ * case takes the register kernel's '/' path).  The CUDA run must have
  * made the attention group (or, where the case says the kernel cannot
  * take it, must not have), and its output must be within the per-dtype
  * NMSE limit of the parity table of the CPU's; NaN and Inf in the same
