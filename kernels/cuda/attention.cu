@@ -80,6 +80,38 @@ __device__ __forceinline__ uint16_t at_bits(float v)
 	return MM == MP_BF16 ? cu_f32_to_bf16(v) : cu_f32_to_f16(v);
 }
 
+/* lo and hi rounded to DT as one pair, NaN as it comes out of the
+ * conversion: for values that stay inside the kernel, where a NaN's bits
+ * reach nothing (it only makes further NaNs, and the output's are
+ * at_pack's) */
+template <int DT>
+__device__ __forceinline__ uint32_t at_pack_raw(float lo, float hi)
+{
+	uint32_t r;
+	if (DT == MP_BF16)
+		asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
+	else
+		asm("cvt.rn.f16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
+	return r;
+}
+
+/* lo and hi rounded to DT as at_bits rounds them (its NaN), as one pair */
+template <int DT>
+__device__ __forceinline__ uint32_t at_pack(float lo, float hi)
+{
+	const uint32_t qnan = DT == MP_BF16 ? 0x7FC0u : 0x7E00u, r = at_pack_raw<DT>(lo, hi);
+	uint32_t l = lo != lo ? qnan : r & 0xFFFFu, h = hi != hi ? qnan << 16 : r & 0xFFFF0000u;
+	return l | h;
+}
+
+/* the element e (0: low half) of a DT pair, as f32 */
+template <int DT>
+__device__ __forceinline__ float at_half(uint32_t p, int e)
+{
+	uint16_t h = (uint16_t)(e ? p >> 16 : p);
+	return DT == MP_BF16 ? cu_bf16_to_f32(h) : cu_f16_to_f32(h);
+}
+
 __device__ __forceinline__ uint32_t at_u32(const uint16_t *p)
 {
 	return *(const uint32_t *)p;
@@ -96,15 +128,16 @@ struct at_block {
 	uint4 r[AT_PER_THREAD];
 };
 
-/* This thread's part of a block of `cols` columns: rows r0, r0 + step, ...
- * at column col (step rows a pass, each row cols / 8 threads wide). */
+/* This thread's part of a block of `cols` columns moved by `threads`
+ * threads, 16 bytes each: rows r0, r0 + step, ... at column col (step rows
+ * a pass, each row cols / 8 threads wide). */
 struct at_part {
 	int r0, step, col;
 };
 
-__device__ __forceinline__ at_part at_part_of(int cols)
+__device__ __forceinline__ at_part at_part_of(int cols, int threads)
 {
-	int chunks = cols / 8, per = AT_WARPS * 32 / chunks;
+	int chunks = cols / 8, per = threads / chunks;
 	at_part p;
 	p.r0 = (int)threadIdx.x / chunks;
 	p.col = ((int)threadIdx.x - p.r0 * chunks) * 8;
@@ -173,7 +206,7 @@ __global__ void __launch_bounds__(AT_WARPS * 32, 2) k_attention(at_args a)
 	const uint16_t *kg = a.k + b * a.k_st[0] + h * a.k_st[1];
 	const uint16_t *vg = a.v + b * a.v_st[0] + h * a.v_st[1];
 	at_block blk;
-	const at_part pd = at_part_of(a.d), pv = at_part_of(a.dv);
+	const at_part pd = at_part_of(a.d, AT_WARPS * 32), pv = at_part_of(a.dv, AT_WARPS * 32);
 
 	/* 1. the scores */
 	for (int half = 0; half < AT_ROWS / AT_KEYS; half++) { /* Q in blocks of 64 rows */
@@ -229,8 +262,7 @@ __global__ void __launch_bounds__(AT_WARPS * 32, 2) k_attention(at_args a)
 					if (SDT == MP_F32)
 						*(float2 *)((float *)sc + at) = make_float2(acc[j][2 * half], acc[j][2 * half + 1]);
 					else
-						*(uint32_t *)((uint16_t *)sc + at) = (uint32_t)at_bits<SDT>(acc[j][2 * half]) |
-						                                    (uint32_t)at_bits<SDT>(acc[j][2 * half + 1]) << 16;
+						*(uint32_t *)((uint16_t *)sc + at) = at_pack<SDT>(acc[j][2 * half], acc[j][2 * half + 1]);
 				}
 				continue;
 			}
@@ -359,7 +391,7 @@ __global__ void __launch_bounds__(AT_WARPS * 32, 2) k_attention(at_args a)
 				if (a.o_dt == MP_F32)
 					*(float2 *)((float *)a.o + at) = make_float2(v0, v1);
 				else
-					*(uint32_t *)((uint16_t *)a.o + at) = (uint32_t)at_bits<MM>(v0) | (uint32_t)at_bits<MM>(v1) << 16;
+					*(uint32_t *)((uint16_t *)a.o + at) = at_pack<MM>(v0, v1);
 			}
 }
 
@@ -379,39 +411,6 @@ __global__ void __launch_bounds__(AT_WARPS * 32, 2) k_attention(at_args a)
  * butterfly's steps 16, 8 and 1 itself and 4 and 2 with its quad.  These
  * are the same additions, so the same probabilities to the bit. */
 enum { AR_WARPS = 4, AR_ROWS = 16 * AR_WARPS, AR_NB = 36, AR_KEYS = 8 * AR_NB };
-
-/* lo and hi rounded to DT as one pair, NaN as it comes out of the
- * conversion: for values that stay inside the kernel, where a NaN's bits
- * reach nothing (it only makes further NaNs, and the output's are
- * at_pack's) */
-template <int DT>
-__device__ __forceinline__ uint32_t at_pack_raw(float lo, float hi)
-{
-	uint32_t r;
-	if (DT == MP_BF16)
-		asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
-	else
-		asm("cvt.rn.f16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
-	return r;
-}
-
-/* lo and hi rounded to DT as at_bits rounds them (its NaN), as one pair */
-template <int DT>
-__device__ __forceinline__ uint32_t at_pack(float lo, float hi)
-{
-	const uint32_t qnan = DT == MP_BF16 ? 0x7FC0u : 0x7E00u, r = at_pack_raw<DT>(lo, hi);
-	uint32_t l = lo != lo ? qnan : r & 0xFFFFu, h = hi != hi ? qnan << 16 : r & 0xFFFF0000u;
-	return l | h;
-}
-
-/* the element e (0: low half) of a DT pair, as f32 */
-template <int DT>
-__device__ __forceinline__ float at_half(uint32_t p, int e)
-{
-	if (DT == MP_BF16)
-		return __uint_as_float(e ? p & 0xFFFF0000u : p << 16);
-	return cu_f16_to_f32((uint16_t)(e ? p >> 16 : p));
-}
 
 /* the larger of two DT pairs, half by half; a NaN loses (as in the
  * Softmax's max) */
@@ -446,32 +445,18 @@ __device__ __forceinline__ uint32_t at_scale2(uint32_t p, float s)
 	return OP == MP_OP_MUL ? at_pack_raw<DT>(lo * s, hi * s) : at_pack_raw<DT>(lo / s, hi / s);
 }
 
-/* This thread's rows and column of a [rows, cols] block copied by the CTA
- * 16 bytes a thread (cols a multiple of 8, at most AT_MAX_D); *step rows
- * a pass; false for a thread left over. */
-__device__ __forceinline__ bool ar_part(int cols, int *r, int *c, int *step)
-{
-	int chunks = cols / 8;
-	*step = AR_WARPS * 32 / chunks;
-	*r = (int)threadIdx.x / chunks;
-	*c = ((int)threadIdx.x - *r * chunks) * 8;
-	return *r < *step;
-}
-
 /* rows [0, rows) of src (row stride rs) to shared memory (row stride ld)
  * without passing through registers, rows [rows, pad) zeros; waited for by
  * ar_wait() */
 __device__ __forceinline__ void ar_stage(uint16_t *dst, int ld, const uint16_t *src, int64_t rs, int rows, int pad,
                                          int cols)
 {
-	int r, c, step;
-	if (!ar_part(cols, &r, &c, &step))
-		return;
-	for (; r < pad; r += step) {
-		uint16_t *d = dst + r * ld + c;
+	const at_part pt = at_part_of(cols, AR_WARPS * 32);
+	for (int r = pt.r0; r < pad; r += pt.step) {
+		uint16_t *d = dst + r * ld + pt.col;
 		if (r < rows)
 			asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n"
-			             :: "r"((uint32_t)__cvta_generic_to_shared(d)), "l"(src + (int64_t)r * rs + c));
+			             :: "r"((uint32_t)__cvta_generic_to_shared(d)), "l"(src + (int64_t)r * rs + pt.col));
 		else
 			*(uint4 *)d = make_uint4(0, 0, 0, 0);
 	}
@@ -487,11 +472,9 @@ __device__ __forceinline__ void ar_wait()
 template <int MM, int OP>
 __device__ __noinline__ void ar_scale_rows(uint16_t *p, int ld, int rows, int cols, float s)
 {
-	int r, c, step;
-	if (!ar_part(cols, &r, &c, &step))
-		return;
-	for (; r < rows; r += step) {
-		uint4 *q = (uint4 *)(p + r * ld + c), v = *q;
+	const at_part pt = at_part_of(cols, AR_WARPS * 32);
+	for (int r = pt.r0; r < rows; r += pt.step) {
+		uint4 *q = (uint4 *)(p + r * ld + pt.col), v = *q;
 		v.x = at_scale2<MM, OP>(v.x, s);
 		v.y = at_scale2<MM, OP>(v.y, s);
 		v.z = at_scale2<MM, OP>(v.z, s);
