@@ -101,18 +101,27 @@ struct cu_fast {
 };
 
 
+/* The k loops run to the constant CU_ITER_OPS (k < nops tested inside):
+ * with a loop bound known only at run time, off[] was indexed at run time
+ * and lived in local memory, a store and a load per operand and dimension
+ * in every elementwise kernel (ncu: the Adds' first stall). */
 __device__ __forceinline__ void cu_fast_offsets(const cu_fast &f, uint32_t i, int32_t *off)
 {
+#pragma unroll
 	for (int k = 0; k < CU_ITER_OPS; k++)
 		off[k] = 0;
 	for (int d = f.ndim - 1; d > 0; d--) {
 		uint32_t q = cu_divide(f.div[d], i), r = i - q * f.div[d].d;
 		i = q;
-		for (int k = 0; k < f.nops; k++)
-			off[k] += (int32_t)r * f.stride[k][d];
+#pragma unroll
+		for (int k = 0; k < CU_ITER_OPS; k++)
+			if (k < f.nops)
+				off[k] += (int32_t)r * f.stride[k][d];
 	}
-	for (int k = 0; k < f.nops; k++)
-		off[k] += (int32_t)i * f.stride[k][0];
+#pragma unroll
+	for (int k = 0; k < CU_ITER_OPS; k++)
+		if (k < f.nops)
+			off[k] += (int32_t)i * f.stride[k][0];
 }
 
 /* Typed loads and stores of the float storage types, as f32 (exact) and
