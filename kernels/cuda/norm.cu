@@ -109,8 +109,8 @@ __global__ void k_layer_norm(const void *x, int xt, void *y, int yt, const float
  * turn, then the butterfly) and the arithmetic is its own, so the results
  * are the same bits. */
 template <int NPL, int XT, int YT>
-__global__ void k_layer_norm_warp(const void *x, void *y, const float *scale, const float *bias, int32_t rows,
-                                  int inner, float eps)
+__global__ void __launch_bounds__(256, NPL <= 12 ? 8 : 1) /* rows up to 384: 64 warps an SM, one wave */
+k_layer_norm_warp(const void *x, void *y, const float *scale, const float *bias, int32_t rows, int inner, float eps)
 {
 	int lane = threadIdx.x & 31;
 	int32_t warp = (int32_t)((blockIdx.x * blockDim.x + threadIdx.x) >> 5);
