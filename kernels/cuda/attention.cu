@@ -531,6 +531,29 @@ __device__ __forceinline__ float ar_recip(float y)
 	return __fmaf_rn(r, __fmaf_rn(-y, r, 1.0f), r);
 }
 
+/* The probabilities over the scores, as the P·V GEMM's operand (its last
+ * 16 keys' block whole), by ar_div or (EXACT) by '/'.  The Softmax writes
+ * them in the operand type or f32, so the one rounding that counts is the
+ * GEMM's. */
+template <int MM, bool EXACT>
+__device__ __forceinline__ void ar_probs(uint32_t (&sc)[AR_NB][2], const float (&m)[2], const float (&sum)[2],
+                                         const float (&rcp)[2], int s)
+{
+#pragma unroll
+	for (int j = 0; j < AR_NB; j++)
+		if (16 * (j >> 1) < s)
+#pragma unroll
+			for (int hf = 0; hf < 2; hf++) {
+				float p[2];
+#pragma unroll
+				for (int e = 0; e < 2; e++) {
+					float x = expf(at_half<MM>(sc[j][hf], e) - m[hf]);
+					p[e] = EXACT ? x / sum[hf] : ar_div(x, sum[hf], rcp[hf]);
+				}
+				sc[j][hf] = at_pack_raw<MM>(p[0], p[1]);
+			}
+}
+
 /* A CTA: 64 query rows of one (batch, head), 16 a warp; DK bounds d and
  * dv.  Shared memory holds K, then V ([pad][d + 8], the rows past s
  * zeros): V is staged while the softmax runs. */
@@ -666,30 +689,10 @@ __global__ void __launch_bounds__(AR_WARPS * 32, DK == 64 ? 4 : 2) k_attention_r
 			slow |= !(sum[hf] >= 1.0f && sum[hf] <= 0x1p24f);
 			rcp[hf] = ar_recip(sum[hf]);
 		}
-		/* the probabilities, as the GEMM's operand (its last 16 keys'
-		 * block whole); the Softmax writes them in the operand type or
-		 * f32, so the one rounding that counts is the GEMM's */
-		if (!slow) {
-#pragma unroll
-			for (int j = 0; j < AR_NB; j++)
-				if (16 * (j >> 1) < a.s)
-#pragma unroll
-					for (int hf = 0; hf < 2; hf++) {
-						float p0 = ar_div(expf(at_half<MM>(sc[j][hf], 0) - m[hf]), sum[hf], rcp[hf]);
-						float p1 = ar_div(expf(at_half<MM>(sc[j][hf], 1) - m[hf]), sum[hf], rcp[hf]);
-						sc[j][hf] = at_pack_raw<MM>(p0, p1);
-					}
-		} else { /* rare: a quotient div.rn.f32 may find by another way */
-#pragma unroll
-			for (int j = 0; j < AR_NB; j++)
-				if (16 * (j >> 1) < a.s)
-#pragma unroll
-					for (int hf = 0; hf < 2; hf++) {
-						float p0 = expf(at_half<MM>(sc[j][hf], 0) - m[hf]) / sum[hf];
-						float p1 = expf(at_half<MM>(sc[j][hf], 1) - m[hf]) / sum[hf];
-						sc[j][hf] = at_pack_raw<MM>(p0, p1);
-					}
-		}
+		if (!slow)
+			ar_probs<MM, false>(sc, m, sum, rcp, a.s);
+		else /* rare: a quotient div.rn.f32 may find by another way */
+			ar_probs<MM, true>(sc, m, sum, rcp, a.s);
 	}
 	ar_wait();
 	__syncthreads();
