@@ -6,7 +6,7 @@
 # full logs to OUT_DIR.
 #
 # usage: bench/gpu_check.sh BIN_DIR SHARED_DIR OUT_DIR [bench]
-#   BIN_DIR holds mpdbg, conformance, test_parity, test_attention, test_handpose,
+#   BIN_DIR holds mpdbg, conformance, test_parity, test_attention, test_fused, test_handpose,
 #   test_policy_models, test_probes and bench_forward (a build's, or copies).
 set -u
 bin=$1 shared=$2 out=$3 what=${4:-all}
@@ -27,6 +27,7 @@ tap() { # name, then the command: its TAP summary
 if [ "$what" = all ]; then
 	tap parity "$bin/test_parity"
 	tap attention "$bin/test_attention"
+	tap fused "$bin/test_fused"
 	MPDBG_TEST_DEVICE=cuda tap conformance "$bin/conformance"
 	{
 		MPDBG_TEST_DEVICE=cuda "$bin/test_handpose"

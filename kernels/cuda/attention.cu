@@ -511,28 +511,14 @@ __device__ __noinline__ uint2 ar_scores(float a0, float a1, float a2, float a3, 
 	return make_uint2(at_pack_raw<MM>(v[0], v[1]), at_pack_raw<MM>(v[2], v[3]));
 }
 
-/* x / y as div.rn.f32 computes it, given r = ar_recip(y): its own
- * instructions, which it takes where its range check lets them through,
- * with the reciprocal found once a row and no branch.  The caller makes
- * sure of a range well inside that check's: y in [1, 2^24], x 0 or at
- * least expf(AR_DIV_LOW) (about 2^-58); elsewhere it divides with '/'. */
+/* The probabilities divide by cu_div_by (math.cuh: div.rn.f32's fast path,
+ * its reciprocal found once a row) where the row's least score proves a
+ * range well inside its check: the sum y in [1, 2^24], each expf() x 0 or
+ * at least expf(AR_DIV_LOW) (about 2^-58); elsewhere with '/'. */
 #define AR_DIV_LOW (-40.0f)
-__device__ __forceinline__ float ar_div(float x, float y, float r)
-{
-	float q = x * r;
-	return __fmaf_rn(__fmaf_rn(-y, q, x), r, q);
-}
-
-/* 1 / y as div.rn.f32 refines it before dividing */
-__device__ __forceinline__ float ar_recip(float y)
-{
-	float r;
-	asm("rcp.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(y));
-	return __fmaf_rn(r, __fmaf_rn(-y, r, 1.0f), r);
-}
 
 /* The probabilities over the scores, as the P·V GEMM's operand (its last
- * 16 keys' block whole), by ar_div or (EXACT) by '/'.  The Softmax writes
+ * 16 keys' block whole), by cu_div_by or (EXACT) by '/'.  The Softmax writes
  * them in the operand type or f32, so the one rounding that counts is the
  * GEMM's. */
 template <int MM, bool EXACT>
@@ -548,7 +534,7 @@ __device__ __forceinline__ void ar_probs(uint32_t (&sc)[AR_NB][2], const float (
 #pragma unroll
 				for (int e = 0; e < 2; e++) {
 					float x = expf(at_half<MM>(sc[j][hf], e) - m[hf]);
-					p[e] = EXACT ? x / sum[hf] : ar_div(x, sum[hf], rcp[hf]);
+					p[e] = EXACT ? x / sum[hf] : cu_div_by(x, sum[hf], rcp[hf]);
 				}
 				sc[j][hf] = at_pack_raw<MM>(p[0], p[1]);
 			}
@@ -600,7 +586,7 @@ __global__ void __launch_bounds__(AR_WARPS * 32, DK == 64 ? 4 : 2) k_attention_r
 	uint32_t sc[AR_NB][2];
 	const bool plain = a.s_op == MP_OP_NONE && a.s_dt == MM;
 	const uint32_t ninf = MM == MP_BF16 ? 0xFF80FF80u : 0xFC00FC00u, pinf = ninf & 0x7FFF7FFFu;
-	uint32_t mn[2] = { pinf, pinf }; /* at most the rows' least scores: ar_div's range */
+	uint32_t mn[2] = { pinf, pinf }; /* at most the rows' least scores: cu_div_by's range */
 #pragma unroll
 	for (int j = 0; j < AR_NB; j++) {
 		sc[j][0] = sc[j][1] = ninf;
@@ -646,7 +632,7 @@ __global__ void __launch_bounds__(AR_WARPS * 32, DK == 64 ? 4 : 2) k_attention_r
 				mp[1] = at_max2<MM>(mp[1], sc[j][1]);
 			}
 		float m[2], part[2][4][2]; /* [half][lane / 8][lane % 2]: k_softmax_warp's lanes' sums */
-		bool slow = false;        /* a quotient outside ar_div's range */
+		bool slow = false;        /* a quotient outside cu_div_by's range */
 #pragma unroll
 		for (int hf = 0; hf < 2; hf++) {
 			float x = at_half<MM>(mp[hf], 0), y = at_half<MM>(mp[hf], 1);
@@ -685,9 +671,9 @@ __global__ void __launch_bounds__(AR_WARPS * 32, DK == 64 ? 4 : 2) k_attention_r
 				u[e] += __shfl_xor_sync(0xffffffffu, u[e], 1); /* xor 2 */
 			}
 			sum[hf] = u[0] + u[1]; /* xor 1 */
-			/* at least the max's expf(0) and at most s: ar_div's range */
+			/* at least the max's expf(0) and at most s: cu_div_by's range */
 			slow |= !(sum[hf] >= 1.0f && sum[hf] <= 0x1p24f);
-			rcp[hf] = ar_recip(sum[hf]);
+			rcp[hf] = cu_div_recip(sum[hf]);
 		}
 		if (!slow)
 			ar_probs<MM, false>(sc, m, sum, rcp, a.s);

@@ -78,64 +78,130 @@ static const char *dt_name(enum mp_dtype t)
 	return t == MP_BF16 ? "MP_BF16" : t == MP_F16 ? "MP_F16" : "MP_F32";
 }
 
-/* An argument: an input's element, rounded as the plan's cast would. */
-static void put_arg(struct sbuf *b, const struct mp_fused_step *s, int a)
+/* How the generated code reads and rounds: which inputs are one value for
+ * every element (loaded once a thread), and whether the values between steps
+ * may round as cu_round_fast does (the output is 16-bit: see math.cuh). */
+struct gen {
+	struct sbuf b;
+	const struct mp_fused_call *c;
+	bool scalar[MP_FUSED_MAX_IN];
+	bool fast_round;
+};
+
+static void put_round_open(struct gen *g, enum mp_dtype t)
 {
-	int v = s->arg[a];
-	if (s->round[a] == MP_BF16 || s->round[a] == MP_F16)
-		put(b, "cu_round<%s>(", dt_name(s->round[a]));
-	if (v >= 0)
-		put(b, "x%d[j]", v);
-	else
-		put(b, "s%d", -v - 1);
-	if (s->round[a] == MP_BF16 || s->round[a] == MP_F16)
-		put(b, ")");
+	put(&g->b, "%s<%s>(", g->fast_round ? "cu_round_fast" : "cu_round", dt_name(t));
 }
 
-/* The kernel's source for call c; NULL when out of memory. */
+/* An argument: an input's element (or its one value), or an earlier step's,
+ * rounded as the plan's cast would. */
+static void put_arg(struct gen *g, const struct mp_fused_step *s, int a)
+{
+	int v = s->arg[a];
+	bool cast = s->round[a] == MP_BF16 || s->round[a] == MP_F16;
+	if (cast)
+		put_round_open(g, s->round[a]);
+	if (v >= 0)
+		put(&g->b, g->scalar[v] ? "x%d" : "x%d[j]", v);
+	else
+		put(&g->b, "s%d[j]", -v - 1);
+	if (cast)
+		put(&g->b, ")");
+}
+
+/* Step i divides by an input's one value: the reciprocal is found once a
+ * thread and each quotient is cu_div_by's where it is '/' to the bit. */
+static bool divides_by_scalar(const struct gen *g, const struct mp_fused_step *s)
+{
+	return s->op == MP_OP_DIV && s->nargs == 2 && s->arg[1] >= 0 && g->scalar[s->arg[1]];
+}
+
+/* Step i over the V elements of s<i>[], rounded to its node's dtype (the
+ * last step's rounding is the store's). */
+static void put_step(struct gen *g, int i, int v)
+{
+	const struct mp_fused_step *s = &g->c->steps[i];
+	put(&g->b, "\t\tfloat s%d[%d];\n", i, v);
+	if (divides_by_scalar(g, s)) {
+		put(&g->b, "\t\t{\n\t\t\tbool fits = d%d;\n#pragma unroll\n\t\t\tfor (int j = 0; j < %d; j++)\n"
+		           "\t\t\t\tfits &= cu_div_fits(", i, v);
+		put_arg(g, s, 0);
+		put(&g->b, ");\n\t\t\tif (fits) {\n#pragma unroll\n\t\t\t\tfor (int j = 0; j < %d; j++)\n"
+		           "\t\t\t\t\ts%d[j] = cu_div_by(", v, i);
+		put_arg(g, s, 0);
+		put(&g->b, ", y%d, r%d);\n\t\t\t} else {\n#pragma unroll\n\t\t\t\tfor (int j = 0; j < %d; j++)\n"
+		           "\t\t\t\t\ts%d[j] = ", i, i, v, i);
+		put_arg(g, s, 0);
+		put(&g->b, " / y%d;\n\t\t\t}\n\t\t}\n", i);
+	} else {
+		put(&g->b, "#pragma unroll\n\t\tfor (int j = 0; j < %d; j++)\n\t\t\ts%d[j] = ", v, i);
+		if (s->nargs == 1) {
+			const struct mp_unary_params *p = &s->up;
+			put(&g->b, "unary_math<float>(%d, ", (int)s->op);
+			put_arg(g, s, 0);
+			put(&g->b, ", fup{ %a, %a, %a, %s });\n", (double)p->alpha, (double)p->beta, (double)p->gamma,
+			    p->gelu_tanh ? "true" : "false");
+		} else {
+			put(&g->b, "binary_math<float>(%d, ", (int)s->op);
+			put_arg(g, s, 0);
+			put(&g->b, ", ");
+			put_arg(g, s, 1);
+			put(&g->b, ");\n");
+		}
+	}
+	bool last = i == g->c->nsteps - 1;
+	if (s->out == MP_F32 || (last && s->out == g->c->out->dtype))
+		return;
+	if (g->fast_round)
+		put(&g->b, "\t\tcu_round_fast_v<%s, %d>(s%d);\n", dt_name(s->out), v, i);
+	else
+		put(&g->b, "#pragma unroll\n\t\tfor (int j = 0; j < %d; j++)\n\t\t\ts%d[j] = cu_round<%s>(s%d[j]);\n", v,
+		    i, dt_name(s->out), i);
+}
+
+/* The kernel's source for call c, three widths (elements a thread); NULL
+ * when out of memory.  Each step runs over the thread's elements before the
+ * next, so that a division by one value can test them all at once. */
 static char *generate(const struct mp_fused_call *c)
 {
-	struct sbuf b = { NULL, 0, 0, false };
-	put(&b, "extern \"C\" {\n");
+	struct gen g;
+	memset(&g, 0, sizeof g);
+	g.c = c;
+	g.fast_round = c->out->dtype == MP_BF16 || c->out->dtype == MP_F16;
+	for (int k = 0; k < c->nin; k++)
+		g.scalar[k] = mp_tensor_numel(c->in[k]) == 1;
+	put(&g.b, "extern \"C\" {\n");
 	static const int widths[3] = { 8, 4, 1 };
 	for (int w = 0; w < 3; w++) {
 		int v = widths[w];
-		put(&b, "__global__ void mpf%d(struct fargs a)\n{\n", v);
-		put(&b, "\tconst int L = a.f.ndim - 1;\n");
-		put(&b, "\tuint32_t nv = a.f.n / %d, step = blockDim.x * gridDim.x;\n", v);
-		put(&b, "\tfor (uint32_t g = blockIdx.x * blockDim.x + threadIdx.x; g < nv; g += step) {\n");
-		put(&b, "\t\tint32_t off[CU_ITER_OPS];\n\t\tcu_fast_offsets(a.f, g * %d, off);\n", v);
+		put(&g.b, "__global__ void mpf%d(struct fargs a)\n{\n", v);
+		put(&g.b, "\tconst int L = a.f.ndim - 1;\n");
+		put(&g.b, "\tuint32_t nv = a.f.n / %d, step = blockDim.x * gridDim.x;\n", v);
 		for (int k = 0; k < c->nin; k++)
-			put(&b, "\t\tfloat x%d[%d];\n\t\tcu_ldv<%s, %d>(a.in[%d], off[%d], a.f.stride[%d][L], x%d);\n", k, v,
-			    dt_name(c->in[k]->dtype), v, k, k + 1, k + 1, k);
-		put(&b, "\t\tfloat o[%d];\n#pragma unroll\n\t\tfor (int j = 0; j < %d; j++) {\n", v, v);
-		for (int i = 0; i < c->nsteps; i++) {
-			const struct mp_fused_step *s = &c->steps[i];
-			put(&b, "\t\t\tfloat s%d = cu_round<%s>(", i, dt_name(s->out));
-			if (s->nargs == 1) {
-				const struct mp_unary_params *p = &s->up;
-				put(&b, "unary_math<float>(%d, ", (int)s->op);
-				put_arg(&b, s, 0);
-				put(&b, ", fup{ %a, %a, %a, %s })", (double)p->alpha, (double)p->beta, (double)p->gamma,
-				    p->gelu_tanh ? "true" : "false");
-			} else {
-				put(&b, "binary_math<float>(%d, ", (int)s->op);
-				put_arg(&b, s, 0);
-				put(&b, ", ");
-				put_arg(&b, s, 1);
-				put(&b, ")");
+			if (g.scalar[k])
+				put(&g.b, "\tconst float x%d = cu_ldf<%s>(a.in[%d], 0);\n", k, dt_name(c->in[k]->dtype), k);
+		for (int i = 0; i < c->nsteps; i++)
+			if (divides_by_scalar(&g, &c->steps[i])) {
+				put(&g.b, "\tconst float y%d = ", i);
+				put_arg(&g, &c->steps[i], 1);
+				put(&g.b, ", r%d = cu_div_recip(y%d);\n\tconst bool d%d = cu_div_fits(y%d);\n", i, i, i, i);
 			}
-			put(&b, ");\n");
-		}
-		put(&b, "\t\t\to[j] = s%d;\n\t\t}\n", c->nsteps - 1);
-		put(&b, "\t\tcu_stv<%s, %d>(a.out, off[0], o);\n\t}\n}\n", dt_name(c->out->dtype), v);
+		put(&g.b, "\tfor (uint32_t g = blockIdx.x * blockDim.x + threadIdx.x; g < nv; g += step) {\n");
+		put(&g.b, "\t\tint32_t off[CU_ITER_OPS];\n\t\tcu_fast_offsets(a.f, g * %d, off);\n", v);
+		for (int k = 0; k < c->nin; k++)
+			if (!g.scalar[k])
+				put(&g.b, "\t\tfloat x%d[%d];\n\t\tcu_ldv<%s, %d>(a.in[%d], off[%d], a.f.stride[%d][L], x%d);\n", k,
+				    v, dt_name(c->in[k]->dtype), v, k, k + 1, k + 1, k);
+		for (int i = 0; i < c->nsteps; i++)
+			put_step(&g, i, v);
+		put(&g.b, "\t\tcu_stv<%s, %d>(a.out, off[0], s%d);\n\t}\n}\n", dt_name(c->out->dtype), v, c->nsteps - 1);
 	}
-	put(&b, "}\n");
-	if (b.oom) {
-		free(b.p);
+	put(&g.b, "}\n");
+	if (g.b.oom) {
+		free(g.b.p);
 		return NULL;
 	}
-	return b.p;
+	return g.b.p;
 }
 
 /* ---- compiling ---- */

@@ -257,6 +257,80 @@ __device__ __forceinline__ float cu_round(float v)
 	return v;
 }
 
+/* cu_round for a value that stays inside a kernel whose output is 16-bit:
+ * a NaN comes back as whichever NaN the conversion makes, not dtype.c's.
+ * Its bits reach nothing: arithmetic on it gives NaN, the ops that pass it
+ * through keep it a NaN of its sign, and the output's store writes dtype.c's
+ * NaN.  (Where the output is f32, NaNs are written as they come, so there
+ * cu_round it is.) */
+template <int DT>
+__device__ __forceinline__ float cu_round_fast(float v)
+{
+	if (DT == MP_BF16) {
+		uint16_t h;
+		asm("cvt.rn.bf16.f32 %0, %1;" : "=h"(h) : "f"(v));
+		return cu_bf16_to_f32(h);
+	}
+	if (DT == MP_F16) {
+		uint16_t h;
+		float r;
+		asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(v));
+		asm("cvt.f32.f16 %0, %1;" : "=f"(r) : "h"(h));
+		return r;
+	}
+	return v;
+}
+
+/* cu_round_fast of V values, two by one conversion */
+template <int DT, int V>
+__device__ __forceinline__ void cu_round_fast_v(float *v)
+{
+#pragma unroll
+	for (int j = 0; j + 1 < V; j += 2) {
+		uint32_t p;
+		if (DT == MP_BF16) {
+			asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(p) : "f"(v[j + 1]), "f"(v[j]));
+			v[j] = __uint_as_float(p << 16);
+			v[j + 1] = __uint_as_float(p & 0xFFFF0000u);
+		} else if (DT == MP_F16) {
+			asm("cvt.rn.f16x2.f32 %0, %1, %2;" : "=r"(p) : "f"(v[j + 1]), "f"(v[j]));
+			asm("cvt.f32.f16 %0, %1;" : "=f"(v[j]) : "h"((uint16_t)p));
+			asm("cvt.f32.f16 %0, %1;" : "=f"(v[j + 1]) : "h"((uint16_t)(p >> 16)));
+		}
+	}
+	if (V % 2)
+		v[V - 1] = cu_round_fast<DT>(v[V - 1]);
+}
+
+/* ---- x / y for many x and one y, as div.rn.f32 computes it ----
+ *
+ * div.rn.f32 refines rcp.approx(y) once, multiplies, and corrects the
+ * quotient with one fma; a range check (FCHK) sends operands near the ends
+ * of the exponent range to a slow path.  With the reciprocal found once,
+ * cu_div_by is that fast path's own instructions, so where cu_div_fits holds
+ * for both x and y, far inside the check (quotient, reciprocal and residual
+ * all normal), it is x / y to the bit; elsewhere the caller divides with
+ * '/'.  tests/kernels/test_fused.c holds it to '/' over every bf16 x and
+ * every f32 significand. */
+__device__ __forceinline__ float cu_div_recip(float y)
+{
+	float r;
+	asm("rcp.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(y));
+	return __fmaf_rn(r, __fmaf_rn(-y, r, 1.0f), r);
+}
+
+__device__ __forceinline__ float cu_div_by(float x, float y, float r)
+{
+	float q = __fmul_rn(x, r);
+	return __fmaf_rn(__fmaf_rn(-y, q, x), r, q);
+}
+
+__device__ __forceinline__ bool cu_div_fits(float v)
+{
+	float a = fabsf(v);
+	return a >= 0x1p-60f && a <= 0x1p60f;
+}
+
 /* ---- the math of each op, in f32 for f32/bf16/f16 data and f64 for f64:
  * one overload set, so that every kernel calls the same functions ---- */
 
