@@ -398,19 +398,32 @@ __global__ void __launch_bounds__(AT_WARPS * 32, 2) k_attention(at_args a)
 /* ---- up to AR_KEYS keys: the score rows in registers ----
  *
  * Where the scores reach the Softmax as 16-bit values of the operand type
- * (or as f32 copies of them), a warp keeps its 16 rows' whole score rows
- * where the tensor cores leave them: the thread (g, tq) holds keys
- * 8j + 2tq and 8j + 2tq + 1 of rows g and g + 8, as one 16-bit pair a row.
- * The probabilities then replace them in place, already the A operand of
- * the P·V GEMM, and K and V only pass through shared memory.
+ * (or as f32 copies of them), the score rows stay where the tensor cores
+ * leave them: the thread (g, tq) of a warp holds keys 8j + 2tq and
+ * 8j + 2tq + 1 of its rows g and g + 8, as one 16-bit pair a row, and the
+ * probabilities replace them in place.  A CTA takes 64 query rows of one
+ * (batch, head) in 8 warps; warps w and w + 4 share 16 rows and split their
+ * keys, w < 4 the 8-key blocks j with j % 4 < 2 and w >= 4 the others (so
+ * each holds half a row: twice the warps an SM holds, half the code each
+ * runs).  K, then V, pass through shared memory.
  *
  * k_softmax_warp gives key k to lane k % 32, sums each lane's keys in
  * order of k and then adds the lanes by the butterfly (xor 16, 8, 4, 2,
- * 1).  Key 8j + 2tq + e is lane 8(j % 4) + 2tq + e's: a thread keeps
- * those eight lanes' sums apart, adding in order of j, does the
- * butterfly's steps 16, 8 and 1 itself and 4 and 2 with its quad.  These
- * are the same additions, so the same probabilities to the bit. */
-enum { AR_WARPS = 4, AR_ROWS = 16 * AR_WARPS, AR_NB = 36, AR_KEYS = 8 * AR_NB };
+ * 1).  Key 8j + 2tq + e is lane 8(j % 4) + 2tq + e's, so each lane's keys
+ * lie in one warp of the two: a thread keeps those lanes' sums apart,
+ * adding in order of j; the two warps trade them through shared memory and
+ * each does the butterfly's steps 16, 8 and 1 itself and 4 and 2 with its
+ * quad.  These are the same additions, so the same probabilities to the
+ * bit.  The probabilities then go to shared memory, and each warp of the
+ * two computes P·V for half of O's columns, summing over the keys in
+ * order as one warp did before. */
+enum { AR_WARPS = 8, AR_ROWS = 64, AR_NB = 36, AR_HB = AR_NB / 2, AR_KEYS = 8 * AR_NB, AR_XCH = 12 };
+
+/* the key block that the warp of half h takes as its jl-th */
+__device__ __forceinline__ int ar_block(int jl, int h)
+{
+	return 4 * (jl >> 1) + 2 * h + (jl & 1);
+}
 
 /* the larger of two DT pairs, half by half; a NaN loses (as in the
  * Softmax's max) */
@@ -522,37 +535,40 @@ __device__ __noinline__ uint2 ar_scores(float a0, float a1, float a2, float a3, 
  * them in the operand type or f32, so the one rounding that counts is the
  * GEMM's. */
 template <int MM, bool EXACT>
-__device__ __forceinline__ void ar_probs(uint32_t (&sc)[AR_NB][2], const float (&m)[2], const float (&sum)[2],
-                                         const float (&rcp)[2], int s)
+__device__ __forceinline__ void ar_probs(uint32_t (&sc)[AR_HB][2], int half, const float (&m)[2],
+                                         const float (&sum)[2], const float (&rcp)[2], int s)
 {
 #pragma unroll
-	for (int j = 0; j < AR_NB; j++)
-		if (16 * (j >> 1) < s)
+	for (int jl = 0; jl < AR_HB; jl++)
+		if (16 * (ar_block(jl, half) >> 1) < s)
 #pragma unroll
 			for (int hf = 0; hf < 2; hf++) {
 				float p[2];
 #pragma unroll
 				for (int e = 0; e < 2; e++) {
-					float x = expf(at_half<MM>(sc[j][hf], e) - m[hf]);
+					float x = expf(at_half<MM>(sc[jl][hf], e) - m[hf]);
 					p[e] = EXACT ? x / sum[hf] : cu_div_by(x, sum[hf], rcp[hf]);
 				}
-				sc[j][hf] = at_pack_raw<MM>(p[0], p[1]);
+				sc[jl][hf] = at_pack_raw<MM>(p[0], p[1]);
 			}
 }
 
-/* A CTA: 64 query rows of one (batch, head), 16 a warp; DK bounds d and
- * dv.  Shared memory holds K, then V ([pad][d + 8], the rows past s
- * zeros): V is staged while the softmax runs. */
+/* A CTA: 64 query rows of one (batch, head); DK bounds d and dv.  Shared
+ * memory holds K, then V ([pad][d + 8], the rows past s zeros: V is staged
+ * while the softmax runs), then the probabilities ([64][pad + 8]), whose
+ * place first serves the two warps of a row to trade maxima and sums
+ * (AR_XCH words a thread). */
 template <int MM, int DK>
-__global__ void __launch_bounds__(AR_WARPS * 32, DK == 64 ? 4 : 2) k_attention_regs(at_args a)
+__global__ void __launch_bounds__(AR_WARPS * 32, DK == 64 ? 3 : 2) k_attention_regs(at_args a)
 {
 	extern __shared__ __align__(16) unsigned char at_smem[];
-	uint16_t *kv = (uint16_t *)at_smem;
-	const uint32_t kv_s = (uint32_t)__cvta_generic_to_shared(kv); /* its address for ldmatrix */
-	const int lane = threadIdx.x & 31, w = threadIdx.x >> 5, g = lane >> 2, tq = lane & 3;
+	const int lane = threadIdx.x & 31, w = threadIdx.x >> 5, g = lane >> 2, tq = lane & 3, half = w >> 2;
 	const int tile = (int)(blockIdx.x % (unsigned)a.tiles), bh = (int)(blockIdx.x / (unsigned)a.tiles);
-	const int b = bh / a.nh, h = bh - b * a.nh, r0 = tile * AR_ROWS + w * 16;
-	const int pad = (a.s + 15) & ~15, lk = a.d + 8, lv = a.dv + 8;
+	const int b = bh / a.nh, h = bh - b * a.nh, rl = (w & 3) * 16, r0 = tile * AR_ROWS + rl;
+	const int pad = (a.s + 15) & ~15, lk = a.d + 8, lv = a.dv + 8, lp = pad + 8;
+	uint16_t *kv = (uint16_t *)at_smem, *ps = kv + pad * (lk > lv ? lk : lv);
+	uint32_t *xch = (uint32_t *)ps, *mine = xch + threadIdx.x * AR_XCH, *theirs = xch + (threadIdx.x ^ 128) * AR_XCH;
+	const uint32_t kv_s = (uint32_t)__cvta_generic_to_shared(kv), ps_s = (uint32_t)__cvta_generic_to_shared(ps);
 	const bool live = r0 < a.t; /* a warp past t only helps to load */
 
 	ar_stage(kv, lk, a.k + b * a.k_st[0] + h * a.k_st[1], a.k_st[2], a.s, pad, a.d);
@@ -580,16 +596,19 @@ __global__ void __launch_bounds__(AR_WARPS * 32, DK == 64 ? 4 : 2) k_attention_r
 		__syncthreads();
 	}
 
-	/* 1. the scores, rounded as MatMul (and the scaling) round them; past
-	 * s, -inf: nothing to the max, +0 to the sums, probability 0 (what
-	 * k_softmax_warp's skipping them comes to, with no test per key) */
-	uint32_t sc[AR_NB][2];
+	/* 1. this half's scores, rounded as MatMul (and the scaling) round
+	 * them; past s, -inf: nothing to the max, +0 to the sums, probability
+	 * 0 (what k_softmax_warp's skipping them comes to, with no test per
+	 * key) */
+	uint32_t sc[AR_HB][2];
 	const bool plain = a.s_op == MP_OP_NONE && a.s_dt == MM;
 	const uint32_t ninf = MM == MP_BF16 ? 0xFF80FF80u : 0xFC00FC00u, pinf = ninf & 0x7FFF7FFFu;
 	uint32_t mn[2] = { pinf, pinf }; /* at most the rows' least scores: cu_div_by's range */
+	uint32_t mp[2] = { ninf, ninf }; /* the rows' greatest */
 #pragma unroll
-	for (int j = 0; j < AR_NB; j++) {
-		sc[j][0] = sc[j][1] = ninf;
+	for (int jl = 0; jl < AR_HB; jl++) {
+		const int j = ar_block(jl, half);
+		sc[jl][0] = sc[jl][1] = ninf;
 		if (!live || 8 * j >= a.s)
 			continue;
 		float acc[4] = { 0, 0, 0, 0 };
@@ -603,36 +622,36 @@ __global__ void __launch_bounds__(AR_WARPS * 32, DK == 64 ? 4 : 2) k_attention_r
 				at_mma<MM>(acc, qf[kk], b0, b1);
 			}
 		if (plain) {
-			sc[j][0] = at_pack_raw<MM>(acc[0], acc[1]);
-			sc[j][1] = at_pack_raw<MM>(acc[2], acc[3]);
+			sc[jl][0] = at_pack_raw<MM>(acc[0], acc[1]);
+			sc[jl][1] = at_pack_raw<MM>(acc[2], acc[3]);
 		} else {
 			uint2 v = ar_scores<MM>(acc[0], acc[1], acc[2], acc[3], a.s_dt, a.s_op, a.s_scale, a.s2_dt);
-			sc[j][0] = v.x;
-			sc[j][1] = v.y;
+			sc[jl][0] = v.x;
+			sc[jl][1] = v.y;
 		}
-		mn[0] = at_min2<MM>(mn[0], sc[j][0]); /* with the keys past s: a score of a zero row of K */
-		mn[1] = at_min2<MM>(mn[1], sc[j][1]);
+		mn[0] = at_min2<MM>(mn[0], sc[jl][0]); /* with the keys past s: a score of a zero row of K */
+		mn[1] = at_min2<MM>(mn[1], sc[jl][1]);
 		if (8 * j + 8 > a.s) { /* the last block: -inf past s */
 			int k = 8 * j + 2 * tq;
 			uint32_t keep = (k < a.s ? 0xFFFFu : 0) | (k + 1 < a.s ? 0xFFFF0000u : 0);
-			sc[j][0] = (sc[j][0] & keep) | (ninf & ~keep);
-			sc[j][1] = (sc[j][1] & keep) | (ninf & ~keep);
+			sc[jl][0] = (sc[jl][0] & keep) | (ninf & ~keep);
+			sc[jl][1] = (sc[jl][1] & keep) | (ninf & ~keep);
 		}
+		mp[0] = at_max2<MM>(mp[0], sc[jl][0]);
+		mp[1] = at_max2<MM>(mp[1], sc[jl][1]);
 	}
+	mine[0] = mp[0], mine[1] = mp[1], mine[2] = mn[0], mine[3] = mn[1];
 	__syncthreads(); /* every warp is done with K: V takes its place */
 	ar_stage(kv, lv, a.v + b * a.v_st[0] + h * a.v_st[1], a.v_st[2], a.s, pad, a.dv);
 
-	/* 2. the softmax of rows g and g + 8 (half 0 and 1) */
+	/* 2. the softmax of rows g and g + 8 (hf 0 and 1): the maxima and
+	 * least scores of both halves (max and min in any order are exact) */
+	float m[2], sum[2], rcp[2];
+	bool slow = false; /* a quotient outside cu_div_by's range */
 	if (live) {
-		uint32_t mp[2] = { ninf, ninf };
-#pragma unroll
-		for (int j = 0; j < AR_NB; j++)
-			if (8 * j < a.s) {
-				mp[0] = at_max2<MM>(mp[0], sc[j][0]);
-				mp[1] = at_max2<MM>(mp[1], sc[j][1]);
-			}
-		float m[2], part[2][4][2]; /* [half][lane / 8][lane % 2]: k_softmax_warp's lanes' sums */
-		bool slow = false;        /* a quotient outside cu_div_by's range */
+		mp[0] = at_max2<MM>(mp[0], theirs[0]), mp[1] = at_max2<MM>(mp[1], theirs[1]);
+		mn[0] = at_min2<MM>(mn[0], theirs[2]), mn[1] = at_min2<MM>(mn[1], theirs[3]);
+		float part[2][2][2]; /* [hf][c % 2][e]: the sums of k_softmax_warp's lanes 8c + 2tq + e, c = j % 4 */
 #pragma unroll
 		for (int hf = 0; hf < 2; hf++) {
 			float x = at_half<MM>(mp[hf], 0), y = at_half<MM>(mp[hf], 1);
@@ -650,23 +669,35 @@ __global__ void __launch_bounds__(AR_WARPS * 32, DK == 64 ? 4 : 2) k_attention_r
 			/* every expf() below at least expf(AR_DIV_LOW), or 0 past s */
 			slow |= !(least - m[hf] >= AR_DIV_LOW);
 #pragma unroll
-			for (int c = 0; c < 4; c++)
+			for (int c = 0; c < 2; c++)
 				part[hf][c][0] = part[hf][c][1] = 0;
 		}
 #pragma unroll
-		for (int j = 0; j < AR_NB; j++)
-			if (8 * j < a.s)
+		for (int jl = 0; jl < AR_HB; jl++)
+			if (8 * ar_block(jl, half) < a.s)
 #pragma unroll
 				for (int i = 0; i < 4; i++)
-					part[i >> 1][j & 3][i & 1] += expf(at_half<MM>(sc[j][i >> 1], i & 1) - m[i >> 1]);
-		float sum[2], rcp[2];
+					part[i >> 1][jl & 1][i & 1] += expf(at_half<MM>(sc[jl][i >> 1], i & 1) - m[i >> 1]);
+#pragma unroll
+		for (int k = 0; k < 8; k++)
+			mine[4 + k] = __float_as_uint(part[k >> 2][(k >> 1) & 1][k & 1]);
+	}
+	__syncthreads(); /* both halves' lane sums in */
+	if (live) {
 #pragma unroll
 		for (int hf = 0; hf < 2; hf++) {
+			float full[4][2]; /* [c][e] */
+#pragma unroll
+			for (int k = 0; k < 4; k++) {
+				const uint32_t *src = (k >> 1) == half ? mine : theirs;
+				full[k][0] = __uint_as_float(src[4 + 4 * hf + 2 * (k & 1)]);
+				full[k][1] = __uint_as_float(src[4 + 4 * hf + 2 * (k & 1) + 1]);
+			}
 			float u[2];
 #pragma unroll
 			for (int e = 0; e < 2; e++) {
 				/* xor 16 and 8 */
-				u[e] = (part[hf][0][e] + part[hf][2][e]) + (part[hf][1][e] + part[hf][3][e]);
+				u[e] = (full[0][e] + full[2][e]) + (full[1][e] + full[3][e]);
 				u[e] += __shfl_xor_sync(0xffffffffu, u[e], 2); /* xor 4 */
 				u[e] += __shfl_xor_sync(0xffffffffu, u[e], 1); /* xor 2 */
 			}
@@ -675,55 +706,72 @@ __global__ void __launch_bounds__(AR_WARPS * 32, DK == 64 ? 4 : 2) k_attention_r
 			slow |= !(sum[hf] >= 1.0f && sum[hf] <= 0x1p24f);
 			rcp[hf] = cu_div_recip(sum[hf]);
 		}
+	}
+	__syncthreads(); /* the trading place is read: the probabilities take it */
+	if (live) {
 		if (!slow)
-			ar_probs<MM, false>(sc, m, sum, rcp, a.s);
+			ar_probs<MM, false>(sc, half, m, sum, rcp, a.s);
 		else /* rare: a quotient div.rn.f32 may find by another way */
-			ar_probs<MM, true>(sc, m, sum, rcp, a.s);
+			ar_probs<MM, true>(sc, half, m, sum, rcp, a.s);
+#pragma unroll
+		for (int jl = 0; jl < AR_HB; jl++) {
+			const int j = ar_block(jl, half);
+			if (8 * j < pad) {
+				*(uint32_t *)(ps + (rl + g) * lp + 8 * j + 2 * tq) = sc[jl][0];
+				*(uint32_t *)(ps + (rl + g + 8) * lp + 8 * j + 2 * tq) = sc[jl][1];
+			}
+		}
 	}
 	ar_wait();
 	__syncthreads();
 	if (!live)
 		return;
 
-	/* 3. O = P V: P's pairs are the A fragments; V's by ldmatrix.trans */
-	float o[DK / 8][4];
+	/* 3. O = P V for this half's 8-column tiles [n0, n1): P's A fragments
+	 * and V's B fragments by ldmatrix (V's transposed), the keys in order */
+	const int nt = a.dv / 8, n0 = half ? (nt + 1) / 2 : 0, n1 = half ? nt : (nt + 1) / 2;
+	float o[DK / 16][4];
 #pragma unroll
-	for (int n = 0; n < DK / 8; n++)
+	for (int n = 0; n < DK / 16; n++)
 		o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0;
+	const uint32_t pr = ps_s + 2 * ((rl + (lane & 15)) * lp + 8 * (lane >> 4));
 #pragma unroll
 	for (int ks = 0; ks < AR_NB / 2; ks++) {
 		if (16 * ks >= a.s)
 			continue;
-		uint32_t af[4] = { sc[2 * ks][0], sc[2 * ks][1], sc[2 * ks + 1][0], sc[2 * ks + 1][1] };
+		uint32_t af[4];
+		asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+		             : "=r"(af[0]), "=r"(af[1]), "=r"(af[2]), "=r"(af[3]) : "r"(pr + 32 * ks));
 		const uint32_t vr = kv_s + 2 * (16 * ks + (lane & 15)) * lv;
 #pragma unroll
-		for (int n2 = 0; n2 < DK / 16; n2++) {
-			if (16 * n2 >= a.dv)
+		for (int p = 0; p < DK / 32; p++) {
+			const int n = n0 + 2 * p;
+			if (n >= n1)
 				continue;
 			uint32_t bf[4];
-			if (16 * n2 + 8 < a.dv) { /* two 8-column blocks */
+			if (n + 1 < n1) { /* two 8-column tiles */
 				asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
 				             : "=r"(bf[0]), "=r"(bf[1]), "=r"(bf[2]), "=r"(bf[3])
-				             : "r"(vr + 32 * n2 + 16 * (lane >> 4)));
-				at_mma<MM>(o[2 * n2], af, bf[0], bf[1]);
-				at_mma<MM>(o[2 * n2 + 1], af, bf[2], bf[3]);
+				             : "r"(vr + 16 * n + 16 * (lane >> 4)));
+				at_mma<MM>(o[2 * p], af, bf[0], bf[1]);
+				at_mma<MM>(o[2 * p + 1], af, bf[2], bf[3]);
 			} else {
 				asm volatile("ldmatrix.sync.aligned.m8n8.x2.trans.shared.b16 {%0, %1}, [%2];\n"
-				             : "=r"(bf[0]), "=r"(bf[1]) : "r"(vr + 32 * n2));
-				at_mma<MM>(o[2 * n2], af, bf[0], bf[1]);
+				             : "=r"(bf[0]), "=r"(bf[1]) : "r"(vr + 16 * n));
+				at_mma<MM>(o[2 * p], af, bf[0], bf[1]);
 			}
 		}
 	}
 #pragma unroll
-	for (int n = 0; n < DK / 8; n++)
-		if (8 * n < a.dv)
+	for (int lt = 0; lt < DK / 16; lt++)
+		if (n0 + lt < n1)
 #pragma unroll
 			for (int hf = 0; hf < 2; hf++) {
-				int t = r0 + g + 8 * hf, c = 8 * n + 2 * tq;
+				int t = r0 + g + 8 * hf, c = 8 * (n0 + lt) + 2 * tq;
 				if (t >= a.t)
 					continue;
 				int64_t at = b * a.o_st[0] + h * a.o_st[1] + (int64_t)t * a.o_st[2] + c;
-				float v0 = o[n][2 * hf], v1 = o[n][2 * hf + 1];
+				float v0 = o[lt][2 * hf], v1 = o[lt][2 * hf + 1];
 				if (a.o_dt == MP_F32)
 					*(float2 *)((float *)a.o + at) = make_float2(v0, v1);
 				else
@@ -777,8 +825,10 @@ extern "C" enum mp_status cu_attention(void *ctx, const struct mp_attn_call *c, 
 	int64_t rows = regs ? (int64_t)AR_ROWS : (int64_t)AT_ROWS, tiles = (c->t + rows - 1) / rows, ctas = tiles * c->nb * c->nh;
 	int srow = (int)(((c->s + 15) & ~15) + (s16 ? 8 : 4));
 	size_t lq = (size_t)c->d + 8, lv = (size_t)c->dv + 8, lkv = lq > lv ? lq : lv, smem;
-	if (regs)
-		smem = (size_t)((c->s + 15) & ~15) * lkv * 2;
+	if (regs) { /* K/V, then the probabilities (first the trading place) */
+		size_t probs = (size_t)AR_ROWS * (size_t)(((c->s + 15) & ~15) + 8) * 2, xch = AR_WARPS * 32 * AR_XCH * 4;
+		smem = (size_t)((c->s + 15) & ~15) * lkv * 2 + (probs > xch ? probs : xch);
+	}
 	else
 		smem = (size_t)AT_ROWS * srow * (s16 ? 2 : 4) + (AT_ROWS * lq + AT_KEYS * lkv) * 2;
 	int least = cx->attn_min_blocks < 0 ? cx->sm_count : cx->attn_min_blocks;
