@@ -104,12 +104,16 @@ __device__ __forceinline__ uint32_t at_pack(float lo, float hi)
 	return l | h;
 }
 
-/* the element e (0: low half) of a DT pair, as f32 */
+/* the element e (0: low half) of a DT pair of the kernel's own, as f32 */
 template <int DT>
 __device__ __forceinline__ float at_half(uint32_t p, int e)
 {
 	uint16_t h = (uint16_t)(e ? p >> 16 : p);
-	return DT == MP_BF16 ? cu_bf16_to_f32(h) : cu_f16_to_f32(h);
+	if (DT == MP_BF16)
+		return cu_bf16_to_f32(h);
+	float f; /* by the instruction: exact, a NaN as some NaN (these pairs stay in the kernel) */
+	asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(h));
+	return f;
 }
 
 __device__ __forceinline__ uint32_t at_u32(const uint16_t *p)
@@ -417,7 +421,32 @@ __global__ void __launch_bounds__(AT_WARPS * 32, 2) k_attention(at_args a)
  * bit.  The probabilities then go to shared memory, and each warp of the
  * two computes P·V for half of O's columns, summing over the keys in
  * order as one warp did before. */
-enum { AR_WARPS = 8, AR_ROWS = 64, AR_NB = 36, AR_HB = AR_NB / 2, AR_KEYS = 8 * AR_NB, AR_XCH = 12 };
+enum { AR_WARPS = 8, AR_ROWS = 64, AR_NB = 36, AR_HB = AR_NB / 2, AR_KEYS = 8 * AR_NB };
+
+/* The two warps of 16 rows trade AR_XCH words a thread in the place their
+ * probabilities take later: a P row holds at least AR_LP_MIN elements, so
+ * that 16 rows hold both warps' words. */
+enum { AR_XCH = 12, AR_LP_MIN = 104 };
+
+/* the probabilities' row stride: pad + 8 (8 rows' ldmatrix reads on
+ * different banks), at least AR_LP_MIN */
+static __host__ __device__ __forceinline__ int ar_lp(int pad)
+{
+	return pad + 8 > AR_LP_MIN ? pad + 8 : AR_LP_MIN;
+}
+
+/* the trading words of thread `who` (lane + 32 half) of the warps of rows
+ * rl..rl + 15: where their probabilities go later */
+__device__ __forceinline__ uint32_t *ar_xch(uint16_t *ps, int rl, int lp, int who)
+{
+	return (uint32_t *)(ps + rl * lp) + who * AR_XCH;
+}
+
+/* the barrier of the two warps (w % 4 and w % 4 + 4) of 16 rows */
+__device__ __forceinline__ void ar_pair_sync(int w)
+{
+	asm volatile("bar.sync %0, 64;\n" :: "r"(1 + (w & 3)) : "memory");
+}
 
 /* the key block that the warp of half h takes as its jl-th */
 __device__ __forceinline__ int ar_block(int jl, int h)
@@ -530,34 +559,33 @@ __device__ __noinline__ uint2 ar_scores(float a0, float a1, float a2, float a3, 
  * at least expf(AR_DIV_LOW) (about 2^-58); elsewhere with '/'. */
 #define AR_DIV_LOW (-40.0f)
 
-/* The probabilities over the scores, as the P·V GEMM's operand (its last
- * 16 keys' block whole), by cu_div_by or (EXACT) by '/'.  The Softmax writes
+/* The probabilities over this half's scores (the blocks past s as well:
+ * their -inf give 0), by cu_div_by or (EXACT) by '/'.  The Softmax writes
  * them in the operand type or f32, so the one rounding that counts is the
- * GEMM's. */
+ * P·V GEMM operand's. */
 template <int MM, bool EXACT>
-__device__ __forceinline__ void ar_probs(uint32_t (&sc)[AR_HB][2], int half, const float (&m)[2],
-                                         const float (&sum)[2], const float (&rcp)[2], int s)
+__device__ __forceinline__ void ar_probs(uint32_t (&sc)[AR_HB][2], const float (&m)[2], const float (&sum)[2],
+                                         const float (&rcp)[2])
 {
 #pragma unroll
 	for (int jl = 0; jl < AR_HB; jl++)
-		if (16 * (ar_block(jl, half) >> 1) < s)
 #pragma unroll
-			for (int hf = 0; hf < 2; hf++) {
-				float p[2];
+		for (int hf = 0; hf < 2; hf++) {
+			float p[2];
 #pragma unroll
-				for (int e = 0; e < 2; e++) {
-					float x = expf(at_half<MM>(sc[jl][hf], e) - m[hf]);
-					p[e] = EXACT ? x / sum[hf] : cu_div_by(x, sum[hf], rcp[hf]);
-				}
-				sc[jl][hf] = at_pack_raw<MM>(p[0], p[1]);
+			for (int e = 0; e < 2; e++) {
+				float x = expf(at_half<MM>(sc[jl][hf], e) - m[hf]);
+				p[e] = EXACT ? x / sum[hf] : cu_div_by(x, sum[hf], rcp[hf]);
 			}
+			sc[jl][hf] = at_pack_raw<MM>(p[0], p[1]);
+		}
 }
 
 /* A CTA: 64 query rows of one (batch, head); DK bounds d and dv.  Shared
  * memory holds K, then V ([pad][d + 8], the rows past s zeros: V is staged
- * while the softmax runs), then the probabilities ([64][pad + 8]), whose
- * place first serves the two warps of a row to trade maxima and sums
- * (AR_XCH words a thread). */
+ * while the softmax runs), then the probabilities ([64][ar_lp(pad)]),
+ * whose place first serves the two warps of 16 rows to trade maxima and
+ * sums. */
 template <int MM, int DK>
 __global__ void __launch_bounds__(AR_WARPS * 32, DK == 64 ? 3 : 2) k_attention_regs(at_args a)
 {
@@ -565,9 +593,9 @@ __global__ void __launch_bounds__(AR_WARPS * 32, DK == 64 ? 3 : 2) k_attention_r
 	const int lane = threadIdx.x & 31, w = threadIdx.x >> 5, g = lane >> 2, tq = lane & 3, half = w >> 2;
 	const int tile = (int)(blockIdx.x % (unsigned)a.tiles), bh = (int)(blockIdx.x / (unsigned)a.tiles);
 	const int b = bh / a.nh, h = bh - b * a.nh, rl = (w & 3) * 16, r0 = tile * AR_ROWS + rl;
-	const int pad = (a.s + 15) & ~15, lk = a.d + 8, lv = a.dv + 8, lp = pad + 8;
+	const int pad = (a.s + 15) & ~15, lk = a.d + 8, lv = a.dv + 8, lp = ar_lp(pad);
 	uint16_t *kv = (uint16_t *)at_smem, *ps = kv + pad * (lk > lv ? lk : lv);
-	uint32_t *xch = (uint32_t *)ps, *mine = xch + threadIdx.x * AR_XCH, *theirs = xch + (threadIdx.x ^ 128) * AR_XCH;
+	const int me = lane + 32 * half, them = me ^ 32; /* places in the trading place */
 	const uint32_t kv_s = (uint32_t)__cvta_generic_to_shared(kv), ps_s = (uint32_t)__cvta_generic_to_shared(ps);
 	const bool live = r0 < a.t; /* a warp past t only helps to load */
 
@@ -605,41 +633,51 @@ __global__ void __launch_bounds__(AR_WARPS * 32, DK == 64 ? 3 : 2) k_attention_r
 	const uint32_t ninf = MM == MP_BF16 ? 0xFF80FF80u : 0xFC00FC00u, pinf = ninf & 0x7FFF7FFFu;
 	uint32_t mn[2] = { pinf, pinf }; /* at most the rows' least scores: cu_div_by's range */
 	uint32_t mp[2] = { ninf, ninf }; /* the rows' greatest */
+	/* two blocks (keys 8j..8j + 15, j = ar_block(jl, half), jl even) at a
+	 * time: two MMA chains */
 #pragma unroll
-	for (int jl = 0; jl < AR_HB; jl++) {
+	for (int jl = 0; jl < AR_HB; jl += 2) {
 		const int j = ar_block(jl, half);
-		sc[jl][0] = sc[jl][1] = ninf;
+		sc[jl][0] = sc[jl][1] = sc[jl + 1][0] = sc[jl + 1][1] = ninf;
 		if (!live || 8 * j >= a.s)
 			continue;
-		float acc[4] = { 0, 0, 0, 0 };
-		const uint32_t kr = kv_s + 2 * ((8 * j + (lane & 7)) * lk + 8 * ((lane >> 3) & 1));
+		const uint32_t kr = kv_s + 2 * ((8 * j + 8 * (lane >> 4) + (lane & 7)) * lk + 8 * ((lane >> 3) & 1));
+		float acc[2][4] = { { 0, 0, 0, 0 }, { 0, 0, 0, 0 } };
 #pragma unroll
 		for (int kk = 0; kk < DK / 16; kk++)
 			if (16 * kk < a.d) {
-				uint32_t b0, b1;
-				asm volatile("ldmatrix.sync.aligned.m8n8.x2.shared.b16 {%0, %1}, [%2];\n"
-				             : "=r"(b0), "=r"(b1) : "r"(kr + 32 * kk));
-				at_mma<MM>(acc, qf[kk], b0, b1);
+				uint32_t kf[4];
+				asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+				             : "=r"(kf[0]), "=r"(kf[1]), "=r"(kf[2]), "=r"(kf[3]) : "r"(kr + 32 * kk));
+				at_mma<MM>(acc[0], qf[kk], kf[0], kf[1]);
+				at_mma<MM>(acc[1], qf[kk], kf[2], kf[3]);
 			}
-		if (plain) {
-			sc[jl][0] = at_pack_raw<MM>(acc[0], acc[1]);
-			sc[jl][1] = at_pack_raw<MM>(acc[2], acc[3]);
-		} else {
-			uint2 v = ar_scores<MM>(acc[0], acc[1], acc[2], acc[3], a.s_dt, a.s_op, a.s_scale, a.s2_dt);
-			sc[jl][0] = v.x;
-			sc[jl][1] = v.y;
+#pragma unroll
+		for (int i = 0; i < 2; i++) {
+			uint32_t *q = sc[jl + i];
+			if (plain) {
+				q[0] = at_pack_raw<MM>(acc[i][0], acc[i][1]);
+				q[1] = at_pack_raw<MM>(acc[i][2], acc[i][3]);
+			} else {
+				uint2 v = ar_scores<MM>(acc[i][0], acc[i][1], acc[i][2], acc[i][3], a.s_dt, a.s_op, a.s_scale,
+				                        a.s2_dt);
+				q[0] = v.x;
+				q[1] = v.y;
+			}
+			/* with the keys past s: a score of a zero row of K */
+			mn[0] = at_min2<MM>(mn[0], q[0]);
+			mn[1] = at_min2<MM>(mn[1], q[1]);
+			if (8 * (j + i) + 8 > a.s) { /* -inf past s */
+				int k = 8 * (j + i) + 2 * tq;
+				uint32_t keep = (k < a.s ? 0xFFFFu : 0) | (k + 1 < a.s ? 0xFFFF0000u : 0);
+				q[0] = (q[0] & keep) | (ninf & ~keep);
+				q[1] = (q[1] & keep) | (ninf & ~keep);
+			}
+			mp[0] = at_max2<MM>(mp[0], q[0]);
+			mp[1] = at_max2<MM>(mp[1], q[1]);
 		}
-		mn[0] = at_min2<MM>(mn[0], sc[jl][0]); /* with the keys past s: a score of a zero row of K */
-		mn[1] = at_min2<MM>(mn[1], sc[jl][1]);
-		if (8 * j + 8 > a.s) { /* the last block: -inf past s */
-			int k = 8 * j + 2 * tq;
-			uint32_t keep = (k < a.s ? 0xFFFFu : 0) | (k + 1 < a.s ? 0xFFFF0000u : 0);
-			sc[jl][0] = (sc[jl][0] & keep) | (ninf & ~keep);
-			sc[jl][1] = (sc[jl][1] & keep) | (ninf & ~keep);
-		}
-		mp[0] = at_max2<MM>(mp[0], sc[jl][0]);
-		mp[1] = at_max2<MM>(mp[1], sc[jl][1]);
 	}
+	uint32_t *mine = ar_xch(ps, rl, lp, me);
 	mine[0] = mp[0], mine[1] = mp[1], mine[2] = mn[0], mine[3] = mn[1];
 	__syncthreads(); /* every warp is done with K: V takes its place */
 	ar_stage(kv, lv, a.v + b * a.v_st[0] + h * a.v_st[1], a.v_st[2], a.s, pad, a.dv);
@@ -649,6 +687,7 @@ __global__ void __launch_bounds__(AR_WARPS * 32, DK == 64 ? 3 : 2) k_attention_r
 	float m[2], sum[2], rcp[2];
 	bool slow = false; /* a quotient outside cu_div_by's range */
 	if (live) {
+		const uint32_t *theirs = ar_xch(ps, rl, lp, them);
 		mp[0] = at_max2<MM>(mp[0], theirs[0]), mp[1] = at_max2<MM>(mp[1], theirs[1]);
 		mn[0] = at_min2<MM>(mn[0], theirs[2]), mn[1] = at_min2<MM>(mn[1], theirs[3]);
 		float part[2][2][2]; /* [hf][c % 2][e]: the sums of k_softmax_warp's lanes 8c + 2tq + e, c = j % 4 */
@@ -678,12 +717,14 @@ __global__ void __launch_bounds__(AR_WARPS * 32, DK == 64 ? 3 : 2) k_attention_r
 #pragma unroll
 				for (int i = 0; i < 4; i++)
 					part[i >> 1][jl & 1][i & 1] += expf(at_half<MM>(sc[jl][i >> 1], i & 1) - m[i >> 1]);
+		uint32_t *mine = ar_xch(ps, rl, lp, me);
 #pragma unroll
 		for (int k = 0; k < 8; k++)
 			mine[4 + k] = __float_as_uint(part[k >> 2][(k >> 1) & 1][k & 1]);
 	}
-	__syncthreads(); /* both halves' lane sums in */
 	if (live) {
+		ar_pair_sync(w); /* both halves' lane sums in */
+		const uint32_t *mine = ar_xch(ps, rl, lp, me), *theirs = ar_xch(ps, rl, lp, them);
 #pragma unroll
 		for (int hf = 0; hf < 2; hf++) {
 			float full[4][2]; /* [c][e] */
@@ -707,12 +748,12 @@ __global__ void __launch_bounds__(AR_WARPS * 32, DK == 64 ? 3 : 2) k_attention_r
 			rcp[hf] = cu_div_recip(sum[hf]);
 		}
 	}
-	__syncthreads(); /* the trading place is read: the probabilities take it */
 	if (live) {
+		ar_pair_sync(w); /* the trading place is read: the probabilities take it */
 		if (!slow)
-			ar_probs<MM, false>(sc, half, m, sum, rcp, a.s);
+			ar_probs<MM, false>(sc, m, sum, rcp);
 		else /* rare: a quotient div.rn.f32 may find by another way */
-			ar_probs<MM, true>(sc, half, m, sum, rcp, a.s);
+			ar_probs<MM, true>(sc, m, sum, rcp);
 #pragma unroll
 		for (int jl = 0; jl < AR_HB; jl++) {
 			const int j = ar_block(jl, half);
@@ -734,33 +775,29 @@ __global__ void __launch_bounds__(AR_WARPS * 32, DK == 64 ? 3 : 2) k_attention_r
 #pragma unroll
 	for (int n = 0; n < DK / 16; n++)
 		o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0;
+	/* tiles by twos, x4 loads: an odd last tile also reads the next 8
+	 * columns (the next tile's, or the row's padding), whose sums are not
+	 * stored */
 	const uint32_t pr = ps_s + 2 * ((rl + (lane & 15)) * lp + 8 * (lane >> 4));
-#pragma unroll
-	for (int ks = 0; ks < AR_NB / 2; ks++) {
-		if (16 * ks >= a.s)
-			continue;
-		uint32_t af[4];
+	const int nks = (a.s + 15) / 16;
+#pragma unroll 2
+	for (int ks = 0; ks < nks; ks++) {
+		uint32_t af[4], bf[DK / 32][4];
 		asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
 		             : "=r"(af[0]), "=r"(af[1]), "=r"(af[2]), "=r"(af[3]) : "r"(pr + 32 * ks));
-		const uint32_t vr = kv_s + 2 * (16 * ks + (lane & 15)) * lv;
+		const uint32_t vr = kv_s + 2 * (16 * ks + (lane & 15)) * lv + 16 * (lane >> 4);
 #pragma unroll
-		for (int p = 0; p < DK / 32; p++) {
-			const int n = n0 + 2 * p;
-			if (n >= n1)
-				continue;
-			uint32_t bf[4];
-			if (n + 1 < n1) { /* two 8-column tiles */
+		for (int p = 0; p < DK / 32; p++)
+			if (n0 + 2 * p < n1)
 				asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
-				             : "=r"(bf[0]), "=r"(bf[1]), "=r"(bf[2]), "=r"(bf[3])
-				             : "r"(vr + 16 * n + 16 * (lane >> 4)));
-				at_mma<MM>(o[2 * p], af, bf[0], bf[1]);
-				at_mma<MM>(o[2 * p + 1], af, bf[2], bf[3]);
-			} else {
-				asm volatile("ldmatrix.sync.aligned.m8n8.x2.trans.shared.b16 {%0, %1}, [%2];\n"
-				             : "=r"(bf[0]), "=r"(bf[1]) : "r"(vr + 16 * n));
-				at_mma<MM>(o[2 * p], af, bf[0], bf[1]);
+				             : "=r"(bf[p][0]), "=r"(bf[p][1]), "=r"(bf[p][2]), "=r"(bf[p][3])
+				             : "r"(vr + 16 * (n0 + 2 * p)));
+#pragma unroll
+		for (int p = 0; p < DK / 32; p++)
+			if (n0 + 2 * p < n1) {
+				at_mma<MM>(o[2 * p], af, bf[p][0], bf[p][1]);
+				at_mma<MM>(o[2 * p + 1], af, bf[p][2], bf[p][3]);
 			}
-		}
 	}
 #pragma unroll
 	for (int lt = 0; lt < DK / 16; lt++)
@@ -825,10 +862,8 @@ extern "C" enum mp_status cu_attention(void *ctx, const struct mp_attn_call *c, 
 	int64_t rows = regs ? (int64_t)AR_ROWS : (int64_t)AT_ROWS, tiles = (c->t + rows - 1) / rows, ctas = tiles * c->nb * c->nh;
 	int srow = (int)(((c->s + 15) & ~15) + (s16 ? 8 : 4));
 	size_t lq = (size_t)c->d + 8, lv = (size_t)c->dv + 8, lkv = lq > lv ? lq : lv, smem;
-	if (regs) { /* K/V, then the probabilities (first the trading place) */
-		size_t probs = (size_t)AR_ROWS * (size_t)(((c->s + 15) & ~15) + 8) * 2, xch = AR_WARPS * 32 * AR_XCH * 4;
-		smem = (size_t)((c->s + 15) & ~15) * lkv * 2 + (probs > xch ? probs : xch);
-	}
+	if (regs) /* K/V, then the probabilities */
+		smem = ((size_t)((c->s + 15) & ~15) * lkv + (size_t)AR_ROWS * ar_lp((int)((c->s + 15) & ~15))) * 2;
 	else
 		smem = (size_t)AT_ROWS * srow * (s16 ? 2 : 4) + (AT_ROWS * lq + AT_KEYS * lkv) * 2;
 	int least = cx->attn_min_blocks < 0 ? cx->sm_count : cx->attn_min_blocks;
