@@ -287,10 +287,10 @@ int main(int argc, char **argv)
 	       "\"resident_bytes\": %zu, \"activation_peak_bytes\": %zu, \"arena_bytes\": %zu, "
 	       "\"graph_bytes\": %zu, \"fast_binds\": %zu, \"binds\": %zu, \"graph_replays\": %zu, "
 	       "\"graph_note\": \"%s\", \"narrowed\": %zu, \"fused_groups\": %zu, \"fused_nodes\": %zu, "
-	       "\"attention_groups\": %zu, \"fusion_note\": \"%s\", \"tf32\": %s}\n",
+	       "\"attention_groups\": %zu, \"attention_nodes\": %zu, \"fusion_note\": \"%s\", \"tf32\": %s}\n",
 	       mp_backend_device_name(be), policy_name, (long long)(in0->ndim ? in0->shape[0] : 1), runs, warmup,
 	       first_ms, gpu_med, gpu_min, wall_med, used, act, xs.arena_bytes, gpeak, xs.fast_binds, xs.binds,
-	       xs.graph_replays, xs.graph_note, xs.narrowed, xs.fused_groups, xs.fused_nodes, xs.attention_groups,
+	       xs.graph_replays, xs.graph_note, xs.narrowed, xs.fused_groups, xs.fused_nodes, xs.attention_groups, xs.attention_nodes,
 	       xs.fusion_note,
 	       tf32 ? "true" : "false");
 	free(gpu_ms);

@@ -314,7 +314,7 @@ static void drop_groups(struct mp_exec *x)
 		x->nodes[i].group = -1;
 	for (size_t i = 0; x->vals && i < x->nvals; i++)
 		x->vals[i].last_run = x->vals[i].last_use;
-	x->stats.fused_groups = x->stats.fused_nodes = x->stats.attention_groups = 0;
+	x->stats.fused_groups = x->stats.fused_nodes = x->stats.attention_groups = x->stats.attention_nodes = 0;
 }
 
 static void drop_graph(struct mp_exec *x)
@@ -1103,9 +1103,9 @@ static void plan_fusion(struct mp_exec *x)
 		xv->last_run = last;
 	}
 	x->stats.fused_groups = x->ngroups - x->stats.attention_groups;
-	x->stats.fused_nodes = 0;
+	x->stats.fused_nodes = x->stats.attention_nodes = 0;
 	for (size_t i = 0; i < x->ngroups; i++)
-		x->stats.fused_nodes += x->groups[i].attn ? 0 : (size_t)x->groups[i].nmembers;
+		*(x->groups[i].attn ? &x->stats.attention_nodes : &x->stats.fused_nodes) += (size_t)x->groups[i].nmembers;
 out:
 	for (size_t k = 0; k < nattn; k++)
 		free(attn[k].members);

@@ -52,6 +52,7 @@ struct mp_exec_stats {
 	size_t narrowed;         /* values written straight in the narrower dtype all readers want */
 	size_t fused_groups, fused_nodes; /* elementwise nodes run as one kernel per group */
 	size_t attention_groups; /* MatMul -> Softmax -> MatMul (and around) run as one kernel */
+	size_t attention_nodes;  /* the nodes in them */
 	char fusion_note[192];   /* why a group ran node by node; empty when none did */
 	size_t arena_bytes;      /* the planned arena: every activation of a run */
 	size_t unplanned_bytes;  /* what those buffers add up to without reuse */

@@ -4,7 +4,8 @@
  *
  * Each case is a small model in one of the layouts exporters write
  * (transformers' q/k/v projections reshaped and transposed with the scale
- * on Q and K; "eager" attention dividing the scores; batched 3-d), run
+ * on Q and K, with the projections' bias Adds or without; "eager"
+ * attention dividing the scores; batched 3-d), run
  * under a low-precision policy on random inputs (up to 288 keys the
  * register kernel runs, past that the shared-memory one; the wide-score
  * case takes the register kernel's '/' path).  The CUDA run must have
@@ -31,6 +32,7 @@ enum layout {
 	EAGER,  /* q [b,h,t,d]; k [b,h,s,d] -> T(0,1,3,2); scores / c; out [b,h,t,dv] */
 	RANK3,  /* q [n,t,d]; k [n,s,d] -> T(0,2,1); scores * c; v [n,s,dv] */
 	KT,     /* k^T given as [b,h,d,s]: its head dim is not contiguous, the kernel declines */
+	BIAS,   /* HF from the projections: [b,t,h*d] + a bias per channel -> Reshape [b,t,h,d] -> HF */
 };
 
 struct acase {
@@ -58,6 +60,10 @@ static const struct acase cases[] = {
 	{ RANK3, "bf16", 1, 5, 200, 17, 16, 24, 1 },
 	{ HF, "fp32", 1, 2, 20, 30, 64, 64, 0 },  /* f32 GEMMs: node by node */
 	{ KT, "bf16", 1, 2, 40, 50, 64, 64, 0 },
+	{ BIAS, "bf16-autocast", 2, 6, 257, 257, 64, 64, 1 },
+	{ BIAS, "fp16", 1, 3, 70, 130, 32, 40, 1 },
+	{ BIAS, "bf16", 1, 2, 30, 300, 64, 64, 1 },
+	{ BIAS, "fp16-autocast", 1, 2, 100, 150, 64, 64, 1 },
 };
 
 static struct mp_backend *gpu, *cpu;
@@ -94,14 +100,14 @@ static void add_io(struct pbw *g, bool input, const char *name, int nd, const in
 		onnx_graph_output(g, &vi);
 }
 
-/* The case's model; its inputs' shapes in qd, kd, vd. */
-static char *case_model(const struct acase *c, int idx, int *nd, int64_t *qd, int64_t *kd, int64_t *vd)
+/* The case's model; its inputs' rank in in_nd, their shapes in qd, kd, vd. */
+static char *case_model(const struct acase *c, int idx, int *nd, int *in_nd, int64_t *qd, int64_t *kd, int64_t *vd)
 {
 	struct pbw g = onnx_graph();
 	float sc = (float)(1 / sqrt(sqrt((double)c->d)));
 	const char *mm1[2], *mm2[2];
 	int64_t od[4];
-	if (c->layout == HF) {
+	if (c->layout == HF || c->layout == BIAS) {
 		static const int64_t p0213[] = { 0, 2, 1, 3 }, p0231[] = { 0, 2, 3, 1 };
 		*nd = 4;
 		int64_t q4[] = { c->b, c->t, c->h, c->d }, k4[] = { c->b, c->s, c->h, c->d }, v4[] = { c->b, c->s, c->h, c->dv };
@@ -109,9 +115,41 @@ static char *case_model(const struct acase *c, int idx, int *nd, int64_t *qd, in
 		memcpy(qd, q4, sizeof q4), memcpy(kd, k4, sizeof k4), memcpy(vd, v4, sizeof v4), memcpy(od, o4, sizeof o4);
 		add_scalar(&g, "cq", sc);
 		add_scalar(&g, "ck", sc);
-		add_transpose(&g, "tq", "q", "qt", 4, p0213);
-		add_transpose(&g, "tk", "k", "kt", 4, p0231);
-		add_transpose(&g, "tv", "v", "vt", 4, p0213);
+		const char *tin[3] = { "q", "k", "v" };
+		if (c->layout == BIAS) { /* the inputs [b, rows, h*d] through a Linear (MatMul, bias Add), then
+		                          * split into heads */
+			static const char *in[3] = { "q", "k", "v" }, *bn[3] = { "bq", "bk", "bv" }, *an[3] = { "aq", "ak", "av" },
+					  *sn[3] = { "sq", "sk", "sv" }, *rn[3] = { "rq", "rk", "rv" };
+			/* a module's nodes, so that autocast takes the Add as the Linear's */
+			static const char *hn[3] = { "/q_proj/Add", "/k_proj/Add", "/v_proj/Add" }, *wn[3] = { "wq", "wk", "wv" },
+					  *mn[3] = { "/q_proj/MatMul", "/k_proj/MatMul", "/v_proj/MatMul" }, *pn[3] = { "pq", "pk", "pv" };
+			int64_t *dims[3] = { qd, kd, vd };
+			for (int o = 0; o < 3; o++) {
+				int64_t ch = c->h * dims[o][3], shape[4] = { dims[o][0], dims[o][1], c->h, dims[o][3] };
+				int64_t wd[2] = { ch, ch };
+				float *bv = malloc((size_t)(ch * ch) * sizeof *bv);
+				for (int64_t j = 0; j < ch * ch; j++) /* about the identity, mixed a little */
+					bv[j] = (float)(j % (ch + 1) == 0) + (float)((j * 13 + o) % 9 - 4) / (float)(16 * ch);
+				struct pbw wt = onnx_tensor_raw(wn[o], 1, 2, wd, bv, (size_t)(ch * ch) * sizeof *bv);
+				onnx_graph_init(&g, &wt);
+				for (int64_t j = 0; j < ch; j++)
+					bv[j] = (float)((j * 29 + o * 7) % 23 - 11) / 8;
+				struct pbw bt = onnx_tensor_raw(bn[o], 1, 1, &ch, bv, (size_t)ch * sizeof *bv);
+				onnx_graph_init(&g, &bt);
+				free(bv);
+				struct pbw st = onnx_tensor_raw(sn[o], 7, 1, (const int64_t[]){ 4 }, shape, sizeof shape);
+				onnx_graph_init(&g, &st);
+				const char *mi[] = { in[o], wn[o] }, *ai[] = { bn[o], pn[o] }, *ri[] = { an[o], sn[o] };
+				add_node(&g, "MatMul", mn[o], 2, mi, pn[o], 0, NULL);
+				add_node(&g, "Add", hn[o], 2, ai, an[o], 0, NULL);
+				add_node(&g, "Reshape", rn[o], 2, ri, rn[o], 0, NULL);
+				tin[o] = rn[o];
+				dims[o][2] = ch;
+			}
+		}
+		add_transpose(&g, "tq", tin[0], "qt", 4, p0213);
+		add_transpose(&g, "tk", tin[1], "kt", 4, p0231);
+		add_transpose(&g, "tv", tin[2], "vt", 4, p0213);
 		const char *mq[] = { "qt", "cq" }, *mk[] = { "ck", "kt" }; /* the scalar on either side */
 		add_node(&g, "Mul", "mq", 2, mq, "qs", 0, NULL);
 		add_node(&g, "Mul", "mk", 2, mk, "ks", 0, NULL);
@@ -140,9 +178,10 @@ static char *case_model(const struct acase *c, int idx, int *nd, int64_t *qd, in
 		add_transpose(&g, "tk", "k", "kt", 3, p021);
 		mm1[0] = "q", mm1[1] = "kt", mm2[1] = "v";
 	}
-	add_io(&g, true, "q", *nd, qd);
-	add_io(&g, true, "k", *nd, kd);
-	add_io(&g, true, "v", *nd, vd);
+	*in_nd = c->layout == BIAS ? 3 : *nd;
+	add_io(&g, true, "q", *in_nd, qd);
+	add_io(&g, true, "k", *in_nd, kd);
+	add_io(&g, true, "v", *in_nd, vd);
 	add_node(&g, "MatMul", "mm1", 2, mm1, "s", 0, NULL);
 	const char *sin = "s";
 	if (c->layout == EAGER || c->layout == RANK3 || c->layout == KT) {
@@ -155,8 +194,9 @@ static char *case_model(const struct acase *c, int idx, int *nd, int64_t *qd, in
 	const char *smi[] = { sin };
 	add_node(&g, "Softmax", "softmax", 1, smi, "p", 1, &ax);
 	mm2[0] = "p";
-	add_node(&g, "MatMul", "mm2", 2, mm2, c->layout == HF ? "o" : "y", 0, NULL);
-	if (c->layout == HF) {
+	bool hf = c->layout == HF || c->layout == BIAS;
+	add_node(&g, "MatMul", "mm2", 2, mm2, hf ? "o" : "y", 0, NULL);
+	if (hf) {
 		static const int64_t p0213[] = { 0, 2, 1, 3 };
 		add_transpose(&g, "to", "o", "y", 4, p0213);
 	}
@@ -171,7 +211,7 @@ static char *case_model(const struct acase *c, int idx, int *nd, int64_t *qd, in
 
 /* Runs the model on be; the output as a host tensor in `out`. */
 static bool run(const char *path, struct mp_backend *be, const char *policy, bool literal, bool no_attn,
-                const struct mp_batch *b, struct mp_tensor *out, size_t *groups, char *why, size_t wn)
+                const struct mp_batch *b, struct mp_tensor *out, size_t *groups, size_t *members, char *why, size_t wn)
 {
 	struct mp_error e = { 0 };
 	struct mp_graph *g = NULL;
@@ -193,6 +233,7 @@ static bool run(const char *path, struct mp_backend *be, const char *policy, boo
 	struct mp_exec_stats st;
 	mp_exec_get_stats(x, &st);
 	*groups = st.attention_groups;
+	*members = st.attention_nodes;
 	ok = true;
 out:
 	if (!ok)
@@ -210,22 +251,22 @@ static double limit_of(enum mp_dtype t)
 
 static int run_case(const struct acase *c, int idx, int *tap)
 {
-	static const char *names[] = { "hf", "eager", "rank3", "k^T given" };
+	static const char *names[] = { "hf", "eager", "rank3", "k^T given", "hf with biases" };
 	struct mp_error e = { 0 };
 	struct mp_batch *b = NULL;
 	struct mp_tensor ts[3], got = { 0 }, want = { 0 }, nodes = { 0 };
 	const char *tn[] = { "q", "k", "v" };
 	int64_t dims[3][4];
-	int nd;
-	size_t groups = 0, g2 = 0, g3 = 0;
+	int nd, in_nd;
+	size_t groups = 0, g2 = 0, g3 = 0, members = 0, m2;
 	char why[512] = "";
 	bool ok = false;
 	/* batch tensors in the policy's low type, as a bf16 data pipeline keeps them */
 	enum mp_dtype low = strstr(c->policy, "fp16") ? MP_F16 : strstr(c->policy, "bf16") ? MP_BF16 : MP_F32;
-	char *path = case_model(c, idx, &nd, dims[0], dims[1], dims[2]);
+	char *path = case_model(c, idx, &nd, &in_nd, dims[0], dims[1], dims[2]);
 	uint64_t rng = 0x9E3779B97F4A7C15ull * (uint64_t)(idx + 1);
 	for (int k = 0; k < 3; k++) {
-		mp_tensor_init(&ts[k], low, nd, dims[k]);
+		mp_tensor_init(&ts[k], low, in_nd, dims[k]);
 		int64_t n = mp_tensor_numel(&ts[k]);
 		double *v = malloc((size_t)n * 8);
 		for (int64_t i = 0; i < n; i++) {
@@ -240,13 +281,18 @@ static int run_case(const struct acase *c, int idx, int *tap)
 		snprintf(why, sizeof why, "batch: %.300s", e.msg);
 		goto out;
 	}
-	if (!run(path, gpu, c->policy, false, false, b, &got, &groups, why, sizeof why) ||
-	    !run(path, cpu, c->policy, true, false, b, &want, &g2, why, sizeof why) ||
-	    !run(path, gpu, c->policy, false, true, b, &nodes, &g3, why, sizeof why))
+	if (!run(path, gpu, c->policy, false, false, b, &got, &groups, &members, why, sizeof why) ||
+	    !run(path, cpu, c->policy, true, false, b, &want, &g2, &m2, why, sizeof why) ||
+	    !run(path, gpu, c->policy, false, true, b, &nodes, &g3, &m2, why, sizeof why))
 		goto out;
 	double nmse, ulps, nmse2, ulps2;
+	/* the transposes, the scalings, the GEMMs and the Softmax: the bias
+	 * Adds and Reshapes run as nodes before */
+	size_t want_members = c->layout == BIAS ? 9 : members;
 	if ((int)groups != c->want_groups) {
 		snprintf(why, sizeof why, "%zu attention groups, not %d", groups, c->want_groups);
+	} else if (members != want_members) {
+		snprintf(why, sizeof why, "%zu nodes in the attention group, not %zu", members, want_members);
 	} else if (g3) {
 		snprintf(why, sizeof why, "no_fused_attention still made %zu groups", g3);
 	} else if (!mp_test_nmse(&got, &want, &nmse, &ulps)) {
