@@ -222,6 +222,29 @@ void onnx_graph_init(struct pbw *g, struct pbw *tensor) { pbw_msg(g, 5, tensor);
 void onnx_graph_input(struct pbw *g, struct pbw *vi) { pbw_msg(g, 11, vi); }
 void onnx_graph_output(struct pbw *g, struct pbw *vi) { pbw_msg(g, 12, vi); }
 
+void onnx_graph_add_node(struct pbw *g, const char *op, const char *name, int nin, const char *const *ins,
+                         const char *out, int nattrs, struct pbw *attrs)
+{
+	const char *outs[] = { out };
+	struct pbw n = onnx_node(op, name, nin, ins, 1, outs, nattrs, attrs);
+	onnx_graph_node(g, &n);
+}
+
+void onnx_graph_add_floats(struct pbw *g, const char *name, int ndim, const int64_t *dims, const float *v, size_t n)
+{
+	struct pbw t = onnx_tensor_raw(name, 1, ndim, dims, v, n * sizeof *v);
+	onnx_graph_init(g, &t);
+}
+
+void onnx_graph_add_io(struct pbw *g, bool input, const char *name, int ndim, const int64_t *dims)
+{
+	struct pbw vi = onnx_value_info(name, 1, ndim, dims, NULL);
+	if (input)
+		onnx_graph_input(g, &vi);
+	else
+		onnx_graph_output(g, &vi);
+}
+
 struct pbw onnx_model(int opset, struct pbw *graph)
 {
 	struct pbw m = { 0 }, os = { 0 };

@@ -48,6 +48,12 @@ void onnx_graph_node(struct pbw *g, struct pbw *node);
 void onnx_graph_init(struct pbw *g, struct pbw *tensor);
 void onnx_graph_input(struct pbw *g, struct pbw *vi);
 void onnx_graph_output(struct pbw *g, struct pbw *vi);
+/* Shorthands: a node of one output; an f32 initializer of n values; an f32
+ * graph input or output. */
+void onnx_graph_add_node(struct pbw *g, const char *op, const char *name, int nin, const char *const *ins,
+                         const char *out, int nattrs, struct pbw *attrs);
+void onnx_graph_add_floats(struct pbw *g, const char *name, int ndim, const int64_t *dims, const float *v, size_t n);
+void onnx_graph_add_io(struct pbw *g, bool input, const char *name, int ndim, const int64_t *dims);
 
 /* A one-node model `y = op(x[, w])` with float inputs of shape dims, saved
  * to path; returns false on an I/O error. */

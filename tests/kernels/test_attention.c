@@ -69,35 +69,17 @@ static const struct acase cases[] = {
 static struct mp_backend *gpu, *cpu;
 static char *dir;
 
-static void add_node(struct pbw *g, const char *op, const char *name, int nin, const char *const *in,
-                     const char *out, int nattrs, struct pbw *attrs)
-{
-	const char *outs[] = { out };
-	struct pbw n = onnx_node(op, name, nin, in, 1, outs, nattrs, attrs);
-	onnx_graph_node(g, &n);
-}
-
 static void add_transpose(struct pbw *g, const char *name, const char *in, const char *out, int n,
                           const int64_t *perm)
 {
 	const char *ins[] = { in };
 	struct pbw a = onnx_attr_ints("perm", n, perm);
-	add_node(g, "Transpose", name, 1, ins, out, 1, &a);
+	onnx_graph_add_node(g, "Transpose", name, 1, ins, out, 1, &a);
 }
 
 static void add_scalar(struct pbw *g, const char *name, float v)
 {
-	struct pbw t = onnx_tensor_raw(name, 1, 0, NULL, &v, sizeof v);
-	onnx_graph_init(g, &t);
-}
-
-static void add_io(struct pbw *g, bool input, const char *name, int nd, const int64_t *dims)
-{
-	struct pbw vi = onnx_value_info(name, 1, nd, dims, NULL);
-	if (input)
-		onnx_graph_input(g, &vi);
-	else
-		onnx_graph_output(g, &vi);
+	onnx_graph_add_floats(g, name, 0, NULL, &v, 1);
 }
 
 /* The case's model; its inputs' rank in in_nd, their shapes in qd, kd, vd. */
@@ -130,19 +112,17 @@ static char *case_model(const struct acase *c, int idx, int *nd, int *in_nd, int
 				float *bv = malloc((size_t)(ch * ch) * sizeof *bv);
 				for (int64_t j = 0; j < ch * ch; j++) /* about the identity, mixed a little */
 					bv[j] = (float)(j % (ch + 1) == 0) + (float)((j * 13 + o) % 9 - 4) / (float)(16 * ch);
-				struct pbw wt = onnx_tensor_raw(wn[o], 1, 2, wd, bv, (size_t)(ch * ch) * sizeof *bv);
-				onnx_graph_init(&g, &wt);
+				onnx_graph_add_floats(&g, wn[o], 2, wd, bv, (size_t)(ch * ch));
 				for (int64_t j = 0; j < ch; j++)
 					bv[j] = (float)((j * 29 + o * 7) % 23 - 11) / 8;
-				struct pbw bt = onnx_tensor_raw(bn[o], 1, 1, &ch, bv, (size_t)ch * sizeof *bv);
-				onnx_graph_init(&g, &bt);
+				onnx_graph_add_floats(&g, bn[o], 1, &ch, bv, (size_t)ch);
 				free(bv);
 				struct pbw st = onnx_tensor_raw(sn[o], 7, 1, (const int64_t[]){ 4 }, shape, sizeof shape);
 				onnx_graph_init(&g, &st);
 				const char *mi[] = { in[o], wn[o] }, *ai[] = { bn[o], pn[o] }, *ri[] = { an[o], sn[o] };
-				add_node(&g, "MatMul", mn[o], 2, mi, pn[o], 0, NULL);
-				add_node(&g, "Add", hn[o], 2, ai, an[o], 0, NULL);
-				add_node(&g, "Reshape", rn[o], 2, ri, rn[o], 0, NULL);
+				onnx_graph_add_node(&g, "MatMul", mn[o], 2, mi, pn[o], 0, NULL);
+				onnx_graph_add_node(&g, "Add", hn[o], 2, ai, an[o], 0, NULL);
+				onnx_graph_add_node(&g, "Reshape", rn[o], 2, ri, rn[o], 0, NULL);
 				tin[o] = rn[o];
 				dims[o][2] = ch;
 			}
@@ -151,8 +131,8 @@ static char *case_model(const struct acase *c, int idx, int *nd, int *in_nd, int
 		add_transpose(&g, "tk", tin[1], "kt", 4, p0231);
 		add_transpose(&g, "tv", tin[2], "vt", 4, p0213);
 		const char *mq[] = { "qt", "cq" }, *mk[] = { "ck", "kt" }; /* the scalar on either side */
-		add_node(&g, "Mul", "mq", 2, mq, "qs", 0, NULL);
-		add_node(&g, "Mul", "mk", 2, mk, "ks", 0, NULL);
+		onnx_graph_add_node(&g, "Mul", "mq", 2, mq, "qs", 0, NULL);
+		onnx_graph_add_node(&g, "Mul", "mk", 2, mk, "ks", 0, NULL);
 		mm1[0] = "qs", mm1[1] = "ks", mm2[1] = "vt";
 	} else if (c->layout == EAGER || c->layout == KT) {
 		static const int64_t p0132[] = { 0, 1, 3, 2 };
@@ -179,28 +159,28 @@ static char *case_model(const struct acase *c, int idx, int *nd, int *in_nd, int
 		mm1[0] = "q", mm1[1] = "kt", mm2[1] = "v";
 	}
 	*in_nd = c->layout == BIAS ? 3 : *nd;
-	add_io(&g, true, "q", *in_nd, qd);
-	add_io(&g, true, "k", *in_nd, kd);
-	add_io(&g, true, "v", *in_nd, vd);
-	add_node(&g, "MatMul", "mm1", 2, mm1, "s", 0, NULL);
+	onnx_graph_add_io(&g, true, "q", *in_nd, qd);
+	onnx_graph_add_io(&g, true, "k", *in_nd, kd);
+	onnx_graph_add_io(&g, true, "v", *in_nd, vd);
+	onnx_graph_add_node(&g, "MatMul", "mm1", 2, mm1, "s", 0, NULL);
 	const char *sin = "s";
 	if (c->layout == EAGER || c->layout == RANK3 || c->layout == KT) {
 		add_scalar(&g, "cs", c->layout == RANK3 ? sc * sc : 1 / (sc * sc));
 		const char *ss[] = { "s", "cs" };
-		add_node(&g, c->layout == RANK3 ? "Mul" : "Div", "scale", 2, ss, "s2", 0, NULL);
+		onnx_graph_add_node(&g, c->layout == RANK3 ? "Mul" : "Div", "scale", 2, ss, "s2", 0, NULL);
 		sin = "s2";
 	}
 	struct pbw ax = onnx_attr_int("axis", -1);
 	const char *smi[] = { sin };
-	add_node(&g, "Softmax", "softmax", 1, smi, "p", 1, &ax);
+	onnx_graph_add_node(&g, "Softmax", "softmax", 1, smi, "p", 1, &ax);
 	mm2[0] = "p";
 	bool hf = c->layout == HF || c->layout == BIAS;
-	add_node(&g, "MatMul", "mm2", 2, mm2, hf ? "o" : "y", 0, NULL);
+	onnx_graph_add_node(&g, "MatMul", "mm2", 2, mm2, hf ? "o" : "y", 0, NULL);
 	if (hf) {
 		static const int64_t p0213[] = { 0, 2, 1, 3 };
 		add_transpose(&g, "to", "o", "y", 4, p0213);
 	}
-	add_io(&g, false, "y", *nd, od);
+	onnx_graph_add_io(&g, false, "y", *nd, od);
 	struct pbw m = onnx_model(17, &g);
 	char name[64];
 	snprintf(name, sizeof name, "attn%d.onnx", idx);

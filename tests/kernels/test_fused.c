@@ -62,29 +62,6 @@ static char *dir;
 
 enum { ROWS = 512, COLS = 128 }; /* 65536 elements: every 16-bit pattern once */
 
-static void add_node(struct pbw *g, const char *op, const char *name, int nin, const char *const *in,
-                     const char *out)
-{
-	const char *outs[] = { out };
-	struct pbw n = onnx_node(op, name, nin, in, 1, outs, 0, NULL);
-	onnx_graph_node(g, &n);
-}
-
-static void add_init(struct pbw *g, const char *name, int nd, const int64_t *dims, const float *v, size_t n)
-{
-	struct pbw t = onnx_tensor_raw(name, 1, nd, dims, v, n * sizeof *v);
-	onnx_graph_init(g, &t);
-}
-
-static void add_io(struct pbw *g, bool input, const char *name, int nd, const int64_t *dims)
-{
-	struct pbw vi = onnx_value_info(name, 1, nd, dims, NULL);
-	if (input)
-		onnx_graph_input(g, &vi);
-	else
-		onnx_graph_output(g, &vi);
-}
-
 /* The case's model over inputs x (and r) of rows x COLS. */
 static char *case_model(const struct fcase *c, int idx, int64_t rows)
 {
@@ -95,51 +72,51 @@ static char *case_model(const struct fcase *c, int idx, int64_t rows)
 		bias[i] = (float)((i * 37 % 101) - 50) / 16;
 		lam[i] = (float)(i % 13 + 1) / 7;
 	}
-	add_io(&g, true, "x", 2, xd);
+	onnx_graph_add_io(&g, true, "x", 2, xd);
 	switch (c->model) {
 	case GELU: { /* what the exporters write for nn.GELU() after a Linear's MatMul */
 		float s2 = 1.41421356f, one = 1, half = 0.5f;
-		add_init(&g, "b", 1, cd, bias, COLS);
-		add_init(&g, "sqrt2", 0, NULL, &s2, 1);
-		add_init(&g, "one", 0, NULL, &one, 1);
-		add_init(&g, "half", 0, NULL, &half, 1);
+		onnx_graph_add_floats(&g, "b", 1, cd, bias, COLS);
+		onnx_graph_add_floats(&g, "sqrt2", 0, NULL, &s2, 1);
+		onnx_graph_add_floats(&g, "one", 0, NULL, &one, 1);
+		onnx_graph_add_floats(&g, "half", 0, NULL, &half, 1);
 		const char *a0[] = { "b", "x" }, *a1[] = { "h", "sqrt2" }, *a2[] = { "d" }, *a3[] = { "e", "one" },
 			   *a4[] = { "h", "e1" }, *a5[] = { "m", "half" };
-		add_node(&g, "Add", "bias", 2, a0, "h");
-		add_node(&g, "Div", "div", 2, a1, "d");
-		add_node(&g, "Erf", "erf", 1, a2, "e");
-		add_node(&g, "Add", "add1", 2, a3, "e1");
-		add_node(&g, "Mul", "mul", 2, a4, "m");
-		add_node(&g, "Mul", "mul_half", 2, a5, "y");
+		onnx_graph_add_node(&g, "Add", "bias", 2, a0, "h", 0, NULL);
+		onnx_graph_add_node(&g, "Div", "div", 2, a1, "d", 0, NULL);
+		onnx_graph_add_node(&g, "Erf", "erf", 1, a2, "e", 0, NULL);
+		onnx_graph_add_node(&g, "Add", "add1", 2, a3, "e1", 0, NULL);
+		onnx_graph_add_node(&g, "Mul", "mul", 2, a4, "m", 0, NULL);
+		onnx_graph_add_node(&g, "Mul", "mul_half", 2, a5, "y", 0, NULL);
 		break;
 	}
 	case RESIDUAL: { /* bias, layer scale, residual */
-		add_io(&g, true, "r", 2, xd);
-		add_init(&g, "b", 1, cd, bias, COLS);
-		add_init(&g, "lam", 1, cd, lam, COLS);
+		onnx_graph_add_io(&g, true, "r", 2, xd);
+		onnx_graph_add_floats(&g, "b", 1, cd, bias, COLS);
+		onnx_graph_add_floats(&g, "lam", 1, cd, lam, COLS);
 		const char *a0[] = { "b", "x" }, *a1[] = { "h", "lam" }, *a2[] = { "s", "r" };
-		add_node(&g, "Add", "bias", 2, a0, "h");
-		add_node(&g, "Mul", "scale", 2, a1, "s");
-		add_node(&g, "Add", "residual", 2, a2, "y");
+		onnx_graph_add_node(&g, "Add", "bias", 2, a0, "h", 0, NULL);
+		onnx_graph_add_node(&g, "Mul", "scale", 2, a1, "s", 0, NULL);
+		onnx_graph_add_node(&g, "Add", "residual", 2, a2, "y", 0, NULL);
 		break;
 	}
 	case DIV: {
-		add_init(&g, "c", 0, NULL, &c->c, 1);
+		onnx_graph_add_floats(&g, "c", 0, NULL, &c->c, 1);
 		const char *a0[] = { "x", "c" }, *a1[] = { "d" };
-		add_node(&g, "Div", "div", 2, a0, "d");
-		add_node(&g, "Neg", "neg", 1, a1, "y");
+		onnx_graph_add_node(&g, "Div", "div", 2, a0, "d", 0, NULL);
+		onnx_graph_add_node(&g, "Neg", "neg", 1, a1, "y", 0, NULL);
 		break;
 	}
 	case F32_OUT: { /* 16-bit steps, then an f32 input promotes the last one */
-		add_io(&g, true, "r", 2, xd);
+		onnx_graph_add_io(&g, true, "r", 2, xd);
 		const char *a0[] = { "x" }, *a1[] = { "e" }, *a2[] = { "t", "r" };
-		add_node(&g, "Erf", "erf", 1, a0, "e");
-		add_node(&g, "Tanh", "tanh", 1, a1, "t");
-		add_node(&g, "Add", "add", 2, a2, "y");
+		onnx_graph_add_node(&g, "Erf", "erf", 1, a0, "e", 0, NULL);
+		onnx_graph_add_node(&g, "Tanh", "tanh", 1, a1, "t", 0, NULL);
+		onnx_graph_add_node(&g, "Add", "add", 2, a2, "y", 0, NULL);
 		break;
 	}
 	}
-	add_io(&g, false, "y", 2, xd);
+	onnx_graph_add_io(&g, false, "y", 2, xd);
 	struct pbw m = onnx_model(17, &g);
 	char name[64];
 	snprintf(name, sizeof name, "fused%d.onnx", idx);
