@@ -193,3 +193,19 @@ bool mp_test_nmse(const struct mp_tensor *a, const struct mp_tensor *b, double *
 	free(y);
 	return ok;
 }
+
+int mp_test_open_gpu(struct mp_backend **gpu, struct mp_backend **cpu)
+{
+	struct mp_error e = { 0 };
+	*gpu = *cpu = NULL;
+	if (!mp_backend_cuda_present()) {
+		printf("1..0 # SKIP no CUDA GPU here (or a build without CUDA)\n");
+		return 0;
+	}
+	if (mp_backend_cuda_new(0, gpu, &e) || mp_backend_cpu_new(0, cpu, &e)) {
+		printf("Bail out! %s\n", e.msg);
+		mp_backend_free(*gpu);
+		return 1;
+	}
+	return -1;
+}

@@ -53,6 +53,11 @@ void mp_test_rmtree(const char *path);
  * is not there: the test then prints TAP's skip plan. */
 struct mp_backend;
 struct mp_backend *mp_test_device_backend(int threads, const char **why);
+/* A GPU test program's backends (TAP): the CUDA backend and the CPU
+ * reference.  Without a GPU it prints the skip plan and returns 0, on an
+ * error "Bail out!" and 1 (the program's exit status either way); -1 with
+ * both open. */
+int mp_test_open_gpu(struct mp_backend **gpu, struct mp_backend **cpu);
 /* "cuda" or "cpu", from MPDBG_TEST_DEVICE. */
 const char *mp_test_device_name(void);
 

@@ -303,15 +303,9 @@ out:
 
 int main(void)
 {
-	struct mp_error e = { 0 };
-	if (!mp_backend_cuda_present()) {
-		printf("1..0 # SKIP no CUDA GPU here (or a build without CUDA)\n");
-		return 0;
-	}
-	if (mp_backend_cuda_new(0, &gpu, &e) || mp_backend_cpu_new(0, &cpu, &e)) {
-		printf("Bail out! %s\n", e.msg);
-		return 1;
-	}
+	int rc = mp_test_open_gpu(&gpu, &cpu);
+	if (rc >= 0)
+		return rc;
 	mp_backend_cuda_set_attention_min_blocks(gpu, 0); /* the kernel at every size */
 	dir = mp_test_tmpdir();
 	int tap = 0, failed = 0;
