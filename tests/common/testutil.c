@@ -2,6 +2,8 @@
 #include "testutil.h"
 
 #include "backend.h"
+#include "graph.h"
+#include "policy.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -208,4 +210,31 @@ int mp_test_open_gpu(struct mp_backend **gpu, struct mp_backend **cpu)
 		return 1;
 	}
 	return -1;
+}
+
+bool mp_test_run_model(const char *path, struct mp_backend *be, struct mp_backend *cpu, const char *policy,
+                       struct mp_exec_options o, const struct mp_batch *b, int reps, struct mp_tensor *out,
+                       struct mp_exec_stats *st, struct mp_error *e)
+{
+	struct mp_graph *g = NULL;
+	struct mp_exec *x = NULL;
+	struct mp_policy pol = { 0 };
+	bool ok = false;
+	if (mp_graph_load(path, &g, e) || mp_policy_set_base(&pol, policy, e))
+		goto out;
+	o.policy = &pol;
+	if (mp_exec_new(g, be, cpu, &o, &x, e))
+		goto out;
+	for (int rep = 0; rep < reps; rep++)
+		if (mp_exec_begin(x, b, e) || mp_exec_run(x, e))
+			goto out;
+	if (mp_exec_fetch(x, mp_graph_output(g, 0), out, e))
+		goto out;
+	mp_exec_get_stats(x, st);
+	ok = true;
+out:
+	mp_exec_free(x);
+	mp_graph_free(g);
+	mp_policy_free(&pol);
+	return ok;
 }

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "exec.h"
 #include "tensor.h"
 
 /* |got - want| <= atol + rtol * |want| elementwise (numpy's allclose, NaN
@@ -58,6 +59,14 @@ struct mp_backend *mp_test_device_backend(int threads, const char **why);
  * error "Bail out!" and 1 (the program's exit status either way); -1 with
  * both open. */
 int mp_test_open_gpu(struct mp_backend **gpu, struct mp_backend **cpu);
+/* Runs the model at `path` on backend be (cpu: the host backend) under
+ * `policy`, with options o (their policy set here), `reps` times on batch
+ * b: the first run records, the second runs in the planned arena, the
+ * third on is captured and replayed where the backend can.  Output 0 goes
+ * to out, the executor's stats to st; false with e set on an error. */
+bool mp_test_run_model(const char *path, struct mp_backend *be, struct mp_backend *cpu, const char *policy,
+                       struct mp_exec_options o, const struct mp_batch *b, int reps, struct mp_tensor *out,
+                       struct mp_exec_stats *st, struct mp_error *e);
 /* "cuda" or "cpu", from MPDBG_TEST_DEVICE. */
 const char *mp_test_device_name(void);
 

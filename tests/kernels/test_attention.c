@@ -189,39 +189,22 @@ static char *case_model(const struct acase *c, int idx, int *nd, int *in_nd, int
 	return p;
 }
 
-/* Runs the model on be; the output as a host tensor in `out`. */
+/* Runs the model on be; the output as a host tensor in `out`; four runs:
+ * recorded, then in the planned arena, then captured and replayed as a
+ * graph (on the fast executor). */
 static bool run(const char *path, struct mp_backend *be, const char *policy, bool literal, bool no_attn,
                 const struct mp_batch *b, struct mp_tensor *out, size_t *groups, size_t *members, char *why, size_t wn)
 {
 	struct mp_error e = { 0 };
-	struct mp_graph *g = NULL;
-	struct mp_exec *x = NULL;
-	struct mp_policy pol = { 0 };
-	bool ok = false;
-	if (mp_graph_load(path, &g, &e) || mp_policy_set_base(&pol, policy, &e))
-		goto out;
-	struct mp_exec_options o = { .policy = &pol, .literal = literal, .no_fused_attention = no_attn };
-	if (mp_exec_new(g, be, cpu, &o, &x, &e))
-		goto out;
-	/* four runs: recorded, then in the planned arena, then captured and
-	 * replayed as a graph (on the fast executor) */
-	for (int rep = 0; rep < 4; rep++)
-		if (mp_exec_begin(x, b, &e) || mp_exec_run(x, &e))
-			goto out;
-	if (mp_exec_fetch(x, mp_graph_output(g, 0), out, &e))
-		goto out;
+	struct mp_exec_options o = { .literal = literal, .no_fused_attention = no_attn };
 	struct mp_exec_stats st;
-	mp_exec_get_stats(x, &st);
+	if (!mp_test_run_model(path, be, cpu, policy, o, b, 4, out, &st, &e)) {
+		snprintf(why, wn, "%s run: %.300s", be->iface->name, e.msg);
+		return false;
+	}
 	*groups = st.attention_groups;
 	*members = st.attention_nodes;
-	ok = true;
-out:
-	if (!ok)
-		snprintf(why, wn, "%s run: %.300s", be->iface->name, e.msg);
-	mp_exec_free(x);
-	mp_graph_free(g);
-	mp_policy_free(&pol);
-	return ok;
+	return true;
 }
 
 static double limit_of(enum mp_dtype t)

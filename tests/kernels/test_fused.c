@@ -163,41 +163,24 @@ static void fill(struct mp_tensor *t, enum mp_dtype dt, int64_t n, bool sweep, u
 	}
 }
 
-/* Runs the model on the GPU, literal (node by node) or not; the output in `out`. */
+/* Runs the model on the GPU, literal (node by node) or not, three times
+ * (recorded, planned, replayed as a graph); the output in `out`. */
 static bool run(const char *path, const char *policy, bool literal, const struct mp_batch *b,
                 struct mp_tensor *out, size_t *groups, char *why, size_t wn)
 {
 	struct mp_error e = { 0 };
-	struct mp_graph *g = NULL;
-	struct mp_exec *x = NULL;
-	struct mp_policy pol = { 0 };
-	bool ok = false;
-	if (mp_graph_load(path, &g, &e) || mp_policy_set_base(&pol, policy, &e))
-		goto out;
-	struct mp_exec_options o = { .policy = &pol, .literal = literal, .no_graphs = literal,
-	                             .no_memplan = literal };
-	if (mp_exec_new(g, gpu, cpu, &o, &x, &e))
-		goto out;
-	for (int rep = 0; rep < 3; rep++) /* recorded, planned, replayed as a graph */
-		if (mp_exec_begin(x, b, &e) || mp_exec_run(x, &e))
-			goto out;
-	if (mp_exec_fetch(x, mp_graph_output(g, 0), out, &e))
-		goto out;
+	struct mp_exec_options o = { .literal = literal, .no_graphs = literal, .no_memplan = literal };
 	struct mp_exec_stats st;
-	mp_exec_get_stats(x, &st);
+	if (!mp_test_run_model(path, gpu, cpu, policy, o, b, 3, out, &st, &e)) {
+		snprintf(why, wn, "%s run: %.300s", literal ? "literal" : "fused", e.msg);
+		return false;
+	}
 	*groups = st.fused_groups;
 	if (st.fusion_note[0]) {
 		snprintf(why, wn, "fusion: %.300s", st.fusion_note);
-		goto out;
+		return false;
 	}
-	ok = true;
-out:
-	if (!ok && !why[0])
-		snprintf(why, wn, "%s run: %.300s", literal ? "literal" : "fused", e.msg);
-	mp_exec_free(x);
-	mp_graph_free(g);
-	mp_policy_free(&pol);
-	return ok;
+	return true;
 }
 
 static int run_case(const struct fcase *c, int idx, int *tap)
