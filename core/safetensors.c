@@ -29,10 +29,15 @@ static const struct { const char *name; enum mp_dtype dtype; int bits; } st_type
 	{ "F4", MP_F4E2M1, 4 }, { "F6_E2M3", MP_DTYPE_UNDEFINED, 6 }, { "F6_E3M2", MP_DTYPE_UNDEFINED, 6 },
 };
 
+/* By (begin, end), as the format's own reader orders them: an empty tensor
+ * at [0, 0] then sorts before one at [0, 24], and the contiguity check below
+ * accepts empty tensors anywhere, as that reader does. */
 static int cmp_offset(const void *a, const void *b)
 {
 	const struct mp_st_entry *x = a, *y = b;
-	return x->offset < y->offset ? -1 : x->offset > y->offset;
+	if (x->offset != y->offset)
+		return x->offset < y->offset ? -1 : 1;
+	return x->nbytes < y->nbytes ? -1 : x->nbytes > y->nbytes;
 }
 
 void mp_st_close(struct mp_st_file *f)

@@ -134,6 +134,45 @@ static void test_offset_rules(void **state)
 	             "do not fill whole bytes");
 }
 
+/* Empty tensors may sit anywhere, at the same begin as a full one
+ * (st_valid_rejected_zero_len.safetensors: [0, 0] beside [0, 24] was
+ * refused as overlapping), in either order of the header. */
+static void test_empty_tensors(void **state)
+{
+	(void)state;
+	static const char *const headers[] = {
+		"{\"x\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24]},"
+		"\"z\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[0,0]},"
+		"\"w\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[24,24]}}",
+		"{\"w\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[24,24]},"
+		"\"z\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[0,0]},"
+		"\"v\":{\"dtype\":\"I64\",\"shape\":[3,0],\"data_offsets\":[0,0]},"
+		"\"x\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24]}}",
+	};
+	for (size_t i = 0; i < sizeof headers / sizeof headers[0]; i++) {
+		char *p = craft("empty.st", headers[i], 0, 24);
+		struct mp_st_file *f = NULL;
+		struct mp_error e = { 0 };
+		if (mp_st_open(p, &f, &e))
+			fail_msg("header %zu refused: %s", i, e.msg);
+		assert_int_equal(mp_st_find(f, "x")->nbytes, 24);
+		assert_non_null(mp_st_find(f, "x")->t.data);
+		assert_int_equal(mp_st_find(f, "z")->nbytes, 0);
+		assert_null(mp_st_find(f, "z")->t.data);
+		assert_int_equal(mp_st_find(f, "w")->t.ndim, 1);
+		mp_st_close(f);
+		free(p);
+	}
+	/* still refused: two full tensors at one place, an empty one past the end */
+	expect_error("twice.st",
+	             "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+	             "\"e\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[0,0]},"
+	             "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 0, 8, "overlaps");
+	expect_error("emptypast.st",
+	             "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+	             "\"e\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[12,12]}}", 0, 8, "a hole of 4 bytes");
+}
+
 static void test_dtypes(void **state)
 {
 	(void)state;
@@ -163,6 +202,7 @@ int main(void)
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_header_rules),
 		cmocka_unit_test(test_offset_rules),
+		cmocka_unit_test(test_empty_tensors),
 		cmocka_unit_test(test_dtypes),
 	};
 	cmocka_set_message_output(CM_OUTPUT_TAP);
