@@ -10,10 +10,22 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+static const char *file_kind(mode_t m)
+{
+	if (S_ISDIR(m)) return "a directory";
+	if (S_ISFIFO(m)) return "a FIFO";
+	if (S_ISCHR(m)) return "a character device";
+	if (S_ISBLK(m)) return "a block device";
+	if (S_ISSOCK(m)) return "a socket";
+	return "not a regular file";
+}
+
 enum mp_status mp_fmap_open(const char *path, struct mp_fmap *m, struct mp_error *e)
 {
 	struct stat st;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: opening a FIFO for reading would otherwise wait forever for
+	 * a writer; the fstat below then refuses anything but a regular file. */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 
 	m->data = NULL;
 	m->size = 0;
@@ -26,7 +38,8 @@ enum mp_status mp_fmap_open(const char *path, struct mp_fmap *m, struct mp_error
 	}
 	if (!S_ISREG(st.st_mode)) {
 		close(fd);
-		return mp_error_set(e, MP_ERR_IO, "%s: not a regular file", path);
+		return mp_error_set(e, MP_ERR_IO, "%s: not a regular file (%s); only regular files are read",
+		                    path, file_kind(st.st_mode));
 	}
 	if (st.st_size > 0) {
 		void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);

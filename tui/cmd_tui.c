@@ -10,6 +10,7 @@
 
 #include "app.h"
 #include "cli.h"
+#include "fmap.h"
 
 static const char *const tui_help =
 	"usage: mpdbg tui FILE.db\n"
@@ -104,13 +105,15 @@ static enum mp_status rerun(void *user, const char *policy, size_t batch, struct
 /* A session file starts with SQLite's header. */
 static bool is_session(const char *path)
 {
-	char head[16] = { 0 };
-	FILE *f = fopen(path, "rb");
-	if (!f)
+	struct mp_fmap m;
+	struct mp_error e = { 0 };
+	/* mapped, not fopen'd: a FIFO named here is refused (by the model's
+	 * loader, which says why), not waited on */
+	if (mp_fmap_open(path, &m, &e))
 		return false;
-	size_t n = fread(head, 1, sizeof head, f);
-	fclose(f);
-	return n == sizeof head && !memcmp(head, "SQLite format 3", 16);
+	bool yes = m.size >= 16 && !memcmp(m.data, "SQLite format 3", 16);
+	mp_fmap_close(&m);
+	return yes;
 }
 
 int mp_cmd_tui(int argc, char **argv)

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fmap.h"
 #include "skeleton.h"
 
 /* One colour per finger (ColorBrewer's Set1, which reads in colour-blind
@@ -57,9 +58,14 @@ static bool parse_rgb(const char *c, double rgb[3])
 enum mp_status mp_skeleton_load(const char *path, struct mp_skeleton *s, struct mp_error *e)
 {
 	json_error_t je;
-	json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
-	enum mp_status st = MP_OK;
+	struct mp_fmap map;
+	enum mp_status st;
 	memset(s, 0, sizeof *s);
+	/* mapped, not fopen'd: a FIFO or a device named here is refused, not waited on */
+	if ((st = mp_fmap_open(path, &map, e)))
+		return st;
+	json_t *root = json_loadb(map.data ? (const char *)map.data : "", map.size, JSON_REJECT_DUPLICATES, &je);
+	mp_fmap_close(&map);
 	if (!root)
 		return mp_error_set(e, MP_ERR_FORMAT, "%s: line %d: %s", path, je.line, je.text);
 	json_t *joints = json_object_get(root, "joints"), *bones = json_object_get(root, "bones"),

@@ -9,7 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <signal.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cmocka_tap.h"
@@ -24,7 +26,12 @@ static char *dir;
 struct result {
 	int status; /* exit status; 128 + signal when killed */
 	char *out, *err;
+	double secs; /* how long it ran */
 };
+
+/* A command that hangs (a FIFO opened for reading waits for a writer) is
+ * killed after this long and fails its test rather than the whole suite's. */
+enum { RUN_LIMIT_S = 60 };
 
 static char *slurp(const char *path)
 {
@@ -53,10 +60,24 @@ static struct result run(const char *const *args)
 	posix_spawn_file_actions_addopen(&fa, 2, ep, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	pid_t pid;
 	int ws = 0;
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	assert_int_equal(posix_spawn(&pid, mpdbg, &fa, NULL, argv, environ), 0);
-	waitpid(pid, &ws, 0);
+	for (;;) {
+		if (waitpid(pid, &ws, WNOHANG) == pid)
+			break;
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		if (t1.tv_sec - t0.tv_sec > RUN_LIMIT_S) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &ws, 0);
+			break;
+		}
+		nanosleep(&(struct timespec){ 0, 5000000 }, NULL);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
 	posix_spawn_file_actions_destroy(&fa);
-	struct result r = { WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws), slurp(op), slurp(ep) };
+	struct result r = { WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws), slurp(op), slurp(ep),
+	                    (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec) };
 	free(op);
 	free(ep);
 	return r;
@@ -68,10 +89,13 @@ static void result_free(struct result *r)
 	free(r->err);
 }
 
-/* Runs and checks the status and that stderr holds every phrase given. */
-static void expect(const char *const *args, int status, const char *const *phrases)
+/* Runs and checks the status, the time, and that stderr holds every phrase given. */
+static void expect_within(const char *const *args, int status, const char *const *phrases, double limit_s)
 {
 	struct result r = run(args);
+	if (r.secs > limit_s)
+		fail_msg("mpdbg %s ...: ran %.1f s, more than %.0f s (exit %d)\nstderr: %s", args[0], r.secs, limit_s,
+		         r.status, r.err);
 	if (r.status != status)
 		fail_msg("mpdbg %s ...: exit %d, expected %d\nstderr: %s", args[0], r.status, status, r.err);
 	for (int i = 0; phrases && phrases[i]; i++)
@@ -79,6 +103,11 @@ static void expect(const char *const *args, int status, const char *const *phras
 			fail_msg("mpdbg %s ...: output lacks '%s'\nstdout: %.2000s\nstderr: %s", args[0], phrases[i],
 			         r.out, r.err);
 	result_free(&r);
+}
+
+static void expect(const char *const *args, int status, const char *const *phrases)
+{
+	expect_within(args, status, phrases, RUN_LIMIT_S);
 }
 
 #define ARGS(...) ((const char *const[]){ __VA_ARGS__, NULL })
@@ -142,7 +171,7 @@ static void test_usage_errors(void **state)
 	expect(ARGS("bogus"), 2, ARGS("'bogus' is not a command"));
 	expect(ARGS("inspect"), 2, ARGS("which model?"));
 	expect(ARGS("inspect", m, "--frobnicate"), 2, ARGS("unknown option '--frobnicate'"));
-	expect(ARGS("run", m), 2, ARGS("--data PATH is required"));
+	expect(ARGS("run", m), 2, ARGS("--data PATH", "is required"));
 	expect(ARGS("run", m, "--data", m, "--batches", "many"), 2, ARGS("--batches wants a non-negative number"));
 	expect(ARGS("run", m, "--data", m, "--device", "tpu"), 2, ARGS("--device is cpu, cuda or auto"));
 	free(m);
@@ -320,6 +349,44 @@ static void test_hostile_external_data(void **state)
 	free(outside);
 	free(target);
 	free(link);
+
+	/* only regular files are read: a FIFO would wait forever for a writer,
+	 * a device never end; each is refused at once, naming what it is */
+	char *fifo = mp_test_join(dir, "pipe.bin"), *sub = mp_test_join(dir, "folder.bin");
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	assert_int_equal(mkdir(sub, 0700), 0);
+	char *b = good_batch("fifo_b.safetensors", "x");
+	p = external_model("fifo.onnx", "pipe.bin");
+	expect_within(ARGS("inspect", p), 2, ARGS(p, "pipe.bin: not a regular file (a FIFO)"), 5);
+	expect_within(ARGS("run", p, "--data", b, "--device", "cpu"), 2, ARGS(p, "not a regular file (a FIFO)"), 5);
+	free(p);
+	p = external_model("folder.onnx", "folder.bin");
+	expect_within(ARGS("inspect", p), 2, ARGS(p, "folder.bin: not a regular file (a directory)"), 5);
+	free(p);
+	/* the FIFO named as the model, the batch, a batch in a folder, a skeleton */
+	expect_within(ARGS("inspect", fifo), 2, ARGS(fifo, "not a regular file (a FIFO)"), 5);
+	expect_within(ARGS("inspect", sub), 2, ARGS(sub, "not a regular file (a directory)"), 5);
+	char *m = good_model("fifo_m.onnx");
+	expect_within(ARGS("run", m, "--data", fifo, "--device", "cpu"), 2, ARGS(fifo, "neither a file nor a folder"), 5);
+	char *bdir = mp_test_join(dir, "fifo_batches"), *bfifo = mp_test_join(bdir, "b0.safetensors");
+	assert_int_equal(mkdir(bdir, 0700), 0);
+	assert_int_equal(mkfifo(bfifo, 0600), 0);
+	expect_within(ARGS("run", m, "--data", bdir, "--device", "cpu"), 2, ARGS(bfifo, "not a regular file (a FIFO)"), 5);
+	char *db = mp_test_join(dir, "fifo.db");
+	expect(ARGS("run", m, "--data", b, "--device", "cpu", "--session", db), 0, NULL);
+	char *png = mp_test_join(dir, "fifo_overlay.png");
+	expect_within(ARGS("overlay", db, "--batch", "0", "--skeleton", fifo, "--out", png), 2,
+	              ARGS(fifo, "not a regular file (a FIFO)"), 5);
+	expect_within(ARGS("report", fifo), 2, ARGS(fifo), 5);
+	expect_within(ARGS("tui", fifo), 2, ARGS(fifo), 5);
+	free(png);
+	free(db);
+	free(bfifo);
+	free(bdir);
+	free(m);
+	free(b);
+	free(sub);
+	free(fifo);
 }
 
 static char *raw_safetensors(const char *name, const char *header, uint64_t hlen, size_t ndata)
