@@ -70,6 +70,7 @@ const char *mp_status_str(enum mp_status st)
 		[MP_ERR_INTERRUPTED] = "interrupted",
 		[MP_ERR_MISMATCH] = "dtype mismatch",
 		[MP_ERR_BREAK] = "breakpoint",
+		[MP_ERR_LIMIT] = "over a stated limit",
 	};
 	if ((unsigned)st >= MP_STATUS_COUNT)
 		return "unknown status";

@@ -23,6 +23,8 @@ enum mp_status {
 	MP_ERR_INTERRUPTED = 10,/* stopped on request */
 	MP_ERR_MISMATCH = 11,   /* a node's inputs disagree in dtype and the policy stops there */
 	MP_ERR_BREAK = 12,      /* a breakpoint's condition was met */
+	MP_ERR_LIMIT = 13,      /* input over a limit stated in advance (nodes, values, a run's
+	                         * memory); the message names the option that raises it */
 	MP_STATUS_COUNT
 };
 
