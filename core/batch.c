@@ -10,30 +10,10 @@
 #include <sys/stat.h>
 
 #include "arena.h"
+#include "batch_internal.h"
 #include "fmap.h"
 #include "onnx.h"
 #include "safetensors.h"
-
-struct mp_batch_source {
-	enum mp_batch_kind kind;
-	char **paths, **names;
-	size_t n;
-};
-
-struct mp_batch {
-	char *name, *path;
-	bool positional;
-	size_t n, nexp;
-	char **names;
-	const char **files;
-	const char **types; /* safetensors' own dtype names, NULL elsewhere */
-	struct mp_tensor *tensors, *expected;
-	/* what keeps the bytes alive */
-	struct mp_st_file *st;
-	struct mp_fmap *maps;
-	size_t nmaps;
-	struct mp_arena arena;
-};
 
 void mp_batch_source_free(struct mp_batch_source *s)
 {
@@ -268,6 +248,7 @@ void mp_batch_free(struct mp_batch *b)
 	free(b->name);
 	free(b->path);
 	mp_arena_free(&b->arena);
+	free(b->owned);
 	free(b);
 }
 
@@ -358,6 +339,10 @@ enum mp_status mp_batch_load(const struct mp_batch_source *s, size_t i, struct m
 	if (!b || !(b->name = strdup(s->names[i])) || !(b->path = strdup(s->paths[i]))) {
 		mp_batch_free(b);
 		return mp_error_set(e, MP_ERR_NOMEM, "out of memory");
+	}
+	if (s->kind == MP_BATCH_SYNTHETIC) {
+		mp_batch_free(b);
+		return mp_batch_synth_load(s, i, out, e);
 	}
 	if (s->kind == MP_BATCH_TEST_CASE) {
 		b->positional = true;

@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "error.h"
 #include "graph.h"
@@ -15,6 +16,7 @@ enum mp_batch_kind {
 	MP_BATCH_SAFETENSORS_FILE,
 	MP_BATCH_SAFETENSORS_DIR,
 	MP_BATCH_TEST_CASE,
+	MP_BATCH_SYNTHETIC, /* made from the graph's input shapes (mp_batch_source_synthetic) */
 };
 
 struct mp_batch_source;
@@ -32,6 +34,36 @@ size_t mp_batch_source_count(const struct mp_batch_source *s);
 /* "batch_000" (the file's stem) or "test_data_set_0" */
 const char *mp_batch_source_name(const struct mp_batch_source *s, size_t i);
 const char *mp_batch_source_path(const struct mp_batch_source *s, size_t i);
+
+/* ---- synthetic batches: `run --synthetic` and the ONNX fuzz target ----
+ * One tensor per graph input, of its declared dtype and shape: a named
+ * symbolic dim takes its size from dims (else 1), an unnamed unknown dim is
+ * 1.  Zeros, or with random set values drawn from seed + the batch's index:
+ * floats uniform in [-1, 1), integers in [0, 10), bools 0 or 1.  An input
+ * that declares no dtype or shape, or inputs above max_bytes in all, are
+ * refused (MP_ERR_INPUT) naming the input and its shape. */
+struct mp_synth_dim {
+	const char *name;
+	int64_t size;
+};
+
+struct mp_synth_options {
+	const struct mp_synth_dim *dims; /* the caller's */
+	size_t ndims;
+	bool random;
+	uint64_t seed;
+	uint64_t max_bytes;              /* all inputs together; 0: MP_SYNTH_MAX_BYTES */
+};
+
+#define MP_SYNTH_MAX_BYTES ((uint64_t)1 << 30)
+
+/* One synthetic batch ("synthetic_N" for index N). */
+enum mp_status mp_batch_synthesize(const struct mp_graph *g, const struct mp_synth_options *o, size_t index,
+                                   struct mp_batch **out, struct mp_error *e);
+/* A source of count synthetic batches; g and o must outlive it.  Checks
+ * the options against the graph (each dim a symbolic dim it names) first. */
+enum mp_status mp_batch_source_synthetic(const struct mp_graph *g, const struct mp_synth_options *o,
+                                         size_t count, struct mp_batch_source **out, struct mp_error *e);
 
 enum mp_status mp_batch_load(const struct mp_batch_source *s, size_t i, struct mp_batch **out,
                              struct mp_error *e);

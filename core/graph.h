@@ -99,6 +99,10 @@ struct mp_node {
 	void *params;        /* struct mp_<family>_params; NULL when unsupported */
 	size_t params_size;
 	const char *unsupported; /* why it cannot run (unknown op, attribute, domain); NULL if it can */
+	/* the node breaks ONNX's own rules (an attribute without its value,
+	 * shapes that cannot fit): a bad model, not a gap in mpdbg; its message
+	 * is `unsupported` or mp_graph_node_problem */
+	bool invalid;
 	int32_t module;      /* index in the module tree; 0 is the root */
 };
 

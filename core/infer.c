@@ -67,6 +67,7 @@ enum mp_status mp_graph_infer_static(struct mp_graph *g, struct mp_error *e)
 			ie.msg[0] = '\0';
 		}
 		if (ist) {
+			n->invalid |= ist == MP_ERR_MODEL;
 			if (ie.msg[0]) {
 				g->problems[i] = mp_arena_strdup(&g->arena, ie.msg);
 				if (!g->problems[i]) {

@@ -99,6 +99,9 @@ enum mp_status mp_attr_string(struct mp_parse *p, const char *name, const char *
 		return MP_OK;
 	if (a->type != MP_ATTR_STRING)
 		return wrong_type(p, a, "a string");
+	/* a string attribute whose value field is absent: no parser may see NULL */
+	if (!a->s)
+		return mp_error_set(p->e, MP_ERR_MODEL, "attribute '%s' is a string but holds no value", a->name);
 	*out = a->s;
 	return MP_OK;
 }
@@ -196,8 +199,10 @@ enum mp_status mp_ops_parse_node(struct mp_graph *g, struct mp_node *n, struct m
 	st = fam->parse(&p);
 	if (st == MP_ERR_NOMEM)
 		return mp_error_set(e, st, "%s", pe.msg);
-	if (st)
+	if (st) {
+		n->invalid = st == MP_ERR_MODEL;
 		return unsupported(g, n, "%s", pe.msg);
+	}
 	for (int i = 0; i < n->nattrs; i++)
 		if (!n->attrs[i].used)
 			return unsupported(g, n, "attribute '%s' of %s is not supported", n->attrs[i].name,

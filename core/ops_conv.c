@@ -147,6 +147,12 @@ static enum mp_status infer_conv(struct mp_infer *c)
 	TRY(check_spatial(c, ns, cv->nkernel, cv->nstrides, cv->ndilations, cv->npads,
 	                  cv->nkernel >= 0 ? cv->kernel_shape : NULL, cv->nstrides >= 0 ? cv->strides : NULL,
 	                  cv->ndilations >= 0 ? cv->dilations : NULL, cv->pads));
+	/* output_shape may name N and C too; the spatial dims are its last ns */
+	if (tr && cv->noutput_shape > 0 && cv->noutput_shape < ns)
+		return mp_infer_fail(c, "output_shape has %d values for %d spatial dims", cv->noutput_shape, ns);
+	for (int i = 0; i < cv->noutput_shape; i++)
+		if (cv->output_shape[i] < 0 || cv->output_shape[i] > (INT64_MAX >> 2))
+			return mp_infer_fail(c, "output_shape[%d] = %lld is out of range", i, (long long)cv->output_shape[i]);
 	for (int i = 0; i < ns; i++)
 		if ((cv->noutput_padding > i && (cv->output_padding[i] < 0 || cv->output_padding[i] > SPATIAL_MAX)) ||
 		    (cv->noutput_shape > i && (cv->output_shape[i] < 0 || cv->output_shape[i] > (INT64_MAX >> 2))))

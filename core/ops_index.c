@@ -13,6 +13,35 @@
 
 /* ---- Gather family ---- */
 
+/* GatherElements and ScatterElements walk indices' shape and address data
+ * with it on every axis but `axis`: there indices may not be longer. */
+static enum mp_status indices_within(struct mp_infer *c, const struct mp_infer_val *x,
+                                     const struct mp_infer_val *ix, int axis, const char *what)
+{
+	for (int d = 0; d < ix->info.ndim; d++)
+		if (d != axis && ix->info.dims[d] >= 0 && x->info.dims[d] >= 0 && ix->info.dims[d] > x->info.dims[d]) {
+			char a[256], b[256];
+			return mp_infer_fail(c, "%s has shape %s, longer than data's %s on axis %d (%lld > %lld)", what,
+			                     mp_infer_dims_str(&ix->info, a, sizeof a), mp_infer_dims_str(&x->info, b, sizeof b),
+			                     d, (long long)ix->info.dims[d], (long long)x->info.dims[d]);
+		}
+	return MP_OK;
+}
+
+/* Two shapes that must be equal where both are known. */
+static enum mp_status same_shape(struct mp_infer *c, const struct mp_value_info *a, const char *an,
+                                 const struct mp_value_info *b, const char *bn)
+{
+	bool differ = a->ndim >= 0 && b->ndim >= 0 && a->ndim != b->ndim;
+	for (int d = 0; !differ && a->ndim >= 0 && d < a->ndim && d < b->ndim; d++)
+		differ = a->dims[d] >= 0 && b->dims[d] >= 0 && a->dims[d] != b->dims[d];
+	if (!differ)
+		return MP_OK;
+	char x[256], y[256];
+	return mp_infer_fail(c, "%s has shape %s but %s has shape %s; %s needs them equal", an,
+	                     mp_infer_dims_str(a, x, sizeof x), bn, mp_infer_dims_str(b, y, sizeof y), c->node->op_type);
+}
+
 static enum mp_status parse_gather(struct mp_parse *p)
 {
 	struct mp_gather_params *g = p->params;
@@ -74,6 +103,8 @@ static enum mp_status infer_gather(struct mp_infer *c)
 			if (!mp_axis_normalize(g->axis, r, &axis))
 				return mp_infer_fail(c, "axis %lld is out of range for rank %d", (long long)g->axis, r);
 			g->axis_resolved = axis;
+			if (q >= 0)
+				TRY(indices_within(c, x, ix, axis, "indices (input 1)"));
 		}
 		mp_infer_same(c->out[0], ix);
 		if (c->out[0])
@@ -81,6 +112,8 @@ static enum mp_status infer_gather(struct mp_infer *c)
 		return MP_OK;
 	default: { /* GatherND */
 		int64_t b = g->batch_dims, last;
+		if (q == 0 || r == 0)
+			return mp_infer_fail(c, "GatherND takes data and indices of rank 1 or more, not %d and %d", r, q);
 		if (r < 0 || q < 0 || (last = ix->info.dims[q - 1]) < 0) {
 			mp_infer_set_unknown(c->out[0], x->info.dtype, -1);
 			return MP_OK;
@@ -136,22 +169,34 @@ static enum mp_status infer_scatter(struct mp_infer *c)
 	TRY(mp_infer_same_dtype(c, 0, 2));
 	if (c->node->op == MP_OP_SCATTER_ND) {
 		int q = ix->info.ndim;
+		if (q == 0 || r == 0)
+			return mp_infer_fail(c, "ScatterND takes data and indices (input 1) of rank 1 or more, not %d and %d",
+			                     r, q);
 		if (r >= 0 && q >= 0 && ix->info.dims[q - 1] >= 0) {
 			int64_t k = ix->info.dims[q - 1];
-			if (q < 1 || k > r)
-				return mp_infer_fail(c, "indices' last dim %lld exceeds data rank %d", (long long)k, r);
-			if (up->info.ndim >= 0 && up->info.ndim != q - 1 + r - (int)k)
-				return mp_infer_fail(c, "updates have rank %d, expected %lld", up->info.ndim,
-				                     (long long)(q - 1 + r - k));
+			if (k > r)
+				return mp_infer_fail(c, "indices' (input 1) last dim %lld exceeds data rank %d", (long long)k, r);
+			/* updates are indices.shape[:-1] + data.shape[k:] */
+			struct mp_value_info want = { .dtype = up->info.dtype, .ndim = q - 1 + r - (int)k };
+			if (want.ndim > MP_MAX_DIMS)
+				return mp_error_set(c->e, MP_ERR_UNSUPPORTED, "rank above %d", MP_MAX_DIMS);
+			for (int d = 0; d < q - 1; d++)
+				want.dims[d] = ix->info.dims[d];
+			for (int d = (int)k; d < r; d++)
+				want.dims[q - 1 + d - k] = x->info.dims[d];
+			TRY(same_shape(c, &up->info, "updates (input 2)", &want, "indices.shape[:-1] + data.shape[k:]"));
 		}
 	} else {
 		if (r >= 0 && ix->info.ndim >= 0 && r != ix->info.ndim)
-			return mp_infer_fail(c, "data and indices differ in rank");
+			return mp_infer_fail(c, "data and indices (input 1) differ in rank (%d, %d)", r, ix->info.ndim);
+		TRY(same_shape(c, &ix->info, "indices (input 1)", &up->info, "updates (input 2)"));
 		if (r >= 0) {
 			int axis;
 			if (!mp_axis_normalize(s->axis, r, &axis))
 				return mp_infer_fail(c, "axis %lld is out of range for rank %d", (long long)s->axis, r);
 			s->axis_resolved = axis;
+			if (ix->info.ndim >= 0)
+				TRY(indices_within(c, x, ix, axis, "indices (input 1)"));
 		}
 	}
 	mp_infer_same(c->out[0], x);

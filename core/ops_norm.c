@@ -114,6 +114,31 @@ static enum mp_status check_channels(struct mp_infer *c, int slot, int64_t ch, c
 	return MP_OK;
 }
 
+/* LayerNormalization's and RMSNormalization's scale and bias broadcast onto
+ * the normalised dims X.shape[axis:]: a dim of them that lines up with one
+ * of X's before axis, or differs from X's and is not 1, would be read past. */
+static enum mp_status check_norm_param(struct mp_infer *c, int slot, int axis, const char *what)
+{
+	const struct mp_value_info *xi = &c->in[0]->info, *vi = &c->in[slot]->info;
+	int r = xi->ndim;
+	if (vi->ndim < 0)
+		return MP_OK;
+	for (int j = 0; j < vi->ndim; j++) {
+		int d = r - vi->ndim + j; /* X's dim this one lines up with */
+		int64_t have = vi->dims[j], want = d >= axis ? xi->dims[d] : 1;
+		if (have < 0 || have == 1 || want < 0 || have == want)
+			continue;
+		char a[256], b[256];
+		struct mp_value_info normed = { .ndim = r - axis };
+		for (int k = axis; k < r; k++)
+			normed.dims[k - axis] = xi->dims[k];
+		return mp_infer_fail(c, "%s (input %d) has shape %s, which does not broadcast onto the normalised dims %s "
+		                     "(X.shape[%d:])", what, slot, mp_infer_dims_str(vi, a, sizeof a),
+		                     mp_infer_dims_str(&normed, b, sizeof b), axis);
+	}
+	return MP_OK;
+}
+
 static enum mp_status infer_norm(struct mp_infer *c)
 {
 	struct mp_norm_params *np = c->params;
@@ -157,6 +182,11 @@ static enum mp_status infer_norm(struct mp_infer *c)
 		if (!mp_axis_normalize(np->axis, r ? r : 1, &axis))
 			return mp_infer_fail(c, "axis %lld is out of range for rank %d", (long long)np->axis, r);
 		np->axis_resolved = axis;
+		if (c->node->op != MP_OP_LP_NORMALIZATION) {
+			TRY(check_norm_param(c, 1, axis, "scale"));
+			if (c->ninputs > 2 && c->in[2])
+				TRY(check_norm_param(c, 2, axis, "bias"));
+		}
 		/* Mean and InvStdDev keep the leading dims, 1 for the normalised ones */
 		for (int k = 1; k < c->noutputs; k++) {
 			int64_t d[MP_MAX_DIMS];

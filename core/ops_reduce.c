@@ -52,6 +52,12 @@ static enum mp_status infer_reduce(struct mp_infer *c)
 	TRY(mp_infer_require_dtype(c, 0, reducible, "numeric types"));
 	if (x->info.dtype == MP_BOOL && c->node->op != MP_OP_REDUCE_MAX && c->node->op != MP_OP_REDUCE_MIN)
 		return mp_infer_fail(c, "%s does not take bool", c->node->op_type);
+	/* ONNX's type constraint: integers of 32 and 64 bits only, but for Max
+	 * and Min (the log, square and product of an int8 would not fit it) */
+	if (mp_dtype_is_int_t(x->info.dtype) && mp_dtype_size(x->info.dtype) < 4 &&
+	    c->node->op != MP_OP_REDUCE_MAX && c->node->op != MP_OP_REDUCE_MIN)
+		return mp_infer_fail(c, "input 0 is %s, but %s takes float types and 32- or 64-bit integers",
+		                     mp_dtype_name(x->info.dtype), c->node->op_type);
 	memcpy(axes, r->axes, sizeof axes);
 	if (r->axes_input) {
 		naxes = -1;

@@ -17,7 +17,9 @@ static const char *const inspect_help =
 	"       mpdbg inspect MODEL --policy P [--data PATH] [--all] [--json]\n\n"
 	"Shows an ONNX model: opsets, node and op counts, parameters by dtype, the\n"
 	"module tree, graph inputs and outputs with their shapes, and every node that\n"
-	"no backend can run, with the reason.\n\n"
+	"no backend can run, with the reason.  Nodes that break ONNX's own rules\n"
+	"(shapes that cannot fit, an attribute without its value) are listed as\n"
+	"problems, and make the exit status 2.\n\n"
 	"With a policy option it shows the dtype plan instead, without running\n"
 	"anything: each node's compute dtype and every cast the policy makes, with its\n"
 	"reason, and the node a dtype mismatch would stop at (exit status 3).\n\n"
@@ -375,6 +377,24 @@ out:
 	return rc;
 }
 
+/* A model whose nodes break ONNX's rules is a refused input (exit 2), after
+ * the listing: the first such node named on stderr with the file. */
+static int invalid_verdict(const struct mp_graph *g, const char *path)
+{
+	size_t n = 0, first = 0;
+	for (size_t i = 0; i < mp_graph_nnodes(g); i++)
+		if (mp_graph_node(g, i)->invalid && !n++)
+			first = i;
+	if (!n)
+		return MP_EXIT_OK;
+	const struct mp_node *nd = mp_graph_node(g, first);
+	const char *why = mp_graph_node_problem(g, first);
+	struct mp_error e = { 0 };
+	mp_error_set(&e, MP_ERR_MODEL, "%s: %zu invalid node%s; node '%s' (%s): %s", path, n, n > 1 ? "s" : "",
+	             nd->name, nd->op_type, why ? why : nd->unsupported ? nd->unsupported : "invalid");
+	return mp_cli_fail(&e);
+}
+
 int mp_cmd_inspect(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -431,6 +451,8 @@ int mp_cmd_inspect(int argc, char **argv)
 		rc = inspect_plan(g, &policy, data, glob, all, json);
 	else
 		rc = json ? inspect_json(g, cpu, (int)depth) : inspect_text(g, cpu, (int)depth);
+	if (g && !rc)
+		rc = invalid_verdict(g, argv[optind]);
 	mp_policy_free(&policy);
 	mp_backend_free(cpu);
 	mp_graph_free(g);

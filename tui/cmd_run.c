@@ -21,7 +21,8 @@
 #include "session.h"
 
 static const char *const run_help =
-	"usage: mpdbg run MODEL --data PATH [options]\n\n"
+	"usage: mpdbg run MODEL --data PATH [options]\n"
+	"       mpdbg run MODEL --synthetic [--dim NAME=N ...] [--seed N] [options]\n\n"
 	"Runs an ONNX model on batches under a precision policy, with probes on\n"
 	"every node, and prints per batch each graph output's dtype, shape and\n"
 	"min/max/mean, and what the probes found worth saying.\n\n"
@@ -29,7 +30,14 @@ static const char *const run_help =
 	"                       in name order), or an ONNX test case folder\n"
 	"  --glob PATTERN       in a folder, only the files matching PATTERN\n"
 	"                       (default *.safetensors)\n"
-	"  --batches N          run the first N batches only\n"
+	"  --synthetic          no batch file: inputs of the graph's declared dtypes and\n"
+	"                       shapes, zeros (a smoke test; at most 1 GiB of inputs)\n"
+	"  --dim NAME=N         with --synthetic, the size of symbolic dim NAME\n"
+	"                       (repeatable; default 1)\n"
+	"  --seed N             with --synthetic, random values from seed N instead of\n"
+	"                       zeros: floats in [-1, 1), integers in [0, 10), bools\n"
+	"  --batches N          run the first N batches only (with --synthetic: N\n"
+	"                       batches, default 1)\n"
 	"  --device DEV         cpu, cuda or auto (default auto: the GPU when there is one)\n"
 	"  --threads N          CPU threads (default: all)\n"
 	MP_CLI_POLICY_HELP
@@ -48,7 +56,7 @@ static const char *const run_help =
 	"Exit status: 0 done, 2 bad usage or input, 3 stopped at a node (a dtype\n"
 	"mismatch under --on-mismatch error, or a breakpoint), 1 internal failure.\n";
 
-enum { OPT_SESSION = 0x200, OPT_CAPTURE, OPT_NO_PROBES };
+enum { OPT_SESSION = 0x200, OPT_CAPTURE, OPT_NO_PROBES, OPT_SYNTHETIC, OPT_DIM, OPT_SEED };
 
 struct run_ctx {
 	struct mp_runner r;
@@ -209,6 +217,37 @@ static enum mp_status run_batch(struct run_ctx *c, size_t bi, bool *stop, struct
 	return MP_OK;
 }
 
+/* --dim NAME=N into the synthetic options; false (message printed) if bad. */
+static bool add_dim(struct mp_synth_options *so, struct mp_synth_dim **dims, const char *arg)
+{
+	const char *eq = strchr(arg, '=');
+	char *end;
+	long long v;
+	if (!eq || eq == arg || !eq[1]) {
+		mp_cli_usage_error("run", "--dim wants NAME=N, not '%s'", arg);
+		return false;
+	}
+	errno = 0;
+	v = strtoll(eq + 1, &end, 10);
+	if (errno || *end || v < 0) {
+		mp_cli_usage_error("run", "--dim %.*s wants a size >= 0, not '%s'", (int)(eq - arg), arg, eq + 1);
+		return false;
+	}
+	struct mp_synth_dim *nd = realloc(*dims, (so->ndims + 1) * sizeof *nd);
+	char *name = strndup(arg, (size_t)(eq - arg));
+	if (!nd || !name) {
+		free(name);
+		if (nd)
+			*dims = nd;
+		fprintf(stderr, "mpdbg: out of memory\n");
+		return false;
+	}
+	*dims = nd;
+	nd[so->ndims++] = (struct mp_synth_dim){ name, (int64_t)v };
+	so->dims = nd;
+	return true;
+}
+
 /* The processor's name, for the session. */
 static void cpu_name(char *buf, size_t size)
 {
@@ -242,6 +281,9 @@ int mp_cmd_run(int argc, char **argv)
 		MP_CLI_PROBE_OPTIONS,
 		{ "capture", required_argument, NULL, OPT_CAPTURE },
 		{ "no-probes", no_argument, NULL, OPT_NO_PROBES },
+		{ "synthetic", no_argument, NULL, OPT_SYNTHETIC },
+		{ "dim", required_argument, NULL, OPT_DIM },
+		{ "seed", required_argument, NULL, OPT_SEED },
 		MP_CLI_POLICY_OPTIONS,
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -249,7 +291,9 @@ int mp_cmd_run(int argc, char **argv)
 	const char *data = NULL, *device = "auto", *glob = NULL, *session = NULL;
 	long batches = -1, threads = 0;
 	int c, rc = MP_EXIT_OK;
-	bool no_probes = false, policy_given = false;
+	bool no_probes = false, policy_given = false, synthetic = false, seed_given = false;
+	struct mp_synth_options so = { 0 };
+	struct mp_synth_dim *dims = NULL;
 	struct mp_error e = { 0 };
 	struct mp_graph *g = NULL;
 	struct mp_backend *cpu = NULL, *gpu = NULL, *be = NULL;
@@ -269,6 +313,17 @@ int mp_cmd_run(int argc, char **argv)
 		case 's': ctx.save_dir = optarg; break;
 		case OPT_SESSION: session = optarg; break;
 		case OPT_NO_PROBES: no_probes = true; break;
+		case OPT_SYNTHETIC: synthetic = true; break;
+		case OPT_DIM: if (!add_dim(&so, &dims, optarg)) rc = MP_EXIT_INPUT; break;
+		case OPT_SEED: {
+			char *end;
+			errno = 0;
+			so.seed = strtoull(optarg, &end, 10);
+			if (errno || end == optarg || *end || optarg[0] == '-')
+				rc = mp_cli_usage_error("run", "--seed wants a non-negative number, not '%s'", optarg);
+			so.random = seed_given = true;
+			break;
+		}
 		case 'b': if (!mp_cli_parse_count("run", "--batches", optarg, &batches)) rc = MP_EXIT_INPUT; break;
 		case 't': if (!mp_cli_parse_count("run", "--threads", optarg, &threads)) rc = MP_EXIT_INPUT; break;
 		case MP_OPT_COMPARE: case MP_OPT_TOL: case MP_OPT_BREAK:
@@ -292,8 +347,12 @@ int mp_cmd_run(int argc, char **argv)
 		goto out;
 	if (optind != argc - 1)
 		rc = mp_cli_usage_error("run", optind >= argc ? "which model?" : "one model at a time");
-	else if (!data)
-		rc = mp_cli_usage_error("run", "--data PATH is required");
+	else if (!data && !synthetic)
+		rc = mp_cli_usage_error("run", "--data PATH or --synthetic is required");
+	else if (data && synthetic)
+		rc = mp_cli_usage_error("run", "--data and --synthetic are two sources of batches: pick one");
+	else if (!synthetic && (so.ndims || seed_given))
+		rc = mp_cli_usage_error("run", "--dim and --seed go with --synthetic");
 	else if (strcmp(device, "cpu") && strcmp(device, "cuda") && strcmp(device, "auto"))
 		rc = mp_cli_usage_error("run", "--device is cpu, cuda or auto, not '%s'", device);
 	else if (no_probes && (po.compare || po.nbreaks || po.ncaptures))
@@ -304,7 +363,9 @@ int mp_cmd_run(int argc, char **argv)
 	struct mp_exec_options xo = { .policy = &policy };
 	/* the GPU when asked, or when there is one and the choice is ours */
 	bool want_gpu = !strcmp(device, "cuda") || (!strcmp(device, "auto") && mp_backend_cuda_present());
-	if (mp_graph_load(argv[optind], &g, &e) || mp_batch_source_open_glob(data, glob, &src, &e) ||
+	if (mp_graph_load(argv[optind], &g, &e) ||
+	    (synthetic ? mp_batch_source_synthetic(g, &so, batches >= 0 ? (size_t)batches : 1, &src, &e) :
+	                 mp_batch_source_open_glob(data, glob, &src, &e)) ||
 	    (ctx.save_dir && make_dir(ctx.save_dir, &e)) || mp_backend_cpu_new((int)threads, &cpu, &e) ||
 	    (want_gpu && mp_backend_cuda_new(0, &gpu, &e))) {
 		rc = mp_cli_fail(&e);
@@ -313,6 +374,7 @@ int mp_cmd_run(int argc, char **argv)
 	be = gpu ? gpu : cpu;
 	if (mp_exec_new(g, be, cpu, &xo, &ctx.r.x, &e) ||
 	    (!no_probes && mp_probes_new(g, be, cpu, &policy, &po, &ctx.r.probes, &e))) {
+		mp_error_prefix(&e, "%s: ", argv[optind]);
 		rc = mp_cli_fail(&e);
 		goto out;
 	}
@@ -379,5 +441,8 @@ out:
 	mp_backend_free(cpu);
 	mp_batch_source_free(src);
 	mp_graph_free(g);
+	for (size_t i = 0; i < so.ndims; i++)
+		free((char *)dims[i].name);
+	free(dims);
 	return rc;
 }

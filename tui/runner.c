@@ -6,6 +6,13 @@
 #include "progress.h"
 #include "runner.h"
 
+/* A node's failure names the model file and the batch: the node's own
+ * message names the node, the input and the index or shape. */
+static enum mp_status in_model(const struct mp_runner *r, struct mp_error *e)
+{
+	return mp_error_prefix(e, "%s: batch %s: ", mp_graph_path(r->g), mp_batch_source_name(r->src, r->index));
+}
+
 enum mp_status mp_runner_begin(struct mp_runner *r, size_t index, struct mp_error *e)
 {
 	enum mp_status st;
@@ -14,8 +21,11 @@ enum mp_status mp_runner_begin(struct mp_runner *r, size_t index, struct mp_erro
 	r->t0 = mp_progress_now();
 	r->run_st = MP_OK;
 	memset(&r->run_e, 0, sizeof r->run_e);
-	if ((st = mp_batch_load(r->src, index, &r->b, e)) || (st = mp_exec_begin(r->x, r->b, e)) ||
+	if ((st = mp_batch_load(r->src, index, &r->b, e)))
+		return st; /* the message names the batch's file */
+	if ((st = mp_exec_begin(r->x, r->b, e)) ||
 	    (r->probes && (st = mp_probes_begin(r->probes, r->x, r->b, index, e)))) {
+		in_model(r, e);
 		mp_batch_free(r->b);
 		r->b = NULL;
 	}
@@ -34,6 +44,8 @@ static enum mp_status ran(struct mp_runner *r, enum mp_status st, struct mp_erro
 		r->run_st = st;
 	if (st)
 		*e = r->run_e;
+	if (st && st != MP_ERR_MISMATCH && st != MP_ERR_BREAK)
+		in_model(r, e);
 	return st;
 }
 

@@ -39,6 +39,22 @@ static enum mp_status layer_like(const struct mp_op_call *c, struct mp_error *e)
 			outer *= X->shape[d];
 		else
 			inner *= X->shape[d];
+	/* scale and bias broadcast onto X.shape[axis:] (inference checked it;
+	 * a short one would be read past its end) */
+	for (int k = 1; k < 3; k++) {
+		const struct mp_tensor *t = k == 1 ? S : B;
+		for (int j = 0; t && j < t->ndim; j++) {
+			int d = X->ndim - t->ndim + j;
+			int64_t want = d >= axis ? X->shape[d] : 1;
+			if (t->shape[j] != 1 && t->shape[j] != want) {
+				char a[256], b[256];
+				return mp_error_set(e, MP_ERR_INPUT, "%s: %s (input %d) has shape %s, which does not broadcast "
+				                    "onto the normalised dims %s", mp_op_name(c->op), k == 1 ? "scale" : "bias", k,
+				                    mp_shape_str(a, sizeof a, t->ndim, t->shape),
+				                    mp_shape_str(b, sizeof b, nd, X->shape + axis));
+			}
+		}
+	}
 	double *x = cpu_to_f64(X, e);
 	double *s = x ? param_as(S, nd, X->shape + axis, inner, e) : NULL;
 	double *b = s && B ? param_as(B, nd, X->shape + axis, inner, e) : NULL;

@@ -591,7 +591,8 @@ enum mp_status cpu_probe_reset(void *ctx, size_t nslots, struct mp_error *e)
 		c->nslots_cap = nslots;
 	}
 	c->nslots = nslots;
-	memset(c->slots, 0, nslots * sizeof *c->slots);
+	if (nslots) /* none yet allocated when a graph has nothing to probe */
+		memset(c->slots, 0, nslots * sizeof *c->slots);
 	return MP_OK;
 }
 

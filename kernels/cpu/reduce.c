@@ -107,7 +107,13 @@ enum mp_status cpu_reduce(void *ctx, const struct mp_op_call *c, struct mp_error
 	bool is_float = cc == MP_COMPUTE_F32 || cc == MP_COMPUTE_F64;
 	bool uns = !mp_dtype_traits(x->dtype)->is_signed;
 	size_t n = (size_t)mp_tensor_numel(o);
+	/* the log of integers is taken in double, then must fit the integer type */
+	bool logs = c->op == MP_OP_REDUCE_LOG_SUM || c->op == MP_OP_REDUCE_LOG_SUM_EXP;
+	bool int_out = !is_float;
 	(void)ctx;
+
+	if (logs)
+		is_float = true;
 
 	if (cc == MP_COMPUTE_NONE)
 		return cpu_unsupported_dtype(c, x->dtype, e);
@@ -160,6 +166,16 @@ enum mp_status cpu_reduce(void *ctx, const struct mp_op_call *c, struct mp_error
 			case MP_OP_REDUCE_LOG_SUM_EXP: a[i] = shift[i] + log(a[i]); break;
 			default: break;
 			}
+			if (int_out && (!isfinite(a[i]) || fabs(a[i]) >= 9.2e18)) {
+				double v = a[i];
+				free(shift);
+				free(acc);
+				return mp_error_set(e, MP_ERR_INPUT,
+				                    "%s of %s input 0: output element %zu is %g (the log of a sum %s), "
+				                    "which %s cannot hold",
+				                    mp_op_name(c->op), mp_dtype_name(x->dtype), i, v,
+				                    v < 0 ? "of 0" : "that is negative or too large", mp_dtype_name(o->dtype));
+			}
 		}
 		cpu_from_f64(o, a, n);
 	} else {
@@ -179,9 +195,7 @@ enum mp_status cpu_reduce(void *ctx, const struct mp_op_call *c, struct mp_error
 			if (c->op == MP_OP_REDUCE_MEAN)
 				a[i] = count ? a[i] / count : 0;
 			else if (c->op == MP_OP_REDUCE_L2)
-				a[i] = (int64_t)sqrt((double)a[i]);
-			else if (c->op == MP_OP_REDUCE_LOG_SUM || c->op == MP_OP_REDUCE_LOG_SUM_EXP)
-				a[i] = (int64_t)log((double)a[i]);
+				a[i] = (int64_t)sqrt((double)(uint64_t)a[i]); /* the sum of squares wraps unsigned */
 		}
 		cpu_from_i64(o, a, n);
 	}

@@ -189,6 +189,81 @@ static void test_broadcast(void **state)
 	assert_true(r[0] == 0);
 }
 
+/* Shapes that would take a kernel outside a tensor are the node's problem,
+ * and the node is marked invalid (`inspect` exits 2 on it). */
+static void test_hostile_shapes(void **state)
+{
+	(void)state;
+	char out[512];
+	/* ScatterElements: indices longer than data on an axis they do not index */
+	const int64_t se[][6] = { DIMS(1, 3), DIMS(0), DIMS(1, 4) };
+	struct init ix = { "i", 2, { 1, 4 }, { 0 }, 4 };
+	infer("ScatterElements", 18, 3, (const char *[]){ "x", "i", "u" }, (int[]){ 2, 2, 2 }, se, 1, &ix, 0, NULL, out,
+	      sizeof out);
+	assert_non_null(strstr(out, "problem: indices (input 1) has shape [1, 4], longer than data's [1, 3] on axis 1"));
+	/* updates and indices of different shapes */
+	const int64_t su[][6] = { DIMS(2, 3), DIMS(0), DIMS(1, 3) };
+	struct init i2 = { "i", 2, { 1, 2 }, { 0, 1 }, 2 };
+	infer("ScatterElements", 18, 3, (const char *[]){ "x", "i", "u" }, (int[]){ 2, 2, 2 }, su, 1, &i2, 0, NULL, out,
+	      sizeof out);
+	assert_non_null(strstr(out, "indices (input 1) has shape [1, 2] but updates (input 2) has shape [1, 3]"));
+	/* ScatterND: updates must be indices.shape[:-1] + data.shape[k:] */
+	const int64_t sn[][6] = { DIMS(4, 4, 4), DIMS(0), DIMS(2, 3, 4) };
+	struct init i3 = { "i", 2, { 2, 1 }, { 0, 1 }, 2 };
+	infer("ScatterND", 18, 3, (const char *[]){ "x", "i", "u" }, (int[]){ 3, 2, 3 }, sn, 1, &i3, 0, NULL, out,
+	      sizeof out);
+	assert_non_null(strstr(out, "updates (input 2) has shape [2, 3, 4] but indices.shape[:-1] + data.shape[k:] "
+	                            "has shape [2, 4, 4]"));
+	/* GatherElements */
+	const int64_t ge[][6] = { DIMS(2, 2) };
+	struct init i4 = { "i", 2, { 2, 4 }, { 0 }, 8 };
+	infer("GatherElements", 13, 2, (const char *[]){ "x", "i" }, (int[]){ 2, 2 }, ge, 1, &i4, 0, NULL, out, sizeof out);
+	assert_non_null(strstr(out, "indices (input 1) has shape [2, 4], longer than data's [2, 2] on axis 1 (4 > 2)"));
+	/* LayerNormalization's scale shorter than the normalised dims */
+	const int64_t ln[][6] = { DIMS(2, 3, 8), DIMS(5) };
+	infer("LayerNormalization", 17, 2, (const char *[]){ "x", "s" }, (int[]){ 3, 1 }, ln, 0, NULL, 0, NULL, out,
+	      sizeof out);
+	assert_non_null(strstr(out, "scale (input 1) has shape [5], which does not broadcast onto the normalised dims [8]"));
+	const int64_t ok[][6] = { DIMS(2, 3, 8), DIMS(1, 8) };
+	infer("LayerNormalization", 17, 2, (const char *[]){ "x", "s" }, (int[]){ 3, 2 }, ok, 0, NULL, 0, NULL, out,
+	      sizeof out);
+	assert_string_equal(out, "[2, 3, 8]");
+	/* ConvTranspose's output_shape shorter than the spatial dims */
+	const int64_t ct[][6] = { DIMS(1, 1, 3, 3), DIMS(1, 1, 2, 2) };
+	struct pbw at = onnx_attr_ints("output_shape", 1, (int64_t[]){ 5 });
+	infer("ConvTranspose", 17, 2, (const char *[]){ "x", "w" }, (int[]){ 4, 4 }, ct, 0, NULL, 1, &at, out, sizeof out);
+	assert_non_null(strstr(out, "output_shape has 1 values for 2 spatial dims"));
+}
+
+/* A string attribute whose value field is absent: a model error naming the
+ * attribute, never a NULL handed to a parser. */
+static void test_string_attr_without_value(void **state)
+{
+	(void)state;
+	struct pbw g = onnx_graph(), vi, a = { 0 };
+	const int64_t d[] = { 2 };
+	vi = onnx_value_info("x", 1, 1, d, NULL);
+	onnx_graph_input(&g, &vi);
+	vi = onnx_value_info("y", 1, 1, d, NULL);
+	onnx_graph_output(&g, &vi);
+	pbw_str(&a, 1, "mode");
+	pbw_int(&a, 20, 3); /* STRING, with no s field */
+	struct pbw n = onnx_node("DepthToSpace", "d2s", 1, (const char *[]){ "x" }, 1, (const char *[]){ "y" }, 1, &a);
+	onnx_graph_node(&g, &n);
+	struct pbw m = onnx_model(17, &g);
+	char *p = mp_test_write(dir, "s.onnx", m.d, m.n);
+	pbw_free(&m);
+	struct mp_graph *gr;
+	struct mp_error e = { 0 };
+	assert_int_equal(mp_graph_load(p, &gr, &e), MP_OK);
+	const struct mp_node *nd = mp_graph_node(gr, 0);
+	assert_non_null(nd->unsupported);
+	assert_non_null(strstr(nd->unsupported, "attribute 'mode' is a string but holds no value"));
+	assert_true(nd->invalid);
+	mp_graph_free(gr);
+	free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -197,6 +272,8 @@ int main(void)
 		cmocka_unit_test(test_conv_pool),
 		cmocka_unit_test(test_matmul_gather_expand),
 		cmocka_unit_test(test_broadcast),
+		cmocka_unit_test(test_hostile_shapes),
+		cmocka_unit_test(test_string_attr_without_value),
 	};
 	cmocka_set_message_output(CM_OUTPUT_TAP);
 	return cmocka_run_group_tests(tests, setup, teardown);
