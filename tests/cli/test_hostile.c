@@ -38,7 +38,54 @@ struct hostile_case {
 #define F "{F}"
 static const struct hostile_case cases[] = {
 	/* ---- ONNX models whose ops crashed (issue 13, item 1) ---- */
-	{ "cli_attr_string_null_resize.onnx", { "inspect", F }, 2, { "mode" } },
+	/* onnx-crash-*: the fuzz artifacts, through inspect and run --synthetic.  Three
+	 * are valid as far as their declared (symbolic) shapes go, so inspect
+	 * passes them (exit 0) and run refuses the shapes or values it meets. */
+	{ "onnx-crash-0874cea01c64b1f3caff9b956422e0933c74166a", { "inspect", F }, 2, { "node 'ScatterElements_0'", "attribute 'reduction' is a string but holds no value" } },
+	{ "onnx-crash-0874cea01c64b1f3caff9b956422e0933c74166a", { "run", F, "--synthetic", "--device", "cpu" }, 2, { "node 'ScatterElements_0'", "attribute 'reduction' is a string but holds no value" } },
+	{ "onnx-crash-26716cf08b88782459186e540f90d8fbe25f2fa8", { "inspect", F }, 2, { "node 'ConvTranspose_0'", "output_shape has 1 values for 2 spatial dims" } },
+	{ "onnx-crash-26716cf08b88782459186e540f90d8fbe25f2fa8", { "run", F, "--synthetic", "--device", "cpu" }, 2, { "node 'ConvTranspose_0'", "output_shape has 1 values for 2 spatial dims" } },
+	{ "onnx-crash-33f5395eebd9ab5548f42b738893bf223318c544", { "inspect", F }, 2, { "node 'ReduceLogSum_0'", "input 0 is int8, but ReduceLogSum takes" } },
+	{ "onnx-crash-33f5395eebd9ab5548f42b738893bf223318c544", { "run", F, "--synthetic", "--device", "cpu" }, 2, { "node 'ReduceLogSum_0'", "input 0 is int8, but ReduceLogSum takes" } },
+	{ "onnx-crash-3b8589da660cb735b26b7dfc30975773187fc1fe", { "inspect", F }, 2, { "node 'ScatterND_0'", "updates (input 2) has shape [2, 4, 4]", "[46, 4, 4]" } },
+	{ "onnx-crash-3b8589da660cb735b26b7dfc30975773187fc1fe", { "run", F, "--synthetic", "--device", "cpu" }, 2, { "node 'ScatterND_0'", "updates (input 2) has shape [2, 4, 4]", "[46, 4, 4]" } },
+	{ "onnx-crash-434696b8b3592459df5222cd7cc6b1459bf3606a", { "inspect", F }, 0, { "Scatter 1" } },
+	{ "onnx-crash-434696b8b3592459df5222cd7cc6b1459bf3606a", { "run", F, "--synthetic", "--device", "cpu" }, 2, { "node 'Scatter_0'", "indices (input 1) has shape [2, 1] but updates (input 2) has shape [1, 3]" } },
+	{ "onnx-crash-45be4917d8275aefc81fa06d8210e3bce76d1b6a", { "inspect", F }, 2, { "node 'GatherElements_0'", "indices (input 1) has shape [2, 44], longer than data's [2, 2]" } },
+	{ "onnx-crash-45be4917d8275aefc81fa06d8210e3bce76d1b6a", { "run", F, "--synthetic", "--device", "cpu" }, 2, { "node 'GatherElements_0'", "indices (input 1) has shape [2, 44], longer than data's [2, 2]" } },
+	{ "onnx-crash-7567b229201fb367c34f80f1db4c21bb4aaf4da2", { "inspect", F }, 2, { "node 'Scatter_0'", "indices (input 1) has shape [1, 111] but updates (input 2) has shape [1, 2]" } },
+	{ "onnx-crash-7567b229201fb367c34f80f1db4c21bb4aaf4da2", { "run", F, "--synthetic", "--device", "cpu" }, 2, { "node 'Scatter_0'", "indices (input 1) has shape [1, 111] but updates (input 2) has shape [1, 2]" } },
+	{ "onnx-crash-7ec5495627483c40d8625ea9cb81370dbc362df4", { "inspect", F }, 2, { "node 'ScatterND_0'", "updates (input 2) has shape [2, 4, 4]", "[18, 4, 4]" } },
+	{ "onnx-crash-7ec5495627483c40d8625ea9cb81370dbc362df4", { "run", F, "--synthetic", "--device", "cpu" }, 2, { "node 'ScatterND_0'", "updates (input 2) has shape [2, 4, 4]", "[18, 4, 4]" } },
+	{ "onnx-crash-92ae9e24ccb76d48827cc6b6fdcf5382aeb6efb1", { "inspect", F }, 2, { "node 'LayerNormalization_0'", "scale (input 1) has shape [5]", "normalised dims [93]" } },
+	{ "onnx-crash-92ae9e24ccb76d48827cc6b6fdcf5382aeb6efb1", { "run", F, "--synthetic", "--device", "cpu" }, 2, { "node 'LayerNormalization_0'", "scale (input 1) has shape [5]", "normalised dims [93]" } },
+	{ "onnx-crash-94cf7a6f51ec8f219a06693f3257c1dbd38b75ae", { "inspect", F }, 0, { "ScatterND 1" } },
+	{ "onnx-crash-94cf7a6f51ec8f219a06693f3257c1dbd38b75ae", { "run", F, "--synthetic", "--device", "cpu" }, 2, { "node 'ScatterND_0'", "updates (input 2) has shape [2, 1, 4]" } },
+	{ "onnx-crash-bc475ae52eebaf6af978415788cbf4b580412185", { "inspect", F }, 2, { "node 'RMSNormalization_0'", "scale (input 1) has shape [3, 4]", "normalised dims [3, 36]" } },
+	{ "onnx-crash-bc475ae52eebaf6af978415788cbf4b580412185", { "run", F, "--synthetic", "--device", "cpu" }, 2, { "node 'RMSNormalization_0'", "scale (input 1) has shape [3, 4]", "normalised dims [3, 36]" } },
+	{ "onnx-crash-d76386ecd7ebff3f60c4451bc98925edc5543f5b", { "inspect", F }, 2, { "node 'RMSNormalization_0'", "scale (input 1) has shape [3, 4]", "normalised dims [126, 4]" } },
+	{ "onnx-crash-d76386ecd7ebff3f60c4451bc98925edc5543f5b", { "run", F, "--synthetic", "--device", "cpu" }, 2, { "node 'RMSNormalization_0'", "scale (input 1) has shape [3, 4]", "normalised dims [126, 4]" } },
+	{ "onnx-crash-deccc45c87274b1ce681d8d6d112f1e46d632756", { "inspect", F }, 2, { "node 'Resize_0'", "attribute 'mode' is a string but holds no value" } },
+	{ "onnx-crash-deccc45c87274b1ce681d8d6d112f1e46d632756", { "run", F, "--synthetic", "--device", "cpu" }, 2, { "node 'Resize_0'", "attribute 'mode' is a string but holds no value" } },
+	{ "onnx-crash-df7a9d5b8320c0544301848659e08735dd5cf862", { "inspect", F }, 0, { "ReduceLogSum 1" } },
+	{ "onnx-crash-df7a9d5b8320c0544301848659e08735dd5cf862", { "run", F, "--synthetic", "--device", "cpu" }, 2, { "'data' (ReduceLogSum)", "-inf (the log of a sum of 0), which int64 cannot hold" } },
+	{ "onnx-crash-e692df39177a6a650d44fe3638460a9eb6d914dc", { "inspect", F }, 2, { "node 'ScatterND_0'", "attribute 'reduction' is a string but holds no value" } },
+	{ "onnx-crash-e692df39177a6a650d44fe3638460a9eb6d914dc", { "run", F, "--synthetic", "--device", "cpu" }, 2, { "node 'ScatterND_0'", "attribute 'reduction' is a string but holds no value" } },
+	{ "onnx-crash-fa19a24b5bb9801cc6c7d188043024faed55d40c", { "inspect", F }, 2, { "node 'RMSNormalization_0'", "scale (input 1) has shape [3, 4, 5]", "normalised dims [3, 68, 5]" } },
+	{ "onnx-crash-fa19a24b5bb9801cc6c7d188043024faed55d40c", { "run", F, "--synthetic", "--device", "cpu" }, 2, { "node 'RMSNormalization_0'", "scale (input 1) has shape [3, 4, 5]", "normalised dims [3, 68, 5]" } },
+	{ "onnx-crash-fccfe34ca48249e258af4780c8e4a4c33aa2d1db", { "inspect", F }, 2, { "node 'RMSNormalization_0'", "scale (input 1) has shape [3, 4]", "normalised dims [61, 4]" } },
+	{ "onnx-crash-fccfe34ca48249e258af4780c8e4a4c33aa2d1db", { "run", F, "--synthetic", "--device", "cpu" }, 2, { "node 'RMSNormalization_0'", "scale (input 1) has shape [3, 4]", "normalised dims [61, 4]" } },
+	/* the command-line reproducers, through the commands of the README */
+	{ "cli_attr_string_null_resize.onnx", { "inspect", F }, 2, { "node 'Resize_y'", "attribute 'mode' is a string but holds no value" } },
+	{ "cli_attr_string_null_resize.onnx", { "run", F, "--synthetic", "--device", "cpu" }, 2, { "node 'Resize_y'", "attribute 'mode' is a string but holds no value" } },
+	{ "cli_attr_string_null_scatter.onnx", { "inspect", F }, 2, { "node 'ScatterElements_y'", "attribute 'reduction' is a string but holds no value" } },
+	{ "cli_attr_string_null_scatter.onnx", { "run", F, "--synthetic", "--device", "cpu" }, 2, { "node 'ScatterElements_y'", "attribute 'reduction'" } },
+	{ "cli_scatter.onnx", { "run", F, "--data", "{R}/cli_scatter_batch.safetensors", "--device", "cpu" }, 2, { "node 'Scatter_y'", "indices (input 1) has shape [1, 200000] but updates (input 2) has shape [1, 2]" } },
+	{ "cli_scatter_elements.onnx", { "run", F, "--data", "{R}/cli_scatter_batch.safetensors", "--device", "cpu" }, 2, { "node 'ScatterElements_y'", "indices (input 1) has shape [1, 200000] but updates (input 2) has shape [1, 2]" } },
+	{ "cli_scatter_write.onnx", { "run", F, "--data", "{R}/cli_scatter_batch.safetensors", "--device", "cpu" }, 2, { "node 'ScatterElements_y'", "indices (input 1) has shape [4096, 1], longer than data's [1, 5]" } },
+	{ "cli_scatter_write.onnx", { "run", F, "--data", "{R}/data15.safetensors", "--device", "cpu" }, 2, { "node 'ScatterElements_y'", "indices (input 1) has shape [4096, 1]" } },
+	{ "cli_gather_elements_read.onnx", { "run", F, "--data", "{R}/x15.safetensors", "--device", "cpu" }, 2, { "node 'GatherElements_y'", "indices (input 1) has shape [262144, 1], longer than data's [1, 5]" } },
+	{ "cli_layernorm_scale_read.onnx", { "run", F, "--data", "{R}/x_1x1M.safetensors", "--device", "cpu" }, 2, { "node 'LayerNormalization_y'", "scale (input 1) has shape [5]", "normalised dims [1048576]" } },
 
 	/* ---- session files (item 2, item 4's deep module path) ---- */
 
