@@ -42,7 +42,9 @@ static const char *const run_help =
 	"  --threads N          CPU threads (default: all)\n"
 	MP_CLI_POLICY_HELP
 	"                       (default policy: fp32)\n"
-	"  --session FILE.db    record the run in a session file (a new file)\n"
+	"  --session FILE.db    record the run in a session file (a new file); each\n"
+	"                       batch's line says it is queued and how many batches\n"
+	"                       the file holds so far\n"
 	"  --compare fp32       also run each batch in fp32 and compare every node\n"
 	"  --tol X              relative L2 error that --break tol and reports flag\n"
 	"                       (default 0.01)\n"
@@ -173,6 +175,10 @@ static void print_outputs(struct run_ctx *c, const char *name, double ms)
 		       mp_cli_tensor_summary(stats, sizeof stats, &t));
 		mp_tensor_reset(&t);
 	}
+	/* the session's writer thread commits behind the run: a batch printed
+	 * here is only queued, and a kill now would lose it (issue 13) */
+	if (c->r.session)
+		printf("  [queued; %zu recorded]", mp_session_committed(c->r.session));
 	printf("\n");
 }
 
