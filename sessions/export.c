@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "session_internal.h"
+#include "text.h"
 
 /* A column holding JSON text (shapes, name lists) as JSON. */
 static json_t *col_json(sqlite3_stmt *s, int i)
@@ -21,7 +22,9 @@ static json_t *col_json(sqlite3_stmt *s, int i)
 
 static enum mp_status dump(json_t *j, FILE *out, const char *path, struct mp_error *e)
 {
-	int rc = j ? json_dumpf(j, out, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY) : -1;
+	/* ENSURE_ASCII: strings from JSON columns (shapes, argv) are the
+	 * session's own; as \uXXXX no control character reaches a terminal */
+	int rc = j ? json_dumpf(j, out, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY | JSON_ENSURE_ASCII) : -1;
 	json_decref(j);
 	if (rc)
 		return mp_error_set(e, MP_ERR_IO, "%s: cannot write the export", path);
@@ -72,10 +75,20 @@ static const char *const stats_sql =
 	" s.flush_bf16, s.flush_f16, s.hist, s.div_across, s.div_within, s.node"
 	" FROM stats s JOIN graph_values v ON v.id = s.value WHERE s.batch = ? ORDER BY s.node IS NOT NULL, s.node, s.value";
 
-static json_t *batch_stats(sqlite3_stmt *q, const bool *lows)
+/* *rc: the last step's result (SQLITE_DONE when every row was read). */
+/* o[the value name in column 0] = v (taken over), the name escaped as every
+ * string of a session is. */
+static void set_named(json_t *o, sqlite3_stmt *q, json_t *v)
+{
+	char *name = mp_text_escape_dup((const char *)sqlite3_column_text(q, 0));
+	json_object_set_new(o, name ? name : "", v);
+	free(name);
+}
+
+static json_t *batch_stats(sqlite3_stmt *q, const bool *lows, int *rc)
 {
 	json_t *o = json_object();
-	while (sqlite3_step(q) == SQLITE_ROW) {
+	while ((*rc = sqlite3_step(q)) == SQLITE_ROW) {
 		json_t *v = json_object(), *ov = json_object(), *un = json_object(), *fl = json_object();
 		static const char *const names[] = { "count", "finite", "min", "max", "mean", "std", "absmax", "zeros",
 			                             "nan", "posinf", "neginf", "min_nonzero" };
@@ -100,21 +113,21 @@ static json_t *batch_stats(sqlite3_stmt *q, const bool *lows)
 			json_object_set_new(v, "diversity", json_pack("{s:o, s:o, s:o}", "across", mp_session_json_num(a), "within", mp_session_json_num(w),
 			                                              "ratio", w > 0 ? mp_session_json_num(a / w) : json_null()));
 		}
-		json_object_set_new(o, (const char *)sqlite3_column_text(q, 0), v);
+		set_named(o, q, v);
 	}
 	return o;
 }
 
-static json_t *batch_compare(sqlite3_stmt *q)
+static json_t *batch_compare(sqlite3_stmt *q, int *rc)
 {
 	json_t *o = json_object();
 	static const char *const names[] = { "max_abs", "rel_l2", "cosine", "sqnr_db", "own_rel_l2", "inherited_rel_l2",
 		                             "nonfinite" };
-	while (sqlite3_step(q) == SQLITE_ROW) {
+	while ((*rc = sqlite3_step(q)) == SQLITE_ROW) {
 		json_t *v = json_object();
 		for (int k = 0; k < 7; k++)
 			json_object_set_new(v, names[k], mp_session_json_col(q, 1 + k));
-		json_object_set_new(o, (const char *)sqlite3_column_text(q, 0), v);
+		set_named(o, q, v);
 	}
 	return o;
 }
@@ -125,12 +138,13 @@ enum mp_status mp_session_export_json(struct mp_session *s, FILE *out, struct mp
 	enum mp_status st;
 	bool lows[2];
 	bool first;
+	int rc = SQLITE_DONE;
 
 	run_lows(s, lows);
 	fprintf(out, "{\"schema\":%d,\n\"run\":", MP_SESSION_SCHEMA);
 	if ((st = mp_session_prepare(s, "SELECT * FROM run", &q, e)))
 		return st;
-	if (sqlite3_step(q) == SQLITE_ROW) {
+	if ((rc = sqlite3_step(q)) == SQLITE_ROW) {
 		json_t *run = json_object();
 		for (int i = 1; i < sqlite3_column_count(q); i++) {
 			const char *name = sqlite3_column_name(q, i);
@@ -138,6 +152,8 @@ enum mp_status mp_session_export_json(struct mp_session *s, FILE *out, struct mp
 			json_object_set_new(run, name, is_json ? col_json(q, i) : mp_session_json_col(q, i));
 		}
 		st = dump(run, out, s->path, e);
+	} else if (rc != SQLITE_DONE) {
+		st = mp_store_error(s->db, s->path, "reading", e);
 	} else {
 		st = mp_error_set(e, MP_ERR_FORMAT, "%s: the session has no run", s->path);
 	}
@@ -148,13 +164,15 @@ enum mp_status mp_session_export_json(struct mp_session *s, FILE *out, struct mp
 	fputs(",\n\"nodes\":[", out);
 	if ((st = mp_session_prepare(s, "SELECT idx, name, op, module, exec_dtype, inputs, outputs FROM nodes ORDER BY idx", &q, e)))
 		return st;
-	for (first = true; !st && sqlite3_step(q) == SQLITE_ROW; first = false) {
+	for (first = true; !st && (rc = sqlite3_step(q)) == SQLITE_ROW; first = false) {
 		json_t *n = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "index", mp_session_json_col(q, 0), "name", mp_session_json_col(q, 1), "op",
 		                      mp_session_json_col(q, 2), "module", mp_session_json_col(q, 3), "exec_dtype", mp_session_json_col(q, 4), "inputs", col_json(q, 5),
 		                      "outputs", col_json(q, 6));
 		fputs(first ? "\n" : ",\n", out);
 		st = dump(n, out, s->path, e);
 	}
+	if (!st && rc != SQLITE_DONE)
+		st = mp_store_error(s->db, s->path, "reading", e);
 	sqlite3_finalize(q);
 	if (st)
 		return st;
@@ -164,7 +182,7 @@ enum mp_status mp_session_export_json(struct mp_session *s, FILE *out, struct mp
 	                                " d.max_abs, d.max_rel FROM dtype_events d LEFT JOIN graph_values v ON v.id = d.value"
 	                                " ORDER BY d.batch, d.seq", &q, e)))
 		return st;
-	for (first = true; !st && sqlite3_step(q) == SQLITE_ROW; first = false) {
+	for (first = true; !st && (rc = sqlite3_step(q)) == SQLITE_ROW; first = false) {
 		json_t *ev = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "batch", mp_session_json_col(q, 0), "node", mp_session_json_col(q, 1), "slot",
 		                       mp_session_json_col(q, 2), "value", mp_session_json_col(q, 3), "from", mp_session_json_col(q, 4), "to", mp_session_json_col(q, 5), "reason", mp_session_json_col(q, 6));
 		if (sqlite3_column_type(q, 7) != SQLITE_NULL) {
@@ -174,6 +192,8 @@ enum mp_status mp_session_export_json(struct mp_session *s, FILE *out, struct mp
 		fputs(first ? "\n" : ",\n", out);
 		st = dump(ev, out, s->path, e);
 	}
+	if (!st && rc != SQLITE_DONE)
+		st = mp_store_error(s->db, s->path, "reading", e);
 	sqlite3_finalize(q);
 	if (st)
 		return st;
@@ -187,25 +207,33 @@ enum mp_status mp_session_export_json(struct mp_session *s, FILE *out, struct mp
 	    (st = mp_session_prepare(s, "SELECT h.kind, h.spec, h.node, v.name, h.message FROM breakpoint_hits h"
 	                                " LEFT JOIN graph_values v ON v.id = h.value WHERE h.batch = ?", &qh, e)))
 		goto out;
-	for (first = true; !st && sqlite3_step(q) == SQLITE_ROW; first = false) {
+	for (first = true; !st && (rc = sqlite3_step(q)) == SQLITE_ROW; first = false) {
 		sqlite3_int64 bi = sqlite3_column_int64(q, 0);
 		json_t *b = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o}", "index", mp_session_json_col(q, 0), "source", mp_session_json_col(q, 1), "sha256",
 		                      mp_session_json_col(q, 2), "ms", mp_session_json_col(q, 3), "status", mp_session_json_col(q, 4), "message", mp_session_json_col(q, 5));
+		int rs, rcmp, rh;
 		sqlite3_bind_int64(qs, 1, bi);
-		json_object_set_new(b, "stats", batch_stats(qs, lows));
+		json_object_set_new(b, "stats", batch_stats(qs, lows, &rs));
 		sqlite3_reset(qs);
 		sqlite3_bind_int64(qc, 1, bi);
-		json_object_set_new(b, "compare", batch_compare(qc));
+		json_object_set_new(b, "compare", batch_compare(qc, &rcmp));
 		sqlite3_reset(qc);
 		sqlite3_bind_int64(qh, 1, bi);
-		if (sqlite3_step(qh) == SQLITE_ROW)
+		if ((rh = sqlite3_step(qh)) == SQLITE_ROW)
 			json_object_set_new(b, "breakpoint", json_pack("{s:o, s:o, s:o, s:o, s:o}", "kind", mp_session_json_col(qh, 0), "spec",
 			                                               mp_session_json_col(qh, 1), "node", mp_session_json_col(qh, 2), "value", mp_session_json_col(qh, 3),
 			                                               "message", mp_session_json_col(qh, 4)));
 		sqlite3_reset(qh);
+		if (rs != SQLITE_DONE || rcmp != SQLITE_DONE || (rh != SQLITE_ROW && rh != SQLITE_DONE)) {
+			json_decref(b);
+			st = mp_store_error(s->db, s->path, "reading", e);
+			break;
+		}
 		fputs(first ? "\n" : ",\n", out);
 		st = dump(b, out, s->path, e);
 	}
+	if (!st && rc != SQLITE_DONE)
+		st = mp_store_error(s->db, s->path, "reading", e);
 	if (!st)
 		fputs("]}\n", out);
 out:
@@ -220,21 +248,25 @@ out:
 
 /* ---- CSV (RFC 4180) ---- */
 
-static void csv_text(FILE *out, const char *t)
+/* Escaped first (no control character, CR and LF included, reaches the
+ * file or a terminal), then quoted when it holds a comma or a quote. */
+static void csv_text(FILE *out, const char *raw)
 {
+	char *t = raw ? mp_text_escape_dup(raw) : NULL;
 	if (!t)
 		return;
-	if (!strpbrk(t, ",\"\r\n")) {
+	if (!strpbrk(t, ",\"")) {
 		fputs(t, out);
-		return;
+	} else {
+		fputc('"', out);
+		for (const char *c = t; *c; c++) {
+			if (*c == '"')
+				fputc('"', out);
+			fputc(*c, out);
+		}
+		fputc('"', out);
 	}
-	fputc('"', out);
-	for (; *t; t++) {
-		if (*t == '"')
-			fputc('"', out);
-		fputc(*t, out);
-	}
-	fputc('"', out);
+	free(t);
 }
 
 static void csv_col(FILE *out, sqlite3_stmt *q, int i)

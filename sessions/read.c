@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "session_internal.h"
+#include "text.h"
 
 enum mp_status mp_session_open(const char *path, struct mp_session **out, struct mp_error *e)
 {
@@ -59,7 +60,14 @@ json_t *mp_session_json_col(sqlite3_stmt *s, int i)
 	switch (sqlite3_column_type(s, i)) {
 	case SQLITE_INTEGER: return json_integer(sqlite3_column_int64(s, i));
 	case SQLITE_FLOAT: return mp_session_json_num(sqlite3_column_double(s, i));
-	case SQLITE_TEXT: return json_string((const char *)sqlite3_column_text(s, i));
+	case SQLITE_TEXT: {
+		/* a session is someone else's file: its strings reach the terminal
+		 * (text reports) and JSON readers only escaped, and as UTF-8 */
+		char *t = mp_text_escape_dup((const char *)sqlite3_column_text(s, i));
+		json_t *j = t ? json_string(t) : NULL;
+		free(t);
+		return j;
+	}
 	default: return json_null();
 	}
 }

@@ -75,6 +75,8 @@ static enum mp_status numerics(struct mp_session *s, const char *low, json_t *ro
 	};
 	json_t *o = json_object();
 	enum mp_status st = MP_OK;
+	/* owned by root from here, so that every way out frees it */
+	json_object_set_new(root, "numerics", o);
 	for (size_t k = 0; k < sizeof kinds / sizeof kinds[0] && !st; k++) {
 		/* the run's low type; both under fp32 */
 		const char *t = strchr(kinds[k].key, '_');
@@ -97,7 +99,6 @@ static enum mp_status numerics(struct mp_session *s, const char *low, json_t *ro
 			json_object_set_new(o, kinds[k].key, a);
 		}
 	}
-	json_object_set_new(root, "numerics", o);
 	return st;
 }
 
@@ -129,8 +130,10 @@ static enum mp_status build(struct mp_session *s, json_t **out, struct mp_error 
 	low = low_buf;
 	json_decref(a);
 
-	/* the dtype trace of the first batch, grouped */
+	/* the dtype trace of the first batch, grouped (root owns it at once:
+	 * a damaged file fails half-way) */
 	json_t *trace = json_object();
+	json_object_set_new(root, "dtype_trace", trace);
 	if ((st = rows(s, "SELECT reason, from_dtype, to_dtype, COUNT(*) AS count, MAX(max_abs) AS max_abs,"
 	                  " MAX(max_rel) AS max_rel FROM dtype_events WHERE batch = (SELECT MIN(idx) FROM batches)"
 	                  " AND NOT (reason = 'graph' AND from_dtype IS to_dtype)"
@@ -149,13 +152,13 @@ static enum mp_status build(struct mp_session *s, json_t **out, struct mp_error 
 	                  " ORDER BY n.idx", 0, false, &a, e)))
 		goto fail;
 	json_object_set_new(trace, "mismatches", a);
-	json_object_set_new(root, "dtype_trace", trace);
 
 	if ((st = numerics(s, low, root, e)))
 		goto fail;
 
 	/* against fp32 */
 	json_t *cmp = json_object();
+	json_object_set_new(root, "compare", cmp);
 	if ((st = rows(s, "SELECT " NODE_COLS ", v.name AS value, MAX(c.rel_l2) AS rel_l2, MAX(c.own_rel_l2) AS"
 	                  " own_rel_l2, MAX(c.inherited_rel_l2) AS inherited_rel_l2, MIN(c.cosine) AS cosine,"
 	                  " MIN(c.sqnr_db) AS sqnr_db, MAX(c.max_abs) AS max_abs FROM comparisons c"
@@ -172,7 +175,6 @@ static enum mp_status build(struct mp_session *s, json_t **out, struct mp_error 
 	json_t *first = json_array_get(a, 0);
 	json_object_set_new(cmp, "first_above_tol", first ? json_incref(first) : json_null());
 	json_decref(a);
-	json_object_set_new(root, "compare", cmp);
 
 	/* the graph outputs' diversity, averaged over batches */
 	if ((st = rows(s, "SELECT v.name AS value, AVG(s.div_across) AS across, AVG(s.div_within) AS within,"
@@ -359,7 +361,8 @@ enum mp_status mp_session_report(struct mp_session *s, FILE *out, bool json, str
 	if (st)
 		return st;
 	if (json) {
-		json_dumpf(root, out, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		/* ENSURE_ASCII: no byte of the session's strings reaches a terminal raw */
+		json_dumpf(root, out, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
 		fputc('\n', out);
 	} else {
 		print_text(out, root);

@@ -41,14 +41,18 @@ static enum mp_status exec_sql(sqlite3 *db, const char *path, const char *sql, s
 	return MP_OK;
 }
 
-static int user_version(sqlite3 *db)
+/* False when the file cannot be read as a database at all (the reason is
+ * the connection's message); *v may be anything the file says, -1 too. */
+static bool user_version(sqlite3 *db, int *v)
 {
 	sqlite3_stmt *s;
-	int v = -1;
-	if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW)
-		v = sqlite3_column_int(s, 0);
+	bool ok = false;
+	if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW) {
+		*v = sqlite3_column_int(s, 0);
+		ok = true;
+	}
 	sqlite3_finalize(s);
-	return v;
+	return ok;
 }
 
 /* Migrations from version k to k + 1, in order.  Version 1 is the first:
@@ -77,6 +81,18 @@ enum mp_status mp_store_create(const char *path, sqlite3 **out, struct mp_error 
 	char sql[64];
 
 	*out = NULL;
+	/* a write-ahead log or journal left beside the name (its database
+	 * deleted or moved) would be taken for the new file's, or thrown away:
+	 * refused, naming it, rather than either in silence */
+	static const char *const leftovers[] = { "-wal", "-journal" };
+	for (size_t i = 0; i < sizeof leftovers / sizeof leftovers[0]; i++) {
+		char side[4096];
+		struct stat sb;
+		if ((size_t)snprintf(side, sizeof side, "%s%s", path, leftovers[i]) < sizeof side && lstat(side, &sb) == 0 &&
+		    access(path, F_OK) != 0)
+			return mp_error_set(e, MP_ERR_IO, "%s: a stale %s lies beside this new session's name (left by a session "
+			                    "whose database is gone?): remove it or choose another name", path, side);
+	}
 	/* O_EXCL: a session is never overwritten, even by a race */
 	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0644);
 	if (fd < 0)
@@ -124,13 +140,17 @@ enum mp_status mp_store_open_readonly(const char *path, sqlite3 **out, struct mp
 		return st;
 	}
 	sqlite3_busy_timeout(db, 5000);
-	int v = user_version(db);
+	int v = 0;
+	bool is_db = user_version(db, &v);
 	sqlite3_stmt *s = NULL;
-	bool has_run = sqlite3_prepare_v2(db, "SELECT id FROM run", -1, &s, NULL) == SQLITE_OK;
+	bool has_run = is_db && sqlite3_prepare_v2(db, "SELECT id FROM run", -1, &s, NULL) == SQLITE_OK;
 	sqlite3_finalize(s);
-	if (v < 0) {
+	if (!is_db) {
 		st = mp_error_set(e, MP_ERR_FORMAT, "%s: not an mpdbg session (not an SQLite database: %s)", path,
 		                  sqlite3_errmsg(db));
+	} else if (v < 0) {
+		st = mp_error_set(e, MP_ERR_FORMAT, "%s: session schema version %d is not one mpdbg knows (this build reads "
+		                  "1..%d)", path, v, MP_SESSION_SCHEMA);
 	} else if (v == 0 || !has_run) {
 		st = mp_error_set(e, MP_ERR_FORMAT, "%s: not an mpdbg session (an SQLite database without its tables)",
 		                  path);

@@ -7,12 +7,14 @@
 
 #include "session.h"
 #include "store.h"
+#include "text.h"
 #include "view.h"
 
+/* Every string a session holds is someone else's: it is kept escaped (see
+ * text.h), so that drawing, captions and messages can print it as it is. */
 static char *dup_col(sqlite3_stmt *s, int i)
 {
-	const unsigned char *t = sqlite3_column_text(s, i);
-	return strdup(t ? (const char *)t : "");
+	return mp_text_escape_dup((const char *)sqlite3_column_text(s, i));
 }
 
 static double num_col(sqlite3_stmt *s, int i)
@@ -22,8 +24,7 @@ static double num_col(sqlite3_stmt *s, int i)
 
 static void copy_col(char *dst, size_t size, sqlite3_stmt *s, int i)
 {
-	const unsigned char *t = sqlite3_column_text(s, i);
-	snprintf(dst, size, "%s", t ? (const char *)t : "");
+	mp_text_escape(dst, size, (const char *)sqlite3_column_text(s, i));
 }
 
 static enum mp_status prep(struct mp_view *v, const char *sql, sqlite3_stmt **st, struct mp_error *e)
@@ -38,6 +39,15 @@ static enum mp_status prep(struct mp_view *v, const char *sql, sqlite3_stmt **st
 static enum mp_status corrupt(struct mp_view *v, const char *what, struct mp_error *e)
 {
 	return mp_error_set(e, MP_ERR_INPUT, "%s: not a readable mpdbg session (%s)", v->path, what);
+}
+
+/* Finalizes s after its last step rc: a read that ended on an error (a
+ * damaged page, I/O) is one, naming the file, not a short read. */
+static enum mp_status finish(struct mp_view *v, sqlite3_stmt *s, int rc, struct mp_error *e)
+{
+	enum mp_status st = rc == SQLITE_DONE || rc == SQLITE_ROW ? MP_OK : mp_store_error(v->db, v->path, "reading", e);
+	sqlite3_finalize(s);
+	return st;
 }
 
 static int32_t value_id(const struct mp_view *v, const char *name)
@@ -62,48 +72,73 @@ static int32_t *names_to_ids(const struct mp_view *v, const char *json, int *n)
 		return NULL;
 	}
 	for (size_t i = 0; i < json_array_size(a); i++) {
-		const char *s = json_string_value(json_array_get(a, i));
-		ids[i] = value_id(v, s ? s : "");
+		char *name = mp_text_escape_dup(json_string_value(json_array_get(a, i)));
+		if (!name) {
+			free(ids);
+			json_decref(a);
+			return NULL;
+		}
+		ids[i] = value_id(v, name);
+		free(name);
 	}
 	*n = (int)json_array_size(a);
 	json_decref(a);
 	return ids;
 }
 
-/* The module tree from the dotted paths, in order of first appearance. */
-static int32_t module_for(struct mp_view *v, const char *path, size_t *cap, struct mp_error *e)
+/* The module tree from the dotted paths, in order of first appearance.
+ * A path is bounded before anything is built from it: each level copies its
+ * prefix, so a path 200,000 levels deep would cost gigabytes. */
+static enum mp_status module_for(struct mp_view *v, int64_t node, const char *path, size_t *cap, int32_t *out,
+                                 struct mp_error *e)
 {
-	for (size_t i = 0; i < v->nmodules; i++)
-		if (!strcmp(v->modules[i].path, path))
-			return (int32_t)i;
+	size_t len = strlen(path), depth = 1;
+	for (const char *c = path; *c; c++)
+		depth += *c == '.';
+	if (len > MP_VIEW_MODULE_PATH_MAX || depth > MP_VIEW_MODULE_DEPTH_MAX)
+		return mp_error_set(e, MP_ERR_FORMAT, "%s: node %lld's module path is %zu levels and %zu bytes long; "
+		                    "mpdbg reads at most %d levels and %d bytes", v->path, (long long)node, depth, len,
+		                    MP_VIEW_MODULE_DEPTH_MAX, MP_VIEW_MODULE_PATH_MAX);
+	/* the innermost module already known, then its missing descendants */
+	char buf[MP_VIEW_MODULE_PATH_MAX + 1];
+	memcpy(buf, path, len + 1);
 	int32_t parent = 0;
-	const char *dot = strrchr(path, '.');
-	if (dot) {
-		char *pp = strndup(path, (size_t)(dot - path));
-		if (!pp)
-			return -1;
-		parent = module_for(v, pp, cap, e);
-		free(pp);
-		if (parent < 0)
-			return -1;
+	size_t pos = 0; /* where the first missing component starts */
+	for (size_t end = len;;) {
+		buf[end] = '\0';
+		for (size_t i = 1; i < v->nmodules && !pos; i++)
+			if (!strcmp(v->modules[i].path, buf))
+				parent = (int32_t)i, pos = end + 1;
+		char *dot = pos ? NULL : strrchr(buf, '.');
+		if (!dot)
+			break;
+		end = (size_t)(dot - buf);
 	}
-	if (v->nmodules == *cap) {
-		size_t nc = *cap ? 2 * *cap : 64;
-		struct mp_view_module *nm = realloc(v->modules, nc * sizeof *nm);
-		if (!nm)
-			return -1;
-		v->modules = nm;
-		*cap = nc;
+	while (pos <= len) {
+		const char *dot = strchr(path + pos, '.');
+		size_t end = dot ? (size_t)(dot - path) : len;
+		if (v->nmodules == *cap) {
+			size_t nc = *cap ? 2 * *cap : 64;
+			struct mp_view_module *nm = realloc(v->modules, nc * sizeof *nm);
+			if (!nm)
+				return mp_error_set(e, MP_ERR_NOMEM, "out of memory");
+			v->modules = nm;
+			*cap = nc;
+		}
+		struct mp_view_module *m = &v->modules[v->nmodules];
+		m->path = strndup(path, end);
+		m->name = strndup(path + pos, end - pos);
+		m->parent = parent;
+		m->depth = v->modules[parent].depth + 1;
+		m->first_node = m->last_node = -1;
+		v->nmodules++;
+		if (!m->path || !m->name)
+			return mp_error_set(e, MP_ERR_NOMEM, "out of memory");
+		parent = (int32_t)(v->nmodules - 1);
+		pos = end + 1;
 	}
-	struct mp_view_module *m = &v->modules[v->nmodules];
-	m->path = strdup(path);
-	m->name = strdup(dot ? dot + 1 : path);
-	m->parent = parent;
-	m->depth = v->modules[parent].depth + 1;
-	m->first_node = m->last_node = -1;
-	if (!m->path || !m->name)
-		return -1;
-	return (int32_t)v->nmodules++;
+	*out = parent;
+	return MP_OK;
 }
 
 /* The rows of a table, and an array of that many zeroed elements. */
@@ -115,9 +150,11 @@ static enum mp_status rows_array(struct mp_view *v, const char *count_sql, size_
 	*n = 0;
 	if ((st = prep(v, count_sql, &s, e)))
 		return st;
-	if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_int64(s, 0) > 0)
+	int rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW && sqlite3_column_int64(s, 0) > 0)
 		*n = (size_t)sqlite3_column_int64(s, 0);
-	sqlite3_finalize(s);
+	if ((st = finish(v, s, rc, e)))
+		return st;
 	if (*n > (size_t)1 << 26)
 		return corrupt(v, "more rows than a graph has", e);
 	return (*out = calloc(*n + 1, elem)) ? MP_OK : mp_error_set(e, MP_ERR_NOMEM, "out of memory");
@@ -134,11 +171,12 @@ static enum mp_status load_graph(struct mp_view *v, struct mp_error *e)
 		return st;
 	if ((st = prep(v, "SELECT id, name, kind, producer, dtype, is_output FROM graph_values ORDER BY id", &s, e)))
 		return st;
-	while (sqlite3_step(s) == SQLITE_ROW) {
+	int rc;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		int64_t id = sqlite3_column_int64(s, 0);
-		if (id < 0 || (size_t)id >= v->nvalues) {
+		if (id < 0 || (size_t)id >= v->nvalues || v->values[id].name) {
 			sqlite3_finalize(s);
-			return corrupt(v, "a value id out of range", e);
+			return corrupt(v, "a value id out of range or given twice", e);
 		}
 		struct mp_view_value *val = &v->values[id];
 		val->name = dup_col(s, 1);
@@ -146,8 +184,13 @@ static enum mp_status load_graph(struct mp_view *v, struct mp_error *e)
 		val->producer = sqlite3_column_type(s, 3) == SQLITE_NULL ? -1 : sqlite3_column_int(s, 3);
 		val->dtype = dup_col(s, 4);
 		val->is_output = sqlite3_column_int(s, 5) != 0;
+		if (!val->name || !val->kind || !val->dtype) {
+			sqlite3_finalize(s);
+			return mp_error_set(e, MP_ERR_NOMEM, "out of memory");
+		}
 	}
-	sqlite3_finalize(s);
+	if ((st = finish(v, s, rc, e)))
+		return st;
 	for (size_t i = 0; i < v->nvalues; i++)
 		if (!v->values[i].name && (!(v->values[i].name = strdup("")) || !(v->values[i].kind = strdup("")) ||
 		                           !(v->values[i].dtype = strdup(""))))
@@ -163,11 +206,11 @@ static enum mp_status load_graph(struct mp_view *v, struct mp_error *e)
 	v->nmodules = 1;
 	if ((st = prep(v, "SELECT idx, name, op, module, exec_dtype, inputs, outputs FROM nodes ORDER BY idx", &s, e)))
 		return st;
-	while (sqlite3_step(s) == SQLITE_ROW) {
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		int64_t i = sqlite3_column_int64(s, 0);
-		if (i < 0 || (size_t)i >= v->nnodes) {
+		if (i < 0 || (size_t)i >= v->nnodes || v->nodes[i].name) {
 			sqlite3_finalize(s);
-			return corrupt(v, "a node index out of range", e);
+			return corrupt(v, "a node index out of range or given twice", e);
 		}
 		struct mp_view_node *n = &v->nodes[i];
 		n->name = dup_col(s, 1);
@@ -177,14 +220,19 @@ static enum mp_status load_graph(struct mp_view *v, struct mp_error *e)
 		const char *ins = (const char *)sqlite3_column_text(s, 5), *outs = (const char *)sqlite3_column_text(s, 6);
 		n->inputs = names_to_ids(v, ins ? ins : "", &n->ninputs);
 		n->outputs = names_to_ids(v, outs ? outs : "", &n->noutputs);
-		n->module_id = *n->module ? module_for(v, n->module, &cap, e) : 0;
-		if (!n->name || !n->op || !n->module || !n->exec_dtype || !n->inputs || !n->outputs || n->module_id < 0) {
+		if (!n->name || !n->op || !n->module || !n->exec_dtype || !n->inputs || !n->outputs) {
 			sqlite3_finalize(s);
-			return n->inputs && n->outputs && n->module_id >= 0 ? mp_error_set(e, MP_ERR_NOMEM, "out of memory") :
-			                                                        corrupt(v, "a node's inputs or outputs", e);
+			return n->inputs && n->outputs ? mp_error_set(e, MP_ERR_NOMEM, "out of memory") :
+			                                 corrupt(v, "a node's inputs or outputs", e);
+		}
+		n->module_id = 0;
+		if (*n->module && (st = module_for(v, i, n->module, &cap, &n->module_id, e))) {
+			sqlite3_finalize(s);
+			return st;
 		}
 	}
-	sqlite3_finalize(s);
+	if ((st = finish(v, s, rc, e)))
+		return st;
 	for (size_t i = 0; i < v->nvalues; i++) /* a damaged producer points nowhere */
 		if (v->values[i].producer < -1 || v->values[i].producer >= (int32_t)v->nnodes)
 			v->values[i].producer = -1;
@@ -207,9 +255,9 @@ static enum mp_status load_run(struct mp_view *v, struct mp_error *e)
 	if ((st = prep(v, "SELECT model_path, policy, on_mismatch, low_dtype, compare, tol, backend, device, status, "
 	                  "message, started_at FROM run WHERE id = 1", &s, e)))
 		return st;
-	if (sqlite3_step(s) != SQLITE_ROW) {
-		sqlite3_finalize(s);
-		return corrupt(v, "no run row", e);
+	int rc = sqlite3_step(s);
+	if (rc != SQLITE_ROW) {
+		return (st = finish(v, s, rc, e)) ? st : corrupt(v, "no run row", e);
 	}
 	free(v->status);
 	free(v->message);
@@ -251,7 +299,8 @@ enum mp_status mp_view_refresh(struct mp_view *v, bool *changed, struct mp_error
 		free(old_status);
 		return st;
 	}
-	while (sqlite3_step(s) == SQLITE_ROW) {
+	int rc;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		if (n == cap) {
 			size_t *ni = realloc(idx, 2 * cap * sizeof *ni);
 			if (!ni) {
@@ -265,7 +314,11 @@ enum mp_status mp_view_refresh(struct mp_view *v, bool *changed, struct mp_error
 		}
 		idx[n++] = (size_t)sqlite3_column_int64(s, 0);
 	}
-	sqlite3_finalize(s);
+	if ((st = finish(v, s, rc, e))) {
+		free(idx);
+		free(old_status);
+		return st;
+	}
 	if (changed)
 		*changed = n != v->nbatches || !old_status || strcmp(old_status, v->status);
 	free(old_status);
@@ -336,7 +389,8 @@ static enum mp_status load_stats(struct mp_view *v, struct mp_view_batch *b, str
 	                  "flush_f16, hist, div_across, div_within FROM stats WHERE batch = ?", &s, e)))
 		return st;
 	sqlite3_bind_int64(s, 1, (sqlite3_int64)b->index);
-	while (sqlite3_step(s) == SQLITE_ROW) {
+	int rc;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		int64_t id = sqlite3_column_int64(s, 0);
 		if (id < 0 || (size_t)id >= v->nvalues)
 			continue;
@@ -371,13 +425,14 @@ static enum mp_status load_stats(struct mp_view *v, struct mp_view_batch *b, str
 		    (b->first_nonfinite_node < 0 || node < b->first_nonfinite_node))
 			b->first_nonfinite_node = node;
 	}
-	sqlite3_finalize(s);
+	if ((st = finish(v, s, rc, e)))
+		return st;
 
 	if ((st = prep(v, "SELECT value, max_abs, rel_l2, cosine, sqnr_db, nonfinite, own_rel_l2, inherited_rel_l2 "
 	                  "FROM comparisons WHERE batch = ?", &s, e)))
 		return st;
 	sqlite3_bind_int64(s, 1, (sqlite3_int64)b->index);
-	while (sqlite3_step(s) == SQLITE_ROW) {
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		int64_t id = sqlite3_column_int64(s, 0);
 		if (id < 0 || (size_t)id >= v->nvalues)
 			continue;
@@ -391,7 +446,8 @@ static enum mp_status load_stats(struct mp_view *v, struct mp_view_batch *b, str
 			b->worst_node = v->values[id].producer;
 		}
 	}
-	sqlite3_finalize(s);
+	if ((st = finish(v, s, rc, e)))
+		return st;
 	return MP_OK;
 }
 
@@ -406,7 +462,8 @@ static enum mp_status load_events(struct mp_view *v, struct mp_view_batch *b, st
 	                  "FROM dtype_events WHERE batch = ? ORDER BY seq", &s, e)))
 		return st;
 	sqlite3_bind_int64(s, 1, (sqlite3_int64)b->index);
-	while (sqlite3_step(s) == SQLITE_ROW) {
+	int rc;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		if (b->nevents == cap) {
 			struct mp_view_event *ne = realloc(b->events, 2 * cap * sizeof *ne);
 			if (!ne) {
@@ -430,7 +487,8 @@ static enum mp_status load_events(struct mp_view *v, struct mp_view_batch *b, st
 		/* "blocked": the mismatch that stopped the run (--on-mismatch error) */
 		b->mismatches += !strcmp(ev->reason, "mismatch") || !strcmp(ev->reason, "blocked");
 	}
-	sqlite3_finalize(s);
+	if ((st = finish(v, s, rc, e)))
+		return st;
 	return MP_OK;
 }
 
@@ -444,10 +502,17 @@ enum mp_status mp_view_batch_source(struct mp_view *v, size_t i, char **out, str
 	if ((st = prep(v, "SELECT source FROM batches WHERE idx = ?", &s, e)))
 		return st;
 	sqlite3_bind_int64(s, 1, (sqlite3_int64)v->batch_index[i]);
-	if (sqlite3_step(s) == SQLITE_ROW)
-		*out = dup_col(s, 0);
-	sqlite3_finalize(s);
-	return *out ? MP_OK : mp_error_set(e, MP_ERR_NOMEM, "out of memory");
+	int rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) { /* as stored, to be opened: the one string not escaped */
+		const unsigned char *t = sqlite3_column_text(s, 0);
+		if (!(*out = strdup(t ? (const char *)t : ""))) {
+			sqlite3_finalize(s);
+			return mp_error_set(e, MP_ERR_NOMEM, "out of memory");
+		}
+	}
+	if ((st = finish(v, s, rc, e)))
+		return st;
+	return *out ? MP_OK : corrupt(v, "a batch without its row", e);
 }
 
 enum mp_status mp_view_load_batch(struct mp_view *v, size_t i, struct mp_view_batch **out, struct mp_error *e)
@@ -468,13 +533,19 @@ enum mp_status mp_view_load_batch(struct mp_view *v, size_t i, struct mp_view_ba
 	if ((st = prep(v, "SELECT source, ms, status, message FROM batches WHERE idx = ?", &s, e)))
 		goto fail;
 	sqlite3_bind_int64(s, 1, (sqlite3_int64)b->index);
-	if (sqlite3_step(s) == SQLITE_ROW) {
+	int rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
 		b->source = dup_col(s, 0);
 		b->ms = num_col(s, 1);
 		b->status = dup_col(s, 2);
 		b->message = dup_col(s, 3);
 	}
-	sqlite3_finalize(s);
+	if ((st = finish(v, s, rc, e)))
+		goto fail;
+	if (rc != SQLITE_ROW) {
+		st = corrupt(v, "a batch without its row", e);
+		goto fail;
+	}
 	if (!b->source || !b->status || !b->message) {
 		st = mp_error_set(e, MP_ERR_NOMEM, "out of memory");
 		goto fail;
@@ -484,7 +555,7 @@ enum mp_status mp_view_load_batch(struct mp_view *v, size_t i, struct mp_view_ba
 	if ((st = prep(v, "SELECT kind, node, value, message FROM breakpoint_hits WHERE batch = ? LIMIT 1", &s, e)))
 		goto fail;
 	sqlite3_bind_int64(s, 1, (sqlite3_int64)b->index);
-	if (sqlite3_step(s) == SQLITE_ROW) {
+	if ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		b->hit = true;
 		copy_col(b->hit_kind, sizeof b->hit_kind, s, 0);
 		b->hit_node = sqlite3_column_type(s, 1) == SQLITE_NULL ? -1 : sqlite3_column_int(s, 1);
@@ -493,7 +564,12 @@ enum mp_status mp_view_load_batch(struct mp_view *v, size_t i, struct mp_view_ba
 			b->hit_node = -1;
 		b->hit_message = dup_col(s, 3);
 	}
-	sqlite3_finalize(s);
+	if ((st = finish(v, s, rc, e)))
+		goto fail;
+	if (b->hit && !b->hit_message) {
+		st = mp_error_set(e, MP_ERR_NOMEM, "out of memory");
+		goto fail;
+	}
 	*out = b;
 	return MP_OK;
 fail:
@@ -529,64 +605,133 @@ enum mp_status mp_view_figure(struct mp_view *v, enum mp_view_figure f, double *
 	if ((st = prep(v, sql[f], &s, e)))
 		return st;
 	size_t pos = 0;
-	while (sqlite3_step(s) == SQLITE_ROW) {
+	int rc;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		size_t idx = (size_t)sqlite3_column_int64(s, 0);
 		while (pos < v->nbatches && v->batch_index[pos] < idx) /* both in batch order */
 			pos++;
 		if (pos < v->nbatches && v->batch_index[pos] == idx)
 			out[pos] = num_col(s, 1);
 	}
-	sqlite3_finalize(s);
+	if ((st = finish(v, s, rc, e)))
+		return st;
+	return MP_OK;
+}
+
+/* One capture row's dtype and shape, checked against each other and against
+ * the blob's length before the blob is read: the row is someone else's, and
+ * a shape that lies would have us read past the blob. */
+static enum mp_status capture_check(struct mp_view *v, size_t i, const char *value, sqlite3_stmt *s, enum mp_dtype *dt,
+                                    int *nd, int64_t *dims, int64_t *numel, struct mp_error *e)
+{
+	char dts[64], shs[256];
+	copy_col(dts, sizeof dts, s, 0); /* copies: the column text dies with the statement */
+	copy_col(shs, sizeof shs, s, 1);
+	int64_t bytes = sqlite3_column_int64(s, 3);
+	bool blob = sqlite3_column_type(s, 2) == SQLITE_TEXT && !strcmp((const char *)sqlite3_column_text(s, 2), "blob");
+	const char *why = NULL;
+	char whyb[160];
+
+	*dt = mp_dtype_from_name(dts);
+	*nd = -1;
+	*numel = 1;
+	if (!blob) {
+		why = "its data is not a blob";
+	} else if (bytes > MP_VIEW_CAPTURE_MAX_BYTES) {
+		snprintf(whyb, sizeof whyb, "%lld bytes, over the %lld MiB mpdbg reads of one capture", (long long)bytes,
+		         (long long)(MP_VIEW_CAPTURE_MAX_BYTES >> 20));
+		why = whyb;
+	} else if (*dt == MP_DTYPE_UNDEFINED || !mp_dtype_computable(*dt) || !mp_dtype_is_float(*dt)) {
+		why = "not a float dtype mpdbg reads";
+	} else {
+		json_error_t je;
+		json_t *shape = json_loads(shs, 0, &je);
+		*nd = json_is_array(shape) && json_array_size(shape) <= MP_MAX_DIMS ? (int)json_array_size(shape) : -1;
+		for (int k = 0; k < *nd; k++) {
+			json_t *d = json_array_get(shape, (size_t)k);
+			dims[k] = json_is_integer(d) ? json_integer_value(d) : -1;
+			/* each factor and the product bounded: no overflow on the way */
+			if (dims[k] < 0 || dims[k] > MP_VIEW_CAPTURE_MAX_BYTES ||
+			    (*numel *= dims[k]) > MP_VIEW_CAPTURE_MAX_BYTES) {
+				*nd = -1;
+				break;
+			}
+		}
+		json_decref(shape);
+		if (*nd < 0)
+			why = "the shape is not a list of at most 8 sizes that fit";
+		else if (*numel * (int64_t)mp_dtype_size(*dt) != bytes) {
+			snprintf(whyb, sizeof whyb, "%lld elements of %zu bytes are not the blob's %lld bytes", (long long)*numel,
+			         mp_dtype_size(*dt), (long long)bytes);
+			why = whyb;
+		}
+	}
+	if (why)
+		return mp_error_set(e, MP_ERR_FORMAT, "%s: the capture of '%s' in batch %zu is damaged (dtype %s, shape %s: %s)",
+		                    v->path, value, v->batch_index[i], dts, shs, why);
 	return MP_OK;
 }
 
 enum mp_status mp_view_capture(struct mp_view *v, size_t i, const char *value, struct mp_tensor *out,
                                struct mp_error *e)
 {
+	static const char *const sql[2] = {
+		/* typeof() and length() of a blob do not read it */
+		"SELECT c.dtype, c.shape, typeof(c.data), length(c.data) FROM captures c JOIN graph_values g ON g.id = c.value "
+		"WHERE c.batch = ? AND g.name = ?",
+		"SELECT c.data FROM captures c JOIN graph_values g ON g.id = c.value WHERE c.batch = ? AND g.name = ?",
+	};
 	sqlite3_stmt *s = NULL;
 	enum mp_status st;
+	enum mp_dtype dt = MP_DTYPE_UNDEFINED;
+	int64_t dims[MP_MAX_DIMS], n = 0;
+	int nd = -1;
 	memset(out, 0, sizeof *out);
 	if (i >= v->nbatches)
 		return mp_error_set(e, MP_ERR_USAGE, "%s: there are %zu batches", v->path, v->nbatches);
-	if ((st = prep(v, "SELECT c.dtype, c.shape, c.data FROM captures c JOIN graph_values g ON g.id = c.value "
-	                  "WHERE c.batch = ? AND g.name = ?", &s, e)))
-		return st;
-	sqlite3_bind_int64(s, 1, (sqlite3_int64)v->batch_index[i]);
-	sqlite3_bind_text(s, 2, value, -1, SQLITE_TRANSIENT);
-	if (sqlite3_step(s) != SQLITE_ROW) {
-		sqlite3_finalize(s);
-		return mp_error_set(e, MP_ERR_INPUT, "%s: batch %zu has no captured tensor '%s' (graph outputs are "
-		                    "captured; --capture NAME keeps others)", v->path, v->batch_index[i], value);
+	for (int q = 0; q < 2; q++) {
+		if ((st = prep(v, sql[q], &s, e)))
+			goto fail;
+		sqlite3_bind_int64(s, 1, (sqlite3_int64)v->batch_index[i]);
+		sqlite3_bind_text(s, 2, value, -1, SQLITE_TRANSIENT);
+		int rc = sqlite3_step(s);
+		if (rc != SQLITE_ROW) {
+			if ((st = finish(v, s, rc, e)))
+				goto fail;
+			s = NULL;
+			st = mp_error_set(e, MP_ERR_INPUT, "%s: batch %zu has no captured tensor '%s' (graph outputs are "
+			                  "captured; --capture NAME keeps others)", v->path, v->batch_index[i], value);
+			goto fail;
+		}
+		if (q == 0) {
+			st = capture_check(v, i, value, s, &dt, &nd, dims, &n, e);
+			sqlite3_finalize(s);
+			s = NULL;
+			if (st)
+				goto fail;
+			continue;
+		}
+		/* the same row read again: its length checked once more, as it is now */
+		if (sqlite3_column_type(s, 0) != SQLITE_BLOB ||
+		    (int64_t)sqlite3_column_bytes(s, 0) != n * (int64_t)mp_dtype_size(dt)) {
+			st = mp_error_set(e, MP_ERR_FORMAT, "%s: the capture of '%s' in batch %zu changed while read", v->path,
+			                  value, v->batch_index[i]);
+			goto fail;
+		}
+		mp_tensor_init(out, MP_F32, nd, dims);
+		if ((st = mp_buffer_new_host((size_t)n * 4 + 4, false, &out->buf, e)))
+			goto fail;
+		out->data = out->buf->data;
+		if (n)
+			mp_dtype_convert(dt, sqlite3_column_blob(s, 0), MP_F32, out->data, (size_t)n);
 	}
-	const char *dts = (const char *)sqlite3_column_text(s, 0), *shs = (const char *)sqlite3_column_text(s, 1);
-	enum mp_dtype dt = dts ? mp_dtype_from_name(dts) : MP_DTYPE_UNDEFINED;
-	json_error_t je;
-	json_t *shape = shs ? json_loads(shs, 0, &je) : NULL;
-	int64_t dims[MP_MAX_DIMS], n = 1;
-	int nd = json_is_array(shape) ? (int)json_array_size(shape) : -1;
-	bool ok = nd >= 0 && nd <= MP_MAX_DIMS && mp_dtype_computable(dt) && mp_dtype_is_float(dt);
-	for (int k = 0; ok && k < nd; k++) {
-		json_t *d = json_array_get(shape, (size_t)k);
-		dims[k] = json_is_integer(d) ? json_integer_value(d) : -1;
-		ok = dims[k] >= 0 && dims[k] <= (int64_t)1 << 31 && (n *= dims[k]) <= (int64_t)1 << 31;
-	}
-	json_decref(shape);
-	size_t bytes = (size_t)sqlite3_column_bytes(s, 2);
-	if (!ok || bytes != (size_t)n * mp_dtype_size(dt)) {
-		sqlite3_finalize(s);
-		return mp_error_set(e, MP_ERR_FORMAT, "%s: the capture of '%s' in batch %zu is damaged (dtype %s, shape %s, "
-		                    "%zu bytes)", v->path, value, v->batch_index[i], dts ? dts : "?", shs ? shs : "?", bytes);
-	}
-	mp_tensor_init(out, MP_F32, nd, dims);
-	if ((st = mp_buffer_new_host((size_t)n * 4 + 4, false, &out->buf, e))) {
-		sqlite3_finalize(s);
-		return st;
-	}
-	out->data = out->buf->data;
-	if (n)
-		mp_dtype_convert(dt, sqlite3_column_blob(s, 2), MP_F32, out->data, (size_t)n);
 	sqlite3_finalize(s);
 	return MP_OK;
+fail:
+	sqlite3_finalize(s);
+	mp_tensor_reset(out);
+	memset(out, 0, sizeof *out);
+	return st;
 }
 
 enum mp_status mp_view_node_diversity(struct mp_view *v, double *out, struct mp_error *e)
@@ -598,12 +743,14 @@ enum mp_status mp_view_node_diversity(struct mp_view *v, double *out, struct mp_
 	if ((st = prep(v, "SELECT node, value, avg(div_across / nullif(div_within, 0)) FROM stats "
 	                  "WHERE node IS NOT NULL GROUP BY node, value", &s, e)))
 		return st;
-	while (sqlite3_step(s) == SQLITE_ROW) {
+	int rc;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		int64_t n = sqlite3_column_int64(s, 0), val = sqlite3_column_int64(s, 1);
 		if (n < 0 || (size_t)n >= v->nnodes || !v->nodes[n].noutputs || v->nodes[n].outputs[0] != val)
 			continue; /* the node's first output only */
 		out[n] = num_col(s, 2);
 	}
-	sqlite3_finalize(s);
+	if ((st = finish(v, s, rc, e)))
+		return st;
 	return MP_OK;
 }

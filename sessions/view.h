@@ -33,6 +33,13 @@ struct mp_view_value {
 	bool is_output;
 };
 
+/* Limits on what a session may hold, checked as it is read (a session is a
+ * file someone else made): module paths (their levels and bytes), and one
+ * captured tensor's bytes. */
+#define MP_VIEW_MODULE_DEPTH_MAX 256
+#define MP_VIEW_MODULE_PATH_MAX 4096
+#define MP_VIEW_CAPTURE_MAX_BYTES ((int64_t)256 << 20)
+
 /* The module tree from the nodes' dotted module paths; 0 is the model. */
 struct mp_view_module {
 	char *name;         /* the last component ("(model)" for 0) */

@@ -633,6 +633,7 @@ static void picture(struct mp_app *a, bool diversity)
 		return;
 	}
 	mp_pose_options_init(&po);
+	po.batches_dir = a->batches_dir;
 	if (diversity)
 		snprintf(path, sizeof path, "%s/mpdbg-%d-diversity.png", tmp && *tmp ? tmp : "/tmp", (int)getpid());
 	else

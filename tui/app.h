@@ -33,6 +33,7 @@ struct mp_app {
 	struct mp_view *v;
 	struct mp_live *live;           /* NULL: replaying a recorded session */
 	const char *model_label;        /* what the header names */
+	const char *batches_dir;        /* --data: where else the pictures may open batch files */
 	/* where the user is */
 	size_t batch;                   /* position among committed batches */
 	struct mp_view_batch *cur;      /* that batch, loaded */

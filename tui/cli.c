@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "text.h"
+
 int mp_cli_exit_status(enum mp_status st)
 {
 	switch (st) {
@@ -29,7 +31,11 @@ int mp_cli_exit_status(enum mp_status st)
 int mp_cli_fail(const struct mp_error *e)
 {
 	fflush(stdout);
-	fprintf(stderr, "mpdbg: %s\n", e->msg[0] ? e->msg : mp_status_str(e->status));
+	/* messages quote names from models and sessions other people made:
+	 * their control characters are escaped, never sent to the terminal */
+	fputs("mpdbg: ", stderr);
+	mp_text_fputs(e->msg[0] ? e->msg : mp_status_str(e->status), stderr);
+	fputc('\n', stderr);
 	return mp_cli_exit_status(e->status);
 }
 

@@ -29,6 +29,8 @@ static const char *const overlay_help =
 	"  --gt3d NAME          or [B,J,3], projected (default joints_3d_gt)\n"
 	"  --mean R,G,B --std R,G,B   undo the images' normalisation\n"
 	"  --skeleton FILE.json joints, bones and colours of another keypoint set\n"
+	"  --data DIR           where the batch files are, besides the session's folder\n"
+	"                       (a session's batch files are opened nowhere else)\n"
 	"  -h, --help           this help\n";
 
 static bool parse3(const char *s, double v[3])
@@ -44,18 +46,20 @@ static bool parse3(const char *s, double v[3])
 	return true;
 }
 
-/* The tensor names both commands take. */
-enum { O_IMAGE = 0x300, O_J2, O_J3, O_K, O_E, O_GT, O_GT3, O_MEAN, O_STD, O_SKEL };
+/* The options both commands take: tensor names, and where batches are. */
+enum { O_IMAGE = 0x300, O_J2, O_J3, O_K, O_E, O_GT, O_GT3, O_MEAN, O_STD, O_SKEL, O_BATCHES };
 #define TENSOR_NAME_OPTIONS                                                                               \
 	{ "joints", required_argument, NULL, O_J2 }, { "joints3d", required_argument, NULL, O_J3 },      \
 	{ "intrinsics", required_argument, NULL, O_K }, { "extrinsics", required_argument, NULL, O_E }, \
-	{ "gt", required_argument, NULL, O_GT }, { "gt3d", required_argument, NULL, O_GT3 }
+	{ "gt", required_argument, NULL, O_GT }, { "gt3d", required_argument, NULL, O_GT3 },            \
+	{ "data", required_argument, NULL, O_BATCHES }
 
-/* A tensor-name option into po; false when c is not one. */
+/* One of those into po; false when c is not one. */
 static bool tensor_name_option(int c, const char *arg, struct mp_pose_options *po)
 {
 	const char **slot = c == O_J2 ? &po->joints2d : c == O_J3 ? &po->joints3d : c == O_K ? &po->intrinsics :
-	                    c == O_E ? &po->extrinsics : c == O_GT ? &po->gt2d : c == O_GT3 ? &po->gt3d : NULL;
+	                    c == O_E ? &po->extrinsics : c == O_GT ? &po->gt2d : c == O_GT3 ? &po->gt3d :
+	                    c == O_BATCHES ? &po->batches_dir : NULL;
 	if (slot)
 		*slot = arg;
 	return slot != NULL;
@@ -169,6 +173,7 @@ static const char *const diversity_help =
 	"  --out FILE.png       default: SESSION-diversity.png beside the session\n"
 	"  --joints NAME, --joints3d NAME, --intrinsics NAME, --extrinsics NAME,\n"
 	"  --gt NAME, --gt3d NAME   tensor names, as for `mpdbg overlay`\n"
+	"  --data DIR           where the batch files are, besides the session's folder\n"
 	"  -h, --help           this help\n\n"
 	"Exit status: 0 (whatever the verdict), 2 bad usage or input.\n";
 

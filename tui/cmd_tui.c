@@ -20,7 +20,8 @@ static const char *const tui_help =
 	"replays the recording (read-only; a run may still be writing it).  With a\n"
 	"model it runs the model as you step, recording into a temporary session\n"
 	"(or --session FILE).  '?' inside lists the keys.\n\n"
-	"  --data PATH          a .safetensors file, a folder of them, or an ONNX test case folder\n"
+	"  --data PATH          a .safetensors file, a folder of them, or an ONNX test case folder;\n"
+	"                       with FILE.db, where its batch files are, for the pictures (o, d)\n"
 	"  --glob PATTERN       in a folder, only the files matching PATTERN\n"
 	"  --device DEV         cpu, cuda or auto (default auto)\n"
 	"  --threads N          CPU threads (default: all)\n"
@@ -182,7 +183,7 @@ int mp_cmd_tui(int argc, char **argv)
 	}
 	const char *path = argv[optind];
 	bool replay = is_session(path);
-	if (replay && (lo.data || policy_given || po.compare || po.nbreaks || lo.session)) {
+	if (replay && (lo.glob || policy_given || po.compare || po.nbreaks || lo.session)) {
 		rc = mp_cli_usage_error("tui", "%s is a recorded session: run options do not apply to it", path);
 		goto out;
 	}
@@ -219,6 +220,7 @@ int mp_cmd_tui(int argc, char **argv)
 	}
 	const char *slash = strrchr(path, '/');
 	app.model_label = slash ? slash + 1 : path;
+	app.batches_dir = lo.data; /* a replay's batch files are opened there too (and in the session's folder) */
 	app.live = live;
 	if (live) {
 		app.rerun = rerun;

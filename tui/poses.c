@@ -4,9 +4,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <limits.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
 #include "dtype.h"
+#include "fmap.h"
 #include "poses.h"
 #include "safetensors.h"
+#include "text.h"
 
 void mp_pose_options_init(struct mp_pose_options *o)
 {
@@ -145,10 +151,64 @@ static enum mp_status load_image(struct mp_st_file *f, const struct mp_pose_opti
 	return MP_OK;
 }
 
+/* Whether real path full lies inside real folder base. */
+static bool path_inside(const char *base, const char *full)
+{
+	size_t n = strlen(base);
+	return !strncmp(full, base, n) && (full[n] == '/' || (n == 1 && base[0] == '/'));
+}
+
+/* The batch file a session names, found only inside the session's folder or
+ * the one the user names (--data): the session is someone else's file,
+ * and its source could name any file of this machine.  Tried in each: the
+ * path as recorded (after links), then a file of the same name there (the
+ * session sent along with its batches). */
+static enum mp_status source_confined(const struct mp_view *v, const char *source, const char *batches_dir,
+                                      size_t bidx, char **out, struct mp_error *e)
+{
+	char *sdir = mp_path_dirname(v->path);
+	const char *roots[2] = { batches_dir, sdir };
+	char base[PATH_MAX], full[PATH_MAX];
+	struct mp_error ie = { 0 };
+	*out = NULL;
+	if (!sdir)
+		return mp_error_set(e, MP_ERR_NOMEM, "out of memory");
+	for (int r = 0; r < 2 && !*out; r++) {
+		struct stat sb;
+		if (!roots[r] || !realpath(roots[r], base) || stat(base, &sb))
+			continue;
+		if (!S_ISDIR(sb.st_mode)) { /* a batch file named: its folder */
+			char *slash = strrchr(base, '/');
+			if (slash)
+				slash[slash == base] = '\0';
+		}
+		if (source[0] == '/') {
+			if (realpath(source, full) && path_inside(base, full) && !(*out = strdup(full))) {
+				free(sdir);
+				return mp_error_set(e, MP_ERR_NOMEM, "out of memory");
+			}
+		} else {
+			mp_path_resolve_inside(base, source, out, &ie);
+		}
+		if (!*out && *mp_path_basename(source))
+			mp_path_resolve_inside(base, mp_path_basename(source), out, &ie);
+	}
+	enum mp_status st = MP_OK;
+	if (!*out) {
+		char *shown = mp_text_escape_dup(source);
+		st = mp_error_set(e, MP_ERR_INPUT, "%s: batch %zu was recorded from %.1000s, not found inside the session's folder "
+		             "(%s)%s%s; a session's batch files are opened only there or in the folder --data DIR names",
+		             v->path, bidx, shown ? shown : "?", sdir, batches_dir ? " or " : "", batches_dir ? batches_dir : "");
+		free(shown);
+	}
+	free(sdir);
+	return st;
+}
+
 enum mp_status mp_poses_load(struct mp_view *v, size_t batch_pos, const struct mp_pose_options *o,
                              struct mp_poses *p, struct mp_error *e)
 {
-	char *source = NULL;
+	char *source = NULL, *file = NULL;
 	size_t bidx = batch_pos < v->nbatches ? v->batch_index[batch_pos] : 0;
 	struct mp_st_file *f = NULL;
 	struct mp_tensor j2 = { 0 }, j3 = { 0 };
@@ -161,17 +221,27 @@ enum mp_status mp_poses_load(struct mp_view *v, size_t batch_pos, const struct m
 	p->low = mp_dtype_from_name(v->low_dtype);
 	if (!mp_dtype_is_float(p->low))
 		p->low = MP_F32;
-	if ((st = mp_view_batch_source(v, batch_pos, &source, e)))
-		return st;
-	if ((st = mp_st_open(source, &f, e))) {
+	/* the predictions: 3D joints and/or the model's own 2D; absent is fine,
+	 * damaged is not */
+	bool has3 = !(st = mp_view_capture(v, batch_pos, o->joints3d, &j3, &ie));
+	if (st && st != MP_ERR_INPUT) {
+		*e = ie;
+		goto out;
+	}
+	bool has2 = !(st = mp_view_capture(v, batch_pos, o->joints2d, &j2, &ie));
+	if (st && st != MP_ERR_INPUT) {
+		*e = ie;
+		goto out;
+	}
+	if ((st = mp_view_batch_source(v, batch_pos, &source, e)) ||
+	    (st = source_confined(v, source, o->batches_dir, bidx, &file, e)))
+		goto out;
+	if ((st = mp_st_open(file, &f, e))) {
 		char why[MP_ERROR_MSG_MAX];
 		snprintf(why, sizeof why, "%s", e->msg);
 		mp_error_set(e, st, "%.300s (the file batch %zu of %s was recorded from)", why, bidx, v->path);
 		goto out;
 	}
-	/* the predictions: 3D joints and/or the model's own 2D */
-	bool has3 = !mp_view_capture(v, batch_pos, o->joints3d, &j3, &ie);
-	bool has2 = !mp_view_capture(v, batch_pos, o->joints2d, &j2, &ie);
 	if (!has3 && !has2) {
 		st = mp_error_set(e, MP_ERR_INPUT, "%s: batch %zu has neither '%s' nor '%s' captured (--joints, --joints3d "
 		                  "name the model's outputs)", v->path, bidx, o->joints2d, o->joints3d);
@@ -227,7 +297,7 @@ enum mp_status mp_poses_load(struct mp_view *v, size_t batch_pos, const struct m
 		snprintf(p->pred_from, sizeof p->pred_from, "'%s' projected with '%s' in fp32", o->joints3d, o->intrinsics);
 	} else {
 		st = mp_error_set(e, MP_ERR_INPUT, "%s (batch %zu of %s): no '%s' to project the 3D joints with "
-		                  "(--intrinsics NAME)", source, bidx, v->path, o->intrinsics);
+		                  "(--intrinsics NAME)", file, bidx, v->path, o->intrinsics);
 		goto out;
 	}
 	if (g2 || (g3 && K)) {
@@ -253,5 +323,6 @@ out:
 	free(K), free(E), free(g2), free(g3);
 	mp_st_close(f);
 	free(source);
+	free(file);
 	return st;
 }

@@ -15,6 +15,7 @@ struct mp_pose_options {
 	const char *image, *joints2d, *joints3d, *intrinsics, *extrinsics, *gt2d, *gt3d;
 	bool normalise;           /* mean/std given */
 	bool no_image;            /* keypoints only */
+	const char *batches_dir;  /* --data: where else batch files may be opened (NULL: the session's folder only) */
 	double mean[3], std[3];
 };
 

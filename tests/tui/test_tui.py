@@ -163,7 +163,9 @@ def test_replay(tmp):
     if not ok(r.returncode == 0, "recording a --on-mismatch cast run"):
         print("# " + r.stderr.replace("\n", "\n# "))
         return
-    start(" ".join([q(MPDBG), "tui", q(db)]), 100, 30)
+    # --data: the batch files lie outside the session's folder, where the
+    # pictures (o, d) open them only when named
+    start(" ".join([q(MPDBG), "tui", q(db), "--data", q(DATA)]), 100, 30)
     found, s = wait_for("[replay]")
     ok(found and "batch 1/4" in s, "replay: opens the recorded session", s)
     keys("F", "mismatch", "Enter")
