@@ -323,6 +323,37 @@ static void test_failed_fold(void **state)
 	free(mp);
 }
 
+/* The run's memory budget, planned from the batch's shapes before anything
+ * runs: xw [3, 4] lives through its two Reshape views until 'add' reads the
+ * second, so at 'add' xw and s (48 bytes each) are alive together. */
+static void test_memory_budget(void **state)
+{
+	(void)state;
+	char *p = write_batch("budget.safetensors", MP_F32, 3, true);
+	struct mp_batch *b = load_batch(p);
+	struct mp_error e = { 0 };
+	static const struct { size_t limit; enum mp_status st; const char *phrase; } cases[] = {
+		{ 96, MP_OK, NULL },
+		{ 64, MP_ERR_LIMIT, "activations would take 96 bytes at once (at node 'add' (Add)), more than the "
+		                    "run's memory limit of 64 bytes: --max-memory SIZE raises it" },
+		{ 40, MP_ERR_LIMIT, "output 'xw' of node 'mul' (Mul) would need 48 bytes, more than the run's memory "
+		                    "limit of 40 bytes" },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct mp_exec_options o = { .max_memory = cases[i].limit };
+		struct mp_exec *x;
+		assert_int_equal(mp_exec_new(graph, cpu, cpu, &o, &x, &e), MP_OK);
+		enum mp_status st = mp_exec_begin(x, b, &e);
+		if (st != cases[i].st || (cases[i].phrase && !strstr(e.msg, cases[i].phrase)))
+			fail_msg("limit %zu: status %d: %s", cases[i].limit, st, e.msg);
+		if (!st)
+			assert_int_equal(mp_exec_run(x, &e), MP_OK);
+		mp_exec_free(x);
+	}
+	mp_batch_free(b);
+	free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -332,6 +363,7 @@ int main(void)
 		cmocka_unit_test(test_bad_batches),
 		cmocka_unit_test(test_sources),
 		cmocka_unit_test(test_failed_fold),
+		cmocka_unit_test(test_memory_budget),
 	};
 	cmocka_set_message_output(CM_OUTPUT_TAP);
 	return cmocka_run_group_tests(tests, setup, teardown);
