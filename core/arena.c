@@ -24,8 +24,10 @@ void *mp_arena_alloc(struct mp_arena *a, size_t size)
 		size_t bsize = need > BLOCK_MIN ? need : BLOCK_MIN;
 		if (bsize > SIZE_MAX - sizeof *b)
 			return NULL;
-		if (a->cap && (a->total > a->cap || bsize > a->cap - a->total))
+		if (a->cap && (a->total > a->cap || bsize > a->cap - a->total)) {
+			a->capped = true;
 			return NULL;
+		}
 		b = malloc(sizeof *b + bsize);
 		if (!b)
 			return NULL;

@@ -4,6 +4,7 @@
 #ifndef MP_ARENA_H
 #define MP_ARENA_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct mp_arena_block;
@@ -12,6 +13,7 @@ struct mp_arena {
 	struct mp_arena_block *head;
 	size_t total; /* bytes obtained from malloc so far */
 	size_t cap;   /* 0: no cap */
+	bool capped;  /* the cap refused a request (rather than malloc) */
 };
 
 /* Returns 16-byte aligned, zero-filled memory, or NULL when out of memory,

@@ -172,6 +172,8 @@ enum mp_status mp_exec_new(const struct mp_graph *g, struct mp_backend *be, stru
 		long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
 		x->opt.max_tensor_bytes = pages > 0 && psize > 0 ? (size_t)pages * (size_t)psize : SIZE_MAX;
 	}
+	if (!x->opt.max_memory)
+		x->opt.max_memory = MP_EXEC_MAX_MEMORY;
 	x->nvals = mp_graph_nvalues(g);
 	x->nnodes = mp_graph_nnodes(g);
 	x->maxio = 1;
@@ -288,8 +290,9 @@ static void release_values(struct mp_exec *x, bool keep_shapes)
 		struct xval *v = &x->vals[i];
 		if (keep_shapes && v->is_static)
 			continue;
-		/* also outputs allocated for a node that then failed */
-		if (v->t.buf != x->prepared[i].buf)
+		/* also outputs allocated for a node that then failed (prepared is
+		 * NULL when mp_exec_new ran out of memory before it) */
+		if (!x->prepared || v->t.buf != x->prepared[i].buf)
 			mp_tensor_reset(&v->t);
 		mp_tensor_reset(&v->host);
 		if (keep_shapes) {
@@ -1156,6 +1159,122 @@ static bool signature(const struct mp_batch *b, const size_t *match, size_t ni, 
 	return true;
 }
 
+static const char *gib(char *buf, size_t size, size_t v)
+{
+	if (v >= ((size_t)1 << 30))
+		snprintf(buf, size, "%.2f GiB", (double)v / (double)((size_t)1 << 30));
+	else if (v >= ((size_t)1 << 20))
+		snprintf(buf, size, "%.2f MiB", (double)v / (double)((size_t)1 << 20));
+	else
+		snprintf(buf, size, "%zu bytes", v);
+	return buf;
+}
+
+/* A value over the run's limits (its own bytes, or the whole run's budget);
+ * the message names the option that raises the budget. */
+static enum mp_status over_limit(const struct mp_exec *x, const char *what, size_t nb, struct mp_error *e)
+{
+	char a[32], b[32];
+	if (nb > x->opt.max_memory)
+		return mp_error_set(e, MP_ERR_LIMIT,
+		                    "%s would need %s, more than the run's memory limit of %s: "
+		                    "--max-memory SIZE raises it (e.g. --max-memory 32G)",
+		                    what, gib(a, sizeof a, nb), gib(b, sizeof b, x->opt.max_memory));
+	return mp_error_set(e, MP_ERR_LIMIT, "%s would need %s, more than the %s one tensor may take",
+	                    what, gib(a, sizeof a, nb), gib(b, sizeof b, x->opt.max_tensor_bytes));
+}
+
+/* The most activation bytes alive at once when the bound batch runs, from
+ * its inferred shapes and the values' lifetimes, checked against the budget
+ * before anything is allocated: a graph of eight 2 GiB tensors, each under
+ * the per-tensor cap, is refused here rather than half run.  A view's bytes
+ * are its source's, alive until the last reader of either; folded values
+ * are already made; values whose shapes come only from running are checked
+ * one by one when they are made. */
+static enum mp_status check_budget(struct mp_exec *x, struct mp_error *e)
+{
+	const struct mp_graph *g = x->g;
+	int32_t *root = malloc((x->nvals ? x->nvals : 1) * sizeof *root);
+	int32_t *until = malloc((x->nvals ? x->nvals : 1) * sizeof *until);
+	size_t *bytes = calloc(x->nvals ? x->nvals : 1, sizeof *bytes);
+	size_t *freed = calloc(x->nnodes ? x->nnodes : 1, sizeof *freed);
+	size_t live = 0, peak = 0, at = 0;
+	enum mp_status st = MP_OK;
+
+	if (!root || !until || !bytes || !freed) {
+		st = mp_error_set(e, MP_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t v = 0; v < x->nvals; v++) {
+		root[v] = (int32_t)v;
+		until[v] = x->vals[v].last_run;
+	}
+	for (size_t i = 0; i < x->nnodes; i++) {
+		const struct mp_node *n = mp_graph_node(g, i);
+		if (x->nodes[i].folded)
+			continue;
+		for (int k = 0; k < n->noutputs; k++) {
+			int32_t id = n->outputs[k];
+			if (id < 0)
+				continue;
+			if (is_view(n) && n->ninputs > 0 && n->inputs[0] >= 0) {
+				int32_t r = root[n->inputs[0]];
+				root[id] = r;
+				if (until[id] > until[r])
+					until[r] = until[id];
+				continue;
+			}
+			const struct mp_value_info *vi = &x->vals[id].iv.info;
+			bool known = vi->ndim >= 0;
+			for (int d = 0; known && d < vi->ndim; d++)
+				known = vi->dims[d] >= 0;
+			size_t nb;
+			struct mp_error ignored;
+			if (!known)
+				continue;
+			if (mp_shape_nbytes(vi->ndim, vi->dims, vi->dtype, &nb, &ignored))
+				nb = SIZE_MAX;
+			if (nb > x->opt.max_memory || nb > x->opt.max_tensor_bytes) {
+				char what[MP_ERROR_MSG_MAX / 2];
+				snprintf(what, sizeof what, "output '%s' of node '%s' (%s)", mp_graph_value(g, (size_t)id)->name,
+				         n->name, n->op_type);
+				st = over_limit(x, what, nb, e);
+				goto out;
+			}
+			bytes[id] = nb;
+		}
+	}
+	/* a view's source goes when its last alias does */
+	for (size_t v = 0; v < x->nvals; v++)
+		if (bytes[v] && until[v] >= 0 && until[v] != INT32_MAX && (size_t)until[v] < x->nnodes)
+			freed[until[v]] += bytes[v];
+	for (size_t i = 0; i < x->nnodes; i++) {
+		const struct mp_node *n = mp_graph_node(g, i);
+		for (int k = 0; k < n->noutputs && !x->nodes[i].folded; k++)
+			if (n->outputs[k] >= 0)
+				live += bytes[n->outputs[k]];
+		if (live > peak) {
+			peak = live;
+			at = i;
+		}
+		live -= freed[i] < live ? freed[i] : live;
+	}
+	if (peak > x->opt.max_memory) {
+		char a[32], b[32];
+		const struct mp_node *n = mp_graph_node(g, at);
+		st = mp_error_set(e, MP_ERR_LIMIT,
+		                  "this batch's activations would take %s at once (at node '%s' (%s)), more than "
+		                  "the run's memory limit of %s: --max-memory SIZE raises it (e.g. --max-memory 32G)",
+		                  gib(a, sizeof a, peak), n->name, n->op_type, gib(b, sizeof b, x->opt.max_memory));
+	}
+out:
+	free(root);
+	free(until);
+	free(bytes);
+	free(freed);
+	return st;
+}
+
 enum mp_status mp_exec_begin(struct mp_exec *x, const struct mp_batch *b, struct mp_error *e)
 {
 	const struct mp_graph *g = x->g;
@@ -1299,6 +1418,8 @@ enum mp_status mp_exec_begin(struct mp_exec *x, const struct mp_batch *b, struct
 	}
 	narrow_outputs(x);
 	plan_fusion(x);
+	if ((st = check_budget(x, e)))
+		goto out;
 	x->bound = true;
 	x->sig_valid = x->sig != NULL;
 	for (size_t i = 0; i < x->nnodes; i++)
@@ -1337,10 +1458,11 @@ static enum mp_status alloc_output(struct mp_exec *x, struct mp_backend *be, con
 	mp_tensor_init(&v->t, vi->dtype, vi->ndim, vi->dims);
 	if ((st = mp_shape_nbytes(vi->ndim, vi->dims, vi->dtype, &nb, e)))
 		return st;
-	if (nb > x->opt.max_tensor_bytes)
-		return mp_error_set(e, MP_ERR_NOMEM,
-		                    "output '%s' would need %zu bytes, more than the %zu-byte limit",
-		                    mp_graph_value(x->g, (size_t)id)->name, nb, x->opt.max_tensor_bytes);
+	if (nb > x->opt.max_tensor_bytes || nb > x->opt.max_memory) {
+		char what[MP_ERROR_MSG_MAX / 2];
+		snprintf(what, sizeof what, "output '%s'", mp_graph_value(x->g, (size_t)id)->name);
+		return over_limit(x, what, nb, e);
+	}
 	(void)n;
 	if ((st = xalloc(x, be, nb, &buf, e)))
 		return mp_error_prefix(e, "output '%s' (%zu bytes): ", mp_graph_value(x->g, (size_t)id)->name, nb);
@@ -1419,9 +1541,8 @@ static enum mp_status new_tensor_on(struct mp_exec *x, struct mp_backend *be, en
 	enum mp_status st = mp_shape_nbytes(like->ndim, like->shape, dtype, &nb, e);
 	if (st)
 		return st;
-	if (nb > x->opt.max_tensor_bytes)
-		return mp_error_set(e, MP_ERR_NOMEM, "a %zu-byte copy is more than the %zu-byte limit", nb,
-		                    x->opt.max_tensor_bytes);
+	if (nb > x->opt.max_tensor_bytes || nb > x->opt.max_memory)
+		return over_limit(x, "a copy", nb, e);
 	if ((st = transient ? xalloc(x, be, nb, &buf, e) : be->iface->alloc(be->ctx, nb, &buf, e)))
 		return st;
 	mp_tensor_init(t, dtype, like->ndim, like->shape);

@@ -27,9 +27,16 @@
 
 struct mp_exec;
 
+/* The default budget for a run's activations: stated, not the machine's
+ * size, so that a model refused on one machine is refused on every one. */
+#define MP_EXEC_MAX_MEMORY ((size_t)8 << 30)
+
 struct mp_exec_options {
 	bool keep_values;        /* keep every value until the next batch (else freed after last use) */
 	size_t max_tensor_bytes; /* largest single allocation; 0: the machine's memory */
+	size_t max_memory;       /* the activations a run may hold at once, planned from the
+	                          * bound batch's shapes before anything runs (a batch over it
+	                          * is refused with MP_ERR_LIMIT); 0: MP_EXEC_MAX_MEMORY */
 	const struct mp_policy *policy; /* NULL: the graph as written; must outlive the executor */
 	enum mp_dtype float_inputs;     /* under a policy, float batch tensors converted to this on
 	                                 * entry (the fp32 reference run); UNDEFINED: kept as they are */

@@ -129,6 +129,19 @@ struct mp_graph;
  * dtypes and shapes as far as the model's own declarations allow.  Errors
  * name the file and what is wrong with it. */
 enum mp_status mp_graph_load(const char *path, struct mp_graph **out, struct mp_error *e);
+
+/* What a model may make the loader build, stated in advance: a graph over
+ * one is refused with MP_ERR_LIMIT before it is built, and the message names
+ * the option that raises it.  0 in a field: its default. */
+#define MP_GRAPH_MAX_NODES 250000
+#define MP_GRAPH_MAX_VALUES 1000000
+struct mp_graph_limits {
+	size_t max_nodes;  /* --max-nodes */
+	size_t max_values; /* --max-values: initializers, graph inputs and node outputs */
+};
+/* mp_graph_load under limits (NULL: the defaults). */
+enum mp_status mp_graph_load_limited(const char *path, const struct mp_graph_limits *lim, struct mp_graph **out,
+                                     struct mp_error *e);
 void mp_graph_free(struct mp_graph *g);
 
 const char *mp_graph_path(const struct mp_graph *g);

@@ -15,6 +15,7 @@ struct mp_name_map {
 
 struct mp_graph {
 	struct mp_arena arena;
+	struct mp_graph_limits limits; /* while loading */
 	char *path, *dir;
 	struct mp_fmap map;
 	struct mp_onnx_ext ext;

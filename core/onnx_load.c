@@ -31,6 +31,11 @@ enum { KV_KEY = 1, KV_VALUE = 2 };
 
 #define NOMEM(e) mp_error_set(e, MP_ERR_NOMEM, "out of memory")
 
+/* What the loader may take for each node beyond the arena's cap for the
+ * file's size (about 3 KiB a node go to names, attributes, shapes and the
+ * module tree). */
+enum { NODE_ARENA_BYTES = 4096 };
+
 /* A string field as a C string in the arena; NUL bytes inside are refused
  * because names are compared as C strings. */
 static enum mp_status field_str(struct mp_graph *g, const struct mp_pb_field *f,
@@ -454,6 +459,16 @@ static enum mp_status parse_graph(struct mp_graph *g, const struct mp_pb *parent
 		return mp_error_set(e, MP_ERR_UNSUPPORTED, "sparse initializers are not supported");
 	if (nnode > INT32_MAX / 4 || ninit > INT32_MAX / 4)
 		return mp_error_set(e, MP_ERR_FORMAT, "graph too large");
+	/* the stated limits, before anything is built; a graph at them gets a
+	 * few KiB a node beyond the arena's cap for the file's size */
+	if (nnode > g->limits.max_nodes)
+		return mp_error_set(e, MP_ERR_LIMIT, "the graph has %zu nodes, more than the limit of %zu: "
+		                    "--max-nodes N raises it", nnode, g->limits.max_nodes);
+	if (ninit + nin > g->limits.max_values)
+		return mp_error_set(e, MP_ERR_LIMIT, "the graph has %zu initializers and inputs, more than the limit of "
+		                    "%zu values: --max-values N raises it", ninit + nin, g->limits.max_values);
+	if (g->arena.cap && nnode < (SIZE_MAX - g->arena.cap) / NODE_ARENA_BYTES)
+		g->arena.cap += nnode * NODE_ARENA_BYTES;
 
 	raw = calloc(nnode ? nnode : 1, sizeof *raw);
 	inits = calloc(ninit ? ninit : 1, sizeof *inits);
@@ -489,6 +504,11 @@ static enum mp_status parse_graph(struct mp_graph *g, const struct mp_pb *parent
 	size_t nvalues = ninit + nin;
 	for (size_t i = 0; i < nnode; i++)
 		nvalues += (size_t)raw[i].noutputs;
+	if (nvalues > g->limits.max_values) {
+		st = mp_error_set(e, MP_ERR_LIMIT, "the graph has %zu values (initializers, inputs and node outputs), "
+		                  "more than the limit of %zu: --max-values N raises it", nvalues, g->limits.max_values);
+		goto out;
+	}
 	g->values = mp_arena_array(&g->arena, nvalues ? nvalues : 1, sizeof *g->values);
 	g->nodes = mp_arena_array(&g->arena, nnode ? nnode : 1, sizeof *g->nodes);
 	g->inits = mp_arena_array(&g->arena, ninit ? ninit : 1, sizeof *g->inits);
@@ -901,12 +921,24 @@ static enum mp_status parse_model(struct mp_graph *g, struct mp_error *e)
 
 enum mp_status mp_graph_load(const char *path, struct mp_graph **out, struct mp_error *e)
 {
+	return mp_graph_load_limited(path, NULL, out, e);
+}
+
+enum mp_status mp_graph_load_limited(const char *path, const struct mp_graph_limits *lim, struct mp_graph **out,
+                                     struct mp_error *e)
+{
 	struct mp_graph *g = calloc(1, sizeof *g);
 	enum mp_status st;
 
 	*out = NULL;
 	if (!g)
 		return NOMEM(e);
+	if (lim)
+		g->limits = *lim;
+	if (!g->limits.max_nodes)
+		g->limits.max_nodes = MP_GRAPH_MAX_NODES;
+	if (!g->limits.max_values)
+		g->limits.max_values = MP_GRAPH_MAX_VALUES;
 	g->path = strdup(path);
 	g->dir = mp_path_dirname(path);
 	if (!g->path || !g->dir) {
@@ -939,6 +971,14 @@ enum mp_status mp_graph_load(const char *path, struct mp_graph **out, struct mp_
 		st = mp_modtree_build(g, e);
 	if (!st)
 		st = mp_graph_infer_static(g, e);
+	if (st == MP_ERR_NOMEM && g->arena.capped) {
+		char a[32];
+		snprintf(a, sizeof a, "%.1f MiB", (double)g->arena.cap / (1 << 20));
+		st = mp_error_set(e, MP_ERR_LIMIT, "building the graph would take more than %s, the most a model file "
+		                  "of %zu bytes and %zu nodes may (16 times its size, 256 MiB and 4 KiB a node): its "
+		                  "attributes, names or shapes decode to far more than the file holds",
+		                  a, g->map.size, g->nnodes);
+	}
 	if (st) {
 		mp_error_prefix(e, "%s: ", path);
 		mp_graph_free(g);

@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "text.h"
 
@@ -204,4 +205,64 @@ bool mp_cli_probe_option(const char *cmd, int c, const char *arg, struct mp_prob
 	default:
 		return false;
 	}
+}
+
+/* "32G", "512M", "1048576": bytes, with K, M, G or T (binary, an optional
+ * "iB" or "B" after it). */
+static bool parse_size(const char *s, size_t *out)
+{
+	char *end;
+	errno = 0;
+	if (s[0] < '0' || s[0] > '9')
+		return false;
+	unsigned long long v = strtoull(s, &end, 10);
+	int shift = 0;
+	switch (*end) {
+	case 'K': case 'k': shift = 10; end++; break;
+	case 'M': case 'm': shift = 20; end++; break;
+	case 'G': case 'g': shift = 30; end++; break;
+	case 'T': case 't': shift = 40; end++; break;
+	}
+	if (shift && *end == 'i')
+		end++;
+	if (*end == 'B')
+		end++;
+	if (errno || *end || !v || v > (SIZE_MAX >> shift))
+		return false;
+	*out = (size_t)v << shift;
+	return true;
+}
+
+bool mp_cli_limit_option(const char *cmd, int c, const char *arg, struct mp_cli_limits *l)
+{
+	long v;
+	switch (c) {
+	case MP_OPT_MAX_NODES:
+	case MP_OPT_MAX_VALUES:
+		if (!mp_cli_parse_count(cmd, c == MP_OPT_MAX_NODES ? "--max-nodes" : "--max-values", arg, &v))
+			return false;
+		if (v == 0) {
+			mp_cli_usage_error(cmd, "%s wants a number above 0", c == MP_OPT_MAX_NODES ? "--max-nodes" : "--max-values");
+			return false;
+		}
+		*(c == MP_OPT_MAX_NODES ? &l->graph.max_nodes : &l->graph.max_values) = (size_t)v;
+		return true;
+	case MP_OPT_MAX_MEMORY:
+		if (!parse_size(arg, &l->max_memory)) {
+			mp_cli_usage_error(cmd, "--max-memory wants a size above 0 such as 512M or 32G, not '%s'", arg);
+			return false;
+		}
+		return true;
+	default:
+		return false;
+	}
+}
+
+bool mp_cli_may_write(const char *path, bool force, struct mp_error *e)
+{
+	struct stat st;
+	if (force || lstat(path, &st) != 0)
+		return true;
+	mp_error_set(e, MP_ERR_IO, "%s exists; pass --force to replace it", path);
+	return false;
 }

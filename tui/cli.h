@@ -8,6 +8,7 @@
 #include <stdio.h>
 
 #include "error.h"
+#include "graph.h"
 #include "policy.h"
 #include "probes.h"
 #include "tensor.h"
@@ -68,6 +69,32 @@ enum { MP_OPT_COMPARE = 0x140, MP_OPT_TOL, MP_OPT_BREAK };
 	{ "break", required_argument, NULL, MP_OPT_BREAK }
 /* Handles one of them into o; false (message printed) on a bad value. */
 bool mp_cli_probe_option(const char *cmd, int c, const char *arg, struct mp_probe_options *o);
+
+/* The limits stated in advance (graph.h, exec.h): --max-nodes and
+ * --max-values wherever a model is loaded, --max-memory where it runs. */
+enum { MP_OPT_MAX_NODES = 0x160, MP_OPT_MAX_VALUES, MP_OPT_MAX_MEMORY };
+#define MP_CLI_LIMIT_OPTIONS                                              \
+	{ "max-nodes", required_argument, NULL, MP_OPT_MAX_NODES },       \
+	{ "max-values", required_argument, NULL, MP_OPT_MAX_VALUES }
+#define MP_CLI_LIMIT_HELP                                                                  \
+	"  --max-nodes N        refuse a model of more than N nodes (default 250000)\n"        \
+	"  --max-values N       refuse a model of more than N values (default 1000000)\n"
+#define MP_CLI_MEMORY_OPTION { "max-memory", required_argument, NULL, MP_OPT_MAX_MEMORY }
+#define MP_CLI_MEMORY_HELP                                                                 \
+	"  --max-memory SIZE    the most a batch's activations may take at once, planned\n"    \
+	"                       before it runs (K, M, G, T: binary units; default 8G)\n"
+struct mp_cli_limits {
+	struct mp_graph_limits graph;
+	size_t max_memory; /* 0: the executor's default */
+};
+/* Handles one of them into l; false (message printed) on a bad value. */
+bool mp_cli_limit_option(const char *cmd, int c, const char *arg, struct mp_cli_limits *l);
+
+/* Every command that writes a file the user named (or one named for them)
+ * asks here first: an existing path is refused unless --force was given.
+ * False with "PATH exists; pass --force to replace it" in e (MP_ERR_IO). */
+#define MP_CLI_FORCE_HELP "  --force              replace files that exist (refused otherwise)\n"
+bool mp_cli_may_write(const char *path, bool force, struct mp_error *e);
 
 /* Subcommands: argc/argv start at the command's name. */
 int mp_cmd_inspect(int argc, char **argv);

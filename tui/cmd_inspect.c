@@ -30,6 +30,7 @@ static const char *const inspect_help =
 	"                       (default: the dtypes the graph declares)\n"
 	"  --glob PATTERN       in a folder, only the files matching PATTERN\n"
 	"  --all                list every node, not only those with casts\n"
+	MP_CLI_LIMIT_HELP
 	"  -h, --help           this help\n";
 
 struct op_count {
@@ -403,6 +404,7 @@ int mp_cmd_inspect(int argc, char **argv)
 		{ "data", required_argument, NULL, 'D' },
 		{ "glob", required_argument, NULL, 'g' },
 		{ "all", no_argument, NULL, 'a' },
+		MP_CLI_LIMIT_OPTIONS,
 		MP_CLI_POLICY_OPTIONS,
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -415,6 +417,7 @@ int mp_cmd_inspect(int argc, char **argv)
 	struct mp_graph *g = NULL;
 	struct mp_backend *cpu = NULL;
 	struct mp_policy policy = { 0 };
+	struct mp_cli_limits limits = { 0 };
 
 	optind = 1;
 	opterr = 0;
@@ -431,6 +434,12 @@ int mp_cmd_inspect(int argc, char **argv)
 			}
 			break;
 		case 'h': fputs(inspect_help, stdout); mp_policy_free(&policy); return MP_EXIT_OK;
+		case MP_OPT_MAX_NODES: case MP_OPT_MAX_VALUES:
+			if (!mp_cli_limit_option("inspect", c, optarg, &limits)) {
+				mp_policy_free(&policy);
+				return MP_EXIT_INPUT;
+			}
+			break;
 		case MP_OPT_POLICY: case MP_OPT_FP32: case MP_OPT_DTYPE: case MP_OPT_ON_MISMATCH:
 			if (!mp_cli_policy_option("inspect", c, optarg, &policy, &plan)) {
 				mp_policy_free(&policy);
@@ -445,7 +454,7 @@ int mp_cmd_inspect(int argc, char **argv)
 		rc = mp_cli_usage_error("inspect", optind >= argc ? "which model?" : "one model at a time");
 	else if ((data || all) && !plan)
 		rc = mp_cli_usage_error("inspect", "--data and --all go with --policy");
-	else if (mp_graph_load(argv[optind], &g, &e) || mp_backend_cpu_new(1, &cpu, &e))
+	else if (mp_graph_load_limited(argv[optind], &limits.graph, &g, &e) || mp_backend_cpu_new(1, &cpu, &e))
 		rc = mp_cli_fail(&e);
 	else if (plan)
 		rc = inspect_plan(g, &policy, data, glob, all, json);

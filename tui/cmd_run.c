@@ -54,16 +54,20 @@ static const char *const run_help =
 	"                       session (graph outputs always are; repeatable)\n"
 	"  --no-probes          no statistics, diversity or comparison (timing runs)\n"
 	"  --save-outputs DIR   write DIR/<batch>.safetensors with every graph output\n"
+	MP_CLI_FORCE_HELP
+	MP_CLI_LIMIT_HELP
+	MP_CLI_MEMORY_HELP
 	"  -h, --help           this help\n\n"
 	"Exit status: 0 done, 2 bad usage or input, 3 stopped at a node (a dtype\n"
 	"mismatch under --on-mismatch error, or a breakpoint), 1 internal failure.\n";
 
-enum { OPT_SESSION = 0x200, OPT_CAPTURE, OPT_NO_PROBES, OPT_SYNTHETIC, OPT_DIM, OPT_SEED };
+enum { OPT_SESSION = 0x200, OPT_CAPTURE, OPT_NO_PROBES, OPT_SYNTHETIC, OPT_DIM, OPT_SEED, OPT_FORCE };
 
 struct run_ctx {
 	struct mp_runner r;
 	struct mp_progress progress;
 	const char *save_dir;
+	bool force; /* --force: files in save_dir may be replaced */
 };
 
 static enum mp_status make_dir(const char *dir, struct mp_error *e)
@@ -144,6 +148,8 @@ static enum mp_status save_outputs(struct run_ctx *c, const struct mp_batch *b, 
 		items[i].t = &outs[i];
 	}
 	snprintf(path, n, "%s/%s.safetensors", c->save_dir, name);
+	if (!st && !mp_cli_may_write(path, c->force, e)) /* two batches of one name, too */
+		st = e->status;
 	const char *meta[] = { "producer", "mpdbg " MPDBG_VERSION, "model", mp_graph_path(g), "batch", mp_batch_path(b) };
 	if (!st)
 		st = mp_st_write(path, items, no, meta, 3, e);
@@ -290,6 +296,9 @@ int mp_cmd_run(int argc, char **argv)
 		{ "synthetic", no_argument, NULL, OPT_SYNTHETIC },
 		{ "dim", required_argument, NULL, OPT_DIM },
 		{ "seed", required_argument, NULL, OPT_SEED },
+		{ "force", no_argument, NULL, OPT_FORCE },
+		MP_CLI_LIMIT_OPTIONS,
+		MP_CLI_MEMORY_OPTION,
 		MP_CLI_POLICY_OPTIONS,
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -307,6 +316,7 @@ int mp_cmd_run(int argc, char **argv)
 	struct mp_policy policy = { 0 };
 	struct mp_probe_options po;
 	struct run_ctx ctx = { 0 };
+	struct mp_cli_limits limits = { 0 };
 
 	mp_probe_options_init(&po);
 	optind = 1;
@@ -320,6 +330,11 @@ int mp_cmd_run(int argc, char **argv)
 		case OPT_SESSION: session = optarg; break;
 		case OPT_NO_PROBES: no_probes = true; break;
 		case OPT_SYNTHETIC: synthetic = true; break;
+		case OPT_FORCE: ctx.force = true; break;
+		case MP_OPT_MAX_NODES: case MP_OPT_MAX_VALUES: case MP_OPT_MAX_MEMORY:
+			if (!mp_cli_limit_option("run", c, optarg, &limits))
+				rc = MP_EXIT_INPUT;
+			break;
 		case OPT_DIM: if (!add_dim(&so, &dims, optarg)) rc = MP_EXIT_INPUT; break;
 		case OPT_SEED: {
 			char *end;
@@ -366,10 +381,10 @@ int mp_cmd_run(int argc, char **argv)
 	if (rc)
 		goto out;
 
-	struct mp_exec_options xo = { .policy = &policy };
+	struct mp_exec_options xo = { .policy = &policy, .max_memory = limits.max_memory };
 	/* the GPU when asked, or when there is one and the choice is ours */
 	bool want_gpu = !strcmp(device, "cuda") || (!strcmp(device, "auto") && mp_backend_cuda_present());
-	if (mp_graph_load(argv[optind], &g, &e) ||
+	if (mp_graph_load_limited(argv[optind], &limits.graph, &g, &e) ||
 	    (synthetic ? mp_batch_source_synthetic(g, &so, batches >= 0 ? (size_t)batches : 1, &src, &e) :
 	                 mp_batch_source_open_glob(data, glob, &src, &e)) ||
 	    (ctx.save_dir && make_dir(ctx.save_dir, &e)) || mp_backend_cpu_new((int)threads, &cpu, &e) ||
@@ -392,6 +407,15 @@ int mp_cmd_run(int argc, char **argv)
 	size_t n = mp_batch_source_count(src);
 	if (batches >= 0 && (size_t)batches < n)
 		n = (size_t)batches;
+	/* outputs that would replace files: refused before anything runs */
+	for (size_t i = 0; ctx.save_dir && i < n; i++) {
+		char path[4096];
+		snprintf(path, sizeof path, "%s/%s.safetensors", ctx.save_dir, mp_batch_source_name(src, i));
+		if (!mp_cli_may_write(path, ctx.force, &e)) {
+			rc = mp_cli_fail(&e);
+			goto out;
+		}
+	}
 	if (session) {
 		char dev[256];
 		if (gpu)

@@ -516,6 +516,34 @@ static void test_static_inference(void **state)
 	free(p);
 }
 
+/* The stated limits: nodes and values counted before the graph is built,
+ * refused with MP_ERR_LIMIT naming the option that raises each. */
+static void test_limits(void **state)
+{
+	(void)state;
+	float w[4] = { 1, 2, 3, 4 };
+	struct pbw t = onnx_tensor_raw("w", MP_F32, 1, (int64_t[]){ 4 }, w, sizeof w);
+	struct pbw g = tiny_graph(&t), m = onnx_model(17, &g);
+	char *p = save("limits.onnx", &m);
+	struct mp_graph *gr = NULL;
+	struct mp_error e = { 0 };
+	/* 2 nodes; 4 values: w, x, s, y */
+	assert_int_equal(mp_graph_load_limited(p, &(struct mp_graph_limits){ 2, 4 }, &gr, &e), MP_OK);
+	mp_graph_free(gr);
+	gr = NULL;
+	assert_int_equal(mp_graph_load_limited(p, &(struct mp_graph_limits){ .max_nodes = 1 }, &gr, &e), MP_ERR_LIMIT);
+	assert_null(gr);
+	if (!strstr(e.msg, p) || !strstr(e.msg, "2 nodes, more than the limit of 1") || !strstr(e.msg, "--max-nodes"))
+		fail_msg("%s", e.msg);
+	assert_int_equal(mp_graph_load_limited(p, &(struct mp_graph_limits){ .max_values = 1 }, &gr, &e), MP_ERR_LIMIT);
+	if (!strstr(e.msg, "2 initializers and inputs, more than the limit of 1 values") || !strstr(e.msg, "--max-values"))
+		fail_msg("%s", e.msg);
+	assert_int_equal(mp_graph_load_limited(p, &(struct mp_graph_limits){ .max_values = 3 }, &gr, &e), MP_ERR_LIMIT);
+	if (!strstr(e.msg, "4 values (initializers, inputs and node outputs), more than the limit of 3"))
+		fail_msg("%s", e.msg);
+	free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -531,6 +559,7 @@ int main(void)
 		cmocka_unit_test(test_names_and_ranks),
 		cmocka_unit_test(test_unsupported_nodes),
 		cmocka_unit_test(test_static_inference),
+		cmocka_unit_test(test_limits),
 	};
 	cmocka_set_message_output(CM_OUTPUT_TAP);
 	return cmocka_run_group_tests(tests, setup, teardown);
