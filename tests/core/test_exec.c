@@ -282,6 +282,66 @@ static void test_sources(void **state)
 
 /* A node folded at bind time that fails after its outputs were allocated
  * (found by fuzzing: they leaked).  Gather of a weight with a bad index. */
+/* Synthetic batches (run --synthetic, the fuzz target): the declared shapes
+ * with symbolic dims sized by name, zeros or seeded values, and a cap that
+ * names the input. */
+static void test_synthetic(void **state)
+{
+	(void)state;
+	struct mp_error e = { 0 };
+	struct mp_batch *b = NULL, *b2 = NULL;
+	struct mp_batch_source *src = NULL;
+	struct mp_synth_dim d = { "batch", 3 };
+	struct mp_synth_options o = { .dims = &d, .ndims = 1 };
+	assert_int_equal(mp_batch_synthesize(graph, &o, 0, &b, &e), MP_OK);
+	assert_int_equal(mp_batch_count(b), 2);
+	const struct mp_tensor *x = mp_batch_tensor(b, 0);
+	assert_string_equal(mp_batch_tensor_name(b, 0), "x");
+	assert_true(x->ndim == 2 && x->shape[0] == 3 && x->shape[1] == 4 && x->dtype == MP_F32);
+	for (int i = 0; i < 12; i++)
+		assert_true(((const float *)x->data)[i] == 0);
+	/* it runs */
+	struct mp_exec *ex = NULL;
+	assert_int_equal(mp_exec_new(graph, cpu, cpu, NULL, &ex, &e), MP_OK);
+	assert_int_equal(mp_exec_begin(ex, b, &e), MP_OK);
+	assert_int_equal(mp_exec_run(ex, &e), MP_OK);
+	mp_exec_free(ex);
+	mp_batch_free(b);
+	/* seeded: in [-1, 1), the same twice, another for the next batch */
+	o.random = true;
+	o.seed = 42;
+	assert_int_equal(mp_batch_synthesize(graph, &o, 0, &b, &e), MP_OK);
+	assert_int_equal(mp_batch_synthesize(graph, &o, 0, &b2, &e), MP_OK);
+	const float *v = mp_batch_tensor(b, 0)->data, *w = mp_batch_tensor(b2, 0)->data;
+	assert_memory_equal(v, w, 12 * sizeof *v);
+	for (int i = 0; i < 12; i++)
+		assert_true(v[i] >= -1 && v[i] < 1);
+	mp_batch_free(b2);
+	assert_int_equal(mp_batch_synthesize(graph, &o, 1, &b2, &e), MP_OK);
+	assert_memory_not_equal(v, mp_batch_tensor(b2, 0)->data, 12 * sizeof *v);
+	mp_batch_free(b);
+	mp_batch_free(b2);
+	/* the cap, naming the input and its shape */
+	d.size = 1000;
+	o.max_bytes = 4096;
+	assert_int_equal(mp_batch_synthesize(graph, &o, 0, &b, &e), MP_ERR_INPUT);
+	assert_null(b);
+	assert_non_null(strstr(e.msg, "input 'x' of shape [1000, 4] (float32)"));
+	/* a dim the model does not name */
+	d.name = "seq";
+	assert_int_equal(mp_batch_source_synthetic(graph, &o, 1, &src, &e), MP_ERR_USAGE);
+	assert_non_null(strstr(e.msg, "no symbolic dim 'seq' (it has 'batch')"));
+	d.name = "batch";
+	d.size = 2;
+	assert_int_equal(mp_batch_source_synthetic(graph, &o, 2, &src, &e), MP_OK);
+	assert_int_equal(mp_batch_source_count(src), 2);
+	assert_string_equal(mp_batch_source_name(src, 1), "synthetic_1");
+	assert_int_equal(mp_batch_load(src, 1, &b, &e), MP_OK);
+	assert_int_equal(mp_batch_tensor(b, 1)->shape[0], 2);
+	mp_batch_free(b);
+	mp_batch_source_free(src);
+}
+
 static void test_failed_fold(void **state)
 {
 	(void)state;
@@ -363,6 +423,7 @@ int main(void)
 		cmocka_unit_test(test_bad_batches),
 		cmocka_unit_test(test_sources),
 		cmocka_unit_test(test_failed_fold),
+		cmocka_unit_test(test_synthetic),
 		cmocka_unit_test(test_memory_budget),
 	};
 	cmocka_set_message_output(CM_OUTPUT_TAP);
