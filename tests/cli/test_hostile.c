@@ -90,6 +90,11 @@ static const struct hostile_case cases[] = {
 	/* ---- session files (item 2, item 4's deep module path) ---- */
 
 	/* ---- loading: external data, limits, safetensors (items 3, 4, 5) ---- */
+	{ "onnx_bomb_8x2GB.onnx", { "run", F, "--synthetic", "--device", "cpu" }, 2,
+	  { "activations would take 18.00 GiB at once (at node 'Sum_y'", "memory limit of 8.00 GiB", "--max-memory" } },
+	/* accepted by the reader (not "overlaps"): the model then wants inputs the file lacks */
+	{ "st_valid_rejected_zero_len.safetensors", { "run", "{M}", "--data", F, "--device", "cpu" }, 2,
+	  { "the batch lacks the graph input 'image'", "the batch has 'z', 'x', 'w'" } },
 };
 #undef F
 
