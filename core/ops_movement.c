@@ -386,11 +386,12 @@ static enum mp_status infer_slice(struct mp_infer *c)
 		if (step > 0) {
 			st = st < 0 ? 0 : st > dim ? dim : st;
 			en = en < 0 ? 0 : en > dim ? dim : en;
-			len = en > st ? (en - st + step - 1) / step : 0;
+			len = en > st ? (en - st - 1) / step + 1 : 0; /* no overflow for a step near INT64_MAX */
 		} else {
 			st = st < 0 ? -1 : st > dim - 1 ? dim - 1 : st;
 			en = en < -1 ? -1 : en > dim - 1 ? dim - 1 : en;
-			len = st > en ? (st - en + (-step) - 1) / (-step) : 0;
+			/* |step| unsigned: a step of INT64_MIN does not overflow */
+			len = st > en ? (int64_t)((uint64_t)(st - en - 1) / (0 - (uint64_t)step)) + 1 : 0;
 		}
 		s->start[a] = len ? st : 0;
 		s->step[a] = step;
