@@ -658,8 +658,10 @@ static enum mp_status capture_check(struct mp_view *v, size_t i, const char *val
 			}
 		}
 		json_decref(shape);
-		if (*nd < 0)
-			why = "the shape is not a list of at most 8 sizes that fit";
+		if (*nd < 0) {
+			snprintf(whyb, sizeof whyb, "the shape is not a list of at most %d sizes that fit", MP_MAX_DIMS);
+			why = whyb;
+		}
 		else if (*numel * (int64_t)mp_dtype_size(*dt) != bytes) {
 			snprintf(whyb, sizeof whyb, "%lld elements of %zu bytes are not the blob's %lld bytes", (long long)*numel,
 			         mp_dtype_size(*dt), (long long)bytes);
@@ -675,11 +677,14 @@ static enum mp_status capture_check(struct mp_view *v, size_t i, const char *val
 enum mp_status mp_view_capture(struct mp_view *v, size_t i, const char *value, struct mp_tensor *out,
                                struct mp_error *e)
 {
+	/* typeof() and length() of a blob do not read it.  "+": a scan, not a
+	 * seek, because a seek in a WITHOUT ROWID table reads every row it
+	 * compares against whole when the row overflows its page: 500 MB of a
+	 * hostile blob before any check could run. */
 	static const char *const sql[2] = {
-		/* typeof() and length() of a blob do not read it */
-		"SELECT c.dtype, c.shape, typeof(c.data), length(c.data) FROM captures c JOIN graph_values g ON g.id = c.value "
-		"WHERE c.batch = ? AND g.name = ?",
-		"SELECT c.data FROM captures c JOIN graph_values g ON g.id = c.value WHERE c.batch = ? AND g.name = ?",
+		"SELECT dtype, shape, typeof(data), length(data) FROM captures WHERE +batch = ?1 AND "
+		"+value = (SELECT id FROM graph_values WHERE name = ?2 LIMIT 1)",
+		"SELECT data FROM captures WHERE +batch = ?1 AND +value = (SELECT id FROM graph_values WHERE name = ?2 LIMIT 1)",
 	};
 	sqlite3_stmt *s = NULL;
 	enum mp_status st;

@@ -4,7 +4,11 @@
  * random points, leaves a file that opens, passes integrity_check and holds
  * every batch committed before the kill, each whole; exports (JSON that
  * parses to the documented shape, CSV with a row per batch x value); bad
- * and hostile files get clear errors; sessions are never overwritten. */
+ * and hostile files get clear errors; sessions are never overwritten.
+ * Hostile sessions (issue 13): captures whose dtype, shape or length lie,
+ * a 500 MB capture blob, control characters in every string, module paths
+ * thousands of levels deep, schema version -1, a stale -wal beside a new
+ * name: each refused or escaped, naming the file. */
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -15,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "backend.h"
@@ -26,6 +31,7 @@
 #include "probes.h"
 #include "session.h"
 #include "testutil.h"
+#include "text.h"
 #include "view.h"
 
 static char *dir;
@@ -637,6 +643,258 @@ static void test_hist_blob(void **state)
 	assert_int_equal(mp_hist_decode(wide, 5, back, &e), MP_ERR_FORMAT);
 }
 
+/* ---- hostile sessions (issue 13) ---- */
+
+/* A one-batch session of 3 rows (graph outputs y and z captured). */
+static char *small_session(const char *name)
+{
+	char *path = mp_test_join(dir, name);
+	struct recorder r;
+	recorder_open(&r, path, true);
+	record_batch(&r, 0, 3, NULL, NULL);
+	recorder_close(&r, MP_OK);
+	return path;
+}
+
+static void db_exec(const char *path, const char *sql)
+{
+	sqlite3 *db;
+	char *msg = NULL;
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
+		fail_msg("%s: %s", sql, msg);
+	sqlite3_close(db);
+}
+
+/* The capture of y after `sql`: refused as damaged, naming the file and why. */
+static void expect_capture_refused(const char *path, const char *sql, const char *why)
+{
+	struct mp_view *v = NULL;
+	struct mp_tensor t;
+	struct mp_error e = { 0 };
+	db_exec(path, sql);
+	assert_int_equal(mp_view_open(path, &v, &e), MP_OK);
+	enum mp_status st = mp_view_capture(v, 0, "y", &t, &e);
+	if (st != MP_ERR_FORMAT)
+		fail_msg("after %s: status %d, not a damaged capture (%s)", sql, st, e.msg);
+	if (!strstr(e.msg, path) || !strstr(e.msg, "damaged") || !strstr(e.msg, why))
+		fail_msg("after %s: '%s' lacks the path, 'damaged' or '%s'", sql, e.msg, why);
+	assert_null(t.buf);
+	mp_view_free(v);
+}
+
+static void test_hostile_captures(void **state)
+{
+	(void)state;
+	char *path = small_session("captures.db");
+	struct mp_view *v = NULL;
+	struct mp_tensor t;
+	struct mp_error e = { 0 };
+	/* the real one reads */
+	assert_int_equal(mp_view_open(path, &v, &e), MP_OK);
+	assert_int_equal(mp_view_capture(v, 0, "y", &t, &e), MP_OK);
+	assert_int_equal(t.ndim, 2);
+	assert_int_equal(t.shape[0], 3);
+	assert_int_equal(t.shape[1], 8);
+	mp_tensor_reset(&t);
+	assert_int_equal(mp_view_capture(v, 0, "nope", &t, &e), MP_ERR_INPUT); /* absent is not damaged */
+	mp_view_free(v);
+
+#define Y "WHERE value = (SELECT id FROM graph_values WHERE name = 'y')"
+	char *ok_row = NULL;
+	sqlite3 *db = open_db(path);
+	ok_row = query_text(db, "SELECT dtype || '|' || shape FROM captures " Y);
+	sqlite3_close(db);
+	assert_non_null(ok_row);
+	/* a shape that lies (larger, and smaller, than the blob) */
+	expect_capture_refused(path, "UPDATE captures SET shape = '[3, 8000]' " Y, "not the blob's");
+	expect_capture_refused(path, "UPDATE captures SET shape = '[1, 2]' " Y, "not the blob's");
+	/* sizes that overflow when multiplied, negative, too many, not a list */
+	expect_capture_refused(path, "UPDATE captures SET shape = '[4294967296, 4294967296, 4294967296]' " Y, "shape");
+	expect_capture_refused(path, "UPDATE captures SET shape = '[-3, -8]' " Y, "shape");
+	expect_capture_refused(path, "UPDATE captures SET shape = '[1,1,1,1,1,1,1,1,1,1,1,3,8]' " Y, "shape");
+	expect_capture_refused(path, "UPDATE captures SET shape = 'not json' " Y, "shape");
+	/* a dtype that is not one, or not a float */
+	expect_capture_refused(path, "UPDATE captures SET shape = '[3, 8]', dtype = 'int64' " Y, "float dtype");
+	expect_capture_refused(path, "UPDATE captures SET dtype = 'float128' " Y, "float dtype");
+	expect_capture_refused(path, "UPDATE captures SET dtype = '' " Y, "float dtype");
+	/* data that is no blob */
+	expect_capture_refused(path, "UPDATE captures SET dtype = 'float32', data = 'text' " Y, "not a blob");
+	/* 500 MB behind a small shape: refused by its length, before it is read */
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	/* (written without a journal or syncs: the test is about reading it) */
+	expect_capture_refused(path, "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;"
+	                             "UPDATE captures SET data = zeroblob(500000000) " Y, "MiB");
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	printf("# 500 MB capture: written and refused in %.2f s\n",
+	       (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec));
+	/* and refused without reading it: within a second, on a slow disk too */
+	struct mp_view *bv = NULL;
+	struct mp_tensor bt;
+	assert_int_equal(mp_view_open(path, &bv, &e), MP_OK);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(mp_view_capture(bv, 0, "y", &bt, &e), MP_ERR_FORMAT);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	mp_view_free(bv);
+	double dt = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+	if (dt > 0.25)
+		fail_msg("refusing the 500 MB capture took %.2f s: it was read", dt);
+#undef Y
+	unlink(path);
+	free(ok_row);
+	free(path);
+}
+
+/* Strings with ESC, OSC, BEL, C1 CSI and bytes that are not UTF-8. */
+#define EVIL "'a' || char(27) || ']0;pwned' || char(7) || char(27) || '[2J' || char(155) || 'b' || cast(x'ff' as text)"
+
+static char *slurp_report(struct mp_session *s, int which)
+{
+	char *buf = NULL;
+	size_t n = 0;
+	FILE *f = open_memstream(&buf, &n);
+	struct mp_error e = { 0 };
+	enum mp_status st = which == 0 ? mp_session_report(s, f, false, &e) : which == 1 ? mp_session_report(s, f, true, &e) :
+	                    which == 2 ? mp_session_export_json(s, f, &e) : mp_session_export_csv(s, f, &e);
+	fclose(f);
+	if (st)
+		fail_msg("output %d: %s", which, e.msg);
+	return buf;
+}
+
+static void test_hostile_strings(void **state)
+{
+	(void)state;
+	/* the helper itself */
+	char out[64];
+	assert_int_equal(mp_text_escape(out, sizeof out, "plain é ü"), strlen("plain é ü"));
+	assert_string_equal(out, "plain é ü");
+	assert_true(mp_text_is_clean("plain é ü"));
+	mp_text_escape(out, sizeof out, "a\x1b]0;x\x07\n\t\x7f\xc2\x9b\xff\xc3");
+	assert_string_equal(out, "a\\x1b]0;x\\x07\\x0a\\x09\\x7f\\u009b\\xff\\xc3");
+	assert_false(mp_text_is_clean("\x1b"));
+	assert_int_equal(mp_text_escape(out, 4, "\x1bxyz"), 7); /* cut, never inside an escape */
+	assert_string_equal(out, "");
+	assert_int_equal(mp_text_escape(out, 6, "ab\x1b"), 6);
+	assert_string_equal(out, "ab");
+
+	char *path = small_session("evil.db");
+	db_exec(path, "UPDATE nodes SET name = " EVIL ", op = " EVIL ", module = " EVIL ";"
+	              "UPDATE graph_values SET name = " EVIL " WHERE name = 'y';"
+	              "UPDATE batches SET source = " EVIL ", message = " EVIL ";"
+	              "UPDATE run SET model_path = " EVIL ", device = " EVIL ", message = " EVIL);
+	struct mp_session *s;
+	struct mp_error e = { 0 };
+	assert_int_equal(mp_session_open(path, &s, &e), MP_OK);
+	for (int which = 0; which < 4; which++) {
+		char *text = slurp_report(s, which);
+		for (const unsigned char *c = (const unsigned char *)text; *c; c++)
+			if ((*c < 0x20 && *c != '\n' && *c != '\r') || *c == 0x7f || *c >= 0x80)
+				fail_msg("output %d: byte 0x%02x at %zu reaches the terminal", which, *c, (size_t)(c - (const unsigned char *)text));
+		assert_non_null(strstr(text, "pwned"));
+		if (which == 1 || which == 2) {
+			json_error_t je;
+			json_t *j = json_loads(text, 0, &je);
+			if (!j)
+				fail_msg("output %d is not JSON: %s", which, je.text);
+			json_decref(j);
+		}
+		free(text);
+	}
+	mp_session_close(s);
+	/* the view keeps them escaped, for the TUI and the pictures */
+	struct mp_view *v = NULL;
+	assert_int_equal(mp_view_open(path, &v, &e), MP_OK);
+	for (size_t i = 0; i < v->nnodes; i++) {
+		assert_true(mp_text_is_clean(v->nodes[i].name));
+		assert_true(mp_text_is_clean(v->nodes[i].module));
+		assert_non_null(strstr(v->nodes[i].name, "\\x1b]0;pwned"));
+	}
+	for (size_t i = 0; i < v->nmodules; i++)
+		assert_true(mp_text_is_clean(v->modules[i].path));
+	assert_true(mp_text_is_clean(v->model_path));
+	struct mp_view_batch *b = NULL;
+	assert_int_equal(mp_view_load_batch(v, 0, &b, &e), MP_OK);
+	assert_true(mp_text_is_clean(b->source) && mp_text_is_clean(b->message));
+	mp_view_batch_free(b);
+	mp_view_free(v);
+	unlink(path);
+	free(path);
+}
+
+static void test_deep_modules(void **state)
+{
+	(void)state;
+	char *path = small_session("deep.db");
+	struct mp_view *v = NULL;
+	struct mp_error e = { 0 };
+	/* 256 levels: the limit, read */
+	db_exec(path, "WITH RECURSIVE p(n, s) AS (SELECT 1, 'm' UNION ALL SELECT n + 1, s || '.m' FROM p WHERE n < 256)"
+	              " UPDATE nodes SET module = (SELECT s FROM p WHERE n = 256) WHERE idx = 0");
+	assert_int_equal(mp_view_open(path, &v, &e), MP_OK);
+	int32_t deepest = 0;
+	for (size_t i = 0; i < v->nmodules; i++)
+		deepest = v->modules[i].depth > deepest ? v->modules[i].depth : deepest;
+	assert_int_equal(deepest, 256);
+	assert_int_equal(v->modules[v->nodes[0].module_id].depth, 256);
+	mp_view_free(v);
+	/* empty components, and paths sharing prefixes: a tree, each module once */
+	db_exec(path, "UPDATE nodes SET module = CASE idx WHEN 0 THEN '.a..b.' WHEN 1 THEN '.a..c' ELSE '.a.' END");
+	assert_int_equal(mp_view_open(path, &v, &e), MP_OK);
+	assert_string_equal(v->modules[v->nodes[0].module_id].path, ".a..b.");
+	assert_string_equal(v->modules[v->nodes[1].module_id].path, ".a..c");
+	assert_int_equal(v->modules[v->modules[v->nodes[1].module_id].parent].depth, 3);
+	for (size_t i = 1; i < v->nmodules; i++)
+		for (size_t k = 1; k < i; k++)
+			assert_string_not_equal(v->modules[i].path, v->modules[k].path);
+	mp_view_free(v);
+	/* 257 levels, and 200,000: refused at once, naming the limit */
+	const char *deep[] = {
+		"WITH RECURSIVE p(n, s) AS (SELECT 1, 'm' UNION ALL SELECT n + 1, s || '.m' FROM p WHERE n < 257)"
+		" UPDATE nodes SET module = (SELECT s FROM p WHERE n = 257) WHERE idx = 1",
+		"UPDATE nodes SET module = 'x' || replace(hex(zeroblob(100000)), '00', '.x') WHERE idx = 1",
+	};
+	for (int k = 0; k < 2; k++) {
+		db_exec(path, deep[k]);
+		assert_int_equal(mp_view_open(path, &v, &e), MP_ERR_FORMAT);
+		if (!strstr(e.msg, path) || !strstr(e.msg, "at most 256 levels"))
+			fail_msg("'%s' lacks the path or the limit", e.msg);
+	}
+	unlink(path);
+	free(path);
+}
+
+static void test_schema_version_and_wal(void **state)
+{
+	(void)state;
+	char *path = small_session("version.db");
+	db_exec(path, "PRAGMA user_version = -1");
+	expect_open_error(path, MP_ERR_FORMAT, "session schema version -1 is not one mpdbg knows (this build reads 1..");
+	struct mp_view *v = NULL;
+	struct mp_error e = { 0 };
+	assert_int_equal(mp_view_open(path, &v, &e), MP_ERR_FORMAT);
+	assert_non_null(strstr(e.msg, "version -1"));
+	/* a stale -wal beside a new session's name: refused, naming it */
+	char *fresh = mp_test_join(dir, "fresh.db"), *wal = mp_test_join(dir, "fresh.db-wal");
+	free(mp_test_write(dir, "fresh.db-wal", "stale", 5));
+	struct mp_session_writer *w = NULL;
+	char *argv[] = { "mpdbg" };
+	struct mp_policy pol = { 0 };
+	assert_int_equal(mp_policy_set_base(&pol, "fp32", &e), MP_OK);
+	struct mp_session_info info = { model_path, graph, &pol, false, 0.01, "cpu", "test CPU", 1, argv };
+	assert_int_equal(mp_session_create(fresh, &info, &w, &e), MP_ERR_IO);
+	if (!strstr(e.msg, wal) || !strstr(e.msg, "stale"))
+		fail_msg("'%s' does not name the stale %s", e.msg, wal);
+	assert_int_not_equal(access(fresh, F_OK), 0); /* nothing made */
+	unlink(wal);
+	mp_policy_free(&pol);
+	unlink(path);
+	free(path);
+	free(fresh);
+	free(wal);
+}
+
 #define SIGKILL_TRIAL(i) cmocka_unit_test_prestate(test_sigkill, (void *)&trials[i])
 
 int main(void)
@@ -651,6 +909,10 @@ int main(void)
 		cmocka_unit_test(test_exports),
 		cmocka_unit_test(test_bad_files),
 		cmocka_unit_test(test_hist_blob),
+		cmocka_unit_test(test_hostile_captures),
+		cmocka_unit_test(test_hostile_strings),
+		cmocka_unit_test(test_deep_modules),
+		cmocka_unit_test(test_schema_version_and_wal),
 	};
 	cmocka_set_message_output(CM_OUTPUT_TAP);
 	return cmocka_run_group_tests(tests, setup, teardown);
