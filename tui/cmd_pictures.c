@@ -20,6 +20,7 @@ static const char *const overlay_help =
 	"predictions from the session's captures (graph outputs always are).\n\n"
 	"  --batch N            the batch's index (as `mpdbg report` lists them)\n"
 	"  --out FILE.png       default: SESSION-batchN.png beside the session\n"
+	MP_CLI_FORCE_HELP
 	"  --image NAME         the images [B,3,H,W] (default image)\n"
 	"  --joints NAME        the model's 2D joints [B,J,2] (default joints_2d)\n"
 	"  --joints3d NAME      its 3D joints [B,J,3] (default joints_3d)\n"
@@ -71,7 +72,8 @@ int mp_cmd_overlay(int argc, char **argv)
 		{ "batch", required_argument, NULL, 'b' }, { "out", required_argument, NULL, 'o' },
 		{ "image", required_argument, NULL, O_IMAGE }, TENSOR_NAME_OPTIONS,
 		{ "mean", required_argument, NULL, O_MEAN }, { "std", required_argument, NULL, O_STD },
-		{ "skeleton", required_argument, NULL, O_SKEL }, { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
+		{ "skeleton", required_argument, NULL, O_SKEL }, { "force", no_argument, NULL, 'F' },
+		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
 	struct mp_pose_options po;
 	struct mp_skeleton sk;
@@ -79,7 +81,7 @@ int mp_cmd_overlay(int argc, char **argv)
 	struct mp_view *v = NULL;
 	const char *out = NULL, *skel = NULL;
 	long batch = -1;
-	bool mean = false, std = false;
+	bool mean = false, std = false, force = false;
 	int c, rc = MP_EXIT_OK;
 	char def_out[4096];
 
@@ -105,6 +107,7 @@ int mp_cmd_overlay(int argc, char **argv)
 			std = true;
 			break;
 		case O_SKEL: skel = optarg; break;
+		case 'F': force = true; break;
 		case 'h': fputs(overlay_help, stdout); goto out;
 		case ':': rc = mp_cli_usage_error("overlay", "%s needs a value", argv[optind - 1]); break;
 		default: rc = mp_cli_usage_error("overlay", "unknown option '%s'", argv[optind - 1]); break;
@@ -151,7 +154,7 @@ int mp_cmd_overlay(int argc, char **argv)
 		snprintf(sfx, sizeof sfx, "-batch%ld.png", batch);
 		out = mp_cli_sibling(def_out, sizeof def_out, argv[optind], sfx);
 	}
-	if (mp_overlay_render(v, pos, &po, &sk, out, &e)) {
+	if (!mp_cli_may_write(out, force, &e) || mp_overlay_render(v, pos, &po, &sk, out, &e)) {
 		rc = mp_cli_fail(&e);
 		goto out;
 	}
@@ -171,6 +174,7 @@ static const char *const diversity_help =
 	"node where it falls most; and a verdict: collapsed (ratio < 0.05), low\n"
 	"(< 0.5) or healthy.  Prints the verdict; writes the chart as a PNG.\n\n"
 	"  --out FILE.png       default: SESSION-diversity.png beside the session\n"
+	MP_CLI_FORCE_HELP
 	"  --joints NAME, --joints3d NAME, --intrinsics NAME, --extrinsics NAME,\n"
 	"  --gt NAME, --gt3d NAME   tensor names, as for `mpdbg overlay`\n"
 	"  --data DIR           where the batch files are, besides the session's folder\n"
@@ -180,14 +184,15 @@ static const char *const diversity_help =
 int mp_cmd_diversity(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "out", required_argument, NULL, 'o' }, TENSOR_NAME_OPTIONS, { "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		{ "out", required_argument, NULL, 'o' }, TENSOR_NAME_OPTIONS, { "force", no_argument, NULL, 'F' },
+		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
 	struct mp_pose_options po;
 	struct mp_diversity d = { 0 };
 	struct mp_error e = { 0 };
 	struct mp_view *v = NULL;
 	const char *out = NULL;
+	bool force = false;
 	int c, rc = MP_EXIT_OK;
 	char def_out[4096];
 
@@ -199,6 +204,7 @@ int mp_cmd_diversity(int argc, char **argv)
 			continue;
 		switch (c) {
 		case 'o': out = optarg; break;
+		case 'F': force = true; break;
 		case 'h': fputs(diversity_help, stdout); goto out;
 		case ':': rc = mp_cli_usage_error("diversity", "%s needs a value", argv[optind - 1]); break;
 		default: rc = mp_cli_usage_error("diversity", "unknown option '%s'", argv[optind - 1]); break;
@@ -212,7 +218,7 @@ int mp_cmd_diversity(int argc, char **argv)
 	}
 	if (!out)
 		out = mp_cli_sibling(def_out, sizeof def_out, argv[optind], "-diversity.png");
-	if (mp_view_open(argv[optind], &v, &e) || mp_diversity_analyse(v, &po, &d, &e) ||
+	if (!mp_cli_may_write(out, force, &e) || mp_view_open(argv[optind], &v, &e) || mp_diversity_analyse(v, &po, &d, &e) ||
 	    mp_diversity_render(v, &d, out, &e)) {
 		rc = mp_cli_fail(&e);
 		goto out;

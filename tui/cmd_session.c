@@ -20,15 +20,16 @@ static const char *const report_help =
 	"  -h, --help   this help\n";
 
 static const char *const export_help =
-	"usage: mpdbg export FILE.db --format json|csv [--out PATH]\n\n"
+	"usage: mpdbg export FILE.db --format json|csv [--out PATH [--force]]\n\n"
 	"Writes a session out: JSON as one document (the run, nodes, dtype events,\n"
 	"and per batch every value's statistics and comparison with fp32), or CSV\n"
 	"with one row per batch x value and the statistics as columns.  Numbers\n"
 	"JSON cannot hold are written as \"inf\" and \"-inf\"; values not measured are\n"
 	"null (empty in CSV).\n\n"
 	"  --format F   json or csv\n"
-	"  --out PATH   write there (default: standard output); the file is replaced\n"
-	"               only once the export is complete\n"
+	"  --out PATH   write there (default: standard output), once the export is\n"
+	"               complete; a PATH that exists is refused\n"
+	"  --force      replace PATH if it exists\n"
 	"  -h, --help   this help\n";
 
 int mp_cmd_report(int argc, char **argv)
@@ -67,10 +68,12 @@ int mp_cmd_export(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "format", required_argument, NULL, 'f' },
 		{ "out", required_argument, NULL, 'o' },
+		{ "force", no_argument, NULL, 'F' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *format = NULL, *out = NULL;
+	bool force = false;
 	int c, rc = MP_EXIT_OK;
 	struct mp_error e = { 0 };
 	struct mp_session *s = NULL;
@@ -81,6 +84,7 @@ int mp_cmd_export(int argc, char **argv)
 		switch (c) {
 		case 'f': format = optarg; break;
 		case 'o': out = optarg; break;
+		case 'F': force = true; break;
 		case 'h': fputs(export_help, stdout); return MP_EXIT_OK;
 		case ':': return mp_cli_usage_error("export", "%s needs a value", argv[optind - 1]);
 		default: return mp_cli_usage_error("export", "unknown option '%s'", argv[optind - 1]);
@@ -92,6 +96,8 @@ int mp_cmd_export(int argc, char **argv)
 		return mp_cli_usage_error("export", "--format json or csv is required");
 	if (strcmp(format, "json") && strcmp(format, "csv"))
 		return mp_cli_usage_error("export", "--format is json or csv, not '%s'", format);
+	if (out && !mp_cli_may_write(out, force, &e))
+		return mp_cli_fail(&e);
 	if (mp_session_open(argv[optind], &s, &e))
 		return mp_cli_fail(&e);
 

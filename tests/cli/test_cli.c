@@ -389,6 +389,93 @@ static void test_hostile_external_data(void **state)
 	free(fifo);
 }
 
+/* One rule for every command that writes a file: one that exists is
+ * refused, naming it and --force, before any work; --force replaces it. */
+static void test_force(void **state)
+{
+	(void)state;
+	char *m = good_model("force.onnx"), *b = good_batch("f0.safetensors", "x");
+	char *outs = mp_test_join(dir, "force_outs"), *saved = mp_test_join(outs, "f0.safetensors");
+	expect(ARGS("run", m, "--data", b, "--device", "cpu", "--save-outputs", outs), 0, ARGS("f0"));
+	struct stat st0, st1;
+	assert_int_equal(stat(saved, &st0), 0);
+	expect(ARGS("run", m, "--data", b, "--device", "cpu", "--save-outputs", outs), 2,
+	       ARGS(saved, "exists; pass --force to replace it"));
+	expect(ARGS("run", m, "--data", b, "--device", "cpu", "--save-outputs", outs, "--force"), 0, ARGS("f0"));
+	assert_int_equal(stat(saved, &st1), 0);
+	assert_true(st1.st_ino != st0.st_ino || st1.st_mtim.tv_nsec != st0.st_mtim.tv_nsec ||
+	            st1.st_mtim.tv_sec != st0.st_mtim.tv_sec); /* written again (a rename gives a new inode) */
+
+	char *db = mp_test_join(dir, "force.db"), *js = mp_test_join(dir, "force.json");
+	expect(ARGS("run", m, "--data", b, "--device", "cpu", "--session", db), 0, NULL);
+	/* a session is never overwritten, --force or not: it is a record */
+	expect(ARGS("run", m, "--data", b, "--device", "cpu", "--session", db), 2, ARGS(db, "sessions are not overwritten"));
+	char *keep = mp_test_write(dir, "force.json", "keep me", 7);
+	free(keep);
+	expect(ARGS("export", db, "--format", "json", "--out", js), 2, ARGS(js, "exists; pass --force to replace it"));
+	char *text = slurp(js);
+	assert_string_equal(text, "keep me");
+	free(text);
+	expect(ARGS("export", db, "--format", "json", "--out", js, "--force"), 0, NULL);
+	text = slurp(js);
+	assert_non_null(strstr(text, "\"schema\""));
+	free(text);
+
+	/* the pictures: an explicit --out and the default beside the session */
+	char *png = mp_test_write(dir, "force.png", "keep me", 7), *def = mp_test_write(dir, "force-diversity.png", "keep", 4);
+	char *def0 = mp_test_write(dir, "force-batch0.png", "keep", 4);
+	expect(ARGS("overlay", db, "--batch", "0", "--out", png), 2, ARGS(png, "exists; pass --force to replace it"));
+	expect(ARGS("overlay", db, "--batch", "0"), 2, ARGS(def0, "exists; pass --force to replace it"));
+	expect(ARGS("diversity", db, "--out", png), 2, ARGS(png, "exists; pass --force to replace it"));
+	expect(ARGS("diversity", db), 2, ARGS(def, "exists; pass --force to replace it"));
+	/* with --force the check passes: this model has no images or joints to draw */
+	struct result r = run(ARGS("diversity", db, "--force"));
+	assert_null(strstr(r.err, "exists; pass --force"));
+	result_free(&r);
+	r = run(ARGS("overlay", db, "--batch", "0", "--force"));
+	assert_null(strstr(r.err, "exists; pass --force"));
+	result_free(&r);
+	text = slurp(png);
+	assert_string_equal(text, "keep me");
+	free(text);
+
+	/* --force is in each command's help */
+	expect(ARGS("run", "--help"), 0, ARGS("--force"));
+	expect(ARGS("export", "--help"), 0, ARGS("--force"));
+	expect(ARGS("overlay", "--help"), 0, ARGS("--force"));
+	expect(ARGS("diversity", "--help"), 0, ARGS("--force"));
+	free(def0);
+	free(def);
+	free(png);
+	free(js);
+	free(db);
+	free(saved);
+	free(outs);
+	free(b);
+	free(m);
+}
+
+/* Limits stated in advance: exit 2 naming the limit and its option. */
+static void test_limits(void **state)
+{
+	(void)state;
+	char *m = good_model("limits.onnx"), *b = good_batch("l0.safetensors", "x");
+	expect(ARGS("inspect", m, "--max-nodes", "1"), 2, ARGS(m, "2 nodes, more than the limit of 1", "--max-nodes N"));
+	expect(ARGS("inspect", m, "--max-values", "3"), 2, ARGS(m, "more than the limit of 3", "--max-values N"));
+	expect(ARGS("inspect", m, "--max-nodes", "2", "--max-values", "4"), 0, NULL);
+	expect(ARGS("run", m, "--data", b, "--device", "cpu", "--max-nodes", "1"), 2, ARGS(m, "--max-nodes N"));
+	/* x [2, 4] f32: 32 bytes a value */
+	expect(ARGS("run", m, "--data", b, "--device", "cpu", "--max-memory", "16"), 2,
+	       ARGS(m, "would need 32 bytes, more than the run's memory limit of 16 bytes", "--max-memory SIZE"));
+	expect(ARGS("run", m, "--data", b, "--device", "cpu", "--max-memory", "1K"), 0, ARGS("l0"));
+	expect(ARGS("run", m, "--data", b, "--max-memory", "lots"), 2, ARGS("--max-memory wants a size"));
+	expect(ARGS("run", m, "--data", b, "--max-nodes", "0"), 2, ARGS("--max-nodes wants a number above 0"));
+	expect(ARGS("run", "--help"), 0, ARGS("--max-memory SIZE", "--max-nodes N", "--max-values N"));
+	expect(ARGS("inspect", "--help"), 0, ARGS("--max-nodes N", "--max-values N"));
+	free(m);
+	free(b);
+}
+
 static char *raw_safetensors(const char *name, const char *header, uint64_t hlen, size_t ndata)
 {
 	size_t hl = strlen(header), total = 8 + hl + ndata;
@@ -518,6 +605,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_malformed_models),
 		cmocka_unit_test(test_hostile_external_data),
 		cmocka_unit_test(test_malformed_batches),
+		cmocka_unit_test(test_force),
+		cmocka_unit_test(test_limits),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
