@@ -25,14 +25,19 @@ static enum mp_status rows(struct mp_session *s, const char *sql, double arg, bo
 	if (has_arg)
 		sqlite3_bind_double(q, 1, arg);
 	json_t *a = json_array();
-	int rc;
-	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+	int rc = SQLITE_NOMEM;
+	bool nomem = !a; /* a row half copied would print as empty fields */
+	while (!nomem && (rc = sqlite3_step(q)) == SQLITE_ROW) {
 		json_t *o = json_object();
-		for (int i = 0; i < sqlite3_column_count(q); i++)
-			json_object_set_new(o, sqlite3_column_name(q, i), mp_session_json_col(q, i));
-		json_array_append_new(a, o);
+		nomem = json_array_append_new(a, o) != 0;
+		for (int i = 0; !nomem && i < sqlite3_column_count(q); i++)
+			nomem = json_object_set_new(o, sqlite3_column_name(q, i), mp_session_json_col(q, i)) != 0;
 	}
-	if (rc != SQLITE_DONE) {
+	if (nomem) {
+		st = mp_error_set(e, MP_ERR_NOMEM, "%s: out of memory reading the session", s->path);
+		json_decref(a);
+		a = NULL;
+	} else if (rc != SQLITE_DONE) {
 		st = mp_store_error(s->db, s->path, "reading", e);
 		json_decref(a);
 		a = NULL;
@@ -75,8 +80,10 @@ static enum mp_status numerics(struct mp_session *s, const char *low, json_t *ro
 	};
 	json_t *o = json_object();
 	enum mp_status st = MP_OK;
-	/* owned by root from here, so that every way out frees it */
-	json_object_set_new(root, "numerics", o);
+	/* owned by root from here, so that every way out frees it (a failed
+	 * set has freed it already: it must not be used) */
+	if (json_object_set_new(root, "numerics", o))
+		return mp_error_set(e, MP_ERR_NOMEM, "out of memory");
 	for (size_t k = 0; k < sizeof kinds / sizeof kinds[0] && !st; k++) {
 		/* the run's low type; both under fp32 */
 		const char *t = strchr(kinds[k].key, '_');
@@ -110,6 +117,8 @@ static enum mp_status build(struct mp_session *s, json_t **out, struct mp_error 
 	double tol = NAN;
 
 	*out = NULL;
+	if (!root)
+		return mp_error_set(e, MP_ERR_NOMEM, "out of memory");
 	if ((st = rows(s, "SELECT model_path, model_sha256, policy, on_mismatch, overrides, low_dtype, compare, tol,"
 	                  " backend, device, mpdbg_version, started_at, finished_at, status, message,"
 	                  " (SELECT COUNT(*) FROM batches) AS batches FROM run", 0, false, &a, e)))
@@ -133,7 +142,10 @@ static enum mp_status build(struct mp_session *s, json_t **out, struct mp_error 
 	/* the dtype trace of the first batch, grouped (root owns it at once:
 	 * a damaged file fails half-way) */
 	json_t *trace = json_object();
-	json_object_set_new(root, "dtype_trace", trace);
+	if (json_object_set_new(root, "dtype_trace", trace)) {
+		st = mp_error_set(e, MP_ERR_NOMEM, "out of memory");
+		goto fail;
+	}
 	if ((st = rows(s, "SELECT reason, from_dtype, to_dtype, COUNT(*) AS count, MAX(max_abs) AS max_abs,"
 	                  " MAX(max_rel) AS max_rel FROM dtype_events WHERE batch = (SELECT MIN(idx) FROM batches)"
 	                  " AND NOT (reason = 'graph' AND from_dtype IS to_dtype)"
@@ -158,7 +170,10 @@ static enum mp_status build(struct mp_session *s, json_t **out, struct mp_error 
 
 	/* against fp32 */
 	json_t *cmp = json_object();
-	json_object_set_new(root, "compare", cmp);
+	if (json_object_set_new(root, "compare", cmp)) {
+		st = mp_error_set(e, MP_ERR_NOMEM, "out of memory");
+		goto fail;
+	}
 	if ((st = rows(s, "SELECT " NODE_COLS ", v.name AS value, MAX(c.rel_l2) AS rel_l2, MAX(c.own_rel_l2) AS"
 	                  " own_rel_l2, MAX(c.inherited_rel_l2) AS inherited_rel_l2, MIN(c.cosine) AS cosine,"
 	                  " MIN(c.sqnr_db) AS sqnr_db, MAX(c.max_abs) AS max_abs FROM comparisons c"

@@ -701,9 +701,10 @@ enum mp_status mp_view_capture(struct mp_view *v, size_t i, const char *value, s
 		sqlite3_bind_text(s, 2, value, -1, SQLITE_TRANSIENT);
 		int rc = sqlite3_step(s);
 		if (rc != SQLITE_ROW) {
-			if ((st = finish(v, s, rc, e)))
-				goto fail;
+			st = finish(v, s, rc, e); /* finalizes s, failing or not */
 			s = NULL;
+			if (st)
+				goto fail;
 			st = mp_error_set(e, MP_ERR_INPUT, "%s: batch %zu has no captured tensor '%s' (graph outputs are "
 			                  "captured; --capture NAME keeps others)", v->path, v->batch_index[i], value);
 			goto fail;
