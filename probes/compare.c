@@ -57,7 +57,7 @@ static enum mp_status shadow_hook(void *user, struct mp_exec *shadow, size_t i, 
 }
 
 enum mp_status mp_compare_run_new(const struct mp_graph *g, struct mp_backend *be, struct mp_backend *host,
-                                  struct mp_compare_run **out, struct mp_error *e)
+                                  size_t max_memory, struct mp_compare_run **out, struct mp_error *e)
 {
 	struct mp_compare_run *c = calloc(1, sizeof *c);
 	int maxio = 1;
@@ -83,7 +83,7 @@ enum mp_status mp_compare_run_new(const struct mp_graph *g, struct mp_backend *b
 	c->policy.base = MP_POLICY_FP32;
 	c->policy.on_mismatch = MP_MISMATCH_CAST;
 	/* the reference PyTorch users take: the model in fp32, the batch cast to fp32 */
-	struct mp_exec_options o = { .policy = &c->policy, .float_inputs = MP_F32 };
+	struct mp_exec_options o = { .policy = &c->policy, .float_inputs = MP_F32, .max_memory = max_memory };
 	if ((st = mp_exec_new(g, be, host, &o, &c->shadow, e))) {
 		mp_compare_run_free(c);
 		return mp_error_prefix(e, "the fp32 shadow run: ");

@@ -20,8 +20,9 @@ struct mp_compare_run;
 typedef enum mp_status (*mp_compare_fn)(void *user, size_t i, const struct mp_tensor *const *ref,
                                         const struct mp_tensor *const *own, struct mp_error *e);
 
+/* max_memory: the shadow run's activation budget (0: exec.h's default). */
 enum mp_status mp_compare_run_new(const struct mp_graph *g, struct mp_backend *be, struct mp_backend *host,
-                                  struct mp_compare_run **out, struct mp_error *e);
+                                  size_t max_memory, struct mp_compare_run **out, struct mp_error *e);
 void mp_compare_run_free(struct mp_compare_run *c);
 enum mp_status mp_compare_run_begin(struct mp_compare_run *c, const struct mp_batch *b, struct mp_error *e);
 /* Runs the shadow through node i; `tested` is the run under test, at its

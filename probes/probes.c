@@ -195,7 +195,7 @@ enum mp_status mp_probes_new(const struct mp_graph *g, struct mp_backend *be, st
 		st = mp_error_set(e, MP_ERR_NOMEM, "out of memory");
 		goto fail;
 	}
-	if (p->o.compare && (st = mp_compare_run_new(g, be, host, &p->cmp, e)))
+	if (p->o.compare && (st = mp_compare_run_new(g, be, host, p->o.max_memory, &p->cmp, e)))
 		goto fail;
 	*out = p;
 	return MP_OK;

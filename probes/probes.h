@@ -51,6 +51,7 @@ struct mp_probe_options {
 	char **captures;   /* globs over value and node names: whole tensors kept */
 	int nbreaks;
 	struct mp_breakpoint *breaks;
+	size_t max_memory; /* the fp32 shadow run's activation budget (exec.h); 0: the default */
 };
 
 /* Defaults: stats and diversity on, no comparison, tol 1e-2. */

@@ -382,6 +382,7 @@ int mp_cmd_run(int argc, char **argv)
 		goto out;
 
 	struct mp_exec_options xo = { .policy = &policy, .max_memory = limits.max_memory };
+	po.max_memory = limits.max_memory; /* the fp32 shadow run of --compare too */
 	/* the GPU when asked, or when there is one and the choice is ours */
 	bool want_gpu = !strcmp(device, "cuda") || (!strcmp(device, "auto") && mp_backend_cuda_present());
 	if (mp_graph_load_limited(argv[optind], &limits.graph, &g, &e) ||
