@@ -112,12 +112,19 @@ __device__ __forceinline__ double finish_f(const red_geom &g, double a, double s
 	}
 }
 
+/* double -> int64 without undefined behaviour: log 0 is -inf (issue 13;
+ * the CPU refuses that result, here it saturates) */
+__device__ __forceinline__ int64_t sat_i64(double v)
+{
+	return v != v ? 0 : v <= -9.2e18 ? INT64_MIN : v >= 9.2e18 ? INT64_MAX : (int64_t)v;
+}
+
 __device__ __forceinline__ int64_t finish_i(const red_geom &g, int64_t a)
 {
 	switch (g.op) {
 	case MP_OP_REDUCE_MEAN: return g.count ? a / g.count : 0;
-	case MP_OP_REDUCE_L2: return (int64_t)sqrt((double)a);
-	case MP_OP_REDUCE_LOG_SUM: case MP_OP_REDUCE_LOG_SUM_EXP: return (int64_t)log((double)a);
+	case MP_OP_REDUCE_L2: return (int64_t)sqrt((double)(uint64_t)a); /* the sum of squares wraps unsigned */
+	case MP_OP_REDUCE_LOG_SUM: case MP_OP_REDUCE_LOG_SUM_EXP: return sat_i64(log((double)a));
 	default: return a;
 	}
 }
