@@ -123,6 +123,27 @@ enum mp_status mp_store_create(const char *path, sqlite3 **out, struct mp_error 
 	return MP_OK;
 }
 
+static bool side_file_exists(const char *path, const char *suffix)
+{
+	char side[4096 + 16];
+	struct stat sb;
+	return (size_t)snprintf(side, sizeof side, "%s%s", path, suffix) >= sizeof side || lstat(side, &sb) == 0;
+}
+
+/* "file:PATH?immutable=1", PATH percent-encoded; false when it does not fit. */
+static bool immutable_uri(const char *path, char *uri, size_t size)
+{
+	size_t n = (size_t)snprintf(uri, size, "file:");
+	for (const unsigned char *c = (const unsigned char *)path; *c; c++) {
+		bool plain = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+		             *c == '/' || *c == '.' || *c == '_' || *c == '-';
+		if (n + 4 >= size)
+			return false;
+		n += plain ? (size_t)snprintf(uri + n, size - n, "%c", *c) : (size_t)snprintf(uri + n, size - n, "%%%02X", *c);
+	}
+	return (size_t)snprintf(uri + n, size - n, "?immutable=1") < size - n;
+}
+
 enum mp_status mp_store_open_readonly(const char *path, sqlite3 **out, struct mp_error *e)
 {
 	sqlite3 *db = NULL;
@@ -134,7 +155,17 @@ enum mp_status mp_store_open_readonly(const char *path, sqlite3 **out, struct mp
 		return mp_error_set(e, MP_ERR_IO, "%s: %s", path, strerror(errno));
 	if (!S_ISREG(sb.st_mode))
 		return mp_error_set(e, MP_ERR_IO, "%s: not a file", path);
-	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+	/* No -wal (and no hot journal) beside it: no run is writing it, and none
+	 * will (sessions are written once, by the run that made them).  Opened
+	 * immutable then, so that reading leaves nothing beside the file: a
+	 * read-only connection to a WAL database would leave a -wal and a -shm
+	 * in the folder of whoever sent it. */
+	char uri[3 * 4096 + 32];
+	bool quiet = !side_file_exists(path, "-wal") && !side_file_exists(path, "-journal") &&
+	             immutable_uri(path, uri, sizeof uri);
+	int rc = quiet ? sqlite3_open_v2(uri, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL) :
+	                 sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL);
+	if (rc != SQLITE_OK) {
 		st = mp_store_error(db, path, "cannot open", e);
 		sqlite3_close(db);
 		return st;

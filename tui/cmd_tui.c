@@ -30,6 +30,8 @@ static const char *const tui_help =
 	"  --compare fp32       also run each batch in fp32 and compare every node\n"
 	"  --tol X              relative L2 error that flags a node (default 0.01)\n"
 	"  --break COND         live runs stop at nan, inf, overflow, tol or node=GLOB\n"
+	MP_CLI_LIMIT_HELP
+	MP_CLI_MEMORY_HELP
 	"  -h, --help           this help\n\n"
 	"Environment: NO_COLOR=1 draws without colour.\n"
 	"Exit status: 0 quit, 2 bad usage or input, 1 internal failure.\n";
@@ -128,6 +130,8 @@ int mp_cmd_tui(int argc, char **argv)
 		MP_CLI_PROBE_OPTIONS,
 		{ "demo", no_argument, NULL, OPT_DEMO }, /* mpdbg demo's: its first message */
 		MP_CLI_POLICY_OPTIONS,
+		MP_CLI_LIMIT_OPTIONS,
+		MP_CLI_MEMORY_OPTION,
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -166,6 +170,14 @@ int mp_cmd_tui(int argc, char **argv)
 				rc = MP_EXIT_INPUT;
 			break;
 		case OPT_DEMO: demo = true; break;
+		case MP_OPT_MAX_NODES: case MP_OPT_MAX_VALUES: case MP_OPT_MAX_MEMORY: {
+			struct mp_cli_limits l = { lo.limits, lo.max_memory };
+			if (!mp_cli_limit_option("tui", c, optarg, &l))
+				rc = MP_EXIT_INPUT;
+			lo.limits = l.graph;
+			lo.max_memory = l.max_memory;
+			break;
+		}
 		case 'h': fputs(tui_help, stdout); goto out;
 		case MP_OPT_POLICY: case MP_OPT_FP32: case MP_OPT_DTYPE: case MP_OPT_ON_MISMATCH:
 			if (!mp_cli_policy_option("tui", c, optarg, &policy, &policy_given))
@@ -196,17 +208,18 @@ int mp_cmd_tui(int argc, char **argv)
 		rc = mp_cli_usage_error("tui", "--device is cpu, cuda or auto, not '%s'", lo.device);
 		goto out;
 	}
+	/* a session is read before the terminal is asked for: a file it
+	 * refuses is refused the same way with or without one */
+	if (replay && mp_view_open(path, &v, &e)) {
+		rc = mp_cli_fail(&e);
+		goto out;
+	}
 	if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)) {
 		fprintf(stderr, "mpdbg tui: needs a terminal (for a report: mpdbg report FILE.db)\n");
 		rc = MP_EXIT_INPUT;
 		goto out;
 	}
-	if (replay) {
-		if (mp_view_open(path, &v, &e)) {
-			rc = mp_cli_fail(&e);
-			goto out;
-		}
-	} else {
+	if (!replay) {
 		lo.model = path;
 		lo.policy = &policy;
 		lo.probes = &po;

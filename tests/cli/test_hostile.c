@@ -88,6 +88,32 @@ static const struct hostile_case cases[] = {
 	{ "cli_layernorm_scale_read.onnx", { "run", F, "--data", "{R}/x_1x1M.safetensors", "--device", "cpu" }, 2, { "node 'LayerNormalization_y'", "scale (input 1) has shape [5]", "normalised dims [1048576]" } },
 
 	/* ---- session files (item 2, item 4's deep module path) ---- */
+	/* captures whose shape or dtype lie about their blob: refused before the
+	 * batch file is looked for (that one lies outside the session's folder) */
+	{ "capture_shape_lie.db", { "overlay", F, "--batch", "0", "--out", "{T}/out.png" }, 2,
+	  { "the capture of 'joints_3d' in batch 0 is damaged", "shape [4, 21, 300]", "not the blob's 504 bytes" } },
+	{ "capture_shape_lie.db", { "diversity", F, "--out", "{T}/out_d.png" }, 2,
+	  { "the capture of 'joints_3d' in batch 0 is damaged", "shape [4, 21, 300]", "not the blob's 504 bytes" } },
+	{ "capture_dtype_bad.db", { "overlay", F, "--batch", "0", "--out", "{T}/out.png" }, 2,
+	  { "the capture of 'joints_3d' in batch 0 is damaged", "dtype int64", "not a float dtype" } },
+	{ "capture_dtype_bad.db", { "diversity", F, "--out", "{T}/out_d.png" }, 2,
+	  { "the capture of 'joints_3d' in batch 0 is damaged", "dtype int64", "not a float dtype" } },
+	/* damaged pages: the error of the read that met them, nothing leaked */
+	{ "garbled_1.db", { "report", F }, 2, { "reading: database disk image is malformed" } },
+	{ "garbled_1.db", { "export", F, "--format", "json" }, 2, { "reading: database disk image is malformed" } },
+	{ "session_report_leak.db", { "report", F }, 2, { "reading: database disk image is malformed" } },
+	{ "session_report_leak.db", { "report", F, "--json" }, 2, { "reading: database disk image is malformed" } },
+	/* ESC/OSC in the model path and batch sources: printed escaped (that no
+	 * raw ESC byte is written is checked by test_sessions' hostile strings) */
+	{ "session_escape_injection.db", { "report", F }, 0, { "model        \\x1b[31mRED\\x1b[0m", "\\x1b]0;pwned\\x07\\x1b[2Jbatch" } },
+	{ "session_escape_injection.db", { "export", F, "--format", "csv" }, 0, { "\\x1b]0;pwned\\x07\\x1b[2Jbatch" } },
+	/* a 200,000-level module path: refused at once, naming the limit */
+	{ "session_module_deep_200k.db", { "overlay", F, "--batch", "0", "--out", "{T}/out.png" }, 2,
+	  { "node 0's module path is 200001 levels", "at most 256 levels and 4096 bytes" } },
+	{ "session_module_deep_200k.db", { "diversity", F, "--out", "{T}/out_d.png" }, 2,
+	  { "node 0's module path is 200001 levels", "at most 256 levels and 4096 bytes" } },
+	{ "session_module_deep_200k.db", { "tui", F }, 2, { "node 0's module path is 200001 levels", "at most 256 levels" } },
+	{ "session_module_deep_200k.db", { "report", F }, 0, { "batches" } },
 
 	/* ---- loading: external data, limits, safetensors (items 3, 4, 5) ---- */
 	{ "onnx_bomb_8x2GB.onnx", { "run", F, "--synthetic", "--device", "cpu" }, 2,
