@@ -89,6 +89,8 @@ struct mp_live_options {
 	long threads;
 	struct mp_policy *policy;            /* taken over */
 	struct mp_probe_options *probes;     /* taken over */
+	struct mp_graph_limits limits;       /* --max-nodes, --max-values (0: defaults) */
+	size_t max_memory;                   /* --max-memory (0: the default) */
 };
 /* Called as a live batch runs; returning true interrupts it. */
 typedef bool (*mp_live_progress_fn)(void *user, size_t batch, size_t node, size_t nnodes);

@@ -77,13 +77,14 @@ enum mp_status mp_live_open(const struct mp_live_options *o, struct mp_live **ou
 	memset(o->policy, 0, sizeof *o->policy);
 	l->po = *o->probes;
 	memset(o->probes, 0, sizeof *o->probes);
+	l->po.max_memory = o->max_memory; /* the fp32 shadow run's budget too */
 	l->stepping = -1;
 	bool want_gpu = !strcmp(o->device, "cuda") || (!strcmp(o->device, "auto") && mp_backend_cuda_present());
-	if ((st = mp_graph_load(o->model, &l->g, e)) || (st = mp_batch_source_open_glob(o->data, o->glob, &l->src, e)) ||
+	if ((st = mp_graph_load_limited(o->model, &o->limits, &l->g, e)) || (st = mp_batch_source_open_glob(o->data, o->glob, &l->src, e)) ||
 	    (st = mp_backend_cpu_new((int)o->threads, &l->cpu, e)) || (want_gpu && (st = mp_backend_cuda_new(0, &l->gpu, e))))
 		goto fail;
 	struct mp_backend *be = l->gpu ? l->gpu : l->cpu;
-	struct mp_exec_options xo = { .policy = &l->policy };
+	struct mp_exec_options xo = { .policy = &l->policy, .max_memory = o->max_memory };
 	if ((st = mp_exec_new(l->g, be, l->cpu, &xo, &l->r.x, e)) ||
 	    (st = mp_probes_new(l->g, be, l->cpu, &l->policy, &l->po, &l->r.probes, e)))
 		goto fail;
