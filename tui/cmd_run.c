@@ -36,6 +36,7 @@ static const char *const run_help =
 	"                       (repeatable; default 1)\n"
 	"  --seed N             with --synthetic, random values from seed N instead of\n"
 	"                       zeros: floats in [-1, 1), integers in [0, 10), bools\n"
+	"                       0 or 1\n"
 	"  --batches N          run the first N batches only (with --synthetic: N\n"
 	"                       batches, default 1)\n"
 	"  --device DEV         cpu, cuda or auto (default auto: the GPU when there is one)\n"
@@ -374,6 +375,8 @@ int mp_cmd_run(int argc, char **argv)
 		rc = mp_cli_usage_error("run", "--data and --synthetic are two sources of batches: pick one");
 	else if (!synthetic && (so.ndims || seed_given))
 		rc = mp_cli_usage_error("run", "--dim and --seed go with --synthetic");
+	else if (synthetic && glob)
+		rc = mp_cli_usage_error("run", "--glob goes with --data, not --synthetic");
 	else if (strcmp(device, "cpu") && strcmp(device, "cuda") && strcmp(device, "auto"))
 		rc = mp_cli_usage_error("run", "--device is cpu, cuda or auto, not '%s'", device);
 	else if (no_probes && (po.compare || po.nbreaks || po.ncaptures))
