@@ -2,13 +2,16 @@
  * them, checked on the pixels: a tiny model whose 3D joints are its input
  * (so the predictions are known), a batch with images, intrinsics and
  * ground truth, recorded by `mpdbg run`, drawn, and the PNG decoded with
- * libpng.  Usage: test_overlay PATH/TO/mpdbg */
+ * libpng.  A session's batch files are opened only inside its folder or the
+ * one --data names.  Usage: test_overlay PATH/TO/mpdbg */
 #include <math.h>
 #include <png.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -237,6 +240,61 @@ static void test_overlay_errors(void **state)
 	free(model), free(batch), free(db), free(png), free(sk), free(bad);
 }
 
+static void set_source(const char *db, const char *source)
+{
+	sqlite3 *h;
+	sqlite3_stmt *s;
+	assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(h, "UPDATE batches SET source = ?", -1, &s, NULL), SQLITE_OK);
+	sqlite3_bind_text(s, 1, source, -1, SQLITE_STATIC);
+	assert_int_equal(sqlite3_step(s), SQLITE_DONE);
+	sqlite3_finalize(s);
+	sqlite3_close(h);
+}
+
+/* A session is someone else's file: the batch file it names is opened only
+ * inside the session's folder or the one --data names. */
+static void test_sources_confined(void **state)
+{
+	(void)state;
+	char *model, *batch, *sent = mp_test_join(dir, "sent"), png[4096];
+	int npng = 0;
+#define PNG (snprintf(png, sizeof png, "%s/src%d.png", dir, npng++), png) /* outputs are not replaced */
+	make_fixture(&model, &batch, false);
+	assert_int_equal(mkdir(sent, 0755), 0);
+	char *db = mp_test_join(sent, "s.db"), *copy = mp_test_join(sent, "ring.safetensors");
+	assert_int_equal(run((const char *[]){ "run", model, "--data", batch, "--device", "cpu", "--session", db, NULL }), 0);
+	/* the batch outside the session's folder: refused, unless --data names it */
+	assert_int_equal(run((const char *[]){ "overlay", db, "--batch", "0", "--out", PNG, NULL }), 2);
+	assert_int_equal(run((const char *[]){ "diversity", db, "--out", PNG, NULL }), 2);
+	assert_int_equal(run((const char *[]){ "overlay", db, "--batch", "0", "--out", PNG, "--data", dir, NULL }), 0);
+	assert_int_equal(run((const char *[]){ "overlay", db, "--batch", "0", "--out", PNG, "--data", batch, NULL }), 0);
+	assert_int_equal(run((const char *[]){ "diversity", db, "--out", PNG, "--data", dir, NULL }), 0);
+	/* a link in the session's folder that leads out of it: refused */
+	assert_int_equal(symlink(batch, copy), 0);
+	assert_int_equal(run((const char *[]){ "overlay", db, "--batch", "0", "--out", PNG, NULL }), 2);
+	unlink(copy);
+	/* the session sent with its batch: the file of that name beside it */
+	FILE *in = fopen(batch, "rb"), *out = fopen(copy, "wb");
+	char buf[4096];
+	size_t n;
+	while ((n = fread(buf, 1, sizeof buf, in)) > 0)
+		fwrite(buf, 1, n, out);
+	fclose(in), fclose(out);
+	assert_int_equal(run((const char *[]){ "overlay", db, "--batch", "0", "--out", PNG, NULL }), 0);
+	/* sources pointing anywhere else: refused, --data or not (a file of the
+	 * same name inside would be taken: it is inside) */
+	unlink(copy);
+	const char *evil[] = { "/etc/passwd", "../ring.safetensors", "/dev/zero", "" };
+	for (int k = 0; k < 4; k++) {
+		set_source(db, evil[k]);
+		assert_int_equal(run((const char *[]){ "overlay", db, "--batch", "0", "--out", PNG, NULL }), 2);
+		assert_int_equal(run((const char *[]){ "overlay", db, "--batch", "0", "--out", PNG, "--data", sent, NULL }), 2);
+	}
+#undef PNG
+	free(model), free(batch), free(sent), free(db), free(copy);
+}
+
 static void test_diversity_verdicts(void **state)
 {
 	(void)state;
@@ -271,6 +329,7 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_overlay_pixels),
 		cmocka_unit_test(test_overlay_errors),
+		cmocka_unit_test(test_sources_confined),
 		cmocka_unit_test(test_diversity_verdicts),
 	};
 	cmocka_set_message_output(CM_OUTPUT_TAP);
