@@ -166,7 +166,9 @@ enum mp_status mp_store_open_readonly(const char *path, sqlite3 **out, struct mp
 	int rc = quiet ? sqlite3_open_v2(uri, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL) :
 	                 sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL);
 	if (rc != SQLITE_OK) {
-		st = mp_store_error(db, path, "cannot open", e);
+		/* out of memory, SQLite may give no handle to ask */
+		st = !db && rc == SQLITE_NOMEM ? mp_error_set(e, MP_ERR_NOMEM, "%s: cannot open: out of memory", path) :
+		                                 mp_store_error(db, path, "cannot open", e);
 		sqlite3_close(db);
 		return st;
 	}
@@ -176,7 +178,9 @@ enum mp_status mp_store_open_readonly(const char *path, sqlite3 **out, struct mp
 	sqlite3_stmt *s = NULL;
 	bool has_run = is_db && sqlite3_prepare_v2(db, "SELECT id FROM run", -1, &s, NULL) == SQLITE_OK;
 	sqlite3_finalize(s);
-	if (!is_db) {
+	if ((!is_db || !has_run) && (sqlite3_errcode(db) & 0xFF) == SQLITE_NOMEM) {
+		st = mp_store_error(db, path, "cannot read", e); /* not the file's fault */
+	} else if (!is_db) {
 		st = mp_error_set(e, MP_ERR_FORMAT, "%s: not an mpdbg session (not an SQLite database: %s)", path,
 		                  sqlite3_errmsg(db));
 	} else if (v < 0) {
