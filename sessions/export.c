@@ -25,7 +25,10 @@ static enum mp_status dump(json_t *j, FILE *out, const char *path, struct mp_err
 	/* ENSURE_ASCII: strings from JSON columns (shapes, argv) are the
 	 * session's own; as \uXXXX no control character reaches a terminal */
 	int rc = j ? json_dumpf(j, out, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY | JSON_ENSURE_ASCII) : -1;
+	bool built = j != NULL, failed_write = rc && ferror(out);
 	json_decref(j);
+	if (rc && (!built || !failed_write)) /* jansson ran out of memory, building or dumping */
+		return mp_error_set(e, MP_ERR_NOMEM, "%s: out of memory writing the export", path);
 	if (rc)
 		return mp_error_set(e, MP_ERR_IO, "%s: cannot write the export", path);
 	return MP_OK;

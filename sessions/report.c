@@ -14,6 +14,13 @@
 enum { TOP = 10 };
 
 /* Every row of a query as an object keyed by the column names. */
+/* json_object_set_new, saying when it failed (v is freed then): a report
+ * missing a section because memory ran out must not pass for a whole one */
+static enum mp_status put(json_t *o, const char *key, json_t *v, struct mp_error *e)
+{
+	return json_object_set_new(o, key, v) ? mp_error_set(e, MP_ERR_NOMEM, "out of memory building the report") : MP_OK;
+}
+
 static enum mp_status rows(struct mp_session *s, const char *sql, double arg, bool has_arg, json_t **out,
                            struct mp_error *e)
 {
@@ -100,10 +107,12 @@ static enum mp_status numerics(struct mp_session *s, const char *low, json_t *ro
 			size_t i;
 			json_t *r;
 			json_array_foreach(a, i, r) {
-				json_object_set(r, "values", json_object_get(r, "values_"));
+				if (json_object_set(r, "values", json_object_get(r, "values_")) && !st)
+					st = mp_error_set(e, MP_ERR_NOMEM, "out of memory building the report");
 				json_object_del(r, "values_");
 			}
-			json_object_set_new(o, kinds[k].key, a);
+			enum mp_status pst = put(o, kinds[k].key, a, e);
+			st = st ? st : pst;
 		}
 	}
 	return st;
@@ -129,7 +138,11 @@ static enum mp_status build(struct mp_session *s, json_t **out, struct mp_error 
 		st = mp_error_set(e, MP_ERR_FORMAT, "%s: the session has no run", s->path);
 		goto fail;
 	}
-	json_object_set(root, "run", run);
+	if (json_object_set(root, "run", run)) {
+		json_decref(a);
+		st = mp_error_set(e, MP_ERR_NOMEM, "out of memory building the report");
+		goto fail;
+	}
 	if (json_is_string(json_object_get(run, "low_dtype")))
 		low = json_string_value(json_object_get(run, "low_dtype"));
 	if (json_is_number(json_object_get(run, "tol")))
@@ -151,19 +164,22 @@ static enum mp_status build(struct mp_session *s, json_t **out, struct mp_error 
 	                  " AND NOT (reason = 'graph' AND from_dtype IS to_dtype)"
 	                  " GROUP BY reason, from_dtype, to_dtype ORDER BY reason, count DESC", 0, false, &a, e)))
 		goto fail;
-	json_object_set_new(trace, "casts", a);
+	if ((st = put(trace, "casts", a, e)))
+		goto fail;
 	if ((st = rows(s, "SELECT v.name AS value, d.from_dtype AS from_dtype, d.to_dtype AS to_dtype, d.max_abs AS"
 	                  " max_abs, d.max_rel AS max_rel FROM dtype_events d JOIN graph_values v ON v.id = d.value"
 	                  " WHERE d.reason = 'weight' AND d.batch = (SELECT MIN(idx) FROM batches)"
 	                  " ORDER BY d.max_rel DESC LIMIT 10", 0, false, &a, e)))
 		goto fail;
-	json_object_set_new(trace, "worst_weights", a);
+	if ((st = put(trace, "worst_weights", a, e)))
+		goto fail;
 	if ((st = rows(s, "SELECT DISTINCT " NODE_COLS ", d.slot AS slot, v.name AS value, d.from_dtype AS from_dtype,"
 	                  " d.to_dtype AS to_dtype, d.reason AS reason FROM dtype_events d JOIN nodes n ON n.idx = d.node"
 	                  " LEFT JOIN graph_values v ON v.id = d.value WHERE d.reason IN ('mismatch', 'blocked')"
 	                  " ORDER BY n.idx", 0, false, &a, e)))
 		goto fail;
-	json_object_set_new(trace, "mismatches", a);
+	if ((st = put(trace, "mismatches", a, e)))
+		goto fail;
 
 	if ((st = numerics(s, low, root, e)))
 		goto fail;
@@ -180,15 +196,19 @@ static enum mp_status build(struct mp_session *s, json_t **out, struct mp_error 
 	                  " JOIN nodes n ON n.idx = c.node JOIN graph_values v ON v.id = c.value GROUP BY c.value"
 	                  " ORDER BY MAX(c.rel_l2) DESC LIMIT 10", 0, false, &a, e)))
 		goto fail;
-	json_object_set_new(cmp, "worst", a);
+	if ((st = put(cmp, "worst", a, e)))
+		goto fail;
 	if ((st = rows(s, "SELECT c.batch AS batch, " NODE_COLS ", v.name AS value, c.rel_l2 AS rel_l2,"
 	                  " c.own_rel_l2 AS own_rel_l2 FROM comparisons c JOIN nodes n ON n.idx = c.node"
 	                  " JOIN graph_values v ON v.id = c.value WHERE c.rel_l2 > ?1 ORDER BY c.batch, c.node LIMIT 1",
 	                  tol, true, &a, e)))
 		goto fail;
-	json_object_set_new(cmp, "tol", mp_session_json_num(tol));
 	json_t *first = json_array_get(a, 0);
-	json_object_set_new(cmp, "first_above_tol", first ? json_incref(first) : json_null());
+	if ((st = put(cmp, "tol", mp_session_json_num(tol), e)) ||
+	    (st = put(cmp, "first_above_tol", first ? json_incref(first) : json_null(), e))) {
+		json_decref(a);
+		goto fail;
+	}
 	json_decref(a);
 
 	/* the graph outputs' diversity, averaged over batches */
@@ -198,16 +218,19 @@ static enum mp_status build(struct mp_session *s, json_t **out, struct mp_error 
 	                  " WHERE v.is_output AND s.div_across IS NOT NULL GROUP BY s.value ORDER BY s.value",
 	                  0, false, &a, e)))
 		goto fail;
-	json_object_set_new(root, "diversity", a);
+	if ((st = put(root, "diversity", a, e)))
+		goto fail;
 
 	if ((st = rows(s, "SELECT idx AS batch, source, ms, status, message FROM batches ORDER BY idx", 0, false, &a, e)))
 		goto fail;
-	json_object_set_new(root, "batches", a);
+	if ((st = put(root, "batches", a, e)))
+		goto fail;
 	if ((st = rows(s, "SELECT h.batch AS batch, h.kind AS kind, h.spec AS spec, h.node AS node, n.name AS name,"
 	                  " v.name AS value, h.message AS message FROM breakpoint_hits h LEFT JOIN nodes n ON n.idx = h.node"
 	                  " LEFT JOIN graph_values v ON v.id = h.value ORDER BY h.batch", 0, false, &a, e)))
 		goto fail;
-	json_object_set_new(root, "breakpoints", a);
+	if ((st = put(root, "breakpoints", a, e)))
+		goto fail;
 	*out = root;
 	return MP_OK;
 fail:
@@ -376,8 +399,12 @@ enum mp_status mp_session_report(struct mp_session *s, FILE *out, bool json, str
 	if (st)
 		return st;
 	if (json) {
-		/* ENSURE_ASCII: no byte of the session's strings reaches a terminal raw */
-		json_dumpf(root, out, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
+		/* ENSURE_ASCII: no byte of the session's strings reaches a terminal raw;
+		 * jansson stops half-way when it runs out of memory */
+		if (json_dumpf(root, out, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII)) {
+			json_decref(root);
+			return mp_error_set(e, MP_ERR_NOMEM, "%s: out of memory writing the report", s->path);
+		}
 		fputc('\n', out);
 	} else {
 		print_text(out, root);
