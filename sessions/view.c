@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "names.h"
 #include "session.h"
 #include "store.h"
 #include "text.h"
@@ -50,18 +51,14 @@ static enum mp_status finish(struct mp_view *v, sqlite3_stmt *s, int rc, struct 
 	return st;
 }
 
-static int32_t value_id(const struct mp_view *v, const char *name)
-{
-	if (!*name)
-		return -1;
-	for (size_t i = 0; i < v->nvalues; i++) /* once per node input at open: fine for graphs of thousands */
-		if (!strcmp(v->values[i].name, name))
-			return (int32_t)i;
-	return -1;
-}
+/* Value names and module paths to ids, while the graph is read. */
+struct graph_index {
+	struct mp_names values, modules;
+	size_t module_bytes; /* of the modules' paths, each stored whole */
+};
 
-/* A JSON array of value names as ids. */
-static int32_t *names_to_ids(const struct mp_view *v, const char *json, int *n)
+/* A JSON array of value names as ids ('' and unknown names: -1). */
+static int32_t *names_to_ids(const struct graph_index *ix, const char *json, int *n)
 {
 	json_error_t je;
 	json_t *a = json_loads(json, 0, &je);
@@ -78,7 +75,7 @@ static int32_t *names_to_ids(const struct mp_view *v, const char *json, int *n)
 			json_decref(a);
 			return NULL;
 		}
-		ids[i] = value_id(v, name);
+		ids[i] = *name ? mp_names_find(&ix->values, name) : -1;
 		free(name);
 	}
 	*n = (int)json_array_size(a);
@@ -89,8 +86,8 @@ static int32_t *names_to_ids(const struct mp_view *v, const char *json, int *n)
 /* The module tree from the dotted paths, in order of first appearance.
  * A path is bounded before anything is built from it: each level copies its
  * prefix, so a path 200,000 levels deep would cost gigabytes. */
-static enum mp_status module_for(struct mp_view *v, int64_t node, const char *path, size_t *cap, int32_t *out,
-                                 struct mp_error *e)
+static enum mp_status module_for(struct mp_view *v, struct graph_index *ix, int64_t node, const char *path,
+                                 size_t *cap, int32_t *out, struct mp_error *e)
 {
 	size_t len = strlen(path), depth = 1;
 	for (const char *c = path; *c; c++)
@@ -106,9 +103,9 @@ static enum mp_status module_for(struct mp_view *v, int64_t node, const char *pa
 	size_t pos = 0; /* where the first missing component starts */
 	for (size_t end = len;;) {
 		buf[end] = '\0';
-		for (size_t i = 1; i < v->nmodules && !pos; i++)
-			if (!strcmp(v->modules[i].path, buf))
-				parent = (int32_t)i, pos = end + 1;
+		int32_t known = mp_names_find(&ix->modules, buf);
+		if (known > 0)
+			parent = known, pos = end + 1;
 		char *dot = pos ? NULL : strrchr(buf, '.');
 		if (!dot)
 			break;
@@ -117,6 +114,12 @@ static enum mp_status module_for(struct mp_view *v, int64_t node, const char *pa
 	while (pos <= len) {
 		const char *dot = strchr(path + pos, '.');
 		size_t end = dot ? (size_t)(dot - path) : len;
+		/* each level keeps its whole path: 4096 bytes and 256 levels a
+		 * node would otherwise let a small file take gigabytes */
+		if ((ix->module_bytes += end + 1) > MP_VIEW_MODULE_BYTES_MAX)
+			return mp_error_set(e, MP_ERR_FORMAT, "%s: the module paths of the nodes up to node %lld take more than "
+			                    "%d MiB; mpdbg reads at most that", v->path, (long long)node,
+			                    MP_VIEW_MODULE_BYTES_MAX >> 20);
 		if (v->nmodules == *cap) {
 			size_t nc = *cap ? 2 * *cap : 64;
 			struct mp_view_module *nm = realloc(v->modules, nc * sizeof *nm);
@@ -132,7 +135,7 @@ static enum mp_status module_for(struct mp_view *v, int64_t node, const char *pa
 		m->depth = v->modules[parent].depth + 1;
 		m->first_node = m->last_node = -1;
 		v->nmodules++;
-		if (!m->path || !m->name)
+		if (!m->path || !m->name || !mp_names_add(&ix->modules, m->path, (int32_t)(v->nmodules - 1)))
 			return mp_error_set(e, MP_ERR_NOMEM, "out of memory");
 		parent = (int32_t)(v->nmodules - 1);
 		pos = end + 1;
@@ -160,7 +163,7 @@ static enum mp_status rows_array(struct mp_view *v, const char *count_sql, size_
 	return (*out = calloc(*n + 1, elem)) ? MP_OK : mp_error_set(e, MP_ERR_NOMEM, "out of memory");
 }
 
-static enum mp_status load_graph(struct mp_view *v, struct mp_error *e)
+static enum mp_status load_graph_indexed(struct mp_view *v, struct graph_index *ix, struct mp_error *e)
 {
 	sqlite3_stmt *s = NULL;
 	enum mp_status st;
@@ -192,8 +195,9 @@ static enum mp_status load_graph(struct mp_view *v, struct mp_error *e)
 	if ((st = finish(v, s, rc, e)))
 		return st;
 	for (size_t i = 0; i < v->nvalues; i++)
-		if (!v->values[i].name && (!(v->values[i].name = strdup("")) || !(v->values[i].kind = strdup("")) ||
-		                           !(v->values[i].dtype = strdup(""))))
+		if ((!v->values[i].name && (!(v->values[i].name = strdup("")) || !(v->values[i].kind = strdup("")) ||
+		                            !(v->values[i].dtype = strdup("")))) ||
+		    !mp_names_add(&ix->values, v->values[i].name, (int32_t)i))
 			return mp_error_set(e, MP_ERR_NOMEM, "out of memory");
 
 	if ((st = rows_array(v, "SELECT count(*) FROM nodes", sizeof *v->nodes, &v->nnodes, (void **)&v->nodes, e)))
@@ -218,15 +222,15 @@ static enum mp_status load_graph(struct mp_view *v, struct mp_error *e)
 		n->module = dup_col(s, 3);
 		n->exec_dtype = dup_col(s, 4);
 		const char *ins = (const char *)sqlite3_column_text(s, 5), *outs = (const char *)sqlite3_column_text(s, 6);
-		n->inputs = names_to_ids(v, ins ? ins : "", &n->ninputs);
-		n->outputs = names_to_ids(v, outs ? outs : "", &n->noutputs);
+		n->inputs = names_to_ids(ix, ins ? ins : "", &n->ninputs);
+		n->outputs = names_to_ids(ix, outs ? outs : "", &n->noutputs);
 		if (!n->name || !n->op || !n->module || !n->exec_dtype || !n->inputs || !n->outputs) {
 			sqlite3_finalize(s);
 			return n->inputs && n->outputs ? mp_error_set(e, MP_ERR_NOMEM, "out of memory") :
 			                                 corrupt(v, "a node's inputs or outputs", e);
 		}
 		n->module_id = 0;
-		if (*n->module && (st = module_for(v, i, n->module, &cap, &n->module_id, e))) {
+		if (*n->module && (st = module_for(v, ix, i, n->module, &cap, &n->module_id, e))) {
 			sqlite3_finalize(s);
 			return st;
 		}
@@ -246,6 +250,17 @@ static enum mp_status load_graph(struct mp_view *v, struct mp_error *e)
 		}
 	}
 	return MP_OK;
+}
+
+static enum mp_status load_graph(struct mp_view *v, struct mp_error *e)
+{
+	struct graph_index ix = { .module_bytes = 0 };
+	mp_names_init(&ix.values);
+	mp_names_init(&ix.modules);
+	enum mp_status st = load_graph_indexed(v, &ix, e);
+	mp_names_free(&ix.values);
+	mp_names_free(&ix.modules);
+	return st;
 }
 
 static enum mp_status load_run(struct mp_view *v, struct mp_error *e)

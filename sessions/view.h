@@ -34,10 +34,11 @@ struct mp_view_value {
 };
 
 /* Limits on what a session may hold, checked as it is read (a session is a
- * file someone else made): module paths (their levels and bytes), and one
- * captured tensor's bytes. */
+ * file someone else made): module paths (their levels and bytes, and all
+ * of them together), and one captured tensor's bytes. */
 #define MP_VIEW_MODULE_DEPTH_MAX 256
 #define MP_VIEW_MODULE_PATH_MAX 4096
+#define MP_VIEW_MODULE_BYTES_MAX (64 << 20) /* all modules' paths together */
 #define MP_VIEW_CAPTURE_MAX_BYTES ((int64_t)256 << 20)
 
 /* The module tree from the nodes' dotted module paths; 0 is the model. */
