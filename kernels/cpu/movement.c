@@ -121,7 +121,8 @@ enum mp_status cpu_slice(void *ctx, const struct mp_op_call *c, struct mp_error 
 	char *base = x->data;
 	for (int d = 0; d < x->ndim; d++) {
 		base += p->start[d] * x->strides[d];
-		src.strides[d] = x->strides[d] * p->step[d];
+		/* one element: the step is never taken (and may be near INT64_MAX) */
+		src.strides[d] = o->shape[d] > 1 ? x->strides[d] * p->step[d] : x->strides[d];
 		src.shape[d] = o->shape[d];
 	}
 	src.data = base;
