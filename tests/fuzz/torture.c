@@ -346,7 +346,8 @@ int main(int argc, char **argv)
 	long nomem = 0, other = 0, absorbed = 0, trials = 0, nspared = 0;
 	for (long at = only ? only : 1; at <= total; at += stride) {
 		long calls = trial(f, &p, at, &o, &leaked, &failed, &spared);
-		trials++;
+		if (++trials % 1000 == 0)
+			printf("# %ld trials, at allocation %ld of %ld\n", trials, at, total);
 		const char *why = NULL;
 		if (spared) {
 			nspared++;
