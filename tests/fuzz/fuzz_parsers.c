@@ -110,6 +110,7 @@ static int one_input(enum target t, const uint8_t *data, size_t size)
 				volatile unsigned char sum = 0;
 				for (uint64_t k = 0; k < en->nbytes; k++)
 					sum ^= ((const unsigned char *)en->t.data)[k];
+				(void)sum;
 			}
 			mp_st_close(f);
 		}
@@ -120,6 +121,7 @@ static int one_input(enum target t, const uint8_t *data, size_t size)
 			volatile unsigned char sum = 0;
 			for (size_t k = 0; k < tf.t.nbytes && tf.t.t.data; k++)
 				sum ^= ((const unsigned char *)tf.t.t.data)[k];
+			(void)sum;
 			mp_onnx_tensor_file_close(&tf);
 		}
 	}
