@@ -4,9 +4,10 @@
  * that index tensors (Gather, Scatter*, Slice starts, Reshape shapes, TopK
  * k...) take varied values, in and out of range: small integers around the
  * dims, negatives, and the extremes; floats with zeros, NaN, infinities
- * and subnormals.  The policy (fp32, bf16-autocast or fp16) comes from the
- * hash too.  Kernels must refuse what they cannot compute, naming the
- * node: never read or write outside a tensor. */
+ * and subnormals (one input in four takes `run --synthetic`'s values
+ * instead, mp_batch_synthesize).  The policy (fp32, bf16-autocast or
+ * fp16) comes from the hash too.  Kernels must refuse what they cannot
+ * compute, naming the node: never read or write outside a tensor. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -122,9 +123,15 @@ static bool run(struct mp_graph *g, uint64_t rng)
 	struct mp_batch *b = NULL;
 	struct mp_exec *x = NULL;
 	struct mp_exec_options opt = { .max_tensor_bytes = 64u << 20, .policy = &pol };
+	/* one input in four through `run --synthetic`'s maker instead: its
+	 * values stay in range ([0, 10), [-1, 1)), ours go beyond on purpose */
+	struct mp_synth_options so = { .random = true, .seed = next(&rng), .max_bytes = MAX_INPUT_BYTES };
+	bool synth = next(&rng) % 4 == 0;
+	if (synth)
+		ok = !mp_batch_synthesize(g, &so, 0, &b, &e);
 	if (ok && !mp_policy_set_base(&pol, policies[next(&rng) % 3], &e) &&
-	    !mp_batch_from_tensors("fuzz", ni, names, ins, false, &b, &e) && !mp_exec_new(g, cpu, cpu, &opt, &x, &e) &&
-	    !mp_exec_begin(x, b, &e))
+	    (synth || !mp_batch_from_tensors("fuzz", ni, names, ins, false, &b, &e)) &&
+	    !mp_exec_new(g, cpu, cpu, &opt, &x, &e) && !mp_exec_begin(x, b, &e))
 		ran = !mp_exec_run(x, &e);
 	if (!ran && getenv("MP_FUZZ_VERBOSE"))
 		fprintf(stderr, "not run: %s\n", e.msg);
