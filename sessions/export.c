@@ -36,19 +36,26 @@ static enum mp_status dump(json_t *j, FILE *out, const char *path, struct mp_err
 
 static const char *low_name(int k) { return k ? "float16" : "bfloat16"; }
 
-/* Which low types the run's statistics speak of: its own, or both under fp32. */
-static void run_lows(struct mp_session *s, bool *lows)
+/* Which low types the run's statistics speak of: its own, or both under
+ * fp32.  A failed read is an error: guessing both would export columns the
+ * run never measured. */
+static enum mp_status run_lows(struct mp_session *s, bool *lows, struct mp_error *e)
 {
-	sqlite3_stmt *q;
+	sqlite3_stmt *q = NULL;
 	lows[0] = lows[1] = true;
-	if (sqlite3_prepare_v2(s->db, "SELECT low_dtype FROM run", -1, &q, NULL) == SQLITE_OK && sqlite3_step(q) == SQLITE_ROW) {
+	int rc = sqlite3_prepare_v2(s->db, "SELECT low_dtype FROM run", -1, &q, NULL);
+	if (rc == SQLITE_OK && (rc = sqlite3_step(q)) == SQLITE_ROW) {
 		const char *t = (const char *)sqlite3_column_text(q, 0);
-		if (t && !strcmp(t, "bfloat16"))
+		if (!t && sqlite3_errcode(s->db) == SQLITE_NOMEM)
+			rc = SQLITE_NOMEM;
+		else if (t && !strcmp(t, "bfloat16"))
 			lows[1] = false;
 		else if (t && !strcmp(t, "float16"))
 			lows[0] = false;
 	}
+	enum mp_status st = rc == SQLITE_ROW || rc == SQLITE_DONE ? MP_OK : mp_store_error(s->db, s->path, "reading", e);
 	sqlite3_finalize(q);
+	return st;
 }
 
 static json_t *hist_json(const void *blob, int n)
@@ -143,7 +150,8 @@ enum mp_status mp_session_export_json(struct mp_session *s, FILE *out, struct mp
 	bool first;
 	int rc = SQLITE_DONE;
 
-	run_lows(s, lows);
+	if ((st = run_lows(s, lows, e)))
+		return st;
 	fprintf(out, "{\"schema\":%d,\n\"run\":", MP_SESSION_SCHEMA);
 	if ((st = mp_session_prepare(s, "SELECT * FROM run", &q, e)))
 		return st;
@@ -228,8 +236,12 @@ enum mp_status mp_session_export_json(struct mp_session *s, FILE *out, struct mp
 			                                               "message", mp_session_json_col(qh, 4)));
 		sqlite3_reset(qh);
 		if (rs != SQLITE_DONE || rcmp != SQLITE_DONE || (rh != SQLITE_ROW && rh != SQLITE_DONE)) {
+			/* from the step's code: sqlite3_reset has cleared the handle's */
+			int bad = (rs != SQLITE_DONE ? rs : rcmp != SQLITE_DONE ? rcmp : rh) & 0xFF;
 			json_decref(b);
-			st = mp_store_error(s->db, s->path, "reading", e);
+			st = mp_error_set(e, bad == SQLITE_NOMEM ? MP_ERR_NOMEM :
+			                     bad == SQLITE_CORRUPT || bad == SQLITE_NOTADB ? MP_ERR_FORMAT : MP_ERR_IO,
+			                  "%s: reading: %s", s->path, sqlite3_errstr(bad));
 			break;
 		}
 		fputs(first ? "\n" : ",\n", out);
