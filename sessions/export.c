@@ -20,8 +20,21 @@ static json_t *col_json(sqlite3_stmt *s, int i)
 	return j ? j : json_null();
 }
 
-static enum mp_status dump(json_t *j, FILE *out, const char *path, struct mp_error *e)
+/* o[k] = v (taken over), clearing *ok when jansson could not: an object
+ * short of a member must not be exported as if whole */
+static void put(json_t *o, const char *k, json_t *v, bool *ok)
 {
+	if (json_object_set_new(o, k, v))
+		*ok = false;
+}
+
+/* j written out (and freed); ok false: it was built short of a member */
+static enum mp_status dump(json_t *j, bool ok, FILE *out, const char *path, struct mp_error *e)
+{
+	if (!ok) {
+		json_decref(j);
+		j = NULL;
+	}
 	/* ENSURE_ASCII: strings from JSON columns (shapes, argv) are the
 	 * session's own; as \uXXXX no control character reaches a terminal */
 	int rc = j ? json_dumpf(j, out, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY | JSON_ENSURE_ASCII) : -1;
@@ -58,7 +71,7 @@ static enum mp_status run_lows(struct mp_session *s, bool *lows, struct mp_error
 	return st;
 }
 
-static json_t *hist_json(const void *blob, int n)
+static json_t *hist_json(const void *blob, int n, bool *ok)
 {
 	uint64_t h[MP_HIST_BINS];
 	struct mp_error e = { 0 };
@@ -74,7 +87,7 @@ static json_t *hist_json(const void *blob, int n)
 		else if (b == MP_HIST_INF) snprintf(key, sizeof key, "inf");
 		else if (b == MP_HIST_NAN) snprintf(key, sizeof key, "nan");
 		else snprintf(key, sizeof key, "%d", b - 128);
-		json_object_set_new(o, key, json_integer((json_int_t)h[b]));
+		put(o, key, json_integer((json_int_t)h[b]), ok);
 	}
 	return o;
 }
@@ -88,47 +101,48 @@ static const char *const stats_sql =
 /* *rc: the last step's result (SQLITE_DONE when every row was read). */
 /* o[the value name in column 0] = v (taken over), the name escaped as every
  * string of a session is. */
-static void set_named(json_t *o, sqlite3_stmt *q, json_t *v)
+static void set_named(json_t *o, sqlite3_stmt *q, json_t *v, bool *ok)
 {
 	char *name = mp_text_escape_dup((const char *)sqlite3_column_text(q, 0));
-	json_object_set_new(o, name ? name : "", v);
+	put(o, name ? name : "", v, ok);
+	*ok = *ok && name;
 	free(name);
 }
 
-static json_t *batch_stats(sqlite3_stmt *q, const bool *lows, int *rc)
+static json_t *batch_stats(sqlite3_stmt *q, const bool *lows, int *rc, bool *ok)
 {
 	json_t *o = json_object();
 	while ((*rc = sqlite3_step(q)) == SQLITE_ROW) {
 		json_t *v = json_object(), *ov = json_object(), *un = json_object(), *fl = json_object();
 		static const char *const names[] = { "count", "finite", "min", "max", "mean", "std", "absmax", "zeros",
 			                             "nan", "posinf", "neginf", "min_nonzero" };
-		json_object_set_new(v, "node", mp_session_json_col(q, 24));
-		json_object_set_new(v, "dtype", mp_session_json_col(q, 1));
-		json_object_set_new(v, "shape", col_json(q, 2));
+		put(v, "node", mp_session_json_col(q, 24), ok);
+		put(v, "dtype", mp_session_json_col(q, 1), ok);
+		put(v, "shape", col_json(q, 2), ok);
 		for (int k = 0; k < 12; k++)
-			json_object_set_new(v, names[k], mp_session_json_col(q, 3 + k));
+			put(v, names[k], mp_session_json_col(q, 3 + k), ok);
 		for (int t = 0; t < 2; t++) {
 			if (!lows[t])
 				continue;
-			json_object_set_new(ov, low_name(t), mp_session_json_col(q, 15 + t));
-			json_object_set_new(un, low_name(t), mp_session_json_col(q, 17 + t));
-			json_object_set_new(fl, low_name(t), mp_session_json_col(q, 19 + t));
+			put(ov, low_name(t), mp_session_json_col(q, 15 + t), ok);
+			put(un, low_name(t), mp_session_json_col(q, 17 + t), ok);
+			put(fl, low_name(t), mp_session_json_col(q, 19 + t), ok);
 		}
-		json_object_set_new(v, "overflow", ov);
-		json_object_set_new(v, "underflow", un);
-		json_object_set_new(v, "flush", fl);
-		json_object_set_new(v, "hist", hist_json(sqlite3_column_blob(q, 21), sqlite3_column_bytes(q, 21)));
+		put(v, "overflow", ov, ok);
+		put(v, "underflow", un, ok);
+		put(v, "flush", fl, ok);
+		put(v, "hist", hist_json(sqlite3_column_blob(q, 21), sqlite3_column_bytes(q, 21), ok), ok);
 		if (sqlite3_column_type(q, 22) != SQLITE_NULL) {
 			double a = sqlite3_column_double(q, 22), w = sqlite3_column_double(q, 23);
-			json_object_set_new(v, "diversity", json_pack("{s:o, s:o, s:o}", "across", mp_session_json_num(a), "within", mp_session_json_num(w),
-			                                              "ratio", w > 0 ? mp_session_json_num(a / w) : json_null()));
+			put(v, "diversity", json_pack("{s:o, s:o, s:o}", "across", mp_session_json_num(a), "within", mp_session_json_num(w),
+			                              "ratio", w > 0 ? mp_session_json_num(a / w) : json_null()), ok);
 		}
-		set_named(o, q, v);
+		set_named(o, q, v, ok);
 	}
 	return o;
 }
 
-static json_t *batch_compare(sqlite3_stmt *q, int *rc)
+static json_t *batch_compare(sqlite3_stmt *q, int *rc, bool *ok)
 {
 	json_t *o = json_object();
 	static const char *const names[] = { "max_abs", "rel_l2", "cosine", "sqnr_db", "own_rel_l2", "inherited_rel_l2",
@@ -136,8 +150,8 @@ static json_t *batch_compare(sqlite3_stmt *q, int *rc)
 	while ((*rc = sqlite3_step(q)) == SQLITE_ROW) {
 		json_t *v = json_object();
 		for (int k = 0; k < 7; k++)
-			json_object_set_new(v, names[k], mp_session_json_col(q, 1 + k));
-		set_named(o, q, v);
+			put(v, names[k], mp_session_json_col(q, 1 + k), ok);
+		set_named(o, q, v, ok);
 	}
 	return o;
 }
@@ -147,7 +161,7 @@ enum mp_status mp_session_export_json(struct mp_session *s, FILE *out, struct mp
 	sqlite3_stmt *q = NULL, *qs = NULL, *qc = NULL, *qh = NULL;
 	enum mp_status st;
 	bool lows[2];
-	bool first;
+	bool first, ok = true; /* every member set so far */
 	int rc = SQLITE_DONE;
 
 	if ((st = run_lows(s, lows, e)))
@@ -160,9 +174,9 @@ enum mp_status mp_session_export_json(struct mp_session *s, FILE *out, struct mp
 		for (int i = 1; i < sqlite3_column_count(q); i++) {
 			const char *name = sqlite3_column_name(q, i);
 			bool is_json = !strcmp(name, "overrides") || !strcmp(name, "argv");
-			json_object_set_new(run, name, is_json ? col_json(q, i) : mp_session_json_col(q, i));
+			put(run, name, is_json ? col_json(q, i) : mp_session_json_col(q, i), &ok);
 		}
-		st = dump(run, out, s->path, e);
+		st = dump(run, ok, out, s->path, e);
 	} else if (rc != SQLITE_DONE) {
 		st = mp_store_error(s->db, s->path, "reading", e);
 	} else {
@@ -180,7 +194,7 @@ enum mp_status mp_session_export_json(struct mp_session *s, FILE *out, struct mp
 		                      mp_session_json_col(q, 2), "module", mp_session_json_col(q, 3), "exec_dtype", mp_session_json_col(q, 4), "inputs", col_json(q, 5),
 		                      "outputs", col_json(q, 6));
 		fputs(first ? "\n" : ",\n", out);
-		st = dump(n, out, s->path, e);
+		st = dump(n, ok, out, s->path, e);
 	}
 	if (!st && rc != SQLITE_DONE)
 		st = mp_store_error(s->db, s->path, "reading", e);
@@ -197,11 +211,11 @@ enum mp_status mp_session_export_json(struct mp_session *s, FILE *out, struct mp
 		json_t *ev = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "batch", mp_session_json_col(q, 0), "node", mp_session_json_col(q, 1), "slot",
 		                       mp_session_json_col(q, 2), "value", mp_session_json_col(q, 3), "from", mp_session_json_col(q, 4), "to", mp_session_json_col(q, 5), "reason", mp_session_json_col(q, 6));
 		if (sqlite3_column_type(q, 7) != SQLITE_NULL) {
-			json_object_set_new(ev, "max_abs", mp_session_json_col(q, 7));
-			json_object_set_new(ev, "max_rel", mp_session_json_col(q, 8));
+			put(ev, "max_abs", mp_session_json_col(q, 7), &ok);
+			put(ev, "max_rel", mp_session_json_col(q, 8), &ok);
 		}
 		fputs(first ? "\n" : ",\n", out);
-		st = dump(ev, out, s->path, e);
+		st = dump(ev, ok, out, s->path, e);
 	}
 	if (!st && rc != SQLITE_DONE)
 		st = mp_store_error(s->db, s->path, "reading", e);
@@ -224,16 +238,16 @@ enum mp_status mp_session_export_json(struct mp_session *s, FILE *out, struct mp
 		                      mp_session_json_col(q, 2), "ms", mp_session_json_col(q, 3), "status", mp_session_json_col(q, 4), "message", mp_session_json_col(q, 5));
 		int rs, rcmp, rh;
 		sqlite3_bind_int64(qs, 1, bi);
-		json_object_set_new(b, "stats", batch_stats(qs, lows, &rs));
+		put(b, "stats", batch_stats(qs, lows, &rs, &ok), &ok);
 		sqlite3_reset(qs);
 		sqlite3_bind_int64(qc, 1, bi);
-		json_object_set_new(b, "compare", batch_compare(qc, &rcmp));
+		put(b, "compare", batch_compare(qc, &rcmp, &ok), &ok);
 		sqlite3_reset(qc);
 		sqlite3_bind_int64(qh, 1, bi);
 		if ((rh = sqlite3_step(qh)) == SQLITE_ROW)
-			json_object_set_new(b, "breakpoint", json_pack("{s:o, s:o, s:o, s:o, s:o}", "kind", mp_session_json_col(qh, 0), "spec",
-			                                               mp_session_json_col(qh, 1), "node", mp_session_json_col(qh, 2), "value", mp_session_json_col(qh, 3),
-			                                               "message", mp_session_json_col(qh, 4)));
+			put(b, "breakpoint", json_pack("{s:o, s:o, s:o, s:o, s:o}", "kind", mp_session_json_col(qh, 0), "spec",
+			                               mp_session_json_col(qh, 1), "node", mp_session_json_col(qh, 2), "value", mp_session_json_col(qh, 3),
+			                               "message", mp_session_json_col(qh, 4)), &ok);
 		sqlite3_reset(qh);
 		if (rs != SQLITE_DONE || rcmp != SQLITE_DONE || (rh != SQLITE_ROW && rh != SQLITE_DONE)) {
 			/* from the step's code: sqlite3_reset has cleared the handle's */
@@ -245,7 +259,7 @@ enum mp_status mp_session_export_json(struct mp_session *s, FILE *out, struct mp
 			break;
 		}
 		fputs(first ? "\n" : ",\n", out);
-		st = dump(b, out, s->path, e);
+		st = dump(b, ok, out, s->path, e);
 	}
 	if (!st && rc != SQLITE_DONE)
 		st = mp_store_error(s->db, s->path, "reading", e);
