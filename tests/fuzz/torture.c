@@ -3,7 +3,7 @@
  * the path must report it with an error status and a message, free all it
  * took, and never crash.
  *
- *     torture model|session [STRIDE] [--at N]
+ *     torture model|session [STRIDE] [--at N | --from N]
  *
  * model:   loads examples/handpose/handpose_ts.onnx and its first batch and
  *          runs it through the executor on the CPU;
@@ -14,7 +14,8 @@
  * fewer than N; a run that fails must return an error status with a
  * message, one that absorbs the failure must give exactly what the run
  * without failures gave, and either must leave as many live allocations as
- * it found.  --at N runs allocation N's failure alone (for a debugger).
+ * it found.  --at N runs allocation N's failure alone (for a debugger),
+ * --from N starts there.
  *
  * The program replaces malloc, calloc, realloc, free and the aligned
  * allocators, counting calls and live blocks and forwarding to glibc's own
@@ -305,14 +306,17 @@ static bool record(const struct paths *p)
 int main(int argc, char **argv)
 {
 	if (argc < 2 || (strcmp(argv[1], "model") && strcmp(argv[1], "session"))) {
-		fprintf(stderr, "usage: torture model|session [STRIDE] [--at N]\n");
+		fprintf(stderr, "usage: torture model|session [STRIDE] [--at N | --from N]\n");
 		return 2;
 	}
 	bool model = !strcmp(argv[1], "model");
-	long stride = argc > 2 && argv[2][0] != '-' ? atol(argv[2]) : 1, only = 0;
-	for (int i = 2; i + 1 < argc; i++)
+	long stride = argc > 2 && argv[2][0] != '-' ? atol(argv[2]) : 1, only = 0, from = 1;
+	for (int i = 2; i + 1 < argc; i++) {
 		if (!strcmp(argv[i], "--at"))
 			only = atol(argv[i + 1]);
+		if (!strcmp(argv[i], "--from"))
+			from = atol(argv[i + 1]);
+	}
 	if (stride < 1)
 		stride = 1;
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -344,7 +348,7 @@ int main(int argc, char **argv)
 	if (clean.st)
 		return 1;
 	long nomem = 0, other = 0, absorbed = 0, trials = 0, nspared = 0;
-	for (long at = only ? only : 1; at <= total; at += stride) {
+	for (long at = only ? only : from; at <= total; at += stride) {
 		long calls = trial(f, &p, at, &o, &leaked, &failed, &spared);
 		if (++trials % 1000 == 0)
 			printf("# %ld trials, at allocation %ld of %ld\n", trials, at, total);
