@@ -383,7 +383,7 @@ int main(int argc, char **argv)
 				fclose(d);
 			}
 		}
-		if (why && ++bad <= 40)
+		if (why && ++bad <= 200)
 			printf("not ok %d - %s: allocation %ld of %ld failing: %s (status %d: %s; %ld left live)\n", ++tap,
 			       argv[1], at, calls, why, (int)o.st, o.msg, leaked);
 		else if (o.st && o.st != MP_ERR_NOMEM)
