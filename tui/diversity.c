@@ -233,6 +233,17 @@ static void legend2(cairo_t *cr, double x, double y, const char *a, const char *
 	mp_text(cr, x + 118, y, 11, false, MP_INK, b);
 }
 
+/* Distance x's bin of `bins` over [0, hmax], or -1 for one not finite: the
+ * predictions come from a session's captures, which may hold NaN or Inf
+ * (a NaN converted to int is undefined, and was a negative index). */
+static int dist_bin(double x, double hmax, int bins)
+{
+	if (!isfinite(x) || !isfinite(hmax) || x < 0)
+		return -1;
+	int k = hmax > 0 ? (int)(x / hmax * (bins - 1e-9)) : 0;
+	return k < bins ? k : bins - 1;
+}
+
 static double mean_dist(const double *a, const double *b, int J)
 {
 	double s = 0;
@@ -340,12 +351,13 @@ enum mp_status mp_diversity_render(struct mp_view *v, const struct mp_diversity 
 	for (int a = 0; a < n; a++)
 		for (int b = a + 1; b < n; b++) {
 			double x = mean_dist(d->pred + (size_t)a * D, d->pred + (size_t)b * D, d->J);
-			int k = hmax > 0 ? (int)(x / hmax * (BINS - 1e-9)) : 0;
-			hp[k < BINS ? k : BINS - 1]++;
+			int k = dist_bin(x, hmax, BINS);
+			if (k >= 0)
+				hp[k]++;
 			if (d->gt) {
 				x = mean_dist(d->gt + (size_t)a * D, d->gt + (size_t)b * D, d->J);
-				k = hmax > 0 ? (int)(x / hmax * (BINS - 1e-9)) : 0;
-				hg[k < BINS ? k : BINS - 1]++;
+				if ((k = dist_bin(x, hmax, BINS)) >= 0)
+					hg[k]++;
 			}
 		}
 	for (int k = 0; k < BINS; k++)
