@@ -278,12 +278,14 @@ out:
 /* ---- CSV (RFC 4180) ---- */
 
 /* Escaped first (no control character, CR and LF included, reaches the
- * file or a terminal), then quoted when it holds a comma or a quote. */
-static void csv_text(FILE *out, const char *raw)
+ * file or a terminal), then quoted when it holds a comma or a quote.
+ * False when out of memory (SQLite's text or the escaped copy): an empty
+ * cell would pass for an empty string. */
+static bool csv_text(FILE *out, const char *raw)
 {
 	char *t = raw ? mp_text_escape_dup(raw) : NULL;
 	if (!t)
-		return;
+		return false;
 	if (!strpbrk(t, ",\"")) {
 		fputs(t, out);
 	} else {
@@ -296,9 +298,10 @@ static void csv_text(FILE *out, const char *raw)
 		fputc('"', out);
 	}
 	free(t);
+	return true;
 }
 
-static void csv_col(FILE *out, sqlite3_stmt *q, int i)
+static bool csv_col(FILE *out, sqlite3_stmt *q, int i)
 {
 	switch (sqlite3_column_type(q, i)) {
 	case SQLITE_INTEGER: fprintf(out, "%lld", (long long)sqlite3_column_int64(q, i)); break;
@@ -310,9 +313,10 @@ static void csv_col(FILE *out, sqlite3_stmt *q, int i)
 			fprintf(out, "%.17g", v);
 		break;
 	}
-	case SQLITE_TEXT: csv_text(out, (const char *)sqlite3_column_text(q, i)); break;
+	case SQLITE_TEXT: return csv_text(out, (const char *)sqlite3_column_text(q, i));
 	default: break;
 	}
+	return true;
 }
 
 enum mp_status mp_session_export_csv(struct mp_session *s, FILE *out, struct mp_error *e)
@@ -339,16 +343,19 @@ enum mp_status mp_session_export_csv(struct mp_session *s, FILE *out, struct mp_
 		return st;
 	fputs(header, out);
 	int rc;
-	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+	bool ok = true;
+	while (ok && (rc = sqlite3_step(q)) == SQLITE_ROW) {
 		int nc = sqlite3_column_count(q);
-		for (int i = 0; i < nc; i++) {
+		for (int i = 0; ok && i < nc; i++) {
 			if (i)
 				fputc(',', out);
-			csv_col(out, q, i);
+			ok = csv_col(out, q, i);
 		}
 		fputs("\r\n", out);
 	}
-	if (rc != SQLITE_DONE)
+	if (!ok)
+		st = mp_error_set(e, MP_ERR_NOMEM, "%s: out of memory writing the export", s->path);
+	else if (rc != SQLITE_DONE)
 		st = mp_store_error(s->db, s->path, "reading", e);
 	sqlite3_finalize(q);
 	if (!st && (fflush(out) || ferror(out)))
