@@ -160,7 +160,11 @@ static enum mp_status rows_array(struct mp_view *v, const char *count_sql, size_
 		return st;
 	if (*n > (size_t)1 << 26)
 		return corrupt(v, "more rows than a graph has", e);
-	return (*out = calloc(*n + 1, elem)) ? MP_OK : mp_error_set(e, MP_ERR_NOMEM, "out of memory");
+	if (!(*out = calloc(*n + 1, elem))) {
+		*n = 0; /* mp_view_free walks n entries of *out */
+		return mp_error_set(e, MP_ERR_NOMEM, "out of memory");
+	}
+	return MP_OK;
 }
 
 static enum mp_status load_graph_indexed(struct mp_view *v, struct graph_index *ix, struct mp_error *e)
