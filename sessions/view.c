@@ -58,29 +58,39 @@ struct graph_index {
 };
 
 /* A JSON array of value names as ids ('' and unknown names: -1). */
-static int32_t *names_to_ids(const struct graph_index *ix, const char *json, int *n)
+/* A node's inputs or outputs, a JSON array of value names, as value ids
+ * (-1 for a name the graph lacks or ""): MP_ERR_FORMAT when the text is not
+ * an array of names, MP_ERR_NOMEM when memory ran out, so that running out
+ * is never blamed on the file. */
+static enum mp_status names_to_ids(const struct graph_index *ix, const char *json, int32_t **out, int *n)
 {
 	json_error_t je;
 	json_t *a = json_loads(json, 0, &je);
+	enum mp_status st = MP_OK;
 	int32_t *ids = NULL;
+	*out = NULL;
 	*n = 0;
-	if (!json_is_array(a) || !(ids = calloc(json_array_size(a) + 1, sizeof *ids))) {
-		json_decref(a);
-		return NULL;
-	}
-	for (size_t i = 0; i < json_array_size(a); i++) {
-		char *name = mp_text_escape_dup(json_string_value(json_array_get(a, i)));
-		if (!name) {
-			free(ids);
-			json_decref(a);
-			return NULL;
-		}
-		ids[i] = *name ? mp_names_find(&ix->values, name) : -1;
+	if (!json_is_array(a))
+		st = a || json_error_code(&je) != json_error_out_of_memory ? MP_ERR_FORMAT : MP_ERR_NOMEM;
+	else if (!(ids = calloc(json_array_size(a) + 1, sizeof *ids)))
+		st = MP_ERR_NOMEM;
+	for (size_t i = 0; !st && i < json_array_size(a); i++) {
+		const char *raw = json_string_value(json_array_get(a, i));
+		char *name = raw ? mp_text_escape_dup(raw) : NULL;
+		if (!name)
+			st = raw ? MP_ERR_NOMEM : MP_ERR_FORMAT;
+		else
+			ids[i] = *name ? mp_names_find(&ix->values, name) : -1;
 		free(name);
 	}
-	*n = (int)json_array_size(a);
 	json_decref(a);
-	return ids;
+	if (st) {
+		free(ids);
+		return st;
+	}
+	*out = ids;
+	*n = (int)json_array_size(a);
+	return MP_OK;
 }
 
 /* The module tree from the dotted paths, in order of first appearance.
@@ -226,12 +236,14 @@ static enum mp_status load_graph_indexed(struct mp_view *v, struct graph_index *
 		n->module = dup_col(s, 3);
 		n->exec_dtype = dup_col(s, 4);
 		const char *ins = (const char *)sqlite3_column_text(s, 5), *outs = (const char *)sqlite3_column_text(s, 6);
-		n->inputs = names_to_ids(ix, ins ? ins : "", &n->ninputs);
-		n->outputs = names_to_ids(ix, outs ? outs : "", &n->noutputs);
-		if (!n->name || !n->op || !n->module || !n->exec_dtype || !n->inputs || !n->outputs) {
+		if (!(st = names_to_ids(ix, ins ? ins : "", &n->inputs, &n->ninputs)))
+			st = names_to_ids(ix, outs ? outs : "", &n->outputs, &n->noutputs);
+		if (!st && (!n->name || !n->op || !n->module || !n->exec_dtype))
+			st = MP_ERR_NOMEM;
+		if (st) {
 			sqlite3_finalize(s);
-			return n->inputs && n->outputs ? mp_error_set(e, MP_ERR_NOMEM, "out of memory") :
-			                                 corrupt(v, "a node's inputs or outputs", e);
+			return st == MP_ERR_NOMEM ? mp_error_set(e, MP_ERR_NOMEM, "%s: out of memory reading the graph", v->path) :
+			                            corrupt(v, "a node's inputs or outputs", e);
 		}
 		n->module_id = 0;
 		if (*n->module && (st = module_for(v, ix, i, n->module, &cap, &n->module_id, e))) {
