@@ -7,45 +7,13 @@
 #include <string.h>
 
 #include "cpu.h"
+#include "index_shapes.h"
 
 static enum mp_status bad_index(const struct mp_op_call *c, int64_t v, int64_t dim, int axis,
                                 struct mp_error *e)
 {
 	return mp_error_set(e, MP_ERR_INPUT, "%s: indices (input 1) hold %lld, out of range for axis %d of size %lld",
 	                    mp_op_name(c->op), (long long)v, axis, (long long)dim);
-}
-
-/* Inference checked these shapes; a kernel reached some other way (a
- * backend test, a graph built by hand) checks them again rather than
- * trusting them with its reads and writes. */
-static enum mp_status bad_shape(const struct mp_op_call *c, const char *what, const struct mp_tensor *t,
-                                const struct mp_tensor *ref, const char *refname, struct mp_error *e)
-{
-	char a[256], b[256];
-	return mp_error_set(e, MP_ERR_INPUT, "%s: %s has shape %s, which does not fit %s %s", mp_op_name(c->op), what,
-	                    mp_shape_str(a, sizeof a, t->ndim, t->shape), refname,
-	                    mp_shape_str(b, sizeof b, ref->ndim, ref->shape));
-}
-
-/* indices (walked) address data on every axis but `axis` */
-static bool within(const struct mp_tensor *ind, const struct mp_tensor *x, int axis)
-{
-	if (ind->ndim != x->ndim || axis < 0 || axis >= x->ndim)
-		return false;
-	for (int d = 0; d < x->ndim; d++)
-		if (d != axis && ind->shape[d] > x->shape[d])
-			return false;
-	return true;
-}
-
-static bool same_shape(const struct mp_tensor *a, const struct mp_tensor *b)
-{
-	if (a->ndim != b->ndim)
-		return false;
-	for (int d = 0; d < a->ndim; d++)
-		if (a->shape[d] != b->shape[d])
-			return false;
-	return true;
 }
 
 static bool fix_index(int64_t *v, int64_t dim)
@@ -90,8 +58,9 @@ enum mp_status cpu_gather(void *ctx, const struct mp_op_call *c, struct mp_error
 	if (c->op == MP_OP_GATHER_ELEMENTS) {
 		int axis = p->axis_resolved, r = x->ndim;
 		int64_t idx[MP_MAX_DIMS] = { 0 };
-		if (!within(ind, x, axis))
-			return bad_shape(c, "indices (input 1)", ind, x, "data", e);
+		enum mp_status st = mp_index_check_elements(c, x, ind, NULL, axis, e);
+		if (st)
+			return st;
 		for (int64_t i = 0; i < ni; i++) {
 			int64_t v = cpu_index_at(ind, i), off = 0;
 			if (!fix_index(&v, x->shape[axis]))
@@ -108,9 +77,9 @@ enum mp_status cpu_gather(void *ctx, const struct mp_op_call *c, struct mp_error
 		return MP_OK;
 	}
 	/* GatherND */
-	if (ind->ndim < 1 || p->batch_dims < 0 || p->batch_dims >= ind->ndim ||
-	    p->batch_dims + ind->shape[ind->ndim - 1] > x->ndim)
-		return bad_shape(c, "indices (input 1)", ind, x, "data", e);
+	enum mp_status st = mp_index_check_gather_nd(c, x, ind, p->batch_dims, e);
+	if (st)
+		return st;
 	int64_t b = p->batch_dims, k = ind->shape[ind->ndim - 1], batch = 1, per = 1, slice = 1;
 	for (int d = 0; d < b; d++)
 		batch *= x->shape[d];
@@ -182,18 +151,11 @@ enum mp_status cpu_scatter(void *ctx, const struct mp_op_call *c, struct mp_erro
 
 	memcpy(o->data, x->data, mp_tensor_nbytes(o));
 	if (c->op == MP_OP_SCATTER_ND) {
+		enum mp_status st = mp_index_check_scatter_nd(c, x, ind, upd, e);
+		if (st)
+			return st;
 		int q = ind->ndim;
-		if (q < 1 || ind->shape[q - 1] > x->ndim)
-			return bad_shape(c, "indices (input 1)", ind, x, "data", e);
 		int64_t k = ind->shape[q - 1], n = 1, slice = 1;
-		/* updates: indices.shape[:-1] + data.shape[k:] */
-		bool fits = upd->ndim == q - 1 + x->ndim - (int)k;
-		for (int d = 0; fits && d < q - 1; d++)
-			fits = upd->shape[d] == ind->shape[d];
-		for (int d = (int)k; fits && d < x->ndim; d++)
-			fits = upd->shape[q - 1 + d - k] == x->shape[d];
-		if (!fits)
-			return bad_shape(c, "updates (input 2)", upd, ind, "indices", e);
 		for (int d = 0; d < q - 1; d++)
 			n *= ind->shape[d];
 		for (int d = (int)k; d < x->ndim; d++)
@@ -214,10 +176,9 @@ enum mp_status cpu_scatter(void *ctx, const struct mp_op_call *c, struct mp_erro
 	}
 	int axis = p->axis_resolved, r = x->ndim;
 	int64_t n = mp_tensor_numel(ind), idx[MP_MAX_DIMS] = { 0 };
-	if (!within(ind, x, axis))
-		return bad_shape(c, "indices (input 1)", ind, x, "data", e);
-	if (!same_shape(ind, upd))
-		return bad_shape(c, "updates (input 2)", upd, ind, "indices", e);
+	enum mp_status st = mp_index_check_elements(c, x, ind, upd, axis, e);
+	if (st)
+		return st;
 	for (int64_t i = 0; i < n; i++) {
 		int64_t v = cpu_index_at(ind, i), off = 0;
 		if (!fix_index(&v, x->shape[axis]))

@@ -7,6 +7,7 @@
 #include <cub/cub.cuh>
 
 #include "cu.cuh"
+#include "index_shapes.h"
 
 __device__ __forceinline__ int64_t ld_index(const void *p, int it, int64_t i)
 {
@@ -23,40 +24,6 @@ __device__ __forceinline__ bool fix_index(int64_t *v, int64_t dim, cu_err_rec *e
 		return true;
 	cu_report_index(err, op, axis, raw, dim);
 	return false;
-}
-
-/* The shapes the launches below address with, checked on the host as the
- * CPU kernels check them: inference refused these already, but a kernel
- * trusts nothing it would write or read past (issue 13).  Index values are
- * checked on the device (fix_index). */
-static enum mp_status bad_shape(const struct mp_op_call *c, const char *what, const struct mp_tensor *t,
-                                const struct mp_tensor *ref, const char *refname, struct mp_error *e)
-{
-	char a[256], b[256];
-	return mp_error_set(e, MP_ERR_INPUT, "%s: %s has shape %s, which does not fit %s %s", mp_op_name(c->op), what,
-	                    mp_shape_str(a, sizeof a, t->ndim, t->shape), refname,
-	                    mp_shape_str(b, sizeof b, ref->ndim, ref->shape));
-}
-
-/* indices (walked) address data on every axis but `axis` */
-static bool within(const struct mp_tensor *ind, const struct mp_tensor *x, int axis)
-{
-	if (ind->ndim != x->ndim || axis < 0 || axis >= x->ndim)
-		return false;
-	for (int d = 0; d < x->ndim; d++)
-		if (d != axis && ind->shape[d] > x->shape[d])
-			return false;
-	return true;
-}
-
-static bool same_shape(const struct mp_tensor *a, const struct mp_tensor *b)
-{
-	if (a->ndim != b->ndim)
-		return false;
-	for (int d = 0; d < a->ndim; d++)
-		if (a->shape[d] != b->shape[d])
-			return false;
-	return true;
 }
 
 __global__ void k_gather(const void *x, const void *ind, int it, void *o, int es, int64_t outer, int64_t ni,
@@ -136,8 +103,9 @@ extern "C" enum mp_status cu_gather(void *ctx, const struct mp_op_call *c, struc
 		                                                     mp_tensor_numel(ind), dim, inner, cx->d_err, axis);
 	} else if (c->op == MP_OP_GATHER_ELEMENTS) {
 		ge_args a;
-		if (!within(ind, x, p->axis_resolved))
-			return bad_shape(c, "indices (input 1)", ind, x, "data", e);
+		enum mp_status st = mp_index_check_elements(c, x, ind, NULL, p->axis_resolved, e);
+		if (st)
+			return st;
 		memset(&a, 0, sizeof a);
 		a.nd = x->ndim;
 		a.axis = p->axis_resolved;
@@ -151,9 +119,9 @@ extern "C" enum mp_status cu_gather(void *ctx, const struct mp_op_call *c, struc
 		k_gather_elements<<<cu_blocks(n, 256), 256, 0, cx->stream>>>(a, n, x->data, ind->data, o->data, cx->d_err);
 	} else {
 		gnd_args a;
-		if (ind->ndim < 1 || p->batch_dims < 0 || p->batch_dims >= ind->ndim ||
-		    p->batch_dims + ind->shape[ind->ndim - 1] > x->ndim)
-			return bad_shape(c, "indices (input 1)", ind, x, "data", e);
+		enum mp_status st = mp_index_check_gather_nd(c, x, ind, p->batch_dims, e);
+		if (st)
+			return st;
 		memset(&a, 0, sizeof a);
 		int64_t batch = 1;
 		a.b = p->batch_dims;
@@ -289,17 +257,8 @@ extern "C" enum mp_status cu_scatter(void *ctx, const struct mp_op_call *c, stru
 	if (c->op == MP_OP_SCATTER_ND) {
 		snd_args a;
 		int q = ind->ndim;
-		if (q < 1 || ind->shape[q - 1] > x->ndim)
-			return bad_shape(c, "indices (input 1)", ind, x, "data", e);
-		/* updates: indices.shape[:-1] + data.shape[k:] */
-		int64_t k = ind->shape[q - 1];
-		bool fits = upd->ndim == q - 1 + x->ndim - (int)k;
-		for (int d = 0; fits && d < q - 1; d++)
-			fits = upd->shape[d] == ind->shape[d];
-		for (int d = (int)k; fits && d < x->ndim; d++)
-			fits = upd->shape[q - 1 + d - k] == x->shape[d];
-		if (!fits)
-			return bad_shape(c, "updates (input 2)", upd, ind, "indices", e);
+		if ((st = mp_index_check_scatter_nd(c, x, ind, upd, e)))
+			return st;
 		memset(&a, 0, sizeof a);
 		a.k = ind->shape[q - 1];
 		a.n = a.slice = 1;
@@ -320,10 +279,8 @@ extern "C" enum mp_status cu_scatter(void *ctx, const struct mp_op_call *c, stru
 		k_scatter_nd<<<cu_blocks(a.slice, 128), 128, 0, cx->stream>>>(a, ind->data, upd->data, o->data, cx->d_err);
 	} else {
 		se_args a;
-		if (!within(ind, x, p->axis_resolved))
-			return bad_shape(c, "indices (input 1)", ind, x, "data", e);
-		if (!same_shape(ind, upd))
-			return bad_shape(c, "updates (input 2)", upd, ind, "indices", e);
+		if ((st = mp_index_check_elements(c, x, ind, upd, p->axis_resolved, e)))
+			return st;
 		memset(&a, 0, sizeof a);
 		a.nd = x->ndim;
 		a.axis = p->axis_resolved;
