@@ -5,7 +5,7 @@
 # benchmark beside PyTorch (bench_gpu.py).  A short summary goes to stdout,
 # full logs to OUT_DIR.
 #
-# usage: bench/gpu_check.sh BIN_DIR SHARED_DIR OUT_DIR [bench]
+# usage: bench/gpu_check.sh BIN_DIR SHARED_DIR OUT_DIR [all|checks|bench]
 #   BIN_DIR holds mpdbg, conformance, test_parity, test_attention, test_fused, test_handpose,
 #   test_policy_models, test_probes and bench_forward (a build's, or copies).
 set -u
@@ -24,7 +24,7 @@ tap() { # name, then the command: its TAP summary
 	grep '^not ok' "$out/$name.log" | head -20
 }
 
-if [ "$what" = all ]; then
+if [ "$what" = all ] || [ "$what" = checks ]; then
 	tap parity "$bin/test_parity"
 	tap attention "$bin/test_attention"
 	tap fused "$bin/test_fused"
@@ -43,4 +43,5 @@ if [ "$what" = all ]; then
 	done > "$out/run.log"
 	tail -20 "$out/run.log"
 fi
+[ "$what" = checks ] && exit 0
 python3 "$(dirname "$0")/bench_gpu.py" --bench "$bin/bench_forward" --out "$out" 2>&1 | tee "$out/bench.log" | tail -20
