@@ -62,8 +62,9 @@ json_t *mp_session_json_col(sqlite3_stmt *s, int i)
 	case SQLITE_FLOAT: return mp_session_json_num(sqlite3_column_double(s, i));
 	case SQLITE_TEXT: {
 		/* a session is someone else's file: its strings reach the terminal
-		 * (text reports) and JSON readers only escaped, and as UTF-8 */
-		char *t = mp_text_escape_dup((const char *)sqlite3_column_text(s, i));
+		 * (text reports) and JSON readers only escaped, and as UTF-8; line
+		 * breaks stay, for the messages written over several lines */
+		char *t = mp_text_escape_lines_dup((const char *)sqlite3_column_text(s, i));
 		json_t *j = t ? json_string(t) : NULL;
 		free(t);
 		return j;

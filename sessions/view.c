@@ -23,6 +23,12 @@ static double num_col(sqlite3_stmt *s, int i)
 	return sqlite3_column_type(s, i) == SQLITE_NULL ? NAN : sqlite3_column_double(s, i);
 }
 
+/* Messages run over several lines: their line breaks are kept. */
+static char *dup_message_col(sqlite3_stmt *s, int i)
+{
+	return mp_text_escape_lines_dup((const char *)sqlite3_column_text(s, i));
+}
+
 static void copy_col(char *dst, size_t size, sqlite3_stmt *s, int i)
 {
 	mp_text_escape(dst, size, (const char *)sqlite3_column_text(s, i));
@@ -83,13 +89,14 @@ static enum mp_status names_to_ids(const struct graph_index *ix, const char *jso
 			ids[i] = *name ? mp_names_find(&ix->values, name) : -1;
 		free(name);
 	}
+	size_t count = json_array_size(a);
 	json_decref(a);
 	if (st) {
 		free(ids);
 		return st;
 	}
 	*out = ids;
-	*n = (int)json_array_size(a);
+	*n = (int)count;
 	return MP_OK;
 }
 
@@ -304,7 +311,7 @@ static enum mp_status load_run(struct mp_view *v, struct mp_error *e)
 		v->started_at = dup_col(s, 10);
 	}
 	v->status = dup_col(s, 8);
-	v->message = dup_col(s, 9);
+	v->message = dup_message_col(s, 9);
 	sqlite3_finalize(s);
 	if (!v->model_path || !v->policy || !v->on_mismatch || !v->low_dtype || !v->backend || !v->device ||
 	    !v->started_at || !v->status || !v->message)
@@ -569,7 +576,7 @@ enum mp_status mp_view_load_batch(struct mp_view *v, size_t i, struct mp_view_ba
 		b->source = dup_col(s, 0);
 		b->ms = num_col(s, 1);
 		b->status = dup_col(s, 2);
-		b->message = dup_col(s, 3);
+		b->message = dup_message_col(s, 3);
 	}
 	if ((st = finish(v, s, rc, e)))
 		goto fail;
@@ -593,7 +600,7 @@ enum mp_status mp_view_load_batch(struct mp_view *v, size_t i, struct mp_view_ba
 		b->hit_value = sqlite3_column_type(s, 2) == SQLITE_NULL ? -1 : sqlite3_column_int(s, 2);
 		if (b->hit_node >= (int32_t)v->nnodes)
 			b->hit_node = -1;
-		b->hit_message = dup_col(s, 3);
+		b->hit_message = dup_message_col(s, 3);
 	}
 	if ((st = finish(v, s, rc, e)))
 		goto fail;

@@ -37,7 +37,7 @@ static size_t utf8_len(const unsigned char *s, uint32_t *cp)
 
 /* The length of the next piece of src; *esc_len > 0 when it is to be
  * written as esc instead of as itself. */
-static size_t next_piece(const unsigned char *s, char esc[8], size_t *esc_len)
+static size_t next_piece(const unsigned char *s, char esc[8], size_t *esc_len, bool lines)
 {
 	uint32_t cp;
 	size_t n = utf8_len(s, &cp);
@@ -46,7 +46,7 @@ static size_t next_piece(const unsigned char *s, char esc[8], size_t *esc_len)
 		*esc_len = (size_t)snprintf(esc, 8, "\\x%02x", s[0]);
 		return 1;
 	}
-	if (cp < 0x20 || cp == 0x7F) {
+	if ((cp < 0x20 && !(lines && cp == '\n')) || cp == 0x7F) {
 		*esc_len = (size_t)snprintf(esc, 8, "\\x%02x", (unsigned)cp);
 		return 1;
 	}
@@ -57,14 +57,14 @@ static size_t next_piece(const unsigned char *s, char esc[8], size_t *esc_len)
 	return n;
 }
 
-size_t mp_text_escape(char *dst, size_t size, const char *src)
+static size_t escape(char *dst, size_t size, const char *src, bool lines)
 {
 	const unsigned char *s = (const unsigned char *)(src ? src : "");
 	size_t need = 0, out = 0;
 	bool full = size == 0;
 	while (*s) {
 		char esc[8];
-		size_t el, n = next_piece(s, esc, &el);
+		size_t el, n = next_piece(s, esc, &el, lines);
 		const char *piece = el ? esc : (const char *)s;
 		size_t pl = el ? el : n;
 		if (!full && out + pl < size) {
@@ -81,13 +81,28 @@ size_t mp_text_escape(char *dst, size_t size, const char *src)
 	return need;
 }
 
-char *mp_text_escape_dup(const char *src)
+size_t mp_text_escape(char *dst, size_t size, const char *src)
 {
-	size_t n = mp_text_escape(NULL, 0, src);
+	return escape(dst, size, src, false);
+}
+
+static char *escape_dup(const char *src, bool lines)
+{
+	size_t n = escape(NULL, 0, src, lines);
 	char *d = malloc(n + 1);
 	if (d)
-		mp_text_escape(d, n + 1, src);
+		escape(d, n + 1, src, lines);
 	return d;
+}
+
+char *mp_text_escape_dup(const char *src)
+{
+	return escape_dup(src, false);
+}
+
+char *mp_text_escape_lines_dup(const char *src)
+{
+	return escape_dup(src, true);
 }
 
 bool mp_text_is_clean(const char *src)
@@ -95,7 +110,7 @@ bool mp_text_is_clean(const char *src)
 	const unsigned char *s = (const unsigned char *)(src ? src : "");
 	while (*s) {
 		char esc[8];
-		size_t el, n = next_piece(s, esc, &el);
+		size_t el, n = next_piece(s, esc, &el, false);
 		if (el)
 			return false;
 		s += n;
@@ -108,7 +123,7 @@ void mp_text_fputs(const char *src, FILE *f)
 	const unsigned char *s = (const unsigned char *)(src ? src : "");
 	while (*s) {
 		char esc[8];
-		size_t el, n = next_piece(s, esc, &el);
+		size_t el, n = next_piece(s, esc, &el, true);
 		fwrite(el ? esc : (const char *)s, 1, el ? el : n, f);
 		s += n;
 	}

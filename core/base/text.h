@@ -18,9 +18,13 @@
 size_t mp_text_escape(char *dst, size_t size, const char *src);
 /* The escaped copy (malloc'd; NULL when out of memory). */
 char *mp_text_escape_dup(const char *src);
+/* The same, keeping line breaks: for messages, which are written over
+ * several lines (a line feed moves the cursor; it cannot reprogram the
+ * terminal).  Names stay on one line through mp_text_escape_dup. */
+char *mp_text_escape_lines_dup(const char *src);
 /* True when src needs no escaping. */
 bool mp_text_is_clean(const char *src);
-/* Writes src escaped to f. */
+/* Writes src escaped to f, line breaks kept (messages). */
 void mp_text_fputs(const char *src, FILE *f);
 
 #endif
