@@ -238,3 +238,17 @@ out:
 	mp_policy_free(&pol);
 	return ok;
 }
+
+bool mp_test_read_file(const char *path, uint8_t **data, size_t *n)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return false;
+	fseek(f, 0, SEEK_END);
+	long len = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	*data = len >= 0 ? malloc((size_t)len + 1) : NULL;
+	*n = *data ? fread(*data, 1, (size_t)len, f) : 0;
+	fclose(f);
+	return *data != NULL;
+}

@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "exec.h"
 #include "tensor.h"
@@ -29,6 +30,8 @@ char *mp_test_shared_path(const char *sub);
 
 /* Builds a path "a/b"; malloc'd. */
 char *mp_test_join(const char *a, const char *b);
+/* The whole file at path (malloc'd, one spare byte; the caller frees it). */
+bool mp_test_read_file(const char *path, uint8_t **data, size_t *n);
 
 /* A fresh temporary folder (malloc'd path), and its removal with contents. */
 char *mp_test_tmpdir(void);

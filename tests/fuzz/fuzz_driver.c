@@ -19,20 +19,6 @@
 #include "fuzz_driver.h"
 #include "testutil.h"
 
-bool mp_fuzz_read_file(const char *path, uint8_t **data, size_t *n)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return false;
-	fseek(f, 0, SEEK_END);
-	long len = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	*data = len >= 0 ? malloc((size_t)len + 1) : NULL;
-	*n = *data ? fread(*data, 1, (size_t)len, f) : 0;
-	fclose(f);
-	return *data != NULL;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -115,7 +101,7 @@ static int replay(int argc, char **argv)
 	for (int i = 2; i < argc; i++) {
 		uint8_t *d;
 		size_t n;
-		bool ok = mp_fuzz_read_file(argv[i], &d, &n);
+		bool ok = mp_test_read_file(argv[i], &d, &n);
 		if (ok) {
 			enum mp_fuzz_result r = mp_fuzz_target.one(d, n);
 			printf("ok %d - %s: %s\n", ++tap, argv[i], r == MP_FUZZ_REFUSED ? "refused" : r == MP_FUZZ_LOADED ? "loaded" : "ran");

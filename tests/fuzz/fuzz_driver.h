@@ -29,7 +29,4 @@ struct mp_fuzz_target {
 /* Defined once in each target's file. */
 extern const struct mp_fuzz_target mp_fuzz_target;
 
-/* The whole of a file (malloc'd), or false. */
-_Bool mp_fuzz_read_file(const char *path, uint8_t **data, size_t *n);
-
 #endif

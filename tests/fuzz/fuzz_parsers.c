@@ -191,19 +191,6 @@ static size_t mutate(const uint8_t *seed, size_t n, uint8_t *out, size_t cap)
 	return m;
 }
 
-static bool load_seed(const char *path, uint8_t **data, size_t *n)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return false;
-	fseek(f, 0, SEEK_END);
-	long len = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	*data = malloc((size_t)len + 1);
-	*n = fread(*data, 1, (size_t)len, f);
-	fclose(f);
-	return true;
-}
 
 /* Seeds: a small model exercising many op families, a safetensors file,
  * and a TensorProto; plus the shared hand-pose export when present. */
@@ -247,7 +234,7 @@ static size_t make_seeds(enum target t, const char *dir, uint8_t **seeds, size_t
 		seeds[k] = m.d;
 		sizes[k++] = m.n;
 		char *hp = mp_test_shared_path("models/handpose_ts.onnx");
-		if (hp && load_seed(hp, &seeds[k], &sizes[k]))
+		if (hp && mp_test_read_file(hp, &seeds[k], &sizes[k]))
 			k++;
 		free(hp);
 	} else if (t == T_SAFETENSORS) {
@@ -262,7 +249,7 @@ static size_t make_seeds(enum target t, const char *dir, uint8_t **seeds, size_t
 		struct mp_error e = { 0 };
 		char *p = mp_test_join(dir, "seed.safetensors");
 		const char *meta[] = { "k", "v" };
-		if (!mp_st_write(p, items, 2, meta, 1, &e) && load_seed(p, &seeds[k], &sizes[k]))
+		if (!mp_st_write(p, items, 2, meta, 1, &e) && mp_test_read_file(p, &seeds[k], &sizes[k]))
 			k++;
 		free(p);
 	} else {

@@ -168,7 +168,7 @@ static struct fuzz_state *get_state(void)
 	char *model = NULL, *data = NULL, *db = NULL;
 	bool ok = s && (s->dir = mp_test_tmpdir()) && write_fixture(s->dir, &model, &data) &&
 	          (db = mp_test_join(s->dir, "golden.db")) && record(model, data, db) &&
-	          mp_fuzz_read_file(db, &s->golden, &s->ngolden) && list_columns(s, db) &&
+	          mp_test_read_file(db, &s->golden, &s->ngolden) && list_columns(s, db) &&
 	          (s->devnull = fopen("/dev/null", "w"));
 	free(model), free(data), free(db);
 	if (!ok) {
