@@ -230,7 +230,7 @@ static int run_case(const struct fcase *c, int idx, int *tap)
 			ok = true;
 		}
 	}
-out:
+out:;
 	char by[48] = "";
 	if (c->model == DIV)
 		snprintf(by, sizeof by, " by %.9g", (double)c->c);
