@@ -42,6 +42,23 @@ if [ "$what" = all ] || [ "$what" = checks ]; then
 			--glob 'batch_*' --device cuda --policy $p --compare fp32 2>&1 | tail -8
 	done > "$out/run.log"
 	tail -20 "$out/run.log"
+	# the hostile models on the CUDA backend: each must be refused (exit 2) with
+	# a message naming the node, never a signal or a CUDA error
+	if [ -d "$shared/hostile-repro" ]; then
+		n=0 bad=0
+		for f in "$shared"/hostile-repro/onnx-crash-* "$shared"/hostile-repro/cli_*.onnx; do
+			n=$((n + 1))
+			timeout 20 "$bin/mpdbg" run "$f" --synthetic --device cuda > "$out/h.out" 2>&1
+			rc=$?
+			{ echo "== $(basename "$f") rc=$rc"; cat "$out/h.out"; } >> "$out/hostile-cuda.log"
+			[ $rc -eq 2 ] || echo "hostile-cuda: $(basename "$f") rc=$rc: $(tail -n 1 "$out/h.out")"
+			if [ $rc -ne 2 ] && [ $rc -ne 0 ]; then bad=$((bad + 1)); fi
+			if grep -q -i -E 'cuda error|illegal|sanitizer|runtime error' "$out/h.out"; then
+				bad=$((bad + 1)); echo "hostile-cuda: $(basename "$f"): $(grep -m1 -i -E 'cuda error|illegal' "$out/h.out")"
+			fi
+		done
+		printf '%-22s %d files, %d bad (exit 2 or 0 and no CUDA error expected)\n' hostile-cuda $n $bad
+	fi
 fi
 [ "$what" = checks ] && exit 0
 python3 "$(dirname "$0")/bench_gpu.py" --bench "$bin/bench_forward" --out "$out" 2>&1 | tee "$out/bench.log" | tail -20
