@@ -53,4 +53,13 @@ void mp_error_clear(struct mp_error *e);
 /* A short name of the status ("malformed input"). */
 const char *mp_status_str(enum mp_status st);
 
+/* Returns the status of x from the function that evaluates it when it is
+ * not MP_OK (x has set the error). */
+#define MP_TRY(x)                                \
+	do {                                     \
+		enum mp_status st_ = (x);        \
+		if (st_)                         \
+			return st_;              \
+	} while (0)
+
 #endif

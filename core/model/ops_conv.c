@@ -4,17 +4,10 @@
 
 #include "ops.h"
 
-#define TRY(x)                                   \
-	do {                                     \
-		enum mp_status st_ = (x);        \
-		if (st_)                         \
-			return st_;              \
-	} while (0)
-
 static enum mp_status parse_auto_pad(struct mp_parse *p, enum mp_auto_pad *out)
 {
 	const char *s;
-	TRY(mp_attr_string(p, "auto_pad", "NOTSET", &s));
+	MP_TRY(mp_attr_string(p, "auto_pad", "NOTSET", &s));
 	if (!strcmp(s, "NOTSET") || !s[0]) *out = MP_PAD_NOTSET;
 	else if (!strcmp(s, "SAME_UPPER")) *out = MP_PAD_SAME_UPPER;
 	else if (!strcmp(s, "SAME_LOWER")) *out = MP_PAD_SAME_LOWER;
@@ -103,15 +96,15 @@ static enum mp_status parse_conv(struct mp_parse *p)
 {
 	struct mp_conv_params *cv = p->params;
 	const struct mp_node *n = p->node;
-	TRY(parse_auto_pad(p, &cv->auto_pad));
-	TRY(mp_attr_int(p, "group", 1, &cv->group));
-	TRY(mp_attr_ints(p, "kernel_shape", cv->kernel_shape, MP_MAX_SPATIAL, &cv->nkernel));
-	TRY(mp_attr_ints(p, "strides", cv->strides, MP_MAX_SPATIAL, &cv->nstrides));
-	TRY(mp_attr_ints(p, "dilations", cv->dilations, MP_MAX_SPATIAL, &cv->ndilations));
-	TRY(mp_attr_ints(p, "pads", cv->pads, 2 * MP_MAX_SPATIAL, &cv->npads));
+	MP_TRY(parse_auto_pad(p, &cv->auto_pad));
+	MP_TRY(mp_attr_int(p, "group", 1, &cv->group));
+	MP_TRY(mp_attr_ints(p, "kernel_shape", cv->kernel_shape, MP_MAX_SPATIAL, &cv->nkernel));
+	MP_TRY(mp_attr_ints(p, "strides", cv->strides, MP_MAX_SPATIAL, &cv->nstrides));
+	MP_TRY(mp_attr_ints(p, "dilations", cv->dilations, MP_MAX_SPATIAL, &cv->ndilations));
+	MP_TRY(mp_attr_ints(p, "pads", cv->pads, 2 * MP_MAX_SPATIAL, &cv->npads));
 	if (n->op == MP_OP_CONV_TRANSPOSE) {
-		TRY(mp_attr_ints(p, "output_padding", cv->output_padding, MP_MAX_SPATIAL, &cv->noutput_padding));
-		TRY(mp_attr_ints(p, "output_shape", cv->output_shape, MP_MAX_SPATIAL, &cv->noutput_shape));
+		MP_TRY(mp_attr_ints(p, "output_padding", cv->output_padding, MP_MAX_SPATIAL, &cv->noutput_padding));
+		MP_TRY(mp_attr_ints(p, "output_shape", cv->output_shape, MP_MAX_SPATIAL, &cv->noutput_shape));
 	}
 	if (cv->group <= 0)
 		return mp_parse_fail(p, MP_ERR_MODEL, "group is %lld", (long long)cv->group);
@@ -129,10 +122,10 @@ static enum mp_status infer_conv(struct mp_infer *c)
 	int r = x->info.ndim;
 	int64_t out[MP_MAX_DIMS];
 
-	TRY(mp_infer_require_dtype(c, 0, mp_dtype_is_float_t, "float types"));
-	TRY(mp_infer_same_dtype(c, 0, 1));
+	MP_TRY(mp_infer_require_dtype(c, 0, mp_dtype_is_float_t, "float types"));
+	MP_TRY(mp_infer_same_dtype(c, 0, 1));
 	if (b)
-		TRY(mp_infer_same_dtype(c, 0, 2));
+		MP_TRY(mp_infer_same_dtype(c, 0, 2));
 	if (r < 0 && w->info.ndim >= 0)
 		r = w->info.ndim;
 	if (r < 0) {
@@ -144,7 +137,7 @@ static enum mp_status infer_conv(struct mp_infer *c)
 	if (w->info.ndim >= 0 && w->info.ndim != r)
 		return mp_infer_fail(c, "X has rank %d but W has rank %d", r, w->info.ndim);
 	int ns = r - 2;
-	TRY(check_spatial(c, ns, cv->nkernel, cv->nstrides, cv->ndilations, cv->npads,
+	MP_TRY(check_spatial(c, ns, cv->nkernel, cv->nstrides, cv->ndilations, cv->npads,
 	                  cv->nkernel >= 0 ? cv->kernel_shape : NULL, cv->nstrides >= 0 ? cv->strides : NULL,
 	                  cv->ndilations >= 0 ? cv->dilations : NULL, cv->pads));
 	/* output_shape may name N and C too; the spatial dims are its last ns */
@@ -205,7 +198,7 @@ static enum mp_status infer_conv(struct mp_infer *c)
 			continue;
 		}
 		if (!tr) {
-			TRY(window_dim(c, cv->auto_pad, false, in, k, s, d, &pb, &pe, &out[2 + i]));
+			MP_TRY(window_dim(c, cv->auto_pad, false, in, k, s, d, &pb, &pe, &out[2 + i]));
 		} else {
 			int64_t ek = (k - 1) * d + 1, op = cv->out_pad[i], o;
 			if (in < 0) {
@@ -263,18 +256,18 @@ static enum mp_status parse_pool(struct mp_parse *p)
 	const struct mp_node *n = p->node;
 	int64_t i;
 
-	TRY(mp_attr_int(p, "p", 2, &pp->p));
+	MP_TRY(mp_attr_int(p, "p", 2, &pp->p));
 	if (!is_global(n->op)) {
-		TRY(parse_auto_pad(p, &pp->auto_pad));
-		TRY(mp_attr_int(p, "ceil_mode", 0, &i));
+		MP_TRY(parse_auto_pad(p, &pp->auto_pad));
+		MP_TRY(mp_attr_int(p, "ceil_mode", 0, &i));
 		pp->ceil_mode = i != 0;
-		TRY(mp_attr_int(p, "count_include_pad", 0, &i));
+		MP_TRY(mp_attr_int(p, "count_include_pad", 0, &i));
 		pp->count_include_pad = i != 0;
-		TRY(mp_attr_int(p, "storage_order", 0, &pp->storage_order));
-		TRY(mp_attr_ints(p, "kernel_shape", pp->kernel_shape, MP_MAX_SPATIAL, &pp->nkernel));
-		TRY(mp_attr_ints(p, "strides", pp->strides, MP_MAX_SPATIAL, &pp->nstrides));
-		TRY(mp_attr_ints(p, "dilations", pp->dilations, MP_MAX_SPATIAL, &pp->ndilations));
-		TRY(mp_attr_ints(p, "pads", pp->pads, 2 * MP_MAX_SPATIAL, &pp->npads));
+		MP_TRY(mp_attr_int(p, "storage_order", 0, &pp->storage_order));
+		MP_TRY(mp_attr_ints(p, "kernel_shape", pp->kernel_shape, MP_MAX_SPATIAL, &pp->nkernel));
+		MP_TRY(mp_attr_ints(p, "strides", pp->strides, MP_MAX_SPATIAL, &pp->nstrides));
+		MP_TRY(mp_attr_ints(p, "dilations", pp->dilations, MP_MAX_SPATIAL, &pp->ndilations));
+		MP_TRY(mp_attr_ints(p, "pads", pp->pads, 2 * MP_MAX_SPATIAL, &pp->npads));
 		if (pp->nkernel < 0)
 			return mp_parse_fail(p, MP_ERR_MODEL, "%s needs kernel_shape", n->op_type);
 	}
@@ -297,7 +290,7 @@ static enum mp_status infer_pool(struct mp_infer *c)
 	int64_t out[MP_MAX_DIMS];
 	bool is_max = c->node->op == MP_OP_MAX_POOL || c->node->op == MP_OP_GLOBAL_MAX_POOL;
 
-	TRY(mp_infer_require_dtype(c, 0, is_max ? mp_dtype_is_numeric : mp_dtype_is_float_t,
+	MP_TRY(mp_infer_require_dtype(c, 0, is_max ? mp_dtype_is_numeric : mp_dtype_is_float_t,
 	                           is_max ? "numeric types" : "float types"));
 	if (r < 0) {
 		mp_infer_set_unknown(c->out[0], x->info.dtype, -1);
@@ -321,7 +314,7 @@ static enum mp_status infer_pool(struct mp_infer *c)
 		mp_infer_set(c->out[0], x->info.dtype, r, out);
 		return MP_OK;
 	}
-	TRY(check_spatial(c, ns, pp->nkernel, pp->nstrides, pp->ndilations, pp->npads, pp->kernel_shape,
+	MP_TRY(check_spatial(c, ns, pp->nkernel, pp->nstrides, pp->ndilations, pp->npads, pp->kernel_shape,
 	                  pp->nstrides >= 0 ? pp->strides : NULL, pp->ndilations >= 0 ? pp->dilations : NULL,
 	                  pp->pads));
 	for (int i = 0; i < ns; i++) {
@@ -335,7 +328,7 @@ static enum mp_status infer_pool(struct mp_infer *c)
 			if (pp->auto_pad == MP_PAD_NOTSET && c->node->op != MP_OP_AVERAGE_POOL)
 				return mp_infer_fail(c, "pads %lld, %lld are as large as the window on dim %d",
 				                     (long long)pb, (long long)pe, i);
-		TRY(window_dim(c, pp->auto_pad, pp->ceil_mode, x->info.dims[2 + i], pp->k[i], pp->stride[i],
+		MP_TRY(window_dim(c, pp->auto_pad, pp->ceil_mode, x->info.dims[2 + i], pp->k[i], pp->stride[i],
 		               pp->dilation[i], &pb, &pe, &out[2 + i]));
 		pp->pad_begin[i] = pb;
 		pp->pad_end[i] = pe;

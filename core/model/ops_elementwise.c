@@ -6,13 +6,6 @@
 
 #include "ops.h"
 
-#define TRY(x)                                   \
-	do {                                     \
-		enum mp_status st_ = (x);        \
-		if (st_)                         \
-			return st_;              \
-	} while (0)
-
 /* ---- unary ---- */
 
 static enum mp_status parse_unary(struct mp_parse *p)
@@ -28,41 +21,41 @@ static enum mp_status parse_unary(struct mp_parse *p)
 	case MP_OP_CELU:
 	case MP_OP_THRESHOLDED_RELU:
 	case MP_OP_SWISH:
-		TRY(mp_attr_float(p, "alpha", 1.0f, &u->alpha));
+		MP_TRY(mp_attr_float(p, "alpha", 1.0f, &u->alpha));
 		break;
 	case MP_OP_SELU:
-		TRY(mp_attr_float(p, "alpha", 1.67326319217681884765625f, &u->alpha));
-		TRY(mp_attr_float(p, "gamma", 1.05070102214813232421875f, &u->gamma));
+		MP_TRY(mp_attr_float(p, "alpha", 1.67326319217681884765625f, &u->alpha));
+		MP_TRY(mp_attr_float(p, "gamma", 1.05070102214813232421875f, &u->gamma));
 		break;
 	case MP_OP_LEAKY_RELU:
-		TRY(mp_attr_float(p, "alpha", 0.01f, &u->alpha));
+		MP_TRY(mp_attr_float(p, "alpha", 0.01f, &u->alpha));
 		break;
 	case MP_OP_HARD_SIGMOID:
-		TRY(mp_attr_float(p, "alpha", 0.2f, &u->alpha));
-		TRY(mp_attr_float(p, "beta", 0.5f, &u->beta));
+		MP_TRY(mp_attr_float(p, "alpha", 0.2f, &u->alpha));
+		MP_TRY(mp_attr_float(p, "beta", 0.5f, &u->beta));
 		break;
 	case MP_OP_SHRINK:
-		TRY(mp_attr_float(p, "lambd", 0.5f, &u->alpha));
-		TRY(mp_attr_float(p, "bias", 0.0f, &u->beta));
+		MP_TRY(mp_attr_float(p, "lambd", 0.5f, &u->alpha));
+		MP_TRY(mp_attr_float(p, "bias", 0.0f, &u->beta));
 		break;
 	case MP_OP_GELU:
-		TRY(mp_attr_string(p, "approximate", "none", &s));
+		MP_TRY(mp_attr_string(p, "approximate", "none", &s));
 		if (!strcmp(s, "tanh"))
 			u->gelu_tanh = true;
 		else if (strcmp(s, "none"))
 			return mp_parse_fail(p, MP_ERR_MODEL, "Gelu approximate='%s' is neither 'none' nor 'tanh'", s);
 		break;
 	case MP_OP_IS_INF:
-		TRY(mp_attr_int(p, "detect_negative", 1, &i));
+		MP_TRY(mp_attr_int(p, "detect_negative", 1, &i));
 		u->detect_negative = i != 0;
-		TRY(mp_attr_int(p, "detect_positive", 1, &i));
+		MP_TRY(mp_attr_int(p, "detect_positive", 1, &i));
 		u->detect_positive = i != 0;
 		break;
 	case MP_OP_CLIP:
 		if (n->opset < 11) {
 			float lo, hi;
-			TRY(mp_attr_float(p, "min", -FLT_MAX, &lo));
-			TRY(mp_attr_float(p, "max", FLT_MAX, &hi));
+			MP_TRY(mp_attr_float(p, "min", -FLT_MAX, &lo));
+			MP_TRY(mp_attr_float(p, "max", FLT_MAX, &hi));
 			u->has_min = u->has_max = true;
 			u->min = lo;
 			u->max = hi;
@@ -92,23 +85,23 @@ static enum mp_status infer_unary(struct mp_infer *c)
 
 	switch (c->node->op) {
 	case MP_OP_ABS: case MP_OP_SIGN: case MP_OP_CLIP:
-		TRY(mp_infer_require_dtype(c, 0, mp_dtype_is_numeric, "numeric types"));
+		MP_TRY(mp_infer_require_dtype(c, 0, mp_dtype_is_numeric, "numeric types"));
 		break;
 	case MP_OP_NEG: case MP_OP_RELU: case MP_OP_LEAKY_RELU:
-		TRY(mp_infer_require_dtype(c, 0, is_signed_numeric, "signed numeric types"));
+		MP_TRY(mp_infer_require_dtype(c, 0, is_signed_numeric, "signed numeric types"));
 		break;
 	case MP_OP_NOT:
-		TRY(mp_infer_require_dtype(c, 0, mp_dtype_is_bool_t, "bool"));
+		MP_TRY(mp_infer_require_dtype(c, 0, mp_dtype_is_bool_t, "bool"));
 		break;
 	case MP_OP_BITWISE_NOT:
-		TRY(mp_infer_require_dtype(c, 0, mp_dtype_is_int_t, "integer types"));
+		MP_TRY(mp_infer_require_dtype(c, 0, mp_dtype_is_int_t, "integer types"));
 		break;
 	case MP_OP_IS_NAN: case MP_OP_IS_INF:
-		TRY(mp_infer_require_dtype(c, 0, mp_dtype_is_float_t, "float types"));
+		MP_TRY(mp_infer_require_dtype(c, 0, mp_dtype_is_float_t, "float types"));
 		out = MP_BOOL;
 		break;
 	default:
-		TRY(mp_infer_require_dtype(c, 0, mp_dtype_is_float_t, "float types"));
+		MP_TRY(mp_infer_require_dtype(c, 0, mp_dtype_is_float_t, "float types"));
 		break;
 	}
 	if (c->node->op == MP_OP_CLIP && c->node->opset >= 11) {
@@ -116,7 +109,7 @@ static enum mp_status infer_unary(struct mp_infer *c)
 			double v;
 			if (!c->in[k])
 				continue;
-			TRY(mp_infer_same_dtype(c, 0, k));
+			MP_TRY(mp_infer_same_dtype(c, 0, k));
 			if (c->in[k]->info.ndim > 1 ||
 			    (c->in[k]->info.ndim == 1 && c->in[k]->info.dims[0] > 1))
 				return mp_infer_fail(c, "Clip's %s must be a scalar", k == 1 ? "min" : "max");
@@ -148,8 +141,8 @@ const struct mp_family_ops mp_family_unary = {
 static enum mp_status parse_legacy_broadcast(struct mp_parse *p, struct mp_binary_params *b)
 {
 	int64_t on, axis;
-	TRY(mp_attr_int(p, "broadcast", 0, &on));
-	TRY(mp_attr_int(p, "axis", INT64_MIN, &axis));
+	MP_TRY(mp_attr_int(p, "broadcast", 0, &on));
+	MP_TRY(mp_attr_int(p, "axis", INT64_MIN, &axis));
 	b->legacy_axis = on && axis != INT64_MIN ? axis : -1;
 	return MP_OK;
 }
@@ -167,13 +160,13 @@ static enum mp_status parse_binary(struct mp_parse *p)
 	                     n->op == MP_OP_DIV || n->op == MP_OP_AND || n->op == MP_OP_OR ||
 	                     n->op == MP_OP_XOR || n->op == MP_OP_EQUAL || n->op == MP_OP_LESS ||
 	                     n->op == MP_OP_GREATER || n->op == MP_OP_POW))
-		TRY(parse_legacy_broadcast(p, b));
+		MP_TRY(parse_legacy_broadcast(p, b));
 	if (n->op == MP_OP_MOD) {
-		TRY(mp_attr_int(p, "fmod", 0, &i));
+		MP_TRY(mp_attr_int(p, "fmod", 0, &i));
 		b->fmod = i != 0;
 	}
 	if (n->op == MP_OP_BIT_SHIFT) {
-		TRY(mp_attr_string(p, "direction", NULL, &s));
+		MP_TRY(mp_attr_string(p, "direction", NULL, &s));
 		if (!s || (strcmp(s, "LEFT") && strcmp(s, "RIGHT")))
 			return mp_parse_fail(p, MP_ERR_MODEL, "BitShift needs direction LEFT or RIGHT");
 		b->shift_left = !strcmp(s, "LEFT");
@@ -201,40 +194,40 @@ static enum mp_status infer_binary(struct mp_infer *c)
 	out = c->in[0]->info.dtype;
 	switch (op) {
 	case MP_OP_AND: case MP_OP_OR: case MP_OP_XOR:
-		TRY(mp_infer_require_dtype(c, 0, mp_dtype_is_bool_t, "bool"));
-		TRY(mp_infer_require_dtype(c, 1, mp_dtype_is_bool_t, "bool"));
+		MP_TRY(mp_infer_require_dtype(c, 0, mp_dtype_is_bool_t, "bool"));
+		MP_TRY(mp_infer_require_dtype(c, 1, mp_dtype_is_bool_t, "bool"));
 		break;
 	case MP_OP_BITWISE_AND: case MP_OP_BITWISE_OR: case MP_OP_BITWISE_XOR:
-		TRY(mp_infer_require_dtype(c, 0, mp_dtype_is_int_t, "integer types"));
-		TRY(mp_infer_same_dtype(c, 0, 1));
+		MP_TRY(mp_infer_require_dtype(c, 0, mp_dtype_is_int_t, "integer types"));
+		MP_TRY(mp_infer_same_dtype(c, 0, 1));
 		break;
 	case MP_OP_BIT_SHIFT:
-		TRY(mp_infer_require_dtype(c, 0, is_unsigned_int, "unsigned integer types"));
-		TRY(mp_infer_same_dtype(c, 0, 1));
+		MP_TRY(mp_infer_require_dtype(c, 0, is_unsigned_int, "unsigned integer types"));
+		MP_TRY(mp_infer_same_dtype(c, 0, 1));
 		break;
 	case MP_OP_EQUAL:
-		TRY(mp_infer_require_dtype(c, 0, is_any_computable, "numeric or bool types"));
-		TRY(mp_infer_same_dtype(c, 0, 1));
+		MP_TRY(mp_infer_require_dtype(c, 0, is_any_computable, "numeric or bool types"));
+		MP_TRY(mp_infer_same_dtype(c, 0, 1));
 		out = MP_BOOL;
 		break;
 	case MP_OP_LESS: case MP_OP_LESS_OR_EQUAL: case MP_OP_GREATER: case MP_OP_GREATER_OR_EQUAL:
-		TRY(mp_infer_require_dtype(c, 0, mp_dtype_is_numeric, "numeric types"));
-		TRY(mp_infer_same_dtype(c, 0, 1));
+		MP_TRY(mp_infer_require_dtype(c, 0, mp_dtype_is_numeric, "numeric types"));
+		MP_TRY(mp_infer_same_dtype(c, 0, 1));
 		out = MP_BOOL;
 		break;
 	case MP_OP_POW:
-		TRY(mp_infer_require_dtype(c, 0, mp_dtype_is_numeric, "numeric types"));
-		TRY(mp_infer_require_dtype(c, 1, mp_dtype_is_numeric, "numeric types"));
+		MP_TRY(mp_infer_require_dtype(c, 0, mp_dtype_is_numeric, "numeric types"));
+		MP_TRY(mp_infer_require_dtype(c, 1, mp_dtype_is_numeric, "numeric types"));
 		break;
 	case MP_OP_MOD:
-		TRY(mp_infer_require_dtype(c, 0, mp_dtype_is_numeric, "numeric types"));
-		TRY(mp_infer_same_dtype(c, 0, 1));
+		MP_TRY(mp_infer_require_dtype(c, 0, mp_dtype_is_numeric, "numeric types"));
+		MP_TRY(mp_infer_same_dtype(c, 0, 1));
 		if (!bp->fmod && mp_dtype_is_float(c->in[0]->info.dtype))
 			return mp_infer_fail(c, "Mod of float inputs needs fmod=1");
 		break;
 	default: /* Add Sub Mul Div PRelu */
-		TRY(mp_infer_require_dtype(c, 0, mp_dtype_is_numeric, "numeric types"));
-		TRY(mp_infer_same_dtype(c, 0, 1));
+		MP_TRY(mp_infer_require_dtype(c, 0, mp_dtype_is_numeric, "numeric types"));
+		MP_TRY(mp_infer_same_dtype(c, 0, 1));
 		break;
 	}
 	/* B read with another shape: opset < 7 broadcasting at an axis, and
@@ -261,7 +254,7 @@ static enum mp_status infer_binary(struct mp_infer *c)
 			memcpy(bview.info.dims, bp->b_shape, sizeof bp->b_shape);
 		}
 	}
-	TRY(mp_infer_broadcast(c, 2, (const struct mp_infer_val *const[]){ c->in[0], &bview }, &vi));
+	MP_TRY(mp_infer_broadcast(c, 2, (const struct mp_infer_val *const[]){ c->in[0], &bview }, &vi));
 	if (op == MP_OP_PRELU && vi.ndim >= 0 && c->in[0]->info.ndim >= 0) {
 		/* the slope broadcasts to X, never the other way */
 		if (vi.ndim != c->in[0]->info.ndim)
@@ -293,11 +286,11 @@ static enum mp_status parse_variadic(struct mp_parse *p)
 static enum mp_status infer_variadic(struct mp_infer *c)
 {
 	struct mp_value_info vi;
-	TRY(mp_infer_require_dtype(c, 0, c->node->op == MP_OP_MEAN ? mp_dtype_is_float_t :
+	MP_TRY(mp_infer_require_dtype(c, 0, c->node->op == MP_OP_MEAN ? mp_dtype_is_float_t :
 	                           mp_dtype_is_numeric, "numeric types"));
 	for (int k = 1; k < c->ninputs; k++)
-		TRY(mp_infer_same_dtype(c, 0, k));
-	TRY(mp_infer_broadcast(c, c->ninputs, c->in, &vi));
+		MP_TRY(mp_infer_same_dtype(c, 0, k));
+	MP_TRY(mp_infer_broadcast(c, c->ninputs, c->in, &vi));
 	mp_infer_set(c->out[0], c->in[0]->info.dtype, vi.ndim, vi.dims);
 	return MP_OK;
 }
@@ -320,10 +313,10 @@ static enum mp_status infer_where(struct mp_infer *c)
 	struct mp_value_info vi;
 	if (!c->in[0] || !c->in[1] || !c->in[2])
 		return mp_infer_fail(c, "Where needs all three inputs");
-	TRY(mp_infer_require_dtype(c, 0, mp_dtype_is_bool_t, "a bool condition"));
-	TRY(mp_infer_require_dtype(c, 1, is_any_computable, "numeric or bool types"));
-	TRY(mp_infer_same_dtype(c, 1, 2));
-	TRY(mp_infer_broadcast(c, 3, c->in, &vi));
+	MP_TRY(mp_infer_require_dtype(c, 0, mp_dtype_is_bool_t, "a bool condition"));
+	MP_TRY(mp_infer_require_dtype(c, 1, is_any_computable, "numeric or bool types"));
+	MP_TRY(mp_infer_same_dtype(c, 1, 2));
+	MP_TRY(mp_infer_broadcast(c, 3, c->in, &vi));
 	mp_infer_set(c->out[0], c->in[1]->info.dtype, vi.ndim, vi.dims);
 	/* a constant-folding shortcut for shape values the exporter routes
 	 * through Where (position-embedding interpolation does) is left to the
@@ -343,7 +336,7 @@ static enum mp_status parse_cast(struct mp_parse *p)
 	const struct mp_node *n = p->node;
 	int64_t sat;
 
-	TRY(mp_attr_int(p, "saturate", 1, &sat)); /* float8 targets only */
+	MP_TRY(mp_attr_int(p, "saturate", 1, &sat)); /* float8 targets only */
 	cp->saturate = sat != 0;
 	if (n->op == MP_OP_CAST) {
 		const struct mp_attr *a = mp_attr_find(n, "to");
@@ -351,11 +344,11 @@ static enum mp_status parse_cast(struct mp_parse *p)
 			return mp_parse_fail(p, MP_ERR_MODEL, "Cast needs the attribute 'to'");
 		if (a->type == MP_ATTR_STRING) { /* opset < 6 named the type */
 			const char *s;
-			TRY(mp_attr_string(p, "to", "", &s));
+			MP_TRY(mp_attr_string(p, "to", "", &s));
 			cp->to = mp_dtype_from_name(s);
 		} else {
 			int64_t to;
-			TRY(mp_attr_int(p, "to", 0, &to));
+			MP_TRY(mp_attr_int(p, "to", 0, &to));
 			cp->to = mp_dtype_valid((int)to) && to == (int)to ? (enum mp_dtype)to : MP_DTYPE_UNDEFINED;
 		}
 		if (cp->to == MP_DTYPE_UNDEFINED)
@@ -376,9 +369,9 @@ static enum mp_status parse_cast(struct mp_parse *p)
 static enum mp_status infer_cast(struct mp_infer *c)
 {
 	struct mp_cast_params *cp = c->params;
-	TRY(mp_infer_require_dtype(c, 0, is_any_computable, "numeric or bool types"));
+	MP_TRY(mp_infer_require_dtype(c, 0, is_any_computable, "numeric or bool types"));
 	if (c->node->op == MP_OP_CAST_LIKE) {
-		TRY(mp_infer_require_dtype(c, 1, is_any_computable, "numeric or bool types"));
+		MP_TRY(mp_infer_require_dtype(c, 1, is_any_computable, "numeric or bool types"));
 		cp->to = c->in[1]->info.dtype;
 	}
 	mp_infer_same(c->out[0], c->in[0]);

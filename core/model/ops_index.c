@@ -4,13 +4,6 @@
 
 #include "ops.h"
 
-#define TRY(x)                                   \
-	do {                                     \
-		enum mp_status st_ = (x);        \
-		if (st_)                         \
-			return st_;              \
-	} while (0)
-
 /* ---- Gather family ---- */
 
 /* GatherElements and ScatterElements walk indices' shape and address data
@@ -46,8 +39,8 @@ static enum mp_status parse_gather(struct mp_parse *p)
 {
 	struct mp_gather_params *g = p->params;
 	const struct mp_node *n = p->node;
-	TRY(mp_attr_int(p, "axis", 0, &g->axis));
-	TRY(mp_attr_int(p, "batch_dims", 0, &g->batch_dims));
+	MP_TRY(mp_attr_int(p, "axis", 0, &g->axis));
+	MP_TRY(mp_attr_int(p, "batch_dims", 0, &g->batch_dims));
 	if (n->ninputs != 2 || n->noutputs != 1 || n->inputs[0] < 0 || n->inputs[1] < 0)
 		return mp_parse_fail(p, MP_ERR_MODEL, "%s takes 2 inputs and 1 output", n->op_type);
 	return MP_OK;
@@ -60,7 +53,7 @@ static enum mp_status infer_gather(struct mp_infer *c)
 	int r = x->info.ndim, q = ix->info.ndim, axis;
 	int64_t out[MP_MAX_DIMS];
 
-	TRY(mp_infer_require_dtype(c, 1, mp_dtype_is_index_t, "int32 or int64 indices"));
+	MP_TRY(mp_infer_require_dtype(c, 1, mp_dtype_is_index_t, "int32 or int64 indices"));
 	switch (c->node->op) {
 	case MP_OP_GATHER:
 		if (r < 0 || q < 0) {
@@ -104,7 +97,7 @@ static enum mp_status infer_gather(struct mp_infer *c)
 				return mp_infer_fail(c, "axis %lld is out of range for rank %d", (long long)g->axis, r);
 			g->axis_resolved = axis;
 			if (q >= 0)
-				TRY(indices_within(c, x, ix, axis, "indices (input 1)"));
+				MP_TRY(indices_within(c, x, ix, axis, "indices (input 1)"));
 		}
 		mp_infer_same(c->out[0], ix);
 		if (c->out[0])
@@ -146,8 +139,8 @@ static enum mp_status parse_scatter(struct mp_parse *p)
 	struct mp_scatter_params *s = p->params;
 	const struct mp_node *n = p->node;
 	const char *red;
-	TRY(mp_attr_int(p, "axis", 0, &s->axis));
-	TRY(mp_attr_string(p, "reduction", "none", &red));
+	MP_TRY(mp_attr_int(p, "axis", 0, &s->axis));
+	MP_TRY(mp_attr_string(p, "reduction", "none", &red));
 	if (!strcmp(red, "none")) s->reduction = MP_REDUCE_NONE;
 	else if (!strcmp(red, "add")) s->reduction = MP_REDUCE_ADD;
 	else if (!strcmp(red, "mul")) s->reduction = MP_REDUCE_MUL;
@@ -165,8 +158,8 @@ static enum mp_status infer_scatter(struct mp_infer *c)
 	const struct mp_infer_val *x = c->in[0], *ix = c->in[1], *up = c->in[2];
 	int r = x->info.ndim;
 
-	TRY(mp_infer_require_dtype(c, 1, mp_dtype_is_index_t, "int32 or int64 indices"));
-	TRY(mp_infer_same_dtype(c, 0, 2));
+	MP_TRY(mp_infer_require_dtype(c, 1, mp_dtype_is_index_t, "int32 or int64 indices"));
+	MP_TRY(mp_infer_same_dtype(c, 0, 2));
 	if (c->node->op == MP_OP_SCATTER_ND) {
 		int q = ix->info.ndim;
 		if (q == 0 || r == 0)
@@ -184,19 +177,19 @@ static enum mp_status infer_scatter(struct mp_infer *c)
 				want.dims[d] = ix->info.dims[d];
 			for (int d = (int)k; d < r; d++)
 				want.dims[q - 1 + d - k] = x->info.dims[d];
-			TRY(same_shape(c, &up->info, "updates (input 2)", &want, "indices.shape[:-1] + data.shape[k:]"));
+			MP_TRY(same_shape(c, &up->info, "updates (input 2)", &want, "indices.shape[:-1] + data.shape[k:]"));
 		}
 	} else {
 		if (r >= 0 && ix->info.ndim >= 0 && r != ix->info.ndim)
 			return mp_infer_fail(c, "data and indices (input 1) differ in rank (%d, %d)", r, ix->info.ndim);
-		TRY(same_shape(c, &ix->info, "indices (input 1)", &up->info, "updates (input 2)"));
+		MP_TRY(same_shape(c, &ix->info, "indices (input 1)", &up->info, "updates (input 2)"));
 		if (r >= 0) {
 			int axis;
 			if (!mp_axis_normalize(s->axis, r, &axis))
 				return mp_infer_fail(c, "axis %lld is out of range for rank %d", (long long)s->axis, r);
 			s->axis_resolved = axis;
 			if (ix->info.ndim >= 0)
-				TRY(indices_within(c, x, ix, axis, "indices (input 1)"));
+				MP_TRY(indices_within(c, x, ix, axis, "indices (input 1)"));
 		}
 	}
 	mp_infer_same(c->out[0], x);
@@ -214,7 +207,7 @@ static enum mp_status parse_select(struct mp_parse *p)
 	struct mp_select_params *s = p->params;
 	const struct mp_node *n = p->node;
 	s->has_axis = mp_attr_find(n, "axis") != NULL;
-	TRY(mp_attr_int(p, "axis", 0, &s->axis));
+	MP_TRY(mp_attr_int(p, "axis", 0, &s->axis));
 	if (n->ninputs != (n->op == MP_OP_COMPRESS ? 2 : 1) || n->noutputs != 1)
 		return mp_parse_fail(p, MP_ERR_MODEL, "%s has the wrong number of inputs", n->op_type);
 	return MP_OK;
@@ -252,7 +245,7 @@ static enum mp_status infer_select(struct mp_infer *c)
 
 	if (c->node->op == MP_OP_NON_ZERO) {
 		int64_t dims[2] = { r, MP_DIM_UNKNOWN };
-		TRY(mp_infer_require_dtype(c, 0, computable, "numeric or bool"));
+		MP_TRY(mp_infer_require_dtype(c, 0, computable, "numeric or bool"));
 		if (r < 0) {
 			mp_infer_set_unknown(c->out[0], MP_I64, 2);
 			return MP_OK;
@@ -263,7 +256,7 @@ static enum mp_status infer_select(struct mp_infer *c)
 		return MP_OK;
 	}
 	const struct mp_infer_val *cond = c->in[1];
-	TRY(mp_infer_require_dtype(c, 1, mp_dtype_is_bool_t, "a bool condition"));
+	MP_TRY(mp_infer_require_dtype(c, 1, mp_dtype_is_bool_t, "a bool condition"));
 	if (cond->info.ndim >= 0 && cond->info.ndim != 1)
 		return mp_infer_fail(c, "Compress's condition must be 1-D");
 	int64_t limit = -1, dims[MP_MAX_DIMS];

@@ -4,13 +4,6 @@
 
 #include "ops.h"
 
-#define TRY(x)                                   \
-	do {                                     \
-		enum mp_status st_ = (x);        \
-		if (st_)                         \
-			return st_;              \
-	} while (0)
-
 static bool matmul_type(enum mp_dtype t)
 {
 	return mp_dtype_is_float_t(t) || t == MP_I32 || t == MP_I64 || t == MP_U32 || t == MP_U64;
@@ -32,8 +25,8 @@ static enum mp_status infer_matmul(struct mp_infer *c)
 	int ra = a->info.ndim, rb = b->info.ndim;
 	char sa[256], sb[256];
 
-	TRY(mp_infer_require_dtype(c, 0, matmul_type, "float, int32, int64, uint32 or uint64"));
-	TRY(mp_infer_same_dtype(c, 0, 1));
+	MP_TRY(mp_infer_require_dtype(c, 0, matmul_type, "float, int32, int64, uint32 or uint64"));
+	MP_TRY(mp_infer_same_dtype(c, 0, 1));
 	if (ra < 0 || rb < 0) {
 		mp_infer_set_unknown(c->out[0], a->info.dtype, -1);
 		return MP_OK;
@@ -51,7 +44,7 @@ static enum mp_status infer_matmul(struct mp_infer *c)
 	memcpy(ba.info.dims, a->info.dims, sizeof(int64_t) * (size_t)ba.info.ndim);
 	memcpy(bb.info.dims, b->info.dims, sizeof(int64_t) * (size_t)bb.info.ndim);
 	struct mp_value_info vi;
-	TRY(mp_infer_broadcast(c, 2, (const struct mp_infer_val *const[]){ &ba, &bb }, &vi));
+	MP_TRY(mp_infer_broadcast(c, 2, (const struct mp_infer_val *const[]){ &ba, &bb }, &vi));
 	if (ra > 1)
 		vi.dims[vi.ndim++] = a->info.dims[ra - 2];
 	if (rb > 1)
@@ -71,11 +64,11 @@ static enum mp_status parse_gemm(struct mp_parse *p)
 	struct mp_gemm_params *g = p->params;
 	const struct mp_node *n = p->node;
 	int64_t ta, tb, bc;
-	TRY(mp_attr_float(p, "alpha", 1.0f, &g->alpha));
-	TRY(mp_attr_float(p, "beta", 1.0f, &g->beta));
-	TRY(mp_attr_int(p, "transA", 0, &ta));
-	TRY(mp_attr_int(p, "transB", 0, &tb));
-	TRY(mp_attr_int(p, "broadcast", 0, &bc)); /* opset < 7 */
+	MP_TRY(mp_attr_float(p, "alpha", 1.0f, &g->alpha));
+	MP_TRY(mp_attr_float(p, "beta", 1.0f, &g->beta));
+	MP_TRY(mp_attr_int(p, "transA", 0, &ta));
+	MP_TRY(mp_attr_int(p, "transB", 0, &tb));
+	MP_TRY(mp_attr_int(p, "broadcast", 0, &bc)); /* opset < 7 */
 	g->trans_a = ta != 0;
 	g->trans_b = tb != 0;
 	g->broadcast_c = bc != 0 || n->opset >= 7;
@@ -92,10 +85,10 @@ static enum mp_status infer_gemm(struct mp_infer *c)
 	const struct mp_infer_val *a = c->in[0], *b = c->in[1];
 	const struct mp_infer_val *cc = c->ninputs > 2 ? c->in[2] : NULL;
 
-	TRY(mp_infer_require_dtype(c, 0, matmul_type, "float, int32, int64, uint32 or uint64"));
-	TRY(mp_infer_same_dtype(c, 0, 1));
+	MP_TRY(mp_infer_require_dtype(c, 0, matmul_type, "float, int32, int64, uint32 or uint64"));
+	MP_TRY(mp_infer_same_dtype(c, 0, 1));
 	if (cc)
-		TRY(mp_infer_same_dtype(c, 0, 2));
+		MP_TRY(mp_infer_same_dtype(c, 0, 2));
 	if ((a->info.ndim >= 0 && a->info.ndim != 2) || (b->info.ndim >= 0 && b->info.ndim != 2))
 		return mp_infer_fail(c, "Gemm takes 2-D A and B");
 	int64_t m = a->info.ndim == 2 ? a->info.dims[g->trans_a ? 1 : 0] : MP_DIM_UNKNOWN;
@@ -168,7 +161,7 @@ static enum mp_status parse_einsum(struct mp_parse *p)
 	const char *eq, *s;
 	bool ell;
 
-	TRY(mp_attr_string(p, "equation", NULL, &eq));
+	MP_TRY(mp_attr_string(p, "equation", NULL, &eq));
 	if (!eq)
 		return mp_parse_fail(p, MP_ERR_MODEL, "Einsum needs an equation");
 	s = eq;
@@ -233,12 +226,12 @@ static enum mp_status infer_einsum(struct mp_infer *c)
 
 	for (int i = 0; i < MP_EINSUM_MAX_LETTERS; i++)
 		dim[i] = -2; /* unseen */
-	TRY(mp_infer_require_dtype(c, 0, mp_dtype_is_numeric, "numeric types"));
+	MP_TRY(mp_infer_require_dtype(c, 0, mp_dtype_is_numeric, "numeric types"));
 	for (int i = 0; i < ep->noperands; i++) {
 		const struct mp_infer_val *x = c->in[i];
 		int r = x->info.ndim, letters = 0;
 		bool has_ell = false;
-		TRY(mp_infer_same_dtype(c, 0, i));
+		MP_TRY(mp_infer_same_dtype(c, 0, i));
 		if (r < 0) {
 			mp_infer_set_unknown(c->out[0], c->in[0]->info.dtype, -1);
 			return MP_OK;
@@ -275,7 +268,7 @@ static enum mp_status infer_einsum(struct mp_infer *c)
 		}
 	}
 	if (nell)
-		TRY(mp_infer_broadcast(c, nell, ellp, &ev));
+		MP_TRY(mp_infer_broadcast(c, nell, ellp, &ev));
 	int64_t out[MP_MAX_DIMS];
 	int k = 0;
 	for (int j = 0; j < ep->nout; j++) {

@@ -4,13 +4,6 @@
 
 #include "ops.h"
 
-#define TRY(x)                                   \
-	do {                                     \
-		enum mp_status st_ = (x);        \
-		if (st_)                         \
-			return st_;              \
-	} while (0)
-
 static enum mp_status need_io(struct mp_parse *p, int min_in, int max_in, int min_out, int max_out)
 {
 	const struct mp_node *n = p->node;
@@ -29,16 +22,16 @@ static enum mp_status parse_transpose(struct mp_parse *p)
 	const char *mode;
 	switch (p->node->op) {
 	case MP_OP_TRANSPOSE:
-		TRY(mp_attr_ints(p, "perm", t->perm, MP_MAX_DIMS, &t->nperm));
+		MP_TRY(mp_attr_ints(p, "perm", t->perm, MP_MAX_DIMS, &t->nperm));
 		break;
 	case MP_OP_DEPTH_TO_SPACE:
-		TRY(mp_attr_string(p, "mode", "DCR", &mode));
+		MP_TRY(mp_attr_string(p, "mode", "DCR", &mode));
 		if (strcmp(mode, "DCR") && strcmp(mode, "CRD"))
 			return mp_parse_fail(p, MP_ERR_MODEL, "DepthToSpace mode '%s' is neither DCR nor CRD", mode);
 		t->crd = !strcmp(mode, "CRD");
 		/* fall through */
 	default:
-		TRY(mp_attr_int(p, "blocksize", 0, &t->blocksize));
+		MP_TRY(mp_attr_int(p, "blocksize", 0, &t->blocksize));
 		if (t->blocksize <= 0 || t->blocksize > (1 << 20))
 			return mp_parse_fail(p, MP_ERR_MODEL, "blocksize must be positive");
 		break;
@@ -112,7 +105,7 @@ static enum mp_status parse_concat(struct mp_parse *p)
 	const struct mp_node *n = p->node;
 	if (n->opset >= 4 && !mp_attr_find(n, "axis"))
 		return mp_parse_fail(p, MP_ERR_MODEL, "Concat needs the attribute 'axis'");
-	TRY(mp_attr_int(p, "axis", 1, &cp->axis));
+	MP_TRY(mp_attr_int(p, "axis", 1, &cp->axis));
 	if (n->ninputs < 1 || n->noutputs != 1)
 		return mp_parse_fail(p, MP_ERR_MODEL, "Concat takes 1 or more inputs and 1 output");
 	for (int i = 0; i < n->ninputs; i++)
@@ -129,7 +122,7 @@ static enum mp_status infer_concat(struct mp_infer *c)
 	int64_t out[MP_MAX_DIMS];
 
 	for (int k = 0; k < c->ninputs; k++) {
-		TRY(mp_infer_same_dtype(c, 0, k));
+		MP_TRY(mp_infer_same_dtype(c, 0, k));
 		if (c->in[k]->info.ndim >= 0) {
 			if (r >= 0 && c->in[k]->info.ndim != r)
 				return mp_infer_fail(c, "input %d has rank %d, input 0 has rank %d", k,
@@ -200,8 +193,8 @@ static enum mp_status parse_split(struct mp_parse *p)
 	const struct mp_node *n = p->node;
 	const struct mp_attr *a;
 
-	TRY(mp_attr_int(p, "axis", 0, &s->axis));
-	TRY(mp_attr_int(p, "num_outputs", 0, &s->num_outputs));
+	MP_TRY(mp_attr_int(p, "axis", 0, &s->axis));
+	MP_TRY(mp_attr_int(p, "num_outputs", 0, &s->num_outputs));
 	if ((a = mp_attr_find(n, "split"))) {
 		mp_attr_ignore(p, "split");
 		if (a->type != MP_ATTR_INTS)
@@ -306,9 +299,9 @@ static enum mp_status parse_slice(struct mp_parse *p)
 {
 	struct mp_slice_params *s = p->params;
 	if (p->node->opset < 10) {
-		TRY(mp_attr_ints(p, "starts", s->starts, MP_MAX_DIMS, &s->nstarts));
-		TRY(mp_attr_ints(p, "ends", s->ends, MP_MAX_DIMS, &s->nends));
-		TRY(mp_attr_ints(p, "axes", s->axes, MP_MAX_DIMS, &s->naxes));
+		MP_TRY(mp_attr_ints(p, "starts", s->starts, MP_MAX_DIMS, &s->nstarts));
+		MP_TRY(mp_attr_ints(p, "ends", s->ends, MP_MAX_DIMS, &s->nends));
+		MP_TRY(mp_attr_ints(p, "axes", s->axes, MP_MAX_DIMS, &s->naxes));
 		if (s->nstarts < 0 || s->nends < 0 || s->nstarts != s->nends)
 			return mp_parse_fail(p, MP_ERR_MODEL, "Slice needs starts and ends of equal length");
 		return need_io(p, 1, 1, 1, 1);
@@ -334,7 +327,7 @@ static enum mp_status infer_slice(struct mp_infer *c)
 	} else {
 		for (int k = 1; k < c->ninputs; k++)
 			if (c->in[k])
-				TRY(mp_infer_require_dtype(c, k, mp_dtype_is_index_t, "int32 or int64"));
+				MP_TRY(mp_infer_require_dtype(c, k, mp_dtype_is_index_t, "int32 or int64"));
 		bool ok = mp_infer_ints(c->in[1], starts, MP_MAX_DIMS, &n) &&
 		          mp_infer_ints(c->in[2], ends, MP_MAX_DIMS, &ne);
 		if (ok && c->ninputs > 3 && c->in[3])
@@ -433,7 +426,7 @@ static enum mp_status infer_expand(struct mp_infer *c)
 	int64_t v[MP_MAX_DIMS];
 	int n;
 
-	TRY(mp_infer_require_dtype(c, 1, mp_dtype_is_index_t, "int64"));
+	MP_TRY(mp_infer_require_dtype(c, 1, mp_dtype_is_index_t, "int64"));
 	if (!mp_infer_ints(c->in[1], v, MP_MAX_DIMS, &n)) {
 		int64_t len;
 		if (c->node->op == MP_OP_TILE)
@@ -468,7 +461,7 @@ static enum mp_status infer_expand(struct mp_infer *c)
 		shape.info.dims[i] = v[i];
 	}
 	struct mp_value_info vi;
-	TRY(mp_infer_broadcast(c, 2, (const struct mp_infer_val *const[]){ x, &shape }, &vi));
+	MP_TRY(mp_infer_broadcast(c, 2, (const struct mp_infer_val *const[]){ x, &shape }, &vi));
 	mp_infer_set(c->out[0], x->info.dtype, vi.ndim, vi.dims);
 	return MP_OK;
 }
@@ -491,15 +484,15 @@ static enum mp_status parse_pad(struct mp_parse *p)
 	const struct mp_node *n = p->node;
 	const char *mode;
 
-	TRY(mp_attr_string(p, "mode", "constant", &mode));
+	MP_TRY(mp_attr_string(p, "mode", "constant", &mode));
 	if (!strcmp(mode, "constant")) pp->mode = MP_PADMODE_CONSTANT;
 	else if (!strcmp(mode, "reflect")) pp->mode = MP_PADMODE_REFLECT;
 	else if (!strcmp(mode, "edge")) pp->mode = MP_PADMODE_EDGE;
 	else if (!strcmp(mode, "wrap") && n->opset >= 19) pp->mode = MP_PADMODE_WRAP;
 	else return mp_parse_fail(p, MP_ERR_MODEL, "Pad mode '%s' is not one ONNX defines", mode);
 	if (n->opset < 11) {
-		TRY(mp_attr_ints(p, n->opset < 2 ? "paddings" : "pads", pp->pads, 2 * MP_MAX_DIMS, &pp->npads));
-		TRY(mp_attr_float(p, "value", 0, &pp->value));
+		MP_TRY(mp_attr_ints(p, n->opset < 2 ? "paddings" : "pads", pp->pads, 2 * MP_MAX_DIMS, &pp->npads));
+		MP_TRY(mp_attr_float(p, "value", 0, &pp->value));
 		if (pp->npads < 0)
 			return mp_parse_fail(p, MP_ERR_MODEL, "Pad needs the attribute 'pads'");
 		return need_io(p, 1, 1, 1, 1);
@@ -520,13 +513,13 @@ static enum mp_status infer_pad(struct mp_infer *c)
 		pp->constant = pp->value;
 	} else {
 		double v = 0;
-		TRY(mp_infer_require_dtype(c, 1, mp_dtype_is_index_t, "int64 pads"));
+		MP_TRY(mp_infer_require_dtype(c, 1, mp_dtype_is_index_t, "int64 pads"));
 		if (!mp_infer_ints(c->in[1], pads, 2 * MP_MAX_DIMS, &np)) {
 			mp_infer_set_unknown(c->out[0], x->info.dtype, r);
 			return MP_OK;
 		}
 		if (c->ninputs > 2 && c->in[2]) {
-			TRY(mp_infer_same_dtype(c, 0, 2));
+			MP_TRY(mp_infer_same_dtype(c, 0, 2));
 			if (!mp_infer_scalar(c->in[2], &v) && c->in[2]->value)
 				return mp_infer_fail(c, "constant_value must be a scalar");
 		}
@@ -591,7 +584,7 @@ static enum mp_status parse_trilu(struct mp_parse *p)
 {
 	struct mp_trilu_params *t = p->params;
 	int64_t upper;
-	TRY(mp_attr_int(p, "upper", 1, &upper));
+	MP_TRY(mp_attr_int(p, "upper", 1, &upper));
 	t->upper = upper != 0;
 	return need_io(p, 1, 2, 1, 1);
 }
@@ -604,7 +597,7 @@ static enum mp_status infer_trilu(struct mp_infer *c)
 	if (x->info.ndim >= 0 && x->info.ndim < 2)
 		return mp_infer_fail(c, "Trilu takes an input of rank 2 or more");
 	if (c->ninputs > 1 && c->in[1]) {
-		TRY(mp_infer_require_dtype(c, 1, mp_dtype_is_index_t, "an int64 k"));
+		MP_TRY(mp_infer_require_dtype(c, 1, mp_dtype_is_index_t, "an int64 k"));
 		mp_infer_scalar(c->in[1], &k);
 	}
 	t->k_resolved = (int64_t)k;

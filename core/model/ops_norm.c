@@ -5,13 +5,6 @@
 
 #include "ops.h"
 
-#define TRY(x)                                   \
-	do {                                     \
-		enum mp_status st_ = (x);        \
-		if (st_)                         \
-			return st_;              \
-	} while (0)
-
 static enum mp_status parse_norm(struct mp_parse *p)
 {
 	struct mp_norm_params *np = p->params;
@@ -22,19 +15,19 @@ static enum mp_status parse_norm(struct mp_parse *p)
 	mp_attr_ignore(p, "consumed_inputs");
 	switch (n->op) {
 	case MP_OP_BATCH_NORMALIZATION:
-		TRY(mp_attr_float(p, "epsilon", 1e-5f, &np->epsilon));
-		TRY(mp_attr_float(p, "momentum", 0.9f, &np->momentum));
+		MP_TRY(mp_attr_float(p, "epsilon", 1e-5f, &np->epsilon));
+		MP_TRY(mp_attr_float(p, "momentum", 0.9f, &np->momentum));
 		/* training: the batch's own statistics normalise it, and the running
 		 * ones are updated (outputs 1 and 2); before opset 14 that was
 		 * implied by asking for those outputs */
-		TRY(mp_attr_int(p, "training_mode", 0, &i));
+		MP_TRY(mp_attr_int(p, "training_mode", 0, &i));
 		np->training = i != 0 || (n->opset < 14 && n->noutputs > 1);
 		if (n->opset < 7) {
-			TRY(mp_attr_int(p, "is_test", 0, &i));
+			MP_TRY(mp_attr_int(p, "is_test", 0, &i));
 			np->training = !i && n->noutputs > 1;
 		}
 		if (n->opset < 9) {
-			TRY(mp_attr_int(p, "spatial", 1, &i));
+			MP_TRY(mp_attr_int(p, "spatial", 1, &i));
 			if (!i)
 				return mp_parse_fail(p, MP_ERR_UNSUPPORTED, "BatchNormalization with spatial=0 is not supported");
 		}
@@ -45,30 +38,30 @@ static enum mp_status parse_norm(struct mp_parse *p)
 		nout_max = 3;
 		break;
 	case MP_OP_INSTANCE_NORMALIZATION:
-		TRY(mp_attr_float(p, "epsilon", 1e-5f, &np->epsilon));
+		MP_TRY(mp_attr_float(p, "epsilon", 1e-5f, &np->epsilon));
 		nin_min = nin_max = 3;
 		break;
 	case MP_OP_LAYER_NORMALIZATION:
 	case MP_OP_RMS_NORMALIZATION:
-		TRY(mp_attr_float(p, "epsilon", 1e-5f, &np->epsilon));
-		TRY(mp_attr_int(p, "axis", -1, &np->axis));
-		TRY(mp_attr_int(p, "stash_type", 1, &i));
+		MP_TRY(mp_attr_float(p, "epsilon", 1e-5f, &np->epsilon));
+		MP_TRY(mp_attr_int(p, "axis", -1, &np->axis));
+		MP_TRY(mp_attr_int(p, "stash_type", 1, &i));
 		np->stash_f32 = i == 1;
 		nin_min = 2;
 		nin_max = n->op == MP_OP_LAYER_NORMALIZATION ? 3 : 2;
 		nout_max = n->op == MP_OP_LAYER_NORMALIZATION ? 3 : 1;
 		break;
 	case MP_OP_GROUP_NORMALIZATION:
-		TRY(mp_attr_float(p, "epsilon", 1e-5f, &np->epsilon));
-		TRY(mp_attr_int(p, "num_groups", 0, &np->num_groups));
-		TRY(mp_attr_int(p, "stash_type", 1, &i));
+		MP_TRY(mp_attr_float(p, "epsilon", 1e-5f, &np->epsilon));
+		MP_TRY(mp_attr_int(p, "num_groups", 0, &np->num_groups));
+		MP_TRY(mp_attr_int(p, "stash_type", 1, &i));
 		if (np->num_groups <= 0)
 			return mp_parse_fail(p, MP_ERR_MODEL, "GroupNormalization needs num_groups > 0");
 		np->legacy_group_scale = n->opset < 21;
 		nin_min = nin_max = 3;
 		break;
 	case MP_OP_MEAN_VARIANCE_NORMALIZATION:
-		TRY(mp_attr_ints(p, "axes", np->axes, MP_MAX_DIMS, &np->naxes));
+		MP_TRY(mp_attr_ints(p, "axes", np->axes, MP_MAX_DIMS, &np->naxes));
 		if (np->naxes < 0) {
 			np->naxes = 3;
 			np->axes[0] = 0;
@@ -77,16 +70,16 @@ static enum mp_status parse_norm(struct mp_parse *p)
 		}
 		break;
 	case MP_OP_LP_NORMALIZATION:
-		TRY(mp_attr_int(p, "axis", -1, &np->axis));
-		TRY(mp_attr_int(p, "p", 2, &np->p));
+		MP_TRY(mp_attr_int(p, "axis", -1, &np->axis));
+		MP_TRY(mp_attr_int(p, "p", 2, &np->p));
 		if (np->p != 1 && np->p != 2)
 			return mp_parse_fail(p, MP_ERR_MODEL, "LpNormalization p must be 1 or 2");
 		break;
 	default: /* LRN */
-		TRY(mp_attr_float(p, "alpha", 1e-4f, &np->alpha));
-		TRY(mp_attr_float(p, "beta", 0.75f, &np->beta));
-		TRY(mp_attr_float(p, "bias", 1.0f, &np->bias));
-		TRY(mp_attr_int(p, "size", 0, &np->size));
+		MP_TRY(mp_attr_float(p, "alpha", 1e-4f, &np->alpha));
+		MP_TRY(mp_attr_float(p, "beta", 0.75f, &np->beta));
+		MP_TRY(mp_attr_float(p, "bias", 1.0f, &np->bias));
+		MP_TRY(mp_attr_int(p, "size", 0, &np->size));
 		if (np->size <= 0)
 			return mp_parse_fail(p, MP_ERR_MODEL, "LRN needs size > 0");
 		break;
@@ -146,31 +139,31 @@ static enum mp_status infer_norm(struct mp_infer *c)
 	int r = x->info.ndim;
 	int64_t ch = r >= 2 ? x->info.dims[1] : MP_DIM_UNKNOWN;
 
-	TRY(mp_infer_require_dtype(c, 0, mp_dtype_is_float_t, "float types"));
+	MP_TRY(mp_infer_require_dtype(c, 0, mp_dtype_is_float_t, "float types"));
 	for (int k = 1; k < c->ninputs; k++)
 		if (c->in[k])
-			TRY(mp_infer_require_dtype(c, k, mp_dtype_is_float_t, "float types"));
+			MP_TRY(mp_infer_require_dtype(c, k, mp_dtype_is_float_t, "float types"));
 	if (r >= 0 && r < 2 && c->node->op != MP_OP_LAYER_NORMALIZATION &&
 	    c->node->op != MP_OP_RMS_NORMALIZATION && c->node->op != MP_OP_LP_NORMALIZATION)
 		return mp_infer_fail(c, "%s takes inputs of rank 2 or more", c->node->op_type);
 	switch (c->node->op) {
 	case MP_OP_BATCH_NORMALIZATION:
 		for (int k = 1; k < 5; k++)
-			TRY(check_channels(c, k, ch, k == 1 ? "scale" : k == 2 ? "B" : k == 3 ? "mean" : "var"));
+			MP_TRY(check_channels(c, k, ch, k == 1 ? "scale" : k == 2 ? "B" : k == 3 ? "mean" : "var"));
 		for (int k = 1; k < c->noutputs; k++) /* running mean and variance */
 			mp_infer_same(c->out[k], c->in[2 + k]);
 		break;
 	case MP_OP_INSTANCE_NORMALIZATION:
-		TRY(check_channels(c, 1, ch, "scale"));
-		TRY(check_channels(c, 2, ch, "B"));
+		MP_TRY(check_channels(c, 1, ch, "scale"));
+		MP_TRY(check_channels(c, 2, ch, "B"));
 		break;
 	case MP_OP_GROUP_NORMALIZATION: {
 		int64_t want = np->legacy_group_scale ? np->num_groups : ch;
 		if (ch >= 0 && ch % np->num_groups)
 			return mp_infer_fail(c, "%lld channels do not divide into %lld groups", (long long)ch,
 			                     (long long)np->num_groups);
-		TRY(check_channels(c, 1, want, "scale"));
-		TRY(check_channels(c, 2, want, "bias"));
+		MP_TRY(check_channels(c, 1, want, "scale"));
+		MP_TRY(check_channels(c, 2, want, "bias"));
 		break;
 	}
 	case MP_OP_LAYER_NORMALIZATION:
@@ -183,9 +176,9 @@ static enum mp_status infer_norm(struct mp_infer *c)
 			return mp_infer_fail(c, "axis %lld is out of range for rank %d", (long long)np->axis, r);
 		np->axis_resolved = axis;
 		if (c->node->op != MP_OP_LP_NORMALIZATION) {
-			TRY(check_norm_param(c, 1, axis, "scale"));
+			MP_TRY(check_norm_param(c, 1, axis, "scale"));
 			if (c->ninputs > 2 && c->in[2])
-				TRY(check_norm_param(c, 2, axis, "bias"));
+				MP_TRY(check_norm_param(c, 2, axis, "bias"));
 		}
 		/* Mean and InvStdDev keep the leading dims, 1 for the normalised ones */
 		for (int k = 1; k < c->noutputs; k++) {

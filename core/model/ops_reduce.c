@@ -4,13 +4,6 @@
 
 #include "ops.h"
 
-#define TRY(x)                                   \
-	do {                                     \
-		enum mp_status st_ = (x);        \
-		if (st_)                         \
-			return st_;              \
-	} while (0)
-
 /* ---- Reduce* ---- */
 
 static enum mp_status parse_reduce(struct mp_parse *p)
@@ -21,8 +14,8 @@ static enum mp_status parse_reduce(struct mp_parse *p)
 	/* axes became an input in opset 13 for ReduceSum, 18 for the others */
 	int axes_input_from = n->op == MP_OP_REDUCE_SUM ? 13 : 18;
 
-	TRY(mp_attr_int(p, "keepdims", 1, &k));
-	TRY(mp_attr_int(p, "noop_with_empty_axes", 0, &noop));
+	MP_TRY(mp_attr_int(p, "keepdims", 1, &k));
+	MP_TRY(mp_attr_int(p, "noop_with_empty_axes", 0, &noop));
 	r->keepdims = k != 0;
 	r->noop_with_empty_axes = noop != 0;
 	r->naxes = -1;
@@ -31,7 +24,7 @@ static enum mp_status parse_reduce(struct mp_parse *p)
 		if (n->ninputs < 1 || n->ninputs > 2)
 			return mp_parse_fail(p, MP_ERR_MODEL, "%s takes 1 or 2 inputs", n->op_type);
 	} else {
-		TRY(mp_attr_ints(p, "axes", r->axes, MP_MAX_DIMS, &r->naxes));
+		MP_TRY(mp_attr_ints(p, "axes", r->axes, MP_MAX_DIMS, &r->naxes));
 		if (n->ninputs != 1)
 			return mp_parse_fail(p, MP_ERR_MODEL, "%s takes 1 input", n->op_type);
 	}
@@ -49,7 +42,7 @@ static enum mp_status infer_reduce(struct mp_infer *c)
 	int rank = x->info.ndim, naxes = r->naxes;
 	int64_t axes[MP_MAX_DIMS], out[MP_MAX_DIMS];
 
-	TRY(mp_infer_require_dtype(c, 0, reducible, "numeric types"));
+	MP_TRY(mp_infer_require_dtype(c, 0, reducible, "numeric types"));
 	if (x->info.dtype == MP_BOOL && c->node->op != MP_OP_REDUCE_MAX && c->node->op != MP_OP_REDUCE_MIN)
 		return mp_infer_fail(c, "%s does not take bool", c->node->op_type);
 	/* ONNX's type constraint: integers of 32 and 64 bits only, but for Max
@@ -62,7 +55,7 @@ static enum mp_status infer_reduce(struct mp_infer *c)
 	if (r->axes_input) {
 		naxes = -1;
 		if (c->ninputs > 1 && c->in[1]) {
-			TRY(mp_infer_require_dtype(c, 1, mp_dtype_is_index_t, "int64 axes"));
+			MP_TRY(mp_infer_require_dtype(c, 1, mp_dtype_is_index_t, "int64 axes"));
 			if (!mp_infer_ints(c->in[1], axes, MP_MAX_DIMS, &naxes)) {
 				mp_infer_set_unknown(c->out[0], x->info.dtype, r->keepdims ? rank : -1);
 				return MP_OK;
@@ -112,9 +105,9 @@ static enum mp_status parse_argreduce(struct mp_parse *p)
 {
 	struct mp_argreduce_params *a = p->params;
 	int64_t k, last;
-	TRY(mp_attr_int(p, "axis", 0, &a->axis));
-	TRY(mp_attr_int(p, "keepdims", 1, &k));
-	TRY(mp_attr_int(p, "select_last_index", 0, &last));
+	MP_TRY(mp_attr_int(p, "axis", 0, &a->axis));
+	MP_TRY(mp_attr_int(p, "keepdims", 1, &k));
+	MP_TRY(mp_attr_int(p, "select_last_index", 0, &last));
 	a->keepdims = k != 0;
 	a->select_last_index = last != 0;
 	if (p->node->ninputs != 1 || p->node->noutputs != 1)
@@ -128,7 +121,7 @@ static enum mp_status infer_argreduce(struct mp_infer *c)
 	const struct mp_infer_val *x = c->in[0];
 	int r = x->info.ndim, axis, k = 0;
 	int64_t out[MP_MAX_DIMS];
-	TRY(mp_infer_require_dtype(c, 0, mp_dtype_is_numeric, "numeric types"));
+	MP_TRY(mp_infer_require_dtype(c, 0, mp_dtype_is_numeric, "numeric types"));
 	if (r < 0) {
 		mp_infer_set_unknown(c->out[0], MP_I64, -1);
 		return MP_OK;
@@ -158,7 +151,7 @@ static enum mp_status parse_softmax(struct mp_parse *p)
 {
 	struct mp_softmax_params *s = p->params;
 	s->coerce_2d = p->node->opset < 13;
-	TRY(mp_attr_int(p, "axis", s->coerce_2d ? 1 : -1, &s->axis));
+	MP_TRY(mp_attr_int(p, "axis", s->coerce_2d ? 1 : -1, &s->axis));
 	if (p->node->ninputs != 1 || p->node->noutputs != 1)
 		return mp_parse_fail(p, MP_ERR_MODEL, "%s takes 1 input and 1 output", p->node->op_type);
 	return MP_OK;
@@ -169,7 +162,7 @@ static enum mp_status infer_softmax(struct mp_infer *c)
 	struct mp_softmax_params *s = c->params;
 	const struct mp_infer_val *x = c->in[0];
 	int axis;
-	TRY(mp_infer_require_dtype(c, 0, mp_dtype_is_float_t, "float types"));
+	MP_TRY(mp_infer_require_dtype(c, 0, mp_dtype_is_float_t, "float types"));
 	if (x->info.ndim >= 0) {
 		if (!mp_axis_normalize(s->axis, x->info.ndim ? x->info.ndim : 1, &axis))
 			return mp_infer_fail(c, "axis %lld is out of range for rank %d", (long long)s->axis,
@@ -190,8 +183,8 @@ static enum mp_status parse_cumulative(struct mp_parse *p)
 {
 	struct mp_cumulative_params *cp = p->params;
 	int64_t ex, rev;
-	TRY(mp_attr_int(p, "exclusive", 0, &ex));
-	TRY(mp_attr_int(p, "reverse", 0, &rev));
+	MP_TRY(mp_attr_int(p, "exclusive", 0, &ex));
+	MP_TRY(mp_attr_int(p, "reverse", 0, &rev));
 	cp->exclusive = ex != 0;
 	cp->reverse = rev != 0;
 	if (p->node->ninputs != 2 || p->node->noutputs != 1)
@@ -205,8 +198,8 @@ static enum mp_status infer_cumulative(struct mp_infer *c)
 	const struct mp_infer_val *x = c->in[0];
 	double a;
 	int axis;
-	TRY(mp_infer_require_dtype(c, 0, mp_dtype_is_numeric, "numeric types"));
-	TRY(mp_infer_require_dtype(c, 1, mp_dtype_is_index_t, "an int32 or int64 axis"));
+	MP_TRY(mp_infer_require_dtype(c, 0, mp_dtype_is_numeric, "numeric types"));
+	MP_TRY(mp_infer_require_dtype(c, 1, mp_dtype_is_index_t, "an int32 or int64 axis"));
 	if (c->in[1]->info.ndim > 1)
 		return mp_infer_fail(c, "axis must be a scalar");
 	if (x->info.ndim >= 0 && mp_infer_scalar(c->in[1], &a)) {
@@ -234,13 +227,13 @@ static enum mp_status parse_topk(struct mp_parse *p)
 {
 	struct mp_topk_params *t = p->params;
 	int64_t largest, sorted;
-	TRY(mp_attr_int(p, "axis", -1, &t->axis));
-	TRY(mp_attr_int(p, "largest", 1, &largest));
-	TRY(mp_attr_int(p, "sorted", 1, &sorted));
+	MP_TRY(mp_attr_int(p, "axis", -1, &t->axis));
+	MP_TRY(mp_attr_int(p, "largest", 1, &largest));
+	MP_TRY(mp_attr_int(p, "sorted", 1, &sorted));
 	t->largest = largest != 0;
 	t->sorted = sorted != 0;
 	if (p->node->opset < 10) {
-		TRY(mp_attr_int(p, "k", -1, &t->k_attr));
+		MP_TRY(mp_attr_int(p, "k", -1, &t->k_attr));
 		if (t->k_attr < 0)
 			return mp_parse_fail(p, MP_ERR_MODEL, "TopK-1 needs the attribute 'k'");
 		if (p->node->ninputs != 1)
@@ -263,9 +256,9 @@ static enum mp_status infer_topk(struct mp_infer *c)
 	int64_t out[MP_MAX_DIMS], k = t->k_attr;
 	double kv;
 
-	TRY(mp_infer_require_dtype(c, 0, mp_dtype_is_numeric, "numeric types"));
+	MP_TRY(mp_infer_require_dtype(c, 0, mp_dtype_is_numeric, "numeric types"));
 	if (t->k_input) {
-		TRY(mp_infer_require_dtype(c, 1, mp_dtype_is_index_t, "an int64 K"));
+		MP_TRY(mp_infer_require_dtype(c, 1, mp_dtype_is_index_t, "an int64 K"));
 		k = mp_infer_scalar(c->in[1], &kv) ? (int64_t)kv : -1;
 		if (c->in[1]->value && k < 0)
 			return mp_infer_fail(c, "K is negative");

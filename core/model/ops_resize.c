@@ -5,13 +5,6 @@
 
 #include "ops.h"
 
-#define TRY(x)                                   \
-	do {                                     \
-		enum mp_status st_ = (x);        \
-		if (st_)                         \
-			return st_;              \
-	} while (0)
-
 static enum mp_status parse_resize(struct mp_parse *p)
 {
 	struct mp_resize_params *rp = p->params;
@@ -19,7 +12,7 @@ static enum mp_status parse_resize(struct mp_parse *p)
 	const char *s;
 	int64_t i;
 
-	TRY(mp_attr_string(p, "mode", "nearest", &s));
+	MP_TRY(mp_attr_string(p, "mode", "nearest", &s));
 	if (!strcmp(s, "nearest")) rp->mode = MP_RESIZE_NEAREST;
 	else if (!strcmp(s, "linear") || !strcmp(s, "bilinear")) rp->mode = MP_RESIZE_LINEAR;
 	else if (!strcmp(s, "cubic") && n->op == MP_OP_RESIZE && n->opset >= 11) rp->mode = MP_RESIZE_CUBIC;
@@ -30,7 +23,7 @@ static enum mp_status parse_resize(struct mp_parse *p)
 		rp->coord = MP_COORD_ASYMMETRIC;
 		rp->nearest = MP_NEAREST_FLOOR;
 		if (n->op == MP_OP_UPSAMPLE && n->opset < 9) {
-			TRY(mp_attr_floats(p, "scales", rp->scales_attr, MP_MAX_DIMS, &rp->nscales_attr));
+			MP_TRY(mp_attr_floats(p, "scales", rp->scales_attr, MP_MAX_DIMS, &rp->nscales_attr));
 			if (rp->nscales_attr < 0)
 				return mp_parse_fail(p, MP_ERR_MODEL, "Upsample-7 needs the attribute 'scales'");
 			if (n->ninputs != 1)
@@ -41,7 +34,7 @@ static enum mp_status parse_resize(struct mp_parse *p)
 		rp->naxes = -1;
 		return n->noutputs == 1 ? MP_OK : mp_parse_fail(p, MP_ERR_MODEL, "%s has 1 output", n->op_type);
 	}
-	TRY(mp_attr_string(p, "coordinate_transformation_mode", "half_pixel", &s));
+	MP_TRY(mp_attr_string(p, "coordinate_transformation_mode", "half_pixel", &s));
 	if (!strcmp(s, "half_pixel")) rp->coord = MP_COORD_HALF_PIXEL;
 	else if (!strcmp(s, "half_pixel_symmetric")) rp->coord = MP_COORD_HALF_PIXEL_SYMMETRIC;
 	else if (!strcmp(s, "pytorch_half_pixel")) rp->coord = MP_COORD_PYTORCH_HALF_PIXEL;
@@ -50,24 +43,24 @@ static enum mp_status parse_resize(struct mp_parse *p)
 	else if (!strcmp(s, "tf_crop_and_resize")) rp->coord = MP_COORD_TF_CROP_AND_RESIZE;
 	else if (!strcmp(s, "tf_half_pixel_for_nn")) rp->coord = MP_COORD_TF_HALF_PIXEL_FOR_NN;
 	else return mp_parse_fail(p, MP_ERR_MODEL, "coordinate_transformation_mode '%s' is unknown", s);
-	TRY(mp_attr_string(p, "nearest_mode", "round_prefer_floor", &s));
+	MP_TRY(mp_attr_string(p, "nearest_mode", "round_prefer_floor", &s));
 	if (!strcmp(s, "round_prefer_floor")) rp->nearest = MP_NEAREST_ROUND_PREFER_FLOOR;
 	else if (!strcmp(s, "round_prefer_ceil")) rp->nearest = MP_NEAREST_ROUND_PREFER_CEIL;
 	else if (!strcmp(s, "floor")) rp->nearest = MP_NEAREST_FLOOR;
 	else if (!strcmp(s, "ceil")) rp->nearest = MP_NEAREST_CEIL;
 	else return mp_parse_fail(p, MP_ERR_MODEL, "nearest_mode '%s' is unknown", s);
-	TRY(mp_attr_string(p, "keep_aspect_ratio_policy", "stretch", &s));
+	MP_TRY(mp_attr_string(p, "keep_aspect_ratio_policy", "stretch", &s));
 	if (!strcmp(s, "stretch")) rp->aspect = MP_ASPECT_STRETCH;
 	else if (!strcmp(s, "not_larger")) rp->aspect = MP_ASPECT_NOT_LARGER;
 	else if (!strcmp(s, "not_smaller")) rp->aspect = MP_ASPECT_NOT_SMALLER;
 	else return mp_parse_fail(p, MP_ERR_MODEL, "keep_aspect_ratio_policy '%s' is unknown", s);
-	TRY(mp_attr_float(p, "cubic_coeff_a", -0.75f, &rp->cubic_coeff_a));
-	TRY(mp_attr_int(p, "exclude_outside", 0, &i));
+	MP_TRY(mp_attr_float(p, "cubic_coeff_a", -0.75f, &rp->cubic_coeff_a));
+	MP_TRY(mp_attr_int(p, "exclude_outside", 0, &i));
 	rp->exclude_outside = i != 0;
-	TRY(mp_attr_int(p, "antialias", 0, &i));
+	MP_TRY(mp_attr_int(p, "antialias", 0, &i));
 	rp->antialias = i != 0;
-	TRY(mp_attr_float(p, "extrapolation_value", 0, &rp->extrapolation_value));
-	TRY(mp_attr_ints(p, "axes", rp->axes, MP_MAX_DIMS, &rp->naxes));
+	MP_TRY(mp_attr_float(p, "extrapolation_value", 0, &rp->extrapolation_value));
+	MP_TRY(mp_attr_ints(p, "axes", rp->axes, MP_MAX_DIMS, &rp->naxes));
 	if (n->ninputs < 1 || n->ninputs > 4 || n->noutputs != 1 || n->inputs[0] < 0)
 		return mp_parse_fail(p, MP_ERR_MODEL, "Resize takes X and up to 3 more inputs");
 	return MP_OK;

@@ -7,13 +7,6 @@
 #include "graph_internal.h"
 #include "ops.h"
 
-#define TRY(x)                                   \
-	do {                                     \
-		enum mp_status st_ = (x);        \
-		if (st_)                         \
-			return st_;              \
-	} while (0)
-
 static void copy_sym(struct mp_infer_val *o, const struct mp_infer_val *i, bool scalar)
 {
 	if (!o || !i || i->nsym < 0)
@@ -37,9 +30,9 @@ static enum mp_status parse_view(struct mp_parse *p)
 	case MP_OP_DROPOUT:
 		mp_attr_ignore(p, "seed");
 		mp_attr_ignore(p, "consumed_inputs");
-		TRY(mp_attr_float(p, "ratio", 0.5f, &v->ratio));
+		MP_TRY(mp_attr_float(p, "ratio", 0.5f, &v->ratio));
 		if (n->opset < 7) {
-			TRY(mp_attr_int(p, "is_test", 0, &i));
+			MP_TRY(mp_attr_int(p, "is_test", 0, &i));
 			if (!i)
 				return mp_parse_fail(p, MP_ERR_UNSUPPORTED, "Dropout in training mode (is_test=0) is not supported");
 		}
@@ -47,10 +40,10 @@ static enum mp_status parse_view(struct mp_parse *p)
 			return mp_parse_fail(p, MP_ERR_MODEL, "Dropout takes up to 3 inputs and 2 outputs");
 		return MP_OK;
 	case MP_OP_RESHAPE:
-		TRY(mp_attr_int(p, "allowzero", 0, &i));
+		MP_TRY(mp_attr_int(p, "allowzero", 0, &i));
 		v->allowzero = i != 0;
 		if (n->opset < 5) {
-			TRY(mp_attr_ints(p, "shape", v->axes, MP_MAX_DIMS, &v->naxes));
+			MP_TRY(mp_attr_ints(p, "shape", v->axes, MP_MAX_DIMS, &v->naxes));
 			if (v->naxes < 0)
 				return mp_parse_fail(p, MP_ERR_MODEL, "Reshape-1 needs the attribute 'shape'");
 			mp_attr_ignore(p, "consumed_inputs");
@@ -61,12 +54,12 @@ static enum mp_status parse_view(struct mp_parse *p)
 		}
 		break;
 	case MP_OP_FLATTEN:
-		TRY(mp_attr_int(p, "axis", 1, &v->axis));
+		MP_TRY(mp_attr_int(p, "axis", 1, &v->axis));
 		break;
 	case MP_OP_SQUEEZE:
 	case MP_OP_UNSQUEEZE:
 		if (n->opset < 13) {
-			TRY(mp_attr_ints(p, "axes", v->axes, MP_MAX_DIMS, &v->naxes));
+			MP_TRY(mp_attr_ints(p, "axes", v->axes, MP_MAX_DIMS, &v->naxes));
 			if (n->op == MP_OP_UNSQUEEZE && v->naxes < 0)
 				return mp_parse_fail(p, MP_ERR_MODEL, "Unsqueeze needs the attribute 'axes'");
 		} else {
@@ -93,7 +86,7 @@ static enum mp_status infer_reshape(struct mp_infer *c, struct mp_view_params *v
 
 	if (v->axes_input) {
 		int64_t len;
-		TRY(mp_infer_require_dtype(c, 1, mp_dtype_is_index_t, "an int64 shape"));
+		MP_TRY(mp_infer_require_dtype(c, 1, mp_dtype_is_index_t, "an int64 shape"));
 		if (!mp_infer_ints(c->in[1], target, MP_MAX_DIMS, &n)) {
 			if (mp_infer_len(c->in[1], &len)) {
 				if (len > MP_MAX_DIMS)
@@ -228,7 +221,7 @@ static enum mp_status infer_view(struct mp_infer *c)
 	if (v->axes_input) {
 		naxes = -1;
 		if (c->ninputs > 1 && c->in[1]) {
-			TRY(mp_infer_require_dtype(c, 1, mp_dtype_is_index_t, "int64 axes"));
+			MP_TRY(mp_infer_require_dtype(c, 1, mp_dtype_is_index_t, "int64 axes"));
 			if (!mp_infer_ints(c->in[1], axes, MP_MAX_DIMS, &naxes)) {
 				int64_t len;
 				if (unsq && r >= 0 && mp_infer_len(c->in[1], &len) && r + len <= MP_MAX_DIMS)
@@ -315,8 +308,8 @@ static enum mp_status parse_shape(struct mp_parse *p)
 {
 	struct mp_shape_params *s = p->params;
 	const struct mp_attr *end = mp_attr_find(p->node, "end");
-	TRY(mp_attr_int(p, "start", 0, &s->start));
-	TRY(mp_attr_int(p, "end", 0, &s->end));
+	MP_TRY(mp_attr_int(p, "start", 0, &s->start));
+	MP_TRY(mp_attr_int(p, "end", 0, &s->end));
 	s->has_end = end != NULL;
 	if (p->node->ninputs != 1 || p->node->noutputs != 1)
 		return mp_parse_fail(p, MP_ERR_MODEL, "%s takes 1 input and 1 output", p->node->op_type);
@@ -399,27 +392,27 @@ static enum mp_status parse_fill(struct mp_parse *p)
 		for (size_t k = 0; k < 3; k++)
 			if (mp_attr_find(n, unsupported[k]))
 				return mp_parse_fail(p, MP_ERR_UNSUPPORTED, "Constant %s is not supported", unsupported[k]);
-		TRY(mp_attr_tensor(p, "value", &t));
+		MP_TRY(mp_attr_tensor(p, "value", &t));
 		if (t) {
 			f->value = *t;
 		} else if ((a = mp_attr_find(n, "value_float"))) {
 			float v;
-			TRY(mp_attr_float(p, "value_float", 0, &v));
-			TRY(make_tensor(p, MP_F32, 0, 1, &v, &f->value));
+			MP_TRY(mp_attr_float(p, "value_float", 0, &v));
+			MP_TRY(make_tensor(p, MP_F32, 0, 1, &v, &f->value));
 		} else if ((a = mp_attr_find(n, "value_int"))) {
 			int64_t v;
-			TRY(mp_attr_int(p, "value_int", 0, &v));
-			TRY(make_tensor(p, MP_I64, 0, 1, &v, &f->value));
+			MP_TRY(mp_attr_int(p, "value_int", 0, &v));
+			MP_TRY(make_tensor(p, MP_I64, 0, 1, &v, &f->value));
 		} else if ((a = mp_attr_find(n, "value_floats"))) {
 			mp_attr_ignore(p, "value_floats");
 			if (a->type != MP_ATTR_FLOATS)
 				return mp_parse_fail(p, MP_ERR_MODEL, "value_floats should be a list of floats");
-			TRY(make_tensor(p, MP_F32, 1, a->n, a->floats, &f->value));
+			MP_TRY(make_tensor(p, MP_F32, 1, a->n, a->floats, &f->value));
 		} else if ((a = mp_attr_find(n, "value_ints"))) {
 			mp_attr_ignore(p, "value_ints");
 			if (a->type != MP_ATTR_INTS)
 				return mp_parse_fail(p, MP_ERR_MODEL, "value_ints should be a list of ints");
-			TRY(make_tensor(p, MP_I64, 1, a->n, a->ints, &f->value));
+			MP_TRY(make_tensor(p, MP_I64, 1, a->n, a->ints, &f->value));
 		} else {
 			return mp_parse_fail(p, MP_ERR_MODEL, "Constant has no value");
 		}
@@ -433,7 +426,7 @@ static enum mp_status parse_fill(struct mp_parse *p)
 	}
 	case MP_OP_CONSTANT_OF_SHAPE: {
 		float zero = 0;
-		TRY(mp_attr_tensor(p, "value", &t));
+		MP_TRY(mp_attr_tensor(p, "value", &t));
 		if (t) {
 			int64_t k = 1;
 			for (int d = 0; d < t->ndim; d++)
@@ -445,14 +438,14 @@ static enum mp_status parse_fill(struct mp_parse *p)
 				                     mp_dtype_name(t->dtype));
 			f->value = *t;
 		} else {
-			TRY(make_tensor(p, MP_F32, 0, 1, &zero, &f->value));
+			MP_TRY(make_tensor(p, MP_F32, 0, 1, &zero, &f->value));
 		}
 		f->has_value = true;
 		break;
 	}
 	case MP_OP_EYE_LIKE:
-		TRY(mp_attr_int(p, "k", 0, &f->k));
-		TRY(mp_attr_int(p, "dtype", 0, &i));
+		MP_TRY(mp_attr_int(p, "k", 0, &f->k));
+		MP_TRY(mp_attr_int(p, "dtype", 0, &i));
 		if (mp_attr_find(n, "dtype")) {
 			if (!mp_dtype_valid((int)i) || !mp_dtype_computable((enum mp_dtype)i))
 				return mp_parse_fail(p, MP_ERR_UNSUPPORTED, "EyeLike dtype %lld is not supported", (long long)i);
@@ -461,7 +454,7 @@ static enum mp_status parse_fill(struct mp_parse *p)
 		}
 		break;
 	case MP_OP_ONE_HOT:
-		TRY(mp_attr_int(p, "axis", -1, &f->axis));
+		MP_TRY(mp_attr_int(p, "axis", -1, &f->axis));
 		if (n->ninputs != 3)
 			return mp_parse_fail(p, MP_ERR_MODEL, "OneHot takes 3 inputs");
 		break;
@@ -490,7 +483,7 @@ static enum mp_status infer_fill(struct mp_infer *c)
 	case MP_OP_CONSTANT_OF_SHAPE: {
 		int64_t dims[MP_MAX_DIMS], len;
 		int n;
-		TRY(mp_infer_require_dtype(c, 0, mp_dtype_is_index_t, "an int64 shape"));
+		MP_TRY(mp_infer_require_dtype(c, 0, mp_dtype_is_index_t, "an int64 shape"));
 		if (mp_infer_ints(c->in[0], dims, MP_MAX_DIMS, &n)) {
 			for (int i = 0; i < n; i++)
 				if (dims[i] < 0 && c->in[0]->value)
@@ -506,9 +499,9 @@ static enum mp_status infer_fill(struct mp_infer *c)
 	case MP_OP_RANGE: {
 		double s, l, d;
 		enum mp_dtype t = c->in[0]->info.dtype;
-		TRY(mp_infer_same_dtype(c, 0, 1));
-		TRY(mp_infer_same_dtype(c, 0, 2));
-		TRY(mp_infer_require_dtype(c, 0, mp_dtype_is_numeric, "numeric types"));
+		MP_TRY(mp_infer_same_dtype(c, 0, 1));
+		MP_TRY(mp_infer_same_dtype(c, 0, 2));
+		MP_TRY(mp_infer_require_dtype(c, 0, mp_dtype_is_numeric, "numeric types"));
 		for (int k = 0; k < 3; k++)
 			if (c->in[k]->info.ndim > 0)
 				return mp_infer_fail(c, "Range's inputs must be scalars");
@@ -540,7 +533,7 @@ static enum mp_status infer_fill(struct mp_infer *c)
 		double depth;
 		int r = ind->info.ndim, axis;
 		int64_t dims[MP_MAX_DIMS];
-		TRY(mp_infer_require_dtype(c, 0, mp_dtype_is_numeric, "numeric indices"));
+		MP_TRY(mp_infer_require_dtype(c, 0, mp_dtype_is_numeric, "numeric indices"));
 		if (c->in[2]->info.ndim >= 0 && (c->in[2]->info.ndim != 1 ||
 		                                 (c->in[2]->info.dims[0] >= 0 && c->in[2]->info.dims[0] != 2)))
 			return mp_infer_fail(c, "OneHot's values must hold [off, on]");
