@@ -11,7 +11,7 @@
 
 enum mp_op {
 	MP_OP_NONE = 0, /* an op mpdbg does not know */
-#define MP_OP(id, name, family, since) MP_OP_##id,
+#define MP_OP(id, name, family, since, flags) MP_OP_##id,
 #include "ops.def"
 #undef MP_OP
 	MP_OP_COUNT
@@ -30,15 +30,34 @@ enum mp_op_family {
 	MP_FAMILY_COUNT
 };
 
+/* Per-op traits, one bit each; set in ops.def's flags column. */
+enum mp_op_flag {
+	MP_OPF_AUTOCAST_LOW = 1u << 0,  /* autocast: inputs to the low type (PyTorch's lower-precision list) */
+	MP_OPF_AUTOCAST_FP32 = 1u << 1, /* autocast: inputs to fp32 (PyTorch's fp32 list) */
+	MP_OPF_STRICT = 1u << 2,        /* mixed float inputs are a mismatch, not promoted */
+	/* a float unary (not IsNaN/IsInf, Clip, Not, BitwiseNot) or
+	 * Add/Sub/Mul/Div: a step a fused elementwise group may hold */
+	MP_OPF_FUSABLE = 1u << 3,
+	/* its f32 result written straight as bf16/f16 is bit for bit the f32
+	 * value cast: one rounding of an f32 result (not Pow, which computes in
+	 * f64, nor the normalisations that sum in f64; not IsNaN/IsInf) */
+	MP_OPF_NARROWS = 1u << 4,
+	MP_OPF_MOVES_DATA = 1u << 5,    /* only moves or casts its data input */
+	MP_OPF_HOST_ONLY = 1u << 6,     /* reads only the input's shape; runs on the host */
+};
+
 struct mp_op_info {
 	const char *name; /* ONNX op_type */
 	enum mp_op_family family;
 	int since;        /* first opset of the default domain that has it */
+	unsigned flags;   /* enum mp_op_flag bits */
 };
 
 /* Info of an op; MP_OP_NONE and out-of-range ids get a "?" entry. */
 const struct mp_op_info *mp_op_info(enum mp_op op);
 const char *mp_op_name(enum mp_op op);
+/* Whether the op has the trait; false for MP_OP_NONE and out-of-range ids. */
+bool mp_op_has(enum mp_op op, enum mp_op_flag flag);
 /* The op with this ONNX op_type in the default domain, or MP_OP_NONE. */
 enum mp_op mp_op_lookup(const char *onnx_name);
 

@@ -183,7 +183,7 @@ enum mp_status mp_exec_new(const struct mp_graph *g, struct mp_backend *be, stru
 		if (n->ninputs > x->maxio) x->maxio = n->ninputs;
 		if (n->noutputs > x->maxio) x->maxio = n->noutputs;
 		bool ok = n->params && (is_view(n) || n->op == MP_OP_CONSTANT ||
-		                        mp_backend_op(n->op == MP_OP_SHAPE || n->op == MP_OP_SIZE ? host : be, n->op));
+		                        mp_backend_op(mp_op_has(n->op, MP_OPF_HOST_ONLY) ? host : be, n->op));
 		if (ok)
 			continue;
 		if (nmissing++ < 4 && pm < sizeof missing)
@@ -591,20 +591,6 @@ static bool small_outputs(const struct mp_exec *x, const struct mp_node *n)
 	return true;
 }
 
-/* Ops whose f32 result, written straight as bf16/f16, is bit for bit the
- * f32 value cast (one rounding of an f32 result: not Pow, which computes in
- * f64, nor the normalisations that sum in f64). */
-static bool narrows_exactly(enum mp_op op)
-{
-	switch (mp_op_info(op)->family) {
-	case MP_FAMILY_unary: return op != MP_OP_IS_NAN && op != MP_OP_IS_INF;
-	case MP_FAMILY_binary: return op != MP_OP_POW;
-	case MP_FAMILY_softmax: return true;
-	case MP_FAMILY_norm: return op == MP_OP_LAYER_NORMALIZATION || op == MP_OP_RMS_NORMALIZATION;
-	default: return false;
-	}
-}
-
 /* An f32 value that every reader casts to the same bf16 or f16 (a
  * LayerNorm before autocast's matmuls, a softmax before one) is written in
  * that type by its node, where the backend allows: the cast's pass over
@@ -618,7 +604,7 @@ static void narrow_outputs(struct mp_exec *x)
 	for (size_t i = 0; i < x->nnodes; i++) {
 		const struct mp_node *n = mp_graph_node(x->g, i);
 		const struct xnode *xn = &x->nodes[i];
-		if (xn->folded || xn->dynamic || n->noutputs < 1 || n->outputs[0] < 0 || !narrows_exactly(n->op) ||
+		if (xn->folded || xn->dynamic || n->noutputs < 1 || n->outputs[0] < 0 || !mp_op_has(n->op, MP_OPF_NARROWS) ||
 		    !(x->be->iface->mixed_float & (1u << mp_op_info(n->op)->family)))
 			continue;
 		int32_t id = n->outputs[0];
@@ -634,7 +620,7 @@ static void narrow_outputs(struct mp_exec *x)
 			/* a reader of the shape alone, or one folded at binding, does
 			 * not read the data at run time (Shape on a LayerNorm's output,
 			 * as HF attention exports it) */
-			if (r->op == MP_OP_SHAPE || r->op == MP_OP_SIZE || x->nodes[v->consumers[c]].folded)
+			if (mp_op_has(r->op, MP_OPF_HOST_ONLY) || x->nodes[v->consumers[c]].folded)
 				continue;
 			for (int k = 0; ok && k < r->ninputs; k++) {
 				if (r->inputs[k] != id)
@@ -672,8 +658,8 @@ static enum mp_dtype slot_want(const struct mp_exec *x, size_t i, int k, enum mp
 	return want;
 }
 
-/* Node i may be in a fused group: a float unary or add/sub/mul/div whose
- * inputs and output are f32, bf16 or f16. */
+/* Node i may be in a fused group: a FUSABLE op (a float unary or
+ * add/sub/mul/div) whose inputs and output are f32, bf16 or f16. */
 static bool fusable(const struct mp_exec *x, size_t i)
 {
 	const struct mp_node *n = mp_graph_node(x->g, i);
@@ -682,17 +668,13 @@ static bool fusable(const struct mp_exec *x, size_t i)
 	int nargs;
 	if (xn->folded || xn->dynamic || (d && d->blocked) || n->noutputs != 1 || n->outputs[0] < 0)
 		return false;
-	switch (n->op) {
-	case MP_OP_ADD: case MP_OP_SUB: case MP_OP_MUL: case MP_OP_DIV:
+	if (!mp_op_has(n->op, MP_OPF_FUSABLE))
+		return false;
+	if (mp_op_info(n->op)->family == MP_FAMILY_binary) {
 		if (((const struct mp_binary_params *)xn->params)->b_view)
 			return false;
 		nargs = 2;
-		break;
-	case MP_OP_IS_NAN: case MP_OP_IS_INF: case MP_OP_CLIP: case MP_OP_NOT: case MP_OP_BITWISE_NOT:
-		return false;
-	default:
-		if (mp_op_info(n->op)->family != MP_FAMILY_unary)
-			return false;
+	} else {
 		nargs = 1;
 	}
 	if (n->ninputs != nargs || !storage_float(x->vals[n->outputs[0]].iv.info.dtype))
@@ -1401,7 +1383,7 @@ enum mp_status mp_exec_begin(struct mp_exec *x, const struct mp_batch *b, struct
 			x->vals[n->outputs[k]].iv.value = NULL; /* values come from running */
 			x->vals[n->outputs[k]].iv.nsym = -1;
 		}
-		bool shape_only = (n->op == MP_OP_SHAPE || n->op == MP_OP_SIZE) && !xn->dynamic &&
+		bool shape_only = mp_op_has(n->op, MP_OPF_HOST_ONLY) && !xn->dynamic &&
 		                  x->iins[0] && x->iins[0]->info.ndim >= 0;
 		if (!xn->dynamic && (shape_only || n->op == MP_OP_CONSTANT ||
 		                     (inputs_static && small_outputs(x, n)))) {
@@ -1712,7 +1694,7 @@ static enum mp_status run_node_staged(struct mp_exec *x, size_t i, struct mp_bac
 	struct xnode *xn = &x->nodes[i];
 	/* Shape and Size read only their input's shape: they run on the host,
 	 * and when folded, before the input exists (its inferred shape stands in) */
-	bool shape_op = n->op == MP_OP_SHAPE || n->op == MP_OP_SIZE;
+	bool shape_op = mp_op_has(n->op, MP_OPF_HOST_ONLY);
 	struct mp_tensor shape_in;
 	enum mp_status st;
 
@@ -2134,7 +2116,7 @@ enum mp_status mp_exec_eval_node(struct mp_exec *x, size_t i, const struct mp_te
 
 	if (!x->bound || i >= x->pos)
 		return mp_error_set(e, MP_ERR_USAGE, "node '%s' has not run in this batch", n->name);
-	if (!mp_exec_node_has_kernel(x, i) || n->op == MP_OP_SHAPE || n->op == MP_OP_SIZE)
+	if (!mp_exec_node_has_kernel(x, i) || mp_op_has(n->op, MP_OPF_HOST_ONLY))
 		return mp_error_set(e, MP_ERR_UNSUPPORTED, "node '%s' (%s) runs no kernel", n->name, n->op_type);
 	for (int k = 0; k < n->noutputs; k++)
 		memset(&outs[k], 0, sizeof outs[k]);

@@ -164,55 +164,21 @@ enum mp_dtype mp_policy_override_for(const struct mp_policy *p, const struct mp_
  * documentation ("CUDA Ops that can autocast to float16 / to float32") and
  * aten/src/ATen/autocast_mode.h (AT_FORALL_LOWER_PRECISION_FP,
  * AT_FORALL_FP32, AT_FORALL_FP32_SET_OPT_DTYPE), here mapped to the ONNX ops
- * those PyTorch ops export to.  Every op on neither list runs in the dtype
- * of its inputs, with type promotion where they differ. */
+ * those PyTorch ops export to and kept as ops.def's AUTOCAST_LOW (linear,
+ * matmul, mm, bmm, addmm, conv*, conv_transpose*, einsum, prelu) and
+ * AUTOCAST_FP32 flags (acos asin cosh exp log reciprocal sinh tan pow
+ * softplus layer_norm group_norm logsumexp upsample_* prod softmax
+ * log_softmax cumprod cumsum sum linalg_vector_norm normalize).  Every op on
+ * neither list runs in the dtype of its inputs, with type promotion where
+ * they differ. */
 
-/* linear, matmul, mm, bmm, addmm, conv*, conv_transpose*, einsum, prelu */
-static bool autocast_low(enum mp_op op)
-{
-	switch (op) {
-	case MP_OP_MAT_MUL: case MP_OP_GEMM: case MP_OP_CONV: case MP_OP_CONV_TRANSPOSE:
-	case MP_OP_EINSUM: case MP_OP_PRELU:
-		return true;
-	default:
-		return false;
-	}
-}
-
-/* acos asin cosh exp log reciprocal sinh tan pow softplus layer_norm
- * group_norm logsumexp upsample_* prod softmax log_softmax cumprod cumsum
- * sum linalg_vector_norm normalize, and __rdiv__ (a scalar divided by a
- * tensor) */
+/* The fp32 list, and __rdiv__ (a scalar divided by a tensor), which depends
+ * on the inputs' ranks. */
 static bool autocast_fp32(const struct mp_node *n, const struct mp_input_desc *in)
 {
-	switch (n->op) {
-	case MP_OP_ACOS: case MP_OP_ASIN: case MP_OP_COSH: case MP_OP_EXP: case MP_OP_LOG:
-	case MP_OP_RECIPROCAL: case MP_OP_SINH: case MP_OP_TAN: case MP_OP_POW: case MP_OP_SOFTPLUS:
-	case MP_OP_LAYER_NORMALIZATION: case MP_OP_GROUP_NORMALIZATION: case MP_OP_REDUCE_LOG_SUM_EXP:
-	case MP_OP_RESIZE: case MP_OP_UPSAMPLE: case MP_OP_REDUCE_PROD: case MP_OP_SOFTMAX:
-	case MP_OP_LOG_SOFTMAX: case MP_OP_CUM_PROD: case MP_OP_CUM_SUM: case MP_OP_REDUCE_SUM:
-	case MP_OP_REDUCE_SUM_SQUARE: case MP_OP_REDUCE_LOG_SUM: case MP_OP_REDUCE_L1:
-	case MP_OP_REDUCE_L2: case MP_OP_LP_NORMALIZATION:
-		return true;
-	case MP_OP_DIV:
+	if (n->op == MP_OP_DIV)
 		return n->ninputs == 2 && in[0].rank == 0 && in[1].rank > 0;
-	default:
-		return false;
-	}
-}
-
-/* Ops PyTorch refuses to run on mixed float dtypes ("expected scalar type
- * BFloat16 but found Float"); the elementwise ones promote instead. */
-static bool strict_op(enum mp_op op)
-{
-	switch (op) {
-	case MP_OP_MAT_MUL: case MP_OP_GEMM: case MP_OP_CONV: case MP_OP_CONV_TRANSPOSE:
-	case MP_OP_EINSUM: case MP_OP_LAYER_NORMALIZATION: case MP_OP_GROUP_NORMALIZATION:
-	case MP_OP_INSTANCE_NORMALIZATION: case MP_OP_BATCH_NORMALIZATION: case MP_OP_RMS_NORMALIZATION:
-		return true;
-	default:
-		return false;
-	}
+	return mp_op_has(n->op, MP_OPF_AUTOCAST_FP32);
 }
 
 /* Ops whose kernels read each input in its own dtype, so a scalar can stay
@@ -264,12 +230,6 @@ static enum mp_dtype promote(enum mp_dtype a, enum mp_dtype b)
 	return width(a) > width(b) ? a : b;
 }
 
-/* Ops that read only their input's shape. */
-static bool shape_only(enum mp_op op)
-{
-	return op == MP_OP_SHAPE || op == MP_OP_SIZE;
-}
-
 static void set_slot(struct mp_node_decision *d, int k, enum mp_dtype t, bool materialize,
                      enum mp_cast_reason r)
 {
@@ -314,7 +274,7 @@ void mp_policy_decide(const struct mp_policy *p, const struct mp_graph *g, const
 	d->nslots = n->ninputs;
 	for (int k = 0; k < n->ninputs; k++)
 		d->slots[k] = (struct mp_slot_plan){ MP_DTYPE_UNDEFINED, MP_DTYPE_UNDEFINED, true, MP_CAST_NONE };
-	if (shape_only(n->op))
+	if (mp_op_has(n->op, MP_OPF_HOST_ONLY)) /* reads only the shape */
 		return;
 	for (int k = 0; k < nin; k++) {
 		is_float[k] = n->inputs[k] >= 0 && !(params & (1u << k)) && mp_dtype_is_float(in[k].dtype) &&
@@ -341,7 +301,7 @@ void mp_policy_decide(const struct mp_policy *p, const struct mp_graph *g, const
 	/* autocast's two lists: every float input to one type */
 	if (autocast) {
 		bool bias = linear_bias_add(g, n, in);
-		if (autocast_low(n->op) || bias) {
+		if (mp_op_has(n->op, MP_OPF_AUTOCAST_LOW) || bias) {
 			all_to(d, n, in, is_float, target, MP_CAST_AUTOCAST);
 			return;
 		}
@@ -379,7 +339,9 @@ void mp_policy_decide(const struct mp_policy *p, const struct mp_graph *g, const
 	if (!wide)
 		wide = wide_all;
 
-	if (strict_op(n->op) && disagree) {
+	/* ops PyTorch refuses to run on mixed float dtypes ("expected scalar
+	 * type BFloat16 but found Float"); the elementwise ones promote */
+	if (mp_op_has(n->op, MP_OPF_STRICT) && disagree) {
 		d->mismatch = !autocast;
 		enum mp_on_mismatch m = autocast ? MP_MISMATCH_PROMOTE : mp_policy_on_mismatch(p);
 		if (m == MP_MISMATCH_ERROR) {

@@ -11,7 +11,7 @@
 #endif
 
 static const mp_op_fn cpu_ops[MP_OP_COUNT] = {
-#define MP_OP(id, name, family, since) [MP_OP_##id] = cpu_##family,
+#define MP_OP(id, name, family, since, flags) [MP_OP_##id] = cpu_##family,
 #include "ops.def"
 #undef MP_OP
 };

@@ -9,7 +9,7 @@
 #define cu_shape NULL
 
 static const mp_op_fn cu_ops[MP_OP_COUNT] = {
-#define MP_OP(id, name, family, since) [MP_OP_##id] = cu_##family,
+#define MP_OP(id, name, family, since, flags) [MP_OP_##id] = cu_##family,
 #include "ops.def"
 #undef MP_OP
 };

@@ -217,7 +217,7 @@ static char *prelude(void)
 	put(&b, "#define MP_MAX_DIMS %d\n", MP_MAX_DIMS);
 	put(&b, "enum mp_dtype { MP_F32 = %d, MP_F16 = %d, MP_F64 = %d, MP_BF16 = %d };\n", MP_F32, MP_F16, MP_F64,
 	    MP_BF16);
-	put(&b, "enum mp_op {\n\tMP_OP_NONE = 0,\n#define MP_OP(id, name, family, since) MP_OP_##id,\n#include \"ops.def\"\n"
+	put(&b, "enum mp_op {\n\tMP_OP_NONE = 0,\n#define MP_OP(id, name, family, since, flags) MP_OP_##id,\n#include \"ops.def\"\n"
 	        "#undef MP_OP\n\tMP_OP_COUNT\n};\n");
 	put(&b, "#include \"math.cuh\"\n");
 	put(&b, "struct fup { float alpha, beta, gamma; bool gelu_tanh; };\n");
