@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "compare.h"
+#include "vec.h"
 
 /* Requests go to a GPU in groups this large (or holding this many bytes of
  * tensors kept alive); the CPU computes each as it comes. */
@@ -41,8 +42,7 @@ struct mp_probes {
 	struct qreq *queue;
 	size_t nq;
 	size_t qbytes;
-	struct mp_capture *caps;
-	size_t ncaps, capcaps;
+	struct mp_vec caps; /* of struct mp_capture */
 	bool node_hit;
 	struct mp_break_hit hit;
 };
@@ -177,6 +177,7 @@ enum mp_status mp_probes_new(const struct mp_graph *g, struct mp_backend *be, st
 	p->g = g;
 	p->be = be;
 	p->host = host;
+	mp_vec_init(&p->caps, sizeof(struct mp_capture), 8, 0);
 	p->low = policy ? mp_policy_low_type(policy) : MP_F32;
 	if ((st = copy_options(&p->o, o, e)))
 		goto fail;
@@ -216,9 +217,9 @@ static void drop_queue(struct mp_probes *p)
 
 static void drop_captures(struct mp_probes *p)
 {
-	for (size_t i = 0; i < p->ncaps; i++)
-		mp_tensor_reset(&p->caps[i].t);
-	p->ncaps = 0;
+	for (size_t i = 0; i < p->caps.len; i++)
+		mp_tensor_reset(&((struct mp_capture *)mp_vec_at(&p->caps, i))->t);
+	p->caps.len = 0;
 }
 
 void mp_probes_free(struct mp_probes *p)
@@ -228,7 +229,7 @@ void mp_probes_free(struct mp_probes *p)
 	if (p->queue)
 		drop_queue(p);
 	drop_captures(p);
-	free(p->caps);
+	mp_vec_free(&p->caps);
 	mp_compare_run_free(p->cmp);
 	mp_probe_options_free(&p->o);
 	free(p->queue);
@@ -337,14 +338,9 @@ static enum mp_status capture(struct mp_probes *p, struct mp_exec *x, int32_t va
 	struct mp_tensor host;
 	struct mp_buffer *buf;
 	enum mp_status st;
-	if (p->ncaps == p->capcaps) {
-		size_t cap = p->capcaps ? 2 * p->capcaps : 8;
-		struct mp_capture *nc = realloc(p->caps, cap * sizeof *nc);
-		if (!nc)
-			return mp_error_set(e, MP_ERR_NOMEM, "out of memory");
-		p->caps = nc;
-		p->capcaps = cap;
-	}
+	/* its slot first, an empty one taken back when the rest fails */
+	MP_TRY(mp_vec_push(&p->caps, &(struct mp_capture){0}, "captures", e));
+	p->caps.len--;
 	if ((st = mp_exec_fetch(x, value, &host, e)))
 		return st;
 	size_t nb = mp_tensor_nbytes(&host);
@@ -354,7 +350,7 @@ static enum mp_status capture(struct mp_probes *p, struct mp_exec *x, int32_t va
 		return st;
 	}
 	memcpy(buf->data, host.data, nb);
-	struct mp_capture *c = &p->caps[p->ncaps++];
+	struct mp_capture *c = mp_vec_at(&p->caps, p->caps.len++);
 	c->value = value;
 	mp_tensor_init(&c->t, host.dtype, host.ndim, host.shape);
 	c->t.data = buf->data;
@@ -575,10 +571,7 @@ enum mp_status mp_probes_end(struct mp_probes *p, struct mp_probe_batch **out, s
 		}
 	}
 	/* captures move to the result */
-	r->captures = p->caps;
-	r->ncaptures = p->ncaps;
-	p->caps = NULL;
-	p->ncaps = p->capcaps = 0;
+	r->captures = mp_vec_take(&p->caps, &r->ncaptures);
 	/* the first breakpoint met, in execution order (a node= hit stopped the
 	 * run after its node, so nothing later was recorded) */
 	if (p->node_hit) {

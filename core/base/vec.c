@@ -14,27 +14,23 @@ void mp_vec_init(struct mp_vec *v, size_t size, size_t first, size_t max)
 	v->max = max && max < most ? max : most;
 }
 
-void *mp_vec_push(struct mp_vec *v, const char *what, struct mp_error *e)
+enum mp_status mp_vec_push(struct mp_vec *v, const void *item, const char *what,
+                           struct mp_error *e)
 {
 	if (v->len == v->cap) {
-		if (v->cap >= v->max) {
-			mp_error_set(e, MP_ERR_NOMEM, "over the limit of %zu %s", v->max, what);
-			return NULL;
-		}
-		size_t cap = v->cap ? (v->cap > v->max / 2 ? v->max : 2 * v->cap) : v->first;
+		if (v->cap >= v->max)
+			return mp_error_set(e, MP_ERR_NOMEM, "over the limit of %zu %s", v->max, what);
+		size_t cap = !v->cap ? v->first : v->cap > v->max / 2 ? v->max : 2 * v->cap;
 		if (cap > v->max)
 			cap = v->max;
 		void *nd = realloc(v->data, cap * v->size);
-		if (!nd) {
-			mp_error_set(e, MP_ERR_NOMEM, "out of memory");
-			return NULL;
-		}
+		if (!nd)
+			return mp_error_set(e, MP_ERR_NOMEM, "out of memory");
 		v->data = nd;
 		v->cap = cap;
 	}
-	void *slot = mp_vec_at(v, v->len++);
-	memset(slot, 0, v->size);
-	return slot;
+	memcpy(mp_vec_at(v, v->len++), item, v->size);
+	return MP_OK;
 }
 
 void *mp_vec_take(struct mp_vec *v, size_t *len)

@@ -21,10 +21,11 @@ struct mp_vec {
 /* An empty array of elements of size bytes: first elements at the first
  * push, at most max (0: as many as size_t can count in bytes). */
 void mp_vec_init(struct mp_vec *v, size_t size, size_t first, size_t max);
-/* Room for one more element at the end, zero-filled; NULL (e set to
- * MP_ERR_NOMEM: "out of memory", or "over the limit of N <what>" past the
- * cap) when it cannot grow.  The pointer is valid until the next push. */
-void *mp_vec_push(struct mp_vec *v, const char *what, struct mp_error *e);
+/* Copies one element (size bytes at item) to the end; MP_ERR_NOMEM ("out
+ * of memory", or "over the limit of N <what>" past the cap) when it cannot
+ * grow, the array unchanged. */
+enum mp_status mp_vec_push(struct mp_vec *v, const void *item, const char *what,
+                           struct mp_error *e);
 /* Element i (i < len). */
 static inline void *mp_vec_at(const struct mp_vec *v, size_t i)
 {

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vec.h"
+
 enum { ALIGN = 256 };
 
 struct rec {
@@ -19,8 +21,7 @@ struct recorder {
 	int refs;
 	bool active;
 	uint32_t clock;
-	struct rec *recs;
-	size_t n, cap;
+	struct mp_vec recs; /* of struct rec */
 };
 
 struct recbuf { /* a recorded buffer: the real one inside */
@@ -48,7 +49,7 @@ struct mp_memplan {
 static void recorder_unref(struct recorder *r)
 {
 	if (r && --r->refs == 0) {
-		free(r->recs);
+		mp_vec_free(&r->recs);
 		free(r);
 	}
 }
@@ -58,7 +59,7 @@ static void recbuf_release(struct mp_buffer *b)
 	struct recbuf *w = (struct recbuf *)b;
 	struct recorder *r = w->r;
 	if (r->active)
-		r->recs[w->idx].t1 = r->clock++;
+		((struct rec *)mp_vec_at(&r->recs, w->idx))->t1 = r->clock++;
 	mp_buffer_release(w->inner);
 	recorder_unref(r);
 	free(w);
@@ -131,7 +132,8 @@ static int by_offset(const void *a, const void *b, void *recs)
 static enum mp_status plan(struct mp_memplan *m, struct mp_error *e)
 {
 	struct recorder *r = m->rec;
-	size_t n = r->n, nplaced = 0;
+	struct rec *recs = r->recs.data;
+	size_t n = r->recs.len, nplaced = 0;
 	size_t *order = malloc((n + 1) * sizeof *order), *placed = malloc((n + 1) * sizeof *placed),
 	       *conf = malloc((n + 1) * sizeof *conf);
 	if (!order || !placed || !conf) {
@@ -142,19 +144,19 @@ static enum mp_status plan(struct mp_memplan *m, struct mp_error *e)
 	}
 	for (size_t i = 0; i < n; i++)
 		order[i] = i;
-	qsort_r(order, n, sizeof *order, by_size, r->recs);
+	qsort_r(order, n, sizeof *order, by_size, recs);
 	m->arena_size = m->total = 0;
 	for (size_t oi = 0; oi < n; oi++) {
-		struct rec *a = &r->recs[order[oi]];
+		struct rec *a = &recs[order[oi]];
 		size_t nc = 0, off = 0;
 		for (size_t p = 0; p < nplaced; p++) {
-			const struct rec *b = &r->recs[placed[p]];
+			const struct rec *b = &recs[placed[p]];
 			if (a->t0 < b->t1 && b->t0 < a->t1)
 				conf[nc++] = placed[p];
 		}
-		qsort_r(conf, nc, sizeof *conf, by_offset, r->recs);
+		qsort_r(conf, nc, sizeof *conf, by_offset, recs);
 		for (size_t c = 0; c < nc; c++) {
-			const struct rec *b = &r->recs[conf[c]];
+			const struct rec *b = &recs[conf[c]];
 			if (off + a->size <= b->offset)
 				break;
 			if (b->offset + b->size > off)
@@ -186,6 +188,7 @@ enum mp_status mp_memplan_begin(struct mp_memplan *m, struct mp_error *e)
 		}
 		m->rec->refs = 1;
 		m->rec->active = true;
+		mp_vec_init(&m->rec->recs, sizeof(struct rec), 256, 0);
 		m->recording = true;
 	} else if (m->state == MP_MEMPLAN_READY) {
 		if (!m->arena || m->arena->size < m->arena_size) {
@@ -210,11 +213,11 @@ enum mp_status mp_memplan_end(struct mp_memplan *m, bool ok, struct mp_error *e)
 	m->running = false;
 	if (m->recording) {
 		m->rec->active = false;
-		if (ok && m->rec->n && (st = plan(m, e)) == MP_OK)
+		if (ok && m->rec->recs.len && (st = plan(m, e)) == MP_OK)
 			m->state = MP_MEMPLAN_READY;
-		else if (ok && !m->rec->n)
+		else if (ok && !m->rec->recs.len)
 			m->state = MP_MEMPLAN_OFF; /* nothing to plan */
-	} else if (m->planned && (m->diverged || (ok && m->next != m->rec->n))) {
+	} else if (m->planned && (m->diverged || (ok && m->next != m->rec->recs.len))) {
 		m->state = MP_MEMPLAN_OFF;
 	}
 	m->recording = m->planned = false;
@@ -233,7 +236,7 @@ enum mp_status mp_memplan_alloc(struct mp_memplan *m, size_t size, struct mp_buf
 	size_t sz = aligned(size);
 	*out = NULL;
 	if (m->running && m->planned && !m->diverged) {
-		const struct rec *r = m->next < m->rec->n ? &m->rec->recs[m->next] : NULL;
+		const struct rec *r = m->next < m->rec->recs.len ? mp_vec_at(&m->rec->recs, m->next) : NULL;
 		if (r && r->size == sz) {
 			struct blockbuf *w = calloc(1, sizeof *w);
 			if (!w)
@@ -254,18 +257,15 @@ enum mp_status mp_memplan_alloc(struct mp_memplan *m, size_t size, struct mp_buf
 	if (!(m->running && m->recording))
 		return m->be->iface->alloc(m->be->ctx, size, out, e);
 	struct recorder *r = m->rec;
-	if (r->n == r->cap) {
-		size_t cap = r->cap ? 2 * r->cap : 256;
-		struct rec *nr = realloc(r->recs, cap * sizeof *nr);
-		if (!nr)
-			return mp_error_set(e, MP_ERR_NOMEM, "out of memory");
-		r->recs = nr;
-		r->cap = cap;
-	}
+	/* the record first: nothing to undo but the count when the rest fails */
+	MP_TRY(mp_vec_push(&r->recs, &(struct rec){ sz, 0, r->clock, UINT32_MAX }, "buffer records", e));
 	struct recbuf *w = calloc(1, sizeof *w);
-	if (!w)
+	if (!w) {
+		r->recs.len--;
 		return mp_error_set(e, MP_ERR_NOMEM, "out of memory");
+	}
 	if ((st = m->be->iface->alloc(m->be->ctx, size, &w->inner, e))) {
+		r->recs.len--;
 		free(w);
 		return st;
 	}
@@ -274,9 +274,9 @@ enum mp_status mp_memplan_alloc(struct mp_memplan *m, size_t size, struct mp_buf
 	w->b.release = recbuf_release;
 	w->b.owner = m;
 	w->r = r;
-	w->idx = r->n;
+	w->idx = r->recs.len - 1;
 	r->refs++;
-	r->recs[r->n++] = (struct rec){ sz, 0, r->clock++, UINT32_MAX };
+	r->clock++;
 	*out = &w->b;
 	return MP_OK;
 }
