@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "ops.h"
+#include "vec.h"
 
 struct mp_plan {
 	const struct mp_graph *g;
@@ -17,24 +18,14 @@ struct mp_plan {
 	enum mp_dtype *weight;     /* per value: what a pure policy converts it to, else UNDEFINED */
 	bool *is_static;           /* per value */
 	enum mp_dtype *inputs;     /* the input dtypes it was built for */
-	struct mp_dtype_event *events;
-	size_t nevents, cap;
+	struct mp_vec events;      /* of struct mp_dtype_event */
 	int32_t first_blocked;
 };
 
 static enum mp_status add_event(struct mp_plan *pl, struct mp_dtype_event ev, struct mp_error *e)
 {
-	if (pl->nevents == pl->cap) {
-		size_t cap = pl->cap ? 2 * pl->cap : 64;
-		struct mp_dtype_event *ne = realloc(pl->events, cap * sizeof *ne);
-		if (!ne)
-			return mp_error_set(e, MP_ERR_NOMEM, "out of memory");
-		pl->events = ne;
-		pl->cap = cap;
-	}
 	ev.max_abs = ev.max_rel = NAN; /* measured by the executor */
-	pl->events[pl->nevents++] = ev;
-	return MP_OK;
+	return mp_vec_push(&pl->events, &ev, "dtype events", e);
 }
 
 void mp_plan_free(struct mp_plan *pl)
@@ -48,7 +39,7 @@ void mp_plan_free(struct mp_plan *pl)
 	free(pl->weight);
 	free(pl->is_static);
 	free(pl->inputs);
-	free(pl->events);
+	mp_vec_free(&pl->events);
 	free(pl);
 }
 
@@ -72,6 +63,7 @@ enum mp_status mp_plan_build(const struct mp_graph *g, const struct mp_policy *p
 	pl->g = g;
 	pl->policy = p;
 	pl->first_blocked = -1;
+	mp_vec_init(&pl->events, sizeof(struct mp_dtype_event), 64, 0);
 	for (size_t i = 0; i < nn; i++) {
 		const struct mp_node *n = mp_graph_node(g, i);
 		maxio = n->ninputs > maxio ? n->ninputs : maxio;
@@ -296,8 +288,8 @@ bool mp_plan_same_inputs(const struct mp_plan *pl, const enum mp_dtype *input_dt
 	return true;
 }
 
-size_t mp_plan_nevents(const struct mp_plan *pl) { return pl->nevents; }
-const struct mp_dtype_event *mp_plan_event(const struct mp_plan *pl, size_t i) { return &pl->events[i]; }
+size_t mp_plan_nevents(const struct mp_plan *pl) { return pl->events.len; }
+const struct mp_dtype_event *mp_plan_event(const struct mp_plan *pl, size_t i) { return mp_vec_at(&pl->events, i); }
 int32_t mp_plan_first_blocked(const struct mp_plan *pl) { return pl->first_blocked; }
 
 /* Ops that hand their one data input's dtype through unchanged. */
