@@ -1,5 +1,6 @@
 /* app.h - the terminal UI's state, shared by its event loop (app.c), its
- * drawing (draw.c) and `mpdbg tui` (cmd_tui.c).
+ * state (state.c), its keys and commands (keys.c, commands.c), its panes
+ * (tui/panes/) and `mpdbg tui` (cmd_tui.c).
  *
  * The UI reads everything it shows from a session (sessions/view.h): a
  * recorded one, or in live mode the one its own runs record into, batch by
@@ -66,7 +67,6 @@ struct mp_app {
 	char msg[512];
 	bool msg_error;
 	bool help;
-	bool quit;
 	bool color, utf8;
 	/* stepping in live mode: nodes run so far (-1: not stepping) */
 	long step_pos;
@@ -107,13 +107,41 @@ enum mp_status mp_live_continue(struct mp_live *l, const bool *bp, long *pos, ch
 void mp_live_stop_stepping(struct mp_live *l);
 const char *mp_live_node_name(const struct mp_live *l, long pos);
 
-/* Drawing (draw.c). */
+/* Drawing: every pane, laid out from the terminal's size (tui/panes/). */
 void mp_app_draw(struct mp_app *a);
-void mp_app_colors(struct mp_app *a);
 
 /* The event loop (app.c): returns the exit status. */
 int mp_app_run(struct mp_app *a);
+/* Slow work about to start: the message shown on the screen now (the
+ * loop's one way to draw between keys), and a live batch's progress bar
+ * (an mp_live_progress_fn; user is the app). */
+void mp_app_busy(struct mp_app *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+bool mp_app_progress(void *user, size_t batch, size_t node, size_t nnodes);
+
+/* What a key's action did (keys.c), for the loop: never drawn by the
+ * action itself. */
+enum { MP_KEY_HANDLED = 1, MP_KEY_REDRAW = 2, MP_KEY_QUIT = 4 };
+unsigned mp_app_key(struct mp_app *a, int ch);
+/* The prompt's commands (commands.c): `:` lines, rerun, pictures,
+ * stepping, break conditions. */
+unsigned mp_app_command(struct mp_app *a, char *line);
+void mp_app_rerun_policy(struct mp_app *a, const char *policy);
+void mp_app_picture(struct mp_app *a, bool diversity);
+void mp_app_live_step(struct mp_app *a, bool cont);
+void mp_app_search(struct mp_app *a, const char *q, bool next);
+unsigned mp_app_parse_conds(const char *s, bool *ok);
+void mp_app_conds_str(unsigned c, char *buf, size_t n);
+
+/* The UI's state (state.c). */
 void mp_app_free(struct mp_app *a);
+void mp_app_msg(struct mp_app *a, bool err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* The selected row: the node's, or (folded away) its module's; SIZE_MAX. */
+size_t mp_app_sel_row(const struct mp_app *a);
+void mp_app_scroll_to_sel(struct mp_app *a);
+/* Shows a node: unfolds the modules it is in, selects and scrolls to it. */
+void mp_app_show_node(struct mp_app *a, int32_t node);
+/* Rows the node pane has on this screen (for page moves). */
+int mp_app_pane_rows(void);
 enum mp_status mp_app_init(struct mp_app *a, struct mp_view *v, struct mp_error *e);
 void mp_app_build_rows(struct mp_app *a);
 void mp_app_filter_trace(struct mp_app *a);
