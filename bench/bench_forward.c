@@ -28,6 +28,7 @@
 #include "exec.h"
 #include "graph.h"
 #include "policy.h"
+#include "run.h"
 
 static double now_ms(void)
 {
@@ -126,181 +127,214 @@ static int write_output(struct mp_exec *x, const struct mp_graph *g, const char 
 	return rc;
 }
 
-int main(int argc, char **argv)
-{
-	const char *policy_name = "fp32", *device = "cuda", *out = NULL, *trace = NULL;
-	int warmup = 10, runs = 30;
-	bool tf32 = false, profile = false, no_graphs = false, no_attn = false;
-	struct mp_error e = { 0 };
+/* The command line. */
+struct bench_opts {
+	const char *model, *batch, *policy, *device, *out, *trace;
+	int warmup, runs;
+	bool tf32, profile, no_graphs, no_attn;
+};
 
+/* 0, or the exit status of a bad command line. */
+static int parse_args(int argc, char **argv, struct bench_opts *o)
+{
 	if (argc < 3) {
 		fprintf(stderr, "usage: bench_forward MODEL BATCH [--policy P] [--device cuda|cpu] [--warmup N] "
 		                "[--runs N] [--out FILE] [--tf32]\n");
 		return 2;
 	}
+	o->model = argv[1];
+	o->batch = argv[2];
 	for (int i = 3; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-		if (!strcmp(a, "--tf32")) { tf32 = true; continue; }
-		if (!strcmp(a, "--profile")) { profile = true; continue; }
-		if (!strcmp(a, "--no-graphs")) { no_graphs = true; continue; }
-		if (!strcmp(a, "--no-fused-attention")) { no_attn = true; continue; }
+		if (!strcmp(a, "--tf32")) { o->tf32 = true; continue; }
+		if (!strcmp(a, "--profile")) { o->profile = true; continue; }
+		if (!strcmp(a, "--no-graphs")) { o->no_graphs = true; continue; }
+		if (!strcmp(a, "--no-fused-attention")) { o->no_attn = true; continue; }
 		if (!v) {
 			fprintf(stderr, "bench_forward: %s needs a value\n", a);
 			return 2;
 		}
-		if (!strcmp(a, "--policy")) policy_name = v;
-		else if (!strcmp(a, "--device")) device = v;
-		else if (!strcmp(a, "--warmup")) warmup = atoi(v);
-		else if (!strcmp(a, "--runs")) runs = atoi(v);
-		else if (!strcmp(a, "--out")) out = v;
-		else if (!strcmp(a, "--trace")) { trace = v; profile = true; }
+		if (!strcmp(a, "--policy")) o->policy = v;
+		else if (!strcmp(a, "--device")) o->device = v;
+		else if (!strcmp(a, "--warmup")) o->warmup = atoi(v);
+		else if (!strcmp(a, "--runs")) o->runs = atoi(v);
+		else if (!strcmp(a, "--out")) o->out = v;
+		else if (!strcmp(a, "--trace")) { o->trace = v; o->profile = true; }
 		else {
 			fprintf(stderr, "bench_forward: unknown option %s\n", a);
 			return 2;
 		}
 		i++;
 	}
-	if (runs < 1 || runs > 10000 || warmup < 0) {
+	if (o->runs < 1 || o->runs > 10000 || o->warmup < 0) {
 		fprintf(stderr, "bench_forward: --runs must be 1..10000 and --warmup at least 0\n");
 		return 2;
 	}
+	return 0;
+}
 
-	struct mp_graph *g = NULL;
-	struct mp_batch_source *src = NULL;
-	struct mp_batch *b = NULL;
-	struct mp_backend *be = NULL, *cpu = NULL;
-	struct mp_exec *x = NULL;
-	struct mp_policy pol = { 0 };
-	bool gpu = !strcmp(device, "cuda");
-	if (mp_graph_load(argv[1], &g, &e))
-		return fail("loading the model", &e);
-	if (mp_batch_source_open(argv[2], &src, &e) || mp_batch_load(src, 0, &b, &e))
-		return fail("loading the batch", &e);
-	if (mp_policy_set_base(&pol, policy_name, &e))
-		return fail("--policy", &e);
-	if (mp_backend_cpu_new(0, &cpu, &e) || (gpu ? mp_backend_cuda_new(0, &be, &e) : mp_backend_cpu_new(0, &be, &e)))
-		return fail("the backend", &e);
-	if (tf32)
-		mp_backend_cuda_set_tf32(be, true);
-	struct mp_exec_options xo = { .policy = &pol, .no_graphs = no_graphs, .no_fused_attention = no_attn };
-	if (mp_exec_new(g, be, cpu, &xo, &x, &e))
-		return fail("the executor", &e);
+/* What the timed runs found. */
+struct bench_result {
+	double first_ms, *gpu_ms, *wall_ms;
+	size_t used, act, gpeak;
+	struct mp_exec_stats xs;
+};
 
-	double *gpu_ms = calloc((size_t)runs, sizeof *gpu_ms), *wall_ms = calloc((size_t)runs, sizeof *wall_ms);
+/* The first run, the warm-up, whole steps from host memory, then runs
+ * with the inputs resident (device time between events on a GPU). */
+static int time_runs(struct mp_exec *x, struct mp_backend *be, bool gpu, const struct mp_batch *b,
+                     const struct bench_opts *o, struct bench_result *r, struct mp_error *e)
+{
 	double t0 = now_ms();
-	if (mp_exec_begin(x, b, &e) || mp_exec_run(x, &e))
-		return fail("the first run", &e);
-	double first_ms = now_ms() - t0;
-	for (int i = 0; i < warmup; i++)
-		if (mp_exec_begin(x, b, &e) || mp_exec_run(x, &e))
-			return fail("warming up", &e);
-	/* whole steps, from host memory */
-	for (int i = 0; i < runs; i++) {
+	if (mp_exec_begin(x, b, e) || mp_exec_run(x, e))
+		return fail("the first run", e);
+	r->first_ms = now_ms() - t0;
+	for (int i = 0; i < o->warmup; i++)
+		if (mp_exec_begin(x, b, e) || mp_exec_run(x, e))
+			return fail("warming up", e);
+	for (int i = 0; i < o->runs; i++) {
 		t0 = now_ms();
-		if (mp_exec_begin(x, b, &e) || mp_exec_run(x, &e))
-			return fail("a timed run", &e);
-		wall_ms[i] = now_ms() - t0;
+		if (mp_exec_begin(x, b, e) || mp_exec_run(x, e))
+			return fail("a timed run", e);
+		r->wall_ms[i] = now_ms() - t0;
 	}
-	/* the inputs resident: device time between events */
-	size_t used = 0, peak = 0;
-	if (mp_exec_restart(x, &e))
-		return fail("restart", &e);
-	size_t gpeak = 0;
-	if (gpu && (mp_backend_cuda_memory(be, &used, &peak, true, &e) ||
-	            mp_backend_cuda_graph_memory(be, &gpeak, true, &e)))
-		return fail("memory", &e);
-	for (int i = 0; i < runs; i++) {
-		if (mp_exec_restart(x, &e))
-			return fail("restart", &e);
-		if (gpu && mp_backend_cuda_mark(be, 0, &e))
-			return fail("timing", &e);
+	size_t peak = 0;
+	if (mp_exec_restart(x, e))
+		return fail("restart", e);
+	if (gpu && (mp_backend_cuda_memory(be, &r->used, &peak, true, e) ||
+	            mp_backend_cuda_graph_memory(be, &r->gpeak, true, e)))
+		return fail("memory", e);
+	for (int i = 0; i < o->runs; i++) {
+		if (mp_exec_restart(x, e))
+			return fail("restart", e);
+		if (gpu && mp_backend_cuda_mark(be, 0, e))
+			return fail("timing", e);
 		t0 = now_ms();
-		if (mp_exec_run(x, &e))
-			return fail("a timed run", &e);
+		if (mp_exec_run(x, e))
+			return fail("a timed run", e);
 		if (gpu) {
-			if (mp_backend_cuda_mark(be, 1, &e) || mp_backend_cuda_elapsed(be, 0, 1, &gpu_ms[i], &e))
-				return fail("timing", &e);
+			if (mp_backend_cuda_mark(be, 1, e) || mp_backend_cuda_elapsed(be, 0, 1, &r->gpu_ms[i], e))
+				return fail("timing", e);
 		} else {
-			gpu_ms[i] = now_ms() - t0;
+			r->gpu_ms[i] = now_ms() - t0;
 		}
 	}
 	size_t used2 = 0, peak2 = 0;
-	if (gpu && (mp_backend_cuda_memory(be, &used2, &peak2, false, &e) ||
-	            mp_backend_cuda_graph_memory(be, &gpeak, false, &e)))
-		return fail("memory", &e);
-	struct mp_exec_stats xs;
-	mp_exec_get_stats(x, &xs);
-	size_t act = xs.arena_bytes + (peak2 > used ? peak2 - used : 0) + gpeak;
-	if (out && write_output(x, g, out, &e))
-		return 1;
-	if (profile) {
-		struct prof p = { .be = be, .trace = trace, .node_ms = calloc(mp_graph_nnodes(g) + 1, sizeof(double)) };
-		double total = 0;
-		mp_exec_set_hook(x, prof_hook, &p);
-		if (mp_exec_restart(x, &e) || be->iface->sync(be->ctx, &e))
-			return fail("profile", &e);
-		p.t = now_ms();
-		if (mp_exec_run(x, &e))
-			return fail("the profiled run", &e);
-		mp_exec_set_hook(x, NULL, NULL);
-		for (int k = 0; k < p.n; k++)
-			total += p.ms[k];
-		for (int pass = 0; pass < p.n; pass++) { /* largest first */
-			int best = -1;
-			for (int k = 0; k < p.n; k++)
-				if (p.count[k] >= 0 && (best < 0 || p.ms[k] > p.ms[best]))
-					best = k;
-			fprintf(stderr, "%-22s %-9s %5d nodes %9.3f ms %5.1f%%\n", p.op[best], p.dt[best], p.count[best],
-			        p.ms[best], 100 * p.ms[best] / total);
-			p.count[best] = -1;
-		}
-		fprintf(stderr, "%-22s %-9s %5s       %9.3f ms (each node synchronised)\n", "total", "", "", total);
-		char seen[24][160];
-		for (int top = 0, shown = 0; shown < 24 && top < 400; top++) { /* the slowest nodes, one of each kind */
-			size_t best = 0;
-			for (size_t i = 1; i < mp_graph_nnodes(g); i++)
-				if (p.node_ms[i] > p.node_ms[best])
-					best = i;
-			const struct mp_node *n = mp_graph_node(g, best);
-			char shp[128] = "";
-			const struct mp_value_info *vi = n->noutputs && n->outputs[0] >= 0 ?
-			                                 mp_exec_value_info(x, n->outputs[0]) : NULL;
-			if (vi)
-				mp_shape_str(shp, sizeof shp, vi->ndim, vi->dims);
-			char key[160];
-			bool dup = false;
-			snprintf(key, sizeof key, "%s %s %s", n->op_type, vi ? mp_dtype_name(vi->dtype) : "", shp);
-			for (int k = 0; k < shown; k++)
-				dup |= !strcmp(seen[k], key);
-			if (!dup && p.node_ms[best] > 0) {
-				snprintf(seen[shown++], sizeof seen[0], "%s", key);
-				fprintf(stderr, "  %8.3f ms  %-44s %s\n", p.node_ms[best], key, n->name);
-			}
-			p.node_ms[best] = -1;
-		}
-		free(p.node_ms);
+	if (gpu && (mp_backend_cuda_memory(be, &used2, &peak2, false, e) ||
+	            mp_backend_cuda_graph_memory(be, &r->gpeak, false, e)))
+		return fail("memory", e);
+	mp_exec_get_stats(x, &r->xs);
+	r->act = r->xs.arena_bytes + (peak2 > r->used ? peak2 - r->used : 0) + r->gpeak;
+	return 0;
+}
+
+/* --profile's table: time per (op, dtype), largest first, then the
+ * slowest nodes, one of each kind. */
+static void print_profile(struct prof *p, struct mp_exec *x, const struct mp_graph *g)
+{
+	double total = 0;
+	for (int k = 0; k < p->n; k++)
+		total += p->ms[k];
+	for (int pass = 0; pass < p->n; pass++) {
+		int best = -1;
+		for (int k = 0; k < p->n; k++)
+			if (p->count[k] >= 0 && (best < 0 || p->ms[k] > p->ms[best]))
+				best = k;
+		fprintf(stderr, "%-22s %-9s %5d nodes %9.3f ms %5.1f%%\n", p->op[best], p->dt[best], p->count[best],
+		        p->ms[best], 100 * p->ms[best] / total);
+		p->count[best] = -1;
 	}
+	fprintf(stderr, "%-22s %-9s %5s       %9.3f ms (each node synchronised)\n", "total", "", "", total);
+	char seen[24][160];
+	for (int top = 0, shown = 0; shown < 24 && top < 400; top++) {
+		size_t best = 0;
+		for (size_t i = 1; i < mp_graph_nnodes(g); i++)
+			if (p->node_ms[i] > p->node_ms[best])
+				best = i;
+		const struct mp_node *n = mp_graph_node(g, best);
+		char shp[128] = "";
+		const struct mp_value_info *vi = n->noutputs && n->outputs[0] >= 0 ?
+		                                 mp_exec_value_info(x, n->outputs[0]) : NULL;
+		if (vi)
+			mp_shape_str(shp, sizeof shp, vi->ndim, vi->dims);
+		char key[160];
+		bool dup = false;
+		snprintf(key, sizeof key, "%s %s %s", n->op_type, vi ? mp_dtype_name(vi->dtype) : "", shp);
+		for (int k = 0; k < shown; k++)
+			dup |= !strcmp(seen[k], key);
+		if (!dup && p->node_ms[best] > 0) {
+			snprintf(seen[shown++], sizeof seen[0], "%s", key);
+			fprintf(stderr, "  %8.3f ms  %-44s %s\n", p->node_ms[best], key, n->name);
+		}
+		p->node_ms[best] = -1;
+	}
+}
+
+/* One more run, synchronised after every node. */
+static int profile_run(struct mp_exec *x, struct mp_backend *be, const struct mp_graph *g, const char *trace,
+                       struct mp_error *e)
+{
+	struct prof p = { .be = be, .trace = trace, .node_ms = calloc(mp_graph_nnodes(g) + 1, sizeof(double)) };
+	mp_exec_set_hook(x, prof_hook, &p);
+	if (mp_exec_restart(x, e) || be->iface->sync(be->ctx, e))
+		return fail("profile", e);
+	p.t = now_ms();
+	if (mp_exec_run(x, e))
+		return fail("the profiled run", e);
+	mp_exec_set_hook(x, NULL, NULL);
+	print_profile(&p, x, g);
+	free(p.node_ms);
+	return 0;
+}
+
+static void print_json(const struct bench_opts *o, struct mp_backend *be, const struct mp_batch *b,
+                       struct bench_result *r)
+{
 	const struct mp_tensor *in0 = mp_batch_tensor(b, 0);
-	double gpu_med = median(gpu_ms, runs), gpu_min = gpu_ms[0], wall_med = median(wall_ms, runs);
+	double gpu_med = median(r->gpu_ms, o->runs), gpu_min = r->gpu_ms[0], wall_med = median(r->wall_ms, o->runs);
+	const struct mp_exec_stats *xs = &r->xs;
 	printf("{\"device\": \"%s\", \"policy\": \"%s\", \"batch\": %lld, \"runs\": %d, \"warmup\": %d, "
 	       "\"first_ms\": %.3f, \"gpu_ms\": %.4f, \"gpu_min_ms\": %.4f, \"wall_ms\": %.4f, "
 	       "\"resident_bytes\": %zu, \"activation_peak_bytes\": %zu, \"arena_bytes\": %zu, "
 	       "\"graph_bytes\": %zu, \"fast_binds\": %zu, \"binds\": %zu, \"graph_replays\": %zu, "
 	       "\"graph_note\": \"%s\", \"narrowed\": %zu, \"fused_groups\": %zu, \"fused_nodes\": %zu, "
 	       "\"attention_groups\": %zu, \"attention_nodes\": %zu, \"fusion_note\": \"%s\", \"tf32\": %s}\n",
-	       mp_backend_device_name(be), policy_name, (long long)(in0->ndim ? in0->shape[0] : 1), runs, warmup,
-	       first_ms, gpu_med, gpu_min, wall_med, used, act, xs.arena_bytes, gpeak, xs.fast_binds, xs.binds,
-	       xs.graph_replays, xs.graph_note, xs.narrowed, xs.fused_groups, xs.fused_nodes, xs.attention_groups, xs.attention_nodes,
-	       xs.fusion_note,
-	       tf32 ? "true" : "false");
-	free(gpu_ms);
-	free(wall_ms);
-	mp_exec_free(x);
-	mp_backend_free(be);
-	mp_backend_free(cpu);
+	       mp_backend_device_name(be), o->policy, (long long)(in0->ndim ? in0->shape[0] : 1), o->runs, o->warmup,
+	       r->first_ms, gpu_med, gpu_min, wall_med, r->used, r->act, xs->arena_bytes, r->gpeak, xs->fast_binds,
+	       xs->binds, xs->graph_replays, xs->graph_note, xs->narrowed, xs->fused_groups, xs->fused_nodes,
+	       xs->attention_groups, xs->attention_nodes, xs->fusion_note, o->tf32 ? "true" : "false");
+}
+
+int main(int argc, char **argv)
+{
+	struct bench_opts o = { .policy = "fp32", .device = "cuda", .warmup = 10, .runs = 30 };
+	struct mp_error e = { 0 };
+	struct mp_policy pol = { 0 };
+	struct mp_run *run = NULL;
+	struct mp_batch *b = NULL;
+	int rc = parse_args(argc, argv, &o);
+	if (rc)
+		return rc;
+	if (mp_policy_set_base(&pol, o.policy, &e))
+		return fail("--policy", &e);
+	/* the run as mpdbg wires it, without probes; the device asked for */
+	struct mp_run_setup s = { .model = o.model, .data = o.batch, .device = o.device, .tf32 = o.tf32,
+		                  .policy = &pol, .no_probes = true, .no_graphs = o.no_graphs,
+		                  .no_fused_attention = o.no_attn };
+	if (mp_run_open(&s, &run, &e) || mp_batch_load(mp_run_source(run), 0, &b, &e))
+		return fail("setting up", &e);
+	struct mp_exec *x = mp_run_exec(run);
+	struct mp_backend *be = mp_run_backend(run);
+	bool gpu = be != NULL && !strcmp(be->iface->name, "cuda");
+	struct bench_result r = { .gpu_ms = calloc((size_t)o.runs, sizeof(double)),
+		                  .wall_ms = calloc((size_t)o.runs, sizeof(double)) };
+	if ((rc = time_runs(x, be, gpu, b, &o, &r, &e)) || (o.out && (rc = write_output(x, mp_run_graph(run), o.out, &e))) ||
+	    (o.profile && (rc = profile_run(x, be, mp_run_graph(run), o.trace, &e))))
+		return rc;
+	print_json(&o, be, b, &r);
+	free(r.gpu_ms);
+	free(r.wall_ms);
 	mp_batch_free(b);
-	mp_batch_source_free(src);
-	mp_graph_free(g);
-	mp_policy_free(&pol);
+	mp_run_free(run);
 	return 0;
 }

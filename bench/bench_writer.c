@@ -14,12 +14,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "backend.h"
 #include "batch.h"
-#include "exec.h"
-#include "graph.h"
 #include "onnxw.h"
 #include "probes.h"
+#include "run.h"
 #include "session.h"
 
 static double now(void)
@@ -67,13 +65,14 @@ int main(int argc, char **argv)
 	close(fd);
 	pbw_free(&m);
 
-	struct mp_graph *gr;
-	struct mp_backend *cpu;
-	struct mp_exec *x;
+	/* the run as mpdbg wires it, on one CPU thread; the batch is ours */
+	struct mp_run *run;
 	struct mp_policy pol = { 0 };
-	struct mp_exec_options xo = { .policy = &pol };
-	if (mp_graph_load(model, &gr, &e) || mp_backend_cpu_new(1, &cpu, &e) || mp_exec_new(gr, cpu, cpu, &xo, &x, &e))
+	struct mp_run_setup s = { .model = model, .device = "cpu", .threads = 1, .policy = &pol, .no_probes = true };
+	if (mp_run_open(&s, &run, &e))
 		die(&e);
+	const struct mp_graph *gr = mp_run_graph(run);
+	struct mp_exec *x = mp_run_exec(run);
 	float xv[64] = { 0 };
 	struct mp_tensor t;
 	struct mp_batch *b;
@@ -83,9 +82,10 @@ int main(int argc, char **argv)
 		die(&e);
 	unlink(out);
 	char *args[] = { "bench_writer" };
-	struct mp_session_info info = { model, gr, &pol, false, 0, "cpu", "bench", 1, args };
-	struct mp_session_writer *w;
-	if (mp_session_create(out, &info, &w, &e) || mp_session_set_graph(w, x, &e))
+	if (mp_run_record(run, out, 1, args, &e))
+		die(&e);
+	struct mp_session_writer *w = mp_run_runner(run)->session;
+	if (mp_session_set_graph(w, x, &e))
 		die(&e);
 
 	/* one record's statistics, as a real activation's */
@@ -137,17 +137,15 @@ int main(int argc, char **argv)
 		worst_wait = waited > worst_wait ? waited : worst_wait;
 	}
 	double submitted = now() - t0;
-	if (mp_session_finish(w, MP_OK, NULL, &e))
+	if (mp_run_finish(run, MP_OK, NULL, &e))
 		die(&e);
 	double total = now() - t0;
 	double rows = (double)batches * (double)(nodes + 1);
 	printf("writer: %d batches x %d rows = %.0f statistics rows in %.3f s: %.0f rows/s "
 	       "(submitting took %.3f s; the longest submit waited %.3f ms)\n",
 	       batches, nodes + 1, rows, total, rows / total, submitted, worst_wait * 1e3);
-	mp_exec_free(x);
+	mp_run_free(run);
 	mp_batch_free(b);
-	mp_backend_free(cpu);
-	mp_graph_free(gr);
 	unlink(model);
 	return 0;
 }

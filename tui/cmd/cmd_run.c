@@ -6,18 +6,11 @@
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
-#include "backend.h"
-#include "batch.h"
 #include "cli.h"
-#include "exec.h"
-#include "graph.h"
 #include "probe_print.h"
-#include "probes.h"
 #include "progress.h"
-#include "runner.h"
-#include "safetensors.h"
+#include "run.h"
 #include "session.h"
 
 static const char *const run_help =
@@ -64,25 +57,23 @@ static const char *const run_help =
 
 enum { OPT_SESSION = 0x200, OPT_CAPTURE, OPT_NO_PROBES, OPT_SYNTHETIC, OPT_DIM, OPT_SEED, OPT_FORCE };
 
-struct run_ctx {
-	struct mp_runner r;
-	struct mp_progress progress;
-	const char *save_dir;
-	bool force; /* --force: files in save_dir may be replaced */
+/* What the command line asked for. */
+struct run_opts {
+	const char *model, *data, *device, *glob, *session, *save_dir;
+	long batches, threads;
+	bool no_probes, policy_given, synthetic, seed_given, force, help;
+	struct mp_synth_options so;
+	struct mp_synth_dim *dims;
+	struct mp_policy policy;
+	struct mp_probe_options po;
+	struct mp_cli_limits limits;
 };
 
-static enum mp_status make_dir(const char *dir, struct mp_error *e)
-{
-	struct stat st;
-	if (stat(dir, &st) == 0) {
-		if (!S_ISDIR(st.st_mode))
-			return mp_error_set(e, MP_ERR_IO, "%s: exists and is not a folder", dir);
-		return MP_OK;
-	}
-	if (mkdir(dir, 0777) != 0)
-		return mp_error_set(e, MP_ERR_IO, "%s: cannot create folder: %s", dir, strerror(errno));
-	return MP_OK;
-}
+struct run_ctx {
+	struct mp_run *run;
+	struct mp_progress progress;
+	bool save;
+};
 
 /* Batch tensors converted to the graph's integer types, once. */
 static void print_entry_casts(const struct mp_exec *x, const struct mp_graph *g, const struct mp_batch *b)
@@ -128,52 +119,17 @@ static void print_trace_summary(const struct mp_exec *x)
 	        mp_policy_name(mp_plan_policy(pl)));
 }
 
-static enum mp_status save_outputs(struct run_ctx *c, const struct mp_batch *b, const char *name,
-                                   struct mp_error *e)
-{
-	const struct mp_graph *g = c->r.g;
-	size_t no = mp_graph_noutputs(g);
-	struct mp_tensor *outs = calloc(no + 1, sizeof *outs);
-	struct mp_st_item *items = calloc(no + 1, sizeof *items);
-	size_t n = strlen(c->save_dir) + strlen(name) + 16;
-	char *path = malloc(n);
-	enum mp_status st = MP_OK;
-	if (!outs || !items || !path) {
-		st = mp_error_set(e, MP_ERR_NOMEM, "out of memory");
-		goto out;
-	}
-	for (size_t i = 0; i < no && !st; i++) {
-		int32_t id = mp_graph_output(g, i);
-		st = mp_exec_fetch(c->r.x, id, &outs[i], e);
-		items[i].name = mp_graph_value(g, (size_t)id)->name;
-		items[i].t = &outs[i];
-	}
-	snprintf(path, n, "%s/%s.safetensors", c->save_dir, name);
-	if (!st && !mp_cli_may_write(path, c->force, e)) /* two batches of one name, too */
-		st = e->status;
-	const char *meta[] = { "producer", "mpdbg " MPDBG_VERSION, "model", mp_graph_path(g), "batch", mp_batch_path(b) };
-	if (!st)
-		st = mp_st_write(path, items, no, meta, 3, e);
-out:
-	for (size_t i = 0; outs && i < no; i++)
-		mp_tensor_reset(&outs[i]);
-	free(outs);
-	free(items);
-	free(path);
-	return st;
-}
-
 /* The outputs line: each graph output's dtype, shape and summary. */
 static void print_outputs(struct run_ctx *c, const char *name, double ms)
 {
-	const struct mp_graph *g = c->r.g;
+	const struct mp_graph *g = mp_run_graph(c->run);
 	printf("%-20s %8.1f ms", name, ms);
 	for (size_t i = 0; i < mp_graph_noutputs(g); i++) {
 		int32_t id = mp_graph_output(g, i);
 		struct mp_tensor t;
 		struct mp_error e = { 0 };
 		char shape[256], stats[256];
-		if (mp_exec_fetch(c->r.x, id, &t, &e)) {
+		if (mp_exec_fetch(mp_run_exec(c->run), id, &t, &e)) {
 			printf("%s  %s (not computed)", i ? " |" : "", mp_graph_value(g, (size_t)id)->name);
 			continue;
 		}
@@ -184,8 +140,8 @@ static void print_outputs(struct run_ctx *c, const char *name, double ms)
 	}
 	/* the session's writer thread commits behind the run: a batch printed
 	 * here is only queued, and a kill now would lose it (issue 13) */
-	if (c->r.session)
-		printf("  [queued; %zu recorded]", mp_session_committed(c->r.session));
+	if (mp_run_has_session(c->run))
+		printf("  [queued; %zu recorded]", mp_session_committed(mp_run_runner(c->run)->session));
 	printf("\n");
 }
 
@@ -193,41 +149,19 @@ static void print_outputs(struct run_ctx *c, const char *name, double ms)
 static enum mp_status batch_done(void *user, const struct mp_runner_result *res, struct mp_error *e)
 {
 	struct run_ctx *c = user;
+	const struct mp_graph *g = mp_run_graph(c->run);
 	if (res->index == 0 || res->status == MP_ERR_MISMATCH)
-		print_entry_casts(c->r.x, c->r.g, res->b);
+		print_entry_casts(mp_run_exec(c->run), g, res->b);
 	mp_progress_clear(&c->progress);
 	if (!res->status)
 		print_outputs(c, res->name, res->ms);
 	if (res->pb && !res->status) {
 		char notes[1024];
-		if (mp_cli_batch_notes(c->r.g, res->pb, c->r.tol, notes, sizeof notes)[0])
+		if (mp_cli_batch_notes(g, res->pb, mp_run_runner(c->run)->tol, notes, sizeof notes)[0])
 			printf("%20s  %s\n", "", notes);
 	}
 	fflush(stdout);
-	return !res->status && c->save_dir ? save_outputs(c, res->b, res->name, e) : MP_OK;
-}
-
-/* Runs batch bi; *stop is set (with the report in e) when the run must end
- * here: a mismatch, a breakpoint. */
-static enum mp_status run_batch(struct run_ctx *c, size_t bi, bool *stop, struct mp_error *e)
-{
-	struct mp_runner_result res;
-	enum mp_status st;
-	*stop = false;
-	if ((st = mp_runner_begin(&c->r, bi, e)))
-		return st;
-	st = mp_runner_continue(&c->r, e);
-	if (st && st != MP_ERR_MISMATCH && st != MP_ERR_BREAK) {
-		mp_runner_abandon(&c->r);
-		return st;
-	}
-	if ((st = mp_runner_end(&c->r, batch_done, c, &res, e)))
-		return st;
-	if (res.status) {
-		*stop = true;
-		return mp_error_set(e, res.status, "%s", res.report);
-	}
-	return MP_OK;
+	return !res->status && c->save ? mp_run_save_outputs(c->run, res, e) : MP_OK;
 }
 
 /* --dim NAME=N into the synthetic options; false (message printed) if bad. */
@@ -261,27 +195,50 @@ static bool add_dim(struct mp_synth_options *so, struct mp_synth_dim **dims, con
 	return true;
 }
 
-/* The processor's name, for the session. */
-static void cpu_name(char *buf, size_t size)
+static int parse_seed(struct run_opts *o, const char *arg)
 {
-	FILE *f = fopen("/proc/cpuinfo", "r");
-	char line[512];
-	snprintf(buf, size, "CPU");
-	while (f && fgets(line, sizeof line, f))
-		if (!strncmp(line, "model name", 10)) {
-			char *v = strchr(line, ':');
-			if (v) {
-				v += 1 + (v[1] == ' ');
-				v[strcspn(v, "\n")] = '\0';
-				snprintf(buf, size, "%s", v);
-			}
-			break;
-		}
-	if (f)
-		fclose(f);
+	char *end;
+	int rc = MP_EXIT_OK;
+	errno = 0;
+	o->so.seed = strtoull(arg, &end, 10);
+	if (errno || end == arg || *end || arg[0] == '-')
+		rc = mp_cli_usage_error("run", "--seed wants a non-negative number, not '%s'", arg);
+	o->so.random = o->seed_given = true;
+	return rc;
 }
 
-int mp_cmd_run(int argc, char **argv)
+/* One option; an exit status when it is bad. */
+static int parse_option(struct run_opts *o, int c, char *arg, char **argv)
+{
+	struct mp_error e = { 0 };
+	switch (c) {
+	case 'D': o->data = arg; break;
+	case 'g': o->glob = arg; break;
+	case 'v': o->device = arg; break;
+	case 's': o->save_dir = arg; break;
+	case OPT_SESSION: o->session = arg; break;
+	case OPT_NO_PROBES: o->no_probes = true; break;
+	case OPT_SYNTHETIC: o->synthetic = true; break;
+	case OPT_FORCE: o->force = true; break;
+	case MP_OPT_MAX_NODES: case MP_OPT_MAX_VALUES: case MP_OPT_MAX_MEMORY:
+		return mp_cli_limit_option("run", c, arg, &o->limits) ? MP_EXIT_OK : MP_EXIT_INPUT;
+	case OPT_DIM: return add_dim(&o->so, &o->dims, arg) ? MP_EXIT_OK : MP_EXIT_INPUT;
+	case OPT_SEED: return parse_seed(o, arg);
+	case 'b': return mp_cli_parse_count("run", "--batches", arg, &o->batches) ? MP_EXIT_OK : MP_EXIT_INPUT;
+	case 't': return mp_cli_parse_count("run", "--threads", arg, &o->threads) ? MP_EXIT_OK : MP_EXIT_INPUT;
+	case MP_OPT_COMPARE: case MP_OPT_TOL: case MP_OPT_BREAK:
+		return mp_cli_probe_option("run", c, arg, &o->po) ? MP_EXIT_OK : MP_EXIT_INPUT;
+	case OPT_CAPTURE: return mp_probe_options_add_capture(&o->po, arg, &e) ? mp_cli_fail(&e) : MP_EXIT_OK;
+	case 'h': o->help = true; break;
+	case MP_OPT_POLICY: case MP_OPT_FP32: case MP_OPT_DTYPE: case MP_OPT_ON_MISMATCH:
+		return mp_cli_policy_option("run", c, arg, &o->policy, &o->policy_given) ? MP_EXIT_OK : MP_EXIT_INPUT;
+	case ':': return mp_cli_usage_error("run", "%s needs a value", argv[optind - 1]);
+	default: return mp_cli_usage_error("run", "unknown option '%s'", argv[optind - 1]);
+	}
+	return MP_EXIT_OK;
+}
+
+static int parse_options(int argc, char **argv, struct run_opts *o)
 {
 	static const struct option longopts[] = {
 		{ "data", required_argument, NULL, 'D' },
@@ -304,179 +261,123 @@ int mp_cmd_run(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *data = NULL, *device = "auto", *glob = NULL, *session = NULL;
-	long batches = -1, threads = 0;
 	int c, rc = MP_EXIT_OK;
-	bool no_probes = false, policy_given = false, synthetic = false, seed_given = false;
-	struct mp_synth_options so = { 0 };
-	struct mp_synth_dim *dims = NULL;
-	struct mp_error e = { 0 };
-	struct mp_graph *g = NULL;
-	struct mp_backend *cpu = NULL, *gpu = NULL, *be = NULL;
-	struct mp_batch_source *src = NULL;
-	struct mp_policy policy = { 0 };
-	struct mp_probe_options po;
-	struct run_ctx ctx = { 0 };
-	struct mp_cli_limits limits = { 0 };
-
-	mp_probe_options_init(&po);
 	optind = 1;
 	opterr = 0;
-	while (!rc && (c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'D': data = optarg; break;
-		case 'g': glob = optarg; break;
-		case 'v': device = optarg; break;
-		case 's': ctx.save_dir = optarg; break;
-		case OPT_SESSION: session = optarg; break;
-		case OPT_NO_PROBES: no_probes = true; break;
-		case OPT_SYNTHETIC: synthetic = true; break;
-		case OPT_FORCE: ctx.force = true; break;
-		case MP_OPT_MAX_NODES: case MP_OPT_MAX_VALUES: case MP_OPT_MAX_MEMORY:
-			if (!mp_cli_limit_option("run", c, optarg, &limits))
-				rc = MP_EXIT_INPUT;
-			break;
-		case OPT_DIM: if (!add_dim(&so, &dims, optarg)) rc = MP_EXIT_INPUT; break;
-		case OPT_SEED: {
-			char *end;
-			errno = 0;
-			so.seed = strtoull(optarg, &end, 10);
-			if (errno || end == optarg || *end || optarg[0] == '-')
-				rc = mp_cli_usage_error("run", "--seed wants a non-negative number, not '%s'", optarg);
-			so.random = seed_given = true;
-			break;
-		}
-		case 'b': if (!mp_cli_parse_count("run", "--batches", optarg, &batches)) rc = MP_EXIT_INPUT; break;
-		case 't': if (!mp_cli_parse_count("run", "--threads", optarg, &threads)) rc = MP_EXIT_INPUT; break;
-		case MP_OPT_COMPARE: case MP_OPT_TOL: case MP_OPT_BREAK:
-			if (!mp_cli_probe_option("run", c, optarg, &po))
-				rc = MP_EXIT_INPUT;
-			break;
-		case OPT_CAPTURE:
-			if (mp_probe_options_add_capture(&po, optarg, &e))
-				rc = mp_cli_fail(&e);
-			break;
-		case 'h': fputs(run_help, stdout); goto out;
-		case MP_OPT_POLICY: case MP_OPT_FP32: case MP_OPT_DTYPE: case MP_OPT_ON_MISMATCH:
-			if (!mp_cli_policy_option("run", c, optarg, &policy, &policy_given))
-				rc = MP_EXIT_INPUT;
-			break;
-		case ':': rc = mp_cli_usage_error("run", "%s needs a value", argv[optind - 1]); break;
-		default: rc = mp_cli_usage_error("run", "unknown option '%s'", argv[optind - 1]); break;
-		}
-	}
-	if (rc)
-		goto out;
-	if (optind != argc - 1)
-		rc = mp_cli_usage_error("run", optind >= argc ? "which model?" : "one model at a time");
-	else if (!data && !synthetic)
-		rc = mp_cli_usage_error("run", "--data PATH or --synthetic is required");
-	else if (data && synthetic)
-		rc = mp_cli_usage_error("run", "--data and --synthetic are two sources of batches: pick one");
-	else if (!synthetic && (so.ndims || seed_given))
-		rc = mp_cli_usage_error("run", "--dim and --seed go with --synthetic");
-	else if (synthetic && glob)
-		rc = mp_cli_usage_error("run", "--glob goes with --data, not --synthetic");
-	else if (strcmp(device, "cpu") && strcmp(device, "cuda") && strcmp(device, "auto"))
-		rc = mp_cli_usage_error("run", "--device is cpu, cuda or auto, not '%s'", device);
-	else if (no_probes && (po.compare || po.nbreaks || po.ncaptures))
-		rc = mp_cli_usage_error("run", "--no-probes goes with neither --compare, --break nor --capture");
-	if (rc)
-		goto out;
+	while (!rc && !o->help && (c = getopt_long(argc, argv, "h", longopts, NULL)) != -1)
+		rc = parse_option(o, c, optarg, argv);
+	return rc;
+}
 
-	struct mp_exec_options xo = { .policy = &policy, .max_memory = limits.max_memory };
-	po.max_memory = limits.max_memory; /* the fp32 shadow run of --compare too */
-	/* the GPU when asked, or when there is one and the choice is ours */
-	bool want_gpu = !strcmp(device, "cuda") || (!strcmp(device, "auto") && mp_backend_cuda_present());
-	if (mp_graph_load_limited(argv[optind], &limits.graph, &g, &e) ||
-	    (synthetic ? mp_batch_source_synthetic(g, &so, batches >= 0 ? (size_t)batches : 1, &src, &e) :
-	                 mp_batch_source_open_glob(data, glob, &src, &e)) ||
-	    (ctx.save_dir && make_dir(ctx.save_dir, &e)) || mp_backend_cpu_new((int)threads, &cpu, &e) ||
-	    (want_gpu && mp_backend_cuda_new(0, &gpu, &e))) {
-		rc = mp_cli_fail(&e);
-		goto out;
-	}
-	be = gpu ? gpu : cpu;
-	if (mp_exec_new(g, be, cpu, &xo, &ctx.r.x, &e) ||
-	    (!no_probes && mp_probes_new(g, be, cpu, &policy, &po, &ctx.r.probes, &e))) {
-		mp_error_prefix(&e, "%s: ", argv[optind]);
-		rc = mp_cli_fail(&e);
-		goto out;
-	}
-	ctx.r.g = g;
-	ctx.r.src = src;
-	ctx.r.tol = po.tol;
-	if (ctx.r.probes)
-		mp_probes_attach(ctx.r.probes, ctx.r.x, NULL, NULL);
-	size_t n = mp_batch_source_count(src);
-	if (batches >= 0 && (size_t)batches < n)
-		n = (size_t)batches;
-	/* outputs that would replace files: refused before anything runs */
-	for (size_t i = 0; ctx.save_dir && i < n; i++) {
-		char path[4096];
-		snprintf(path, sizeof path, "%s/%s.safetensors", ctx.save_dir, mp_batch_source_name(src, i));
-		if (!mp_cli_may_write(path, ctx.force, &e)) {
-			rc = mp_cli_fail(&e);
-			goto out;
-		}
-	}
-	if (session) {
-		char dev[256];
-		if (gpu)
-			snprintf(dev, sizeof dev, "%s", mp_backend_device_name(gpu));
-		else
-			cpu_name(dev, sizeof dev);
-		struct mp_session_info info = { argv[optind], g, &policy, po.compare, po.tol, be->iface->name, dev, argc,
-		                                argv };
-		if (mp_session_create(session, &info, &ctx.r.session, &e)) {
-			rc = mp_cli_fail(&e);
-			goto out;
-		}
-	}
-	mp_progress_start(&ctx.progress, n);
-	enum mp_status final = MP_OK;
-	size_t ran = 0;
+/* Options that make sense alone but not together. */
+static int check_usage(const struct run_opts *o, int argc)
+{
+	if (optind != argc - 1)
+		return mp_cli_usage_error("run", optind >= argc ? "which model?" : "one model at a time");
+	if (!o->data && !o->synthetic)
+		return mp_cli_usage_error("run", "--data PATH or --synthetic is required");
+	if (o->data && o->synthetic)
+		return mp_cli_usage_error("run", "--data and --synthetic are two sources of batches: pick one");
+	if (!o->synthetic && (o->so.ndims || o->seed_given))
+		return mp_cli_usage_error("run", "--dim and --seed go with --synthetic");
+	if (o->synthetic && o->glob)
+		return mp_cli_usage_error("run", "--glob goes with --data, not --synthetic");
+	if (strcmp(o->device, "cpu") && strcmp(o->device, "cuda") && strcmp(o->device, "auto"))
+		return mp_cli_usage_error("run", "--device is cpu, cuda or auto, not '%s'", o->device);
+	if (o->no_probes && (o->po.compare || o->po.nbreaks || o->po.ncaptures))
+		return mp_cli_usage_error("run", "--no-probes goes with neither --compare, --break nor --capture");
+	return MP_EXIT_OK;
+}
+
+/* The run the options describe, with its session. */
+static enum mp_status open_run(struct run_opts *o, int argc, char **argv, struct mp_run **out, struct mp_error *e)
+{
+	struct mp_run_setup s = {
+		.model = o->model, .data = o->data, .glob = o->glob, .synthetic = o->synthetic ? &o->so : NULL,
+		.some_batches = o->batches >= 0, .batches = o->batches >= 0 ? (size_t)o->batches : 0,
+		.device = o->device, .threads = o->threads, .policy = &o->policy, .probes = &o->po,
+		.no_probes = o->no_probes, .limits = o->limits.graph, .max_memory = o->limits.max_memory,
+		.save_dir = o->save_dir, .force = o->force,
+	};
+	enum mp_status st;
+	if ((st = mp_run_open(&s, out, e)) || (st = mp_run_check_outputs(*out, e)) ||
+	    (o->session && (st = mp_run_record(*out, o->session, argc, argv, e))))
+		return st;
+	return MP_OK;
+}
+
+/* Every batch, a progress bar below; the exit status. */
+static int run_batches(struct run_ctx *c, const struct run_opts *o, enum mp_status *final, size_t *ran,
+                       struct mp_error *e)
+{
+	size_t n = mp_run_count(c->run);
+	int rc = MP_EXIT_OK;
+	mp_progress_start(&c->progress, n);
 	for (size_t i = 0; i < n; i++) {
 		bool stop;
-		mp_progress_draw(&ctx.progress, i);
-		final = run_batch(&ctx, i, &stop, &e);
-		ran += !final || stop;
-		if (final) {
-			mp_progress_clear(&ctx.progress);
+		mp_progress_draw(&c->progress, i);
+		*final = mp_run_batch(c->run, i, batch_done, c, &stop, e);
+		*ran += !*final || stop;
+		if (*final) {
+			mp_progress_clear(&c->progress);
+			rc = mp_cli_fail(e);
+			if (e->status == MP_ERR_INPUT && mp_batch_source_kind(mp_run_source(c->run)) == MP_BATCH_SAFETENSORS_DIR &&
+			    !o->glob)
+				fprintf(stderr, "hint: --glob PATTERN picks which files of %s are batches\n", o->data);
+			return rc;
+		}
+	}
+	mp_progress_draw(&c->progress, n);
+	mp_progress_clear(&c->progress);
+	if (n)
+		print_trace_summary(mp_run_exec(c->run));
+	return rc;
+}
+
+/* The session's last word, and the line that counts what it holds. */
+static int finish_session(struct run_ctx *c, const struct run_opts *o, int rc, enum mp_status final, size_t ran,
+                          const struct mp_error *e)
+{
+	struct mp_error fe = { 0 };
+	if (!mp_run_has_session(c->run))
+		return rc;
+	if (mp_run_finish(c->run, final, final ? e->msg : NULL, &fe)) {
+		rc = rc ? rc : mp_cli_fail(&fe);
+		if (rc != mp_cli_exit_status(fe.status))
+			fprintf(stderr, "mpdbg: %s\n", fe.msg);
+	} else {
+		fprintf(stderr, "session %s: %zu batch%s recorded\n", o->session, ran, ran == 1 ? "" : "es");
+	}
+	return rc;
+}
+
+int mp_cmd_run(int argc, char **argv)
+{
+	struct run_opts o = { .device = "auto", .batches = -1 };
+	struct run_ctx ctx = { 0 };
+	struct mp_error e = { 0 };
+	enum mp_status final = MP_OK;
+	size_t ran = 0;
+	int rc;
+
+	mp_probe_options_init(&o.po);
+	if (!(rc = parse_options(argc, argv, &o)) && o.help)
+		fputs(run_help, stdout);
+	else if (!rc && !(rc = check_usage(&o, argc))) {
+		o.model = argv[optind];
+		ctx.save = o.save_dir != NULL;
+		if (open_run(&o, argc, argv, &ctx.run, &e))
 			rc = mp_cli_fail(&e);
-			if (e.status == MP_ERR_INPUT && mp_batch_source_kind(src) == MP_BATCH_SAFETENSORS_DIR && !glob)
-				fprintf(stderr, "hint: --glob PATTERN picks which files of %s are batches\n", data);
-			break;
-		}
+		else
+			rc = run_batches(&ctx, &o, &final, &ran, &e);
+		if (ctx.run)
+			rc = finish_session(&ctx, &o, rc, final, ran, &e);
 	}
-	if (!final) {
-		mp_progress_draw(&ctx.progress, n);
-		mp_progress_clear(&ctx.progress);
-		if (n)
-			print_trace_summary(ctx.r.x);
-	}
-	if (ctx.r.session) {
-		struct mp_error fe = { 0 };
-		if (mp_session_finish(ctx.r.session, final, final ? e.msg : NULL, &fe)) {
-			rc = rc ? rc : mp_cli_fail(&fe);
-			if (rc != mp_cli_exit_status(fe.status))
-				fprintf(stderr, "mpdbg: %s\n", fe.msg);
-		} else {
-			fprintf(stderr, "session %s: %zu batch%s recorded\n", session, ran, ran == 1 ? "" : "es");
-		}
-		ctx.r.session = NULL;
-	}
-out:
-	mp_probes_free(ctx.r.probes);
-	mp_exec_free(ctx.r.x);
-	mp_policy_free(&policy);
-	mp_probe_options_free(&po);
-	mp_backend_free(gpu);
-	mp_backend_free(cpu);
-	mp_batch_source_free(src);
-	mp_graph_free(g);
-	for (size_t i = 0; i < so.ndims; i++)
-		free((char *)dims[i].name);
-	free(dims);
+	mp_run_free(ctx.run);
+	mp_policy_free(&o.policy);
+	mp_probe_options_free(&o.po);
+	for (size_t i = 0; i < o.so.ndims; i++)
+		free((char *)o.dims[i].name);
+	free(o.dims);
 	return rc;
 }

@@ -10,19 +10,15 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "app.h"
-#include "backend.h"
 #include "cli.h"
+#include "live.h"
 #include "progress.h"
-#include "runner.h"
+#include "run.h"
 
 struct mp_live {
-	struct mp_graph *g;
-	struct mp_batch_source *src;
-	struct mp_backend *cpu, *gpu;
-	struct mp_policy policy;
-	struct mp_probe_options po;
-	struct mp_runner r;
+	struct mp_run *run;
+	struct mp_runner *r;            /* the run's */
+	const struct mp_graph *g;       /* the run's */
 	char tmpdir[PATH_MAX];          /* "" with --session */
 	char path[PATH_MAX + 16];
 	bool *recorded;
@@ -51,8 +47,8 @@ static enum mp_status live_hook(void *user, struct mp_exec *x, size_t node, stru
 	if (t - l->last_progress < 0.05)
 		return MP_OK;
 	l->last_progress = t;
-	if (l->progress(l->progress_user, l->r.index, node + 1, mp_graph_nnodes(l->g)))
-		return mp_error_set(e, MP_ERR_INTERRUPTED, "batch %zu interrupted at node %zu of %zu", l->r.index + 1,
+	if (l->progress(l->progress_user, l->r->index, node + 1, mp_graph_nnodes(l->g)))
+		return mp_error_set(e, MP_ERR_INTERRUPTED, "batch %zu interrupted at node %zu of %zu", l->r->index + 1,
 		                    node + 1, mp_graph_nnodes(l->g));
 	return MP_OK;
 }
@@ -66,6 +62,25 @@ const char *mp_live_node_name(const struct mp_live *l, long pos)
 	return pos >= 0 && (size_t)pos < mp_graph_nnodes(l->g) ? mp_graph_node(l->g, (size_t)pos)->name : "";
 }
 
+/* Where the session goes: --session, or a temporary folder of its own. */
+static enum mp_status session_path(struct mp_live *l, const char *session, struct mp_error *e)
+{
+	if (session) {
+		snprintf(l->path, sizeof l->path, "%s", session);
+		return MP_OK;
+	}
+	const char *t = getenv("TMPDIR");
+	snprintf(l->tmpdir, sizeof l->tmpdir, "%s/mpdbg-tui-XXXXXX", t && *t ? t : "/tmp");
+	if (!mkdtemp(l->tmpdir)) {
+		enum mp_status st = mp_error_set(e, MP_ERR_IO, "%s: cannot make a folder for the session: %s", l->tmpdir,
+		                                 strerror(errno));
+		l->tmpdir[0] = '\0';
+		return st;
+	}
+	snprintf(l->path, sizeof l->path, "%s/session.db", l->tmpdir);
+	return MP_OK;
+}
+
 enum mp_status mp_live_open(const struct mp_live_options *o, struct mp_live **out, struct mp_error *e)
 {
 	struct mp_live *l = calloc(1, sizeof *l);
@@ -73,26 +88,17 @@ enum mp_status mp_live_open(const struct mp_live_options *o, struct mp_live **ou
 	*out = NULL;
 	if (!l)
 		return mp_error_set(e, MP_ERR_NOMEM, "out of memory");
-	l->policy = *o->policy;
-	memset(o->policy, 0, sizeof *o->policy);
-	l->po = *o->probes;
-	memset(o->probes, 0, sizeof *o->probes);
-	l->po.max_memory = o->max_memory; /* the fp32 shadow run's budget too */
 	l->stepping = -1;
-	bool want_gpu = !strcmp(o->device, "cuda") || (!strcmp(o->device, "auto") && mp_backend_cuda_present());
-	if ((st = mp_graph_load_limited(o->model, &o->limits, &l->g, e)) || (st = mp_batch_source_open_glob(o->data, o->glob, &l->src, e)) ||
-	    (st = mp_backend_cpu_new((int)o->threads, &l->cpu, e)) || (want_gpu && (st = mp_backend_cuda_new(0, &l->gpu, e))))
+	struct mp_run_setup s = {
+		.model = o->model, .data = o->data, .glob = o->glob, .device = o->device, .threads = o->threads,
+		.policy = o->policy, .probes = o->probes, .limits = o->limits, .max_memory = o->max_memory,
+		.hook = live_hook, .hook_user = l,
+	};
+	if ((st = mp_run_open(&s, &l->run, e)))
 		goto fail;
-	struct mp_backend *be = l->gpu ? l->gpu : l->cpu;
-	struct mp_exec_options xo = { .policy = &l->policy, .max_memory = o->max_memory };
-	if ((st = mp_exec_new(l->g, be, l->cpu, &xo, &l->r.x, e)) ||
-	    (st = mp_probes_new(l->g, be, l->cpu, &l->policy, &l->po, &l->r.probes, e)))
-		goto fail;
-	mp_probes_attach(l->r.probes, l->r.x, live_hook, l);
-	l->r.g = l->g;
-	l->r.src = l->src;
-	l->r.tol = l->po.tol;
-	l->count = mp_batch_source_count(l->src);
+	l->r = mp_run_runner(l->run);
+	l->g = mp_run_graph(l->run);
+	l->count = mp_run_count(l->run);
 	if (!l->count) {
 		st = mp_error_set(e, MP_ERR_INPUT, "%s: no batches", o->data);
 		goto fail;
@@ -101,24 +107,8 @@ enum mp_status mp_live_open(const struct mp_live_options *o, struct mp_live **ou
 		st = mp_error_set(e, MP_ERR_NOMEM, "out of memory");
 		goto fail;
 	}
-	if (o->session) {
-		snprintf(l->path, sizeof l->path, "%s", o->session);
-	} else {
-		const char *t = getenv("TMPDIR");
-		snprintf(l->tmpdir, sizeof l->tmpdir, "%s/mpdbg-tui-XXXXXX", t && *t ? t : "/tmp");
-		if (!mkdtemp(l->tmpdir)) {
-			st = mp_error_set(e, MP_ERR_IO, "%s: cannot make a folder for the session: %s", l->tmpdir, strerror(errno));
-			l->tmpdir[0] = '\0';
-			goto fail;
-		}
-		snprintf(l->path, sizeof l->path, "%s/session.db", l->tmpdir);
-	}
 	char *argv[] = { "mpdbg", "tui", (char *)o->model, "--data", (char *)o->data, NULL };
-	char dev[256];
-	snprintf(dev, sizeof dev, "%s", l->gpu ? mp_backend_device_name(l->gpu) : "CPU");
-	struct mp_session_info info = { o->model, l->g, &l->policy, l->po.compare, l->po.tol, be->iface->name, dev,
-	                                5, argv };
-	if ((st = mp_session_create(l->path, &info, &l->r.session, e)))
+	if ((st = session_path(l, o->session, e)) || (st = mp_run_record(l->run, l->path, 5, argv, e)))
 		goto fail;
 	*out = l;
 	return MP_OK;
@@ -131,11 +121,7 @@ void mp_live_free(struct mp_live *l)
 {
 	if (!l)
 		return;
-	mp_runner_abandon(&l->r);
-	if (l->r.session) {
-		struct mp_error fe = { 0 };
-		mp_session_finish(l->r.session, MP_OK, NULL, &fe);
-	}
+	mp_run_free(l->run); /* the session finished first: its files go next */
 	if (l->tmpdir[0]) { /* the temporary session goes with the UI */
 		char p[PATH_MAX + 32];
 		static const char *const sfx[] = { "", "-wal", "-shm", "-journal" };
@@ -145,14 +131,6 @@ void mp_live_free(struct mp_live *l)
 		}
 		rmdir(l->tmpdir);
 	}
-	mp_probes_free(l->r.probes);
-	mp_exec_free(l->r.x);
-	mp_policy_free(&l->policy);
-	mp_probe_options_free(&l->po);
-	mp_backend_free(l->gpu);
-	mp_backend_free(l->cpu);
-	mp_batch_source_free(l->src);
-	mp_graph_free(l->g);
 	free(l->recorded);
 	free(l);
 }
@@ -161,7 +139,7 @@ void mp_live_free(struct mp_live *l)
 static void wait_committed(struct mp_live *l)
 {
 	struct timespec ts = { 0, 1000000 };
-	for (int i = 0; i < 30000 && mp_session_committed(l->r.session) < l->nrecorded; i++)
+	for (int i = 0; i < 30000 && mp_session_committed(l->r->session) < l->nrecorded; i++)
 		nanosleep(&ts, NULL);
 }
 
@@ -170,13 +148,13 @@ static enum mp_status finish(struct mp_live *l, struct mp_error *e)
 {
 	struct mp_runner_result res;
 	enum mp_status st;
-	size_t i = l->r.index;
+	size_t i = l->r->index;
 	l->stepping = -1;
 	if (l->recorded[i]) {
-		mp_runner_abandon(&l->r);
+		mp_runner_abandon(l->r);
 		return MP_OK;
 	}
-	if ((st = mp_runner_end(&l->r, NULL, NULL, &res, e)))
+	if ((st = mp_runner_end(l->r, NULL, NULL, &res, e)))
 		return st;
 	l->recorded[i] = true;
 	l->nrecorded++;
@@ -191,12 +169,12 @@ enum mp_status mp_live_run_batch(struct mp_live *l, size_t index, struct mp_erro
 		return mp_error_set(e, MP_ERR_USAGE, "there are %zu batches", l->count);
 	if (l->recorded[index])
 		return MP_OK;
-	if ((long)index != l->stepping && (st = mp_runner_begin(&l->r, index, e)))
+	if ((long)index != l->stepping && (st = mp_runner_begin(l->r, index, e)))
 		return st;
 	l->last_progress = mp_progress_now();
-	st = mp_runner_continue(&l->r, e);
+	st = mp_runner_continue(l->r, e);
 	if (st && st != MP_ERR_MISMATCH && st != MP_ERR_BREAK) {
-		mp_runner_abandon(&l->r);
+		mp_runner_abandon(l->r);
 		l->stepping = -1;
 		return st;
 	}
@@ -210,7 +188,7 @@ static void describe(struct mp_live *l, long pos, char *note, size_t size)
 	char sum[256] = "", shape[96] = "";
 	struct mp_tensor t;
 	struct mp_error e = { 0 };
-	if (n->noutputs && n->outputs[0] >= 0 && !mp_exec_fetch(l->r.x, n->outputs[0], &t, &e)) {
+	if (n->noutputs && n->outputs[0] >= 0 && !mp_exec_fetch(l->r->x, n->outputs[0], &t, &e)) {
 		mp_cli_tensor_summary(sum, sizeof sum, &t);
 		mp_shape_str(shape, sizeof shape, t.ndim, t.shape);
 		snprintf(note, size, "ran node %ld/%zu %s (%s): %s %s %s", pos + 1, mp_graph_nnodes(l->g), n->name,
@@ -228,23 +206,23 @@ enum mp_status mp_live_step(struct mp_live *l, size_t index, long *pos, char *no
 	if (index >= l->count)
 		return mp_error_set(e, MP_ERR_USAGE, "there are %zu batches", l->count);
 	if (l->stepping != (long)index) {
-		if ((st = mp_runner_begin(&l->r, index, e)))
+		if ((st = mp_runner_begin(l->r, index, e)))
 			return st;
 		l->stepping = (long)index;
 	}
-	if (mp_exec_done(l->r.x) || l->r.run_st) {
+	if (mp_exec_done(l->r->x) || l->r->run_st) {
 		snprintf(note, size, "batch %zu ended", index + 1);
 		*pos = -1;
 		return finish(l, e);
 	}
-	st = mp_runner_step(&l->r, e);
-	*pos = (long)mp_exec_position(l->r.x) - 1;
+	st = mp_runner_step(l->r, e);
+	*pos = (long)mp_exec_position(l->r->x) - 1;
 	if (st == MP_ERR_MISMATCH || st == MP_ERR_BREAK) {
 		snprintf(note, size, "stopped: %s", e->msg);
 		return MP_OK;
 	}
 	if (st) {
-		mp_runner_abandon(&l->r);
+		mp_runner_abandon(l->r);
 		l->stepping = -1;
 		return st;
 	}
@@ -259,10 +237,10 @@ enum mp_status mp_live_continue(struct mp_live *l, const bool *bp, long *pos, ch
 	enum mp_status st;
 	if (l->stepping < 0)
 		return mp_error_set(e, MP_ERR_USAGE, "not stepping");
-	while (!mp_exec_done(l->r.x) && !l->r.run_st) {
+	while (!mp_exec_done(l->r->x) && !l->r->run_st) {
 		if ((st = mp_live_step(l, (size_t)l->stepping, pos, note, size, e)))
 			return st;
-		if (l->r.run_st || (*pos >= 0 && bp[*pos]))
+		if (l->r->run_st || (*pos >= 0 && bp[*pos]))
 			return MP_OK;
 	}
 	snprintf(note, size, "batch %ld ran to the end", l->stepping + 1);
@@ -272,6 +250,6 @@ enum mp_status mp_live_continue(struct mp_live *l, const bool *bp, long *pos, ch
 
 void mp_live_stop_stepping(struct mp_live *l)
 {
-	mp_runner_abandon(&l->r);
+	mp_runner_abandon(l->r);
 	l->stepping = -1;
 }
