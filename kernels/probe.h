@@ -39,13 +39,32 @@ static inline int mp_hist_bin(int e)
 /* The low-precision types whose range every tensor is measured against. */
 enum mp_low { MP_LOW_BF16, MP_LOW_F16, MP_LOW_COUNT };
 
+/* A statistic's member, its empty value and its merge, by the kind and
+ * merge of its row in stats.def.  The merges work on any two structs with
+ * the table's members (the CUDA backend's partials too); CHAN's pair is
+ * merged by hand, before the others. */
+#define MP_STAT_FIELD_COUNT(f) int64_t f;
+#define MP_STAT_FIELD_REAL(f) double f;
+#define MP_STAT_FIELD_STD(f) double f;
+#define MP_STAT_FIELD_LOW(f) int64_t f[MP_LOW_COUNT];
+#define MP_STAT_INIT_ONE(a, f, v) (a)->f = (v);
+#define MP_STAT_INIT_COUNT MP_STAT_INIT_ONE
+#define MP_STAT_INIT_REAL MP_STAT_INIT_ONE
+#define MP_STAT_INIT_STD MP_STAT_INIT_ONE
+#define MP_STAT_INIT_LOW(a, f, v) for (int t_ = 0; t_ < MP_LOW_COUNT; t_++) (a)->f[t_] = (v);
+#define MP_STAT_MERGE_SUM_COUNT(a, b, f) (a)->f += (b)->f;
+#define MP_STAT_MERGE_SUM_LOW(a, b, f) for (int t_ = 0; t_ < MP_LOW_COUNT; t_++) (a)->f[t_] += (b)->f[t_];
+#define MP_STAT_MERGE_MIN_REAL(a, b, f) (a)->f = fmin((a)->f, (b)->f);
+#define MP_STAT_MERGE_MAX_REAL(a, b, f) (a)->f = fmax((a)->f, (b)->f);
+#define MP_STAT_MERGE_CHAN_REAL(a, b, f)
+#define MP_STAT_MERGE_CHAN_STD(a, b, f)
+
+/* The statistics of stats.def (over the finite values: min +Inf, max -Inf,
+ * absmax 0 and min_nonzero +Inf when there are none), and the histogram. */
 struct mp_stats_acc {
-	int64_t count;                 /* elements */
-	int64_t finite, nan, posinf, neginf, zeros;
-	double min, max, absmax;       /* finite values; +Inf/-Inf/0 when there are none */
-	double min_nonzero;            /* smallest nonzero finite |x|; +Inf when none */
-	double mean, m2;               /* finite values */
-	int64_t overflow[MP_LOW_COUNT], underflow[MP_LOW_COUNT], flush[MP_LOW_COUNT];
+#define MP_STAT(field, kind, merge, init, name, flags, doc) MP_STAT_FIELD_##kind(field)
+#include "stats.def"
+#undef MP_STAT
 	uint64_t hist[MP_HIST_BINS];
 };
 

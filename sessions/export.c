@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "session_internal.h"
+#include "stat_cols.h"
 #include "text.h"
 
 /* A column holding JSON text (shapes, name lists) as JSON. */
@@ -46,8 +47,6 @@ static enum mp_status dump(json_t *j, bool ok, FILE *out, const char *path, stru
 		return mp_error_set(e, MP_ERR_IO, "%s: cannot write the export", path);
 	return MP_OK;
 }
-
-static const char *low_name(int k) { return k ? "float16" : "bfloat16"; }
 
 /* Which low types the run's statistics speak of: its own, or both under
  * fp32.  A failed read is an error: guessing both would export columns the
@@ -92,11 +91,16 @@ static json_t *hist_json(const void *blob, int n, bool *ok)
 	return o;
 }
 
-static const char *const stats_sql =
-	"SELECT v.name, s.dtype, s.shape, s.count, s.finite, s.min, s.max, s.mean, s.std, s.absmax, s.zeros, s.nan,"
-	" s.posinf, s.neginf, s.min_nonzero, s.overflow_bf16, s.overflow_f16, s.underflow_bf16, s.underflow_f16,"
-	" s.flush_bf16, s.flush_f16, s.hist, s.div_across, s.div_within, s.node"
-	" FROM stats s JOIN graph_values v ON v.id = s.value WHERE s.batch = ? ORDER BY s.node IS NOT NULL, s.node, s.value";
+/* A batch's statistics: the value's name, node, dtype, shape, histogram
+ * and diversity, then the columns of stats.def (`cols`, stat_cols.h). */
+enum { SC_NAME, SC_NODE, SC_DTYPE, SC_SHAPE, SC_HIST, SC_DIV_ACROSS, SC_DIV_WITHIN, SC_STATS };
+
+static void stats_sql(const char *cols, char *buf, size_t size)
+{
+	snprintf(buf, size, "SELECT v.name, s.node, s.dtype, s.shape, s.hist, s.div_across, s.div_within, %s"
+	         " FROM stats s JOIN graph_values v ON v.id = s.value WHERE s.batch = ?"
+	         " ORDER BY s.node IS NOT NULL, s.node, s.value", cols);
+}
 
 /* *rc: the last step's result (SQLITE_DONE when every row was read). */
 /* o[the value name in column 0] = v (taken over), the name escaped as every
@@ -109,31 +113,40 @@ static void set_named(json_t *o, sqlite3_stmt *q, json_t *v, bool *ok)
 	free(name);
 }
 
+/* The statistics of stats.def into v, a low type's counts as one object
+ * keyed by the types the run speaks of. */
+static void stat_members(json_t *v, sqlite3_stmt *q, const bool *lows, bool *ok)
+{
+	json_t *per_low = NULL;
+	for (int c = 0; c < MP_STAT_NCOLS; c++) {
+		const struct mp_stat_col *k = &mp_stat_cols[c];
+		if (k->low < 0) {
+			put(v, k->key, mp_session_json_col(q, SC_STATS + c), ok);
+			continue;
+		}
+		if (!per_low)
+			per_low = json_object();
+		if (lows[k->low])
+			put(per_low, mp_stat_low_dtype(k->low), mp_session_json_col(q, SC_STATS + c), ok);
+		if (k->low == MP_LOW_COUNT - 1) {
+			put(v, k->key, per_low, ok);
+			per_low = NULL;
+		}
+	}
+}
+
 static json_t *batch_stats(sqlite3_stmt *q, const bool *lows, int *rc, bool *ok)
 {
 	json_t *o = json_object();
 	while ((*rc = sqlite3_step(q)) == SQLITE_ROW) {
-		json_t *v = json_object(), *ov = json_object(), *un = json_object(), *fl = json_object();
-		static const char *const names[] = { "count", "finite", "min", "max", "mean", "std", "absmax", "zeros",
-			                             "nan", "posinf", "neginf", "min_nonzero" };
-		put(v, "node", mp_session_json_col(q, 24), ok);
-		put(v, "dtype", mp_session_json_col(q, 1), ok);
-		put(v, "shape", col_json(q, 2), ok);
-		for (int k = 0; k < 12; k++)
-			put(v, names[k], mp_session_json_col(q, 3 + k), ok);
-		for (int t = 0; t < 2; t++) {
-			if (!lows[t])
-				continue;
-			put(ov, low_name(t), mp_session_json_col(q, 15 + t), ok);
-			put(un, low_name(t), mp_session_json_col(q, 17 + t), ok);
-			put(fl, low_name(t), mp_session_json_col(q, 19 + t), ok);
-		}
-		put(v, "overflow", ov, ok);
-		put(v, "underflow", un, ok);
-		put(v, "flush", fl, ok);
-		put(v, "hist", hist_json(sqlite3_column_blob(q, 21), sqlite3_column_bytes(q, 21), ok), ok);
-		if (sqlite3_column_type(q, 22) != SQLITE_NULL) {
-			double a = sqlite3_column_double(q, 22), w = sqlite3_column_double(q, 23);
+		json_t *v = json_object();
+		put(v, "node", mp_session_json_col(q, SC_NODE), ok);
+		put(v, "dtype", mp_session_json_col(q, SC_DTYPE), ok);
+		put(v, "shape", col_json(q, SC_SHAPE), ok);
+		stat_members(v, q, lows, ok);
+		put(v, "hist", hist_json(sqlite3_column_blob(q, SC_HIST), sqlite3_column_bytes(q, SC_HIST), ok), ok);
+		if (sqlite3_column_type(q, SC_DIV_ACROSS) != SQLITE_NULL) {
+			double a = sqlite3_column_double(q, SC_DIV_ACROSS), w = sqlite3_column_double(q, SC_DIV_WITHIN);
 			put(v, "diversity", json_pack("{s:o, s:o, s:o}", "across", mp_session_json_num(a), "within", mp_session_json_num(w),
 			                              "ratio", w > 0 ? mp_session_json_num(a / w) : json_null()), ok);
 		}
@@ -164,8 +177,10 @@ enum mp_status mp_session_export_json(struct mp_session *s, FILE *out, struct mp
 	bool first, ok = true; /* every member set so far */
 	int rc = SQLITE_DONE;
 
-	if ((st = run_lows(s, lows, e)))
+	char cols[2048], sql[4096];
+	if ((st = run_lows(s, lows, e)) || (st = mp_stat_cols_select(s->db, s->path, "s.", cols, sizeof cols, e)))
 		return st;
+	stats_sql(cols, sql, sizeof sql);
 	fprintf(out, "{\"schema\":%d,\n\"run\":", MP_SESSION_SCHEMA);
 	if ((st = mp_session_prepare(s, "SELECT * FROM run", &q, e)))
 		return st;
@@ -225,7 +240,7 @@ enum mp_status mp_session_export_json(struct mp_session *s, FILE *out, struct mp
 
 	fputs("],\n\"batches\":[", out);
 	if ((st = mp_session_prepare(s, "SELECT idx, source, sha256, ms, status, message FROM batches ORDER BY idx", &q, e)) ||
-	    (st = mp_session_prepare(s, stats_sql, &qs, e)) ||
+	    (st = mp_session_prepare(s, sql, &qs, e)) ||
 	    (st = mp_session_prepare(s, "SELECT v.name, c.max_abs, c.rel_l2, c.cosine, c.sqnr_db, c.own_rel_l2,"
 	                                " c.inherited_rel_l2, c.nonfinite FROM comparisons c JOIN graph_values v ON v.id = c.value"
 	                                " WHERE c.batch = ? ORDER BY c.node, c.value", &qc, e)) ||
@@ -321,27 +336,30 @@ static bool csv_col(FILE *out, sqlite3_stmt *q, int i)
 
 enum mp_status mp_session_export_csv(struct mp_session *s, FILE *out, struct mp_error *e)
 {
-	static const char *const sql =
-		"SELECT s.batch, b.source, s.value, v.name, s.node, n.name, n.op, n.module, s.dtype, s.shape,"
-		" s.count, s.finite, s.nan, s.posinf, s.neginf, s.zeros, s.min, s.max, s.mean, s.std, s.absmax,"
-		" s.min_nonzero, s.overflow_bf16, s.overflow_f16, s.underflow_bf16, s.underflow_f16, s.flush_bf16,"
-		" s.flush_f16, s.div_across, s.div_within,"
+	static const char *const sql_head =
+		"SELECT s.batch, b.source, s.value, v.name, s.node, n.name, n.op, n.module, s.dtype, s.shape, ";
+	static const char *const sql_tail =
+		", s.div_across, s.div_within,"
 		" CASE WHEN s.div_within > 0 THEN s.div_across / s.div_within END,"
 		" c.max_abs, c.rel_l2, c.cosine, c.sqnr_db, c.own_rel_l2, c.inherited_rel_l2, c.nonfinite"
 		" FROM stats s JOIN batches b ON b.idx = s.batch JOIN graph_values v ON v.id = s.value"
 		" LEFT JOIN nodes n ON n.idx = s.node"
 		" LEFT JOIN comparisons c ON c.batch = s.batch AND c.value = s.value"
 		" ORDER BY s.batch, s.node IS NOT NULL, s.node, s.value";
-	static const char *const header =
-		"batch,source,value_id,value,node,node_name,op,module,dtype,shape,count,finite,nan,posinf,neginf,"
-		"zeros,min,max,mean,std,absmax,min_nonzero,overflow_bf16,overflow_f16,underflow_bf16,underflow_f16,"
-		"flush_bf16,flush_f16,div_across,div_within,div_ratio,max_abs,rel_l2,cosine,sqnr_db,own_rel_l2,"
-		"inherited_rel_l2,nonfinite\r\n";
+	char cols[2048], sql[4096];
 	sqlite3_stmt *q;
-	enum mp_status st = mp_session_prepare(s, sql, &q, e);
+	enum mp_status st = mp_stat_cols_select(s->db, s->path, "s.", cols, sizeof cols, e);
 	if (st)
 		return st;
-	fputs(header, out);
+	snprintf(sql, sizeof sql, "%s%s%s", sql_head, cols, sql_tail);
+	if ((st = mp_session_prepare(s, sql, &q, e)))
+		return st;
+	/* the header: the statistics by their column names */
+	fputs("batch,source,value_id,value,node,node_name,op,module,dtype,shape", out);
+	for (int c = 0; c < MP_STAT_NCOLS; c++)
+		fprintf(out, ",%s", mp_stat_cols[c].column);
+	fputs(",div_across,div_within,div_ratio,max_abs,rel_l2,cosine,sqnr_db,own_rel_l2,inherited_rel_l2,nonfinite\r\n",
+	      out);
 	int rc;
 	bool ok = true;
 	while (ok && (rc = sqlite3_step(q)) == SQLITE_ROW) {

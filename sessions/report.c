@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "session_internal.h"
+#include "stat_cols.h"
 
 enum { TOP = 10 };
 
@@ -73,25 +74,26 @@ static char *count_sql(const char *expr)
 
 static enum mp_status numerics(struct mp_session *s, const char *low, json_t *root, struct mp_error *e)
 {
-	static const struct {
-		const char *key, *expr;
-	} kinds[] = {
-		{ "nan", "s.nan" },
-		{ "inf", "s.posinf + s.neginf" },
-		{ "overflow_bfloat16", "s.overflow_bf16" },
-		{ "overflow_float16", "s.overflow_f16" },
-		{ "underflow_bfloat16", "s.underflow_bf16" },
-		{ "underflow_float16", "s.underflow_f16" },
-		{ "flush_bfloat16", "s.flush_bf16" },
-		{ "flush_float16", "s.flush_f16" },
-	};
+	/* NaN and Inf, then the per-low-type counts stats.def marks REPORT */
+	struct {
+		char key[64], expr[64];
+	} kinds[2 + MP_STAT_NCOLS] = { { "nan", "s.nan" }, { "inf", "s.posinf + s.neginf" } };
+	size_t nkinds = 2;
+	for (int c = 0; c < MP_STAT_NCOLS; c++) {
+		const struct mp_stat_col *k = &mp_stat_cols[c];
+		if (!(k->flags & MP_STAT_FLAG_REPORT) || k->low < 0)
+			continue;
+		snprintf(kinds[nkinds].key, sizeof kinds[nkinds].key, "%s_%s", k->key, mp_stat_low_dtype(k->low));
+		snprintf(kinds[nkinds].expr, sizeof kinds[nkinds].expr, "s.%s", k->column);
+		nkinds++;
+	}
 	json_t *o = json_object();
 	enum mp_status st = MP_OK;
 	/* owned by root from here, so that every way out frees it (a failed
 	 * set has freed it already: it must not be used) */
 	if (json_object_set_new(root, "numerics", o))
 		return mp_error_set(e, MP_ERR_NOMEM, "out of memory");
-	for (size_t k = 0; k < sizeof kinds / sizeof kinds[0] && !st; k++) {
+	for (size_t k = 0; k < nkinds && !st; k++) {
 		/* the run's low type; both under fp32 */
 		const char *t = strchr(kinds[k].key, '_');
 		if (t && strcmp(low, "float32") && strcmp(t + 1, low))

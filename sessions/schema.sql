@@ -70,24 +70,9 @@ CREATE TABLE stats (
     node           INTEGER,             -- producer; NULL for a graph input
     dtype          TEXT NOT NULL,
     shape          TEXT NOT NULL,
-    count          INTEGER NOT NULL,
-    finite         INTEGER NOT NULL,
-    nan            INTEGER NOT NULL,
-    posinf         INTEGER NOT NULL,
-    neginf         INTEGER NOT NULL,
-    zeros          INTEGER NOT NULL,
-    min            REAL,
-    max            REAL,
-    mean           REAL,
-    std            REAL,                -- population
-    absmax         REAL,
-    min_nonzero    REAL,                -- smallest nonzero |x|
-    overflow_bf16  INTEGER NOT NULL,    -- finite values that would round to +-Inf in bfloat16
-    overflow_f16   INTEGER NOT NULL,
-    underflow_bf16 INTEGER NOT NULL,    -- nonzero values below bfloat16's smallest normal
-    underflow_f16  INTEGER NOT NULL,
-    flush_bf16     INTEGER NOT NULL,    -- nonzero values that would round to 0 in bfloat16
-    flush_f16      INTEGER NOT NULL,
+    -- the statistics: one column per row of kernels/stats.def (two for a
+    -- row per low type, NAME_bf16 and NAME_f16), composed in by store.c
+    @STATS_COLUMNS@
     hist           BLOB,                -- binary exponents, see below
     div_across     REAL,                -- mean over features of the std across the batch
     div_within     REAL,                -- mean over samples of the std within a sample

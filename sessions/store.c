@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <openssl/evp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -13,6 +14,7 @@
 
 #include "schema_sql.h"
 #include "session.h"
+#include "stat_cols.h"
 
 enum mp_status mp_store_error(sqlite3 *db, const char *path, const char *what, struct mp_error *e)
 {
@@ -109,16 +111,24 @@ enum mp_status mp_store_create(const char *path, sqlite3 **out, struct mp_error 
 	}
 	sqlite3_busy_timeout(db, 5000);
 	snprintf(sql, sizeof sql, "PRAGMA user_version = %d", MP_SESSION_SCHEMA);
+	char *schema = mp_stat_cols_schema(mp_schema_sql);
+	if (!schema) {
+		sqlite3_close(db);
+		unlink(path);
+		return mp_error_set(e, MP_ERR_NOMEM, "%s: out of memory", path);
+	}
 	/* WAL: readers while the run writes; NORMAL: a commit survives the
 	 * process being killed (the OS crashing may lose the last ones) */
 	if ((st = exec_sql(db, path, "PRAGMA page_size = 8192; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
 	                                " PRAGMA cache_size = -65536; PRAGMA wal_autocheckpoint = 16384", e)) ||
-	    (st = exec_sql(db, path, "BEGIN", e)) || (st = exec_sql(db, path, mp_schema_sql, e)) ||
+	    (st = exec_sql(db, path, "BEGIN", e)) || (st = exec_sql(db, path, schema, e)) ||
 	    (st = exec_sql(db, path, sql, e)) || (st = exec_sql(db, path, "COMMIT", e))) {
+		free(schema);
 		sqlite3_close(db);
 		unlink(path);
 		return st;
 	}
+	free(schema);
 	*out = db;
 	return MP_OK;
 }

@@ -7,6 +7,7 @@
 
 #include "names.h"
 #include "session.h"
+#include "stat_cols.h"
 #include "store.h"
 #include "text.h"
 #include "view.h"
@@ -304,6 +305,7 @@ static enum mp_status load_run(struct mp_view *v, struct mp_error *e)
 		v->policy = dup_col(s, 1);
 		v->on_mismatch = dup_col(s, 2);
 		v->low_dtype = dup_col(s, 3);
+		v->low = v->low_dtype ? mp_dtype_from_name(v->low_dtype) : MP_DTYPE_UNDEFINED;
 		v->compare = sqlite3_column_type(s, 4) != SQLITE_NULL;
 		v->tol = num_col(s, 5);
 		v->backend = dup_col(s, 6);
@@ -382,6 +384,12 @@ enum mp_status mp_view_open(const char *path, struct mp_view **out, struct mp_er
 		return st;
 	}
 	v->db = db;
+	char select[2048];
+	if ((st = mp_stat_cols_select(db, path, "", select, sizeof select, e)) ||
+	    (!(v->stat_select = strdup(select)) && (st = mp_error_set(e, MP_ERR_NOMEM, "out of memory")))) {
+		mp_view_free(v);
+		return st;
+	}
 	if ((st = load_run(v, e)) || (st = load_graph(v, e)) || (st = mp_view_refresh(v, NULL, e))) {
 		mp_view_free(v);
 		return st;
@@ -406,6 +414,7 @@ void mp_view_free(struct mp_view *v)
 	free(v->model_path), free(v->policy), free(v->on_mismatch), free(v->low_dtype), free(v->backend);
 	free(v->device), free(v->status), free(v->message), free(v->started_at);
 	sqlite3_close(v->db);
+	free(v->stat_select);
 	free(v->path);
 	free(v);
 }
@@ -422,9 +431,10 @@ static enum mp_status load_stats(struct mp_view *v, struct mp_view_batch *b, str
 {
 	sqlite3_stmt *s = NULL;
 	enum mp_status st;
-	if ((st = prep(v, "SELECT value, dtype, shape, count, finite, nan, posinf, neginf, zeros, min, max, mean, std, "
-	                  "absmax, min_nonzero, overflow_bf16, overflow_f16, underflow_bf16, underflow_f16, flush_bf16, "
-	                  "flush_f16, hist, div_across, div_within FROM stats WHERE batch = ?", &s, e)))
+	char sql[4096];
+	snprintf(sql, sizeof sql, "SELECT value, dtype, shape, hist, div_across, div_within, %s FROM stats WHERE batch = ?",
+	         v->stat_select);
+	if ((st = prep(v, sql, &s, e)))
 		return st;
 	sqlite3_bind_int64(s, 1, (sqlite3_int64)b->index);
 	int rc;
@@ -436,29 +446,16 @@ static enum mp_status load_stats(struct mp_view *v, struct mp_view_batch *b, str
 		t->present = true;
 		copy_col(t->dtype, sizeof t->dtype, s, 1);
 		copy_col(t->shape, sizeof t->shape, s, 2);
-		t->count = sqlite3_column_int64(s, 3);
-		t->finite = sqlite3_column_int64(s, 4);
-		t->nan = sqlite3_column_int64(s, 5);
-		t->posinf = sqlite3_column_int64(s, 6);
-		t->neginf = sqlite3_column_int64(s, 7);
-		t->zeros = sqlite3_column_int64(s, 8);
-		t->min = num_col(s, 9), t->max = num_col(s, 10), t->mean = num_col(s, 11), t->std = num_col(s, 12);
-		t->absmax = num_col(s, 13), t->min_nonzero = num_col(s, 14);
-		for (int k = 0; k < 2; k++) {
-			t->overflow[k] = sqlite3_column_int64(s, 15 + k);
-			t->underflow[k] = sqlite3_column_int64(s, 17 + k);
-			t->flush[k] = sqlite3_column_int64(s, 19 + k);
-		}
 		struct mp_error he = { 0 };
-		t->has_hist = sqlite3_column_type(s, 21) == SQLITE_BLOB &&
-		              !mp_hist_decode(sqlite3_column_blob(s, 21), (size_t)sqlite3_column_bytes(s, 21), t->hist, &he);
-		t->div_across = num_col(s, 22), t->div_within = num_col(s, 23);
+		t->has_hist = sqlite3_column_type(s, 3) == SQLITE_BLOB &&
+		              !mp_hist_decode(sqlite3_column_blob(s, 3), (size_t)sqlite3_column_bytes(s, 3), t->hist, &he);
+		t->div_across = num_col(s, 4), t->div_within = num_col(s, 5);
+		mp_stat_cols_read(s, 6, t);
 		t->max_abs = t->rel_l2 = t->cosine = t->sqnr_db = t->own_rel_l2 = t->inh_rel_l2 = NAN;
 		int32_t node = v->values[id].producer;
 		b->nan_values += t->nan > 0;
 		b->inf_values += t->posinf + t->neginf > 0;
-		int low = !strcmp(v->low_dtype, "float16");
-		b->overflow_values += t->overflow[low] > 0;
+		b->overflow_values += t->overflow[mp_low_index(v->low)] > 0;
 		if (t->nan + t->posinf + t->neginf > 0 && node >= 0 &&
 		    (b->first_nonfinite_node < 0 || node < b->first_nonfinite_node))
 			b->first_nonfinite_node = node;
@@ -522,8 +519,7 @@ static enum mp_status load_events(struct mp_view *v, struct mp_view_batch *b, st
 		ev->max_abs = num_col(s, 7), ev->max_rel = num_col(s, 8);
 		if (ev->node >= (int32_t)v->nnodes || ev->value >= (int32_t)v->nvalues)
 			ev->node = ev->value = -1; /* a damaged row points nowhere */
-		/* "blocked": the mismatch that stopped the run (--on-mismatch error) */
-		b->mismatches += !strcmp(ev->reason, "mismatch") || !strcmp(ev->reason, "blocked");
+		b->mismatches += mp_view_event_is_mismatch(ev);
 	}
 	if ((st = finish(v, s, rc, e)))
 		return st;

@@ -49,12 +49,20 @@ struct mp_view_module {
 	int32_t first_node, last_node; /* range of nodes in execution order under it (-1: none) */
 };
 
+#define MP_VIEW_STAT_COUNT(n) int64_t n;
+#define MP_VIEW_STAT_REAL(n) double n;
+#define MP_VIEW_STAT_STD(n) double n;
+#define MP_VIEW_STAT_LOW(n) int64_t n[MP_LOW_COUNT];
+
 struct mp_view_stat {
 	bool present, has_cmp, has_hist;
 	char dtype[16], shape[96];
-	int64_t count, finite, nan, posinf, neginf, zeros;
-	double min, max, mean, std, absmax, min_nonzero;
-	int64_t overflow[2], underflow[2], flush[2];   /* [0] bf16, [1] f16 */
+	/* the statistics of stats.def, named as their columns (std for M2;
+	 * [MP_LOW_BF16], [MP_LOW_F16] per low type); not measured: NaN, or -1
+	 * for a count the file has no column for (written before it) */
+#define MP_STAT(field, kind, merge, init, name, flags, doc) MP_VIEW_STAT_##kind(name)
+#include "stats.def"
+#undef MP_STAT
 	uint64_t hist[MP_HIST_BINS];
 	double div_across, div_within;
 	double max_abs, rel_l2, cosine, sqnr_db, own_rel_l2, inh_rel_l2;
@@ -93,6 +101,7 @@ struct mp_view {
 	char *path;
 	/* the run */
 	char *model_path, *policy, *on_mismatch, *low_dtype, *backend, *device, *status, *message, *started_at;
+	enum mp_dtype low;               /* low_dtype, read once: f32 for an fp32 run */
 	bool compare;
 	double tol;
 	size_t nnodes, nvalues, nmodules;
@@ -102,7 +111,15 @@ struct mp_view {
 	size_t nbatches;                 /* committed */
 	size_t *batch_index;             /* their indices, in order */
 	void *db;                        /* sqlite3 */
+	char *stat_select;               /* the statistics' columns as this file has them (stat_cols.h) */
 };
+
+/* A recorded batch judged as the run judged it (view_break.c): a dtype
+ * event that is a mismatch ("mismatch", or "blocked": the one that stopped
+ * the run), and the value conditions (probes/cond.h MP_BC_* bits: nan,
+ * inf, overflow, tol) a value's statistics meet. */
+bool mp_view_event_is_mismatch(const struct mp_view_event *ev);
+unsigned mp_view_stat_breaks(const struct mp_view *v, const struct mp_view_stat *s, double tol);
 
 /* Opens a session read-only; a file that is not one is an error naming it. */
 enum mp_status mp_view_open(const char *path, struct mp_view **out, struct mp_error *e);

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 
 #include "session.h"
+#include "stat_cols.h"
 #include "store.h"
 
 enum { QUEUE_CAP = 64 };
@@ -107,7 +108,7 @@ static enum mp_status write_stats(struct mp_session_writer *w, size_t bi, const 
 	const struct mp_stats_acc *a = &r->stats;
 	char shape[256];
 	unsigned char hist[5 + MP_HIST_BINS * 10];
-	bool has = r->flags & MP_REC_STATS, fin = has && a->finite > 0;
+	bool has = r->flags & MP_REC_STATS;
 	int i = 1;
 	sqlite3_bind_int64(s, i++, (sqlite3_int64)bi);
 	sqlite3_bind_int(s, i++, r->value);
@@ -117,20 +118,7 @@ static enum mp_status write_stats(struct mp_session_writer *w, size_t bi, const 
 		sqlite3_bind_null(s, i++);
 	bind_text(s, i++, mp_dtype_name(r->dtype));
 	bind_text(s, i++, shape_json(r->ndim, r->shape, shape, sizeof shape));
-	int64_t ints[] = { a->count, a->finite, a->nan, a->posinf, a->neginf, a->zeros };
-	for (size_t k = 0; k < sizeof ints / sizeof ints[0]; k++)
-		sqlite3_bind_int64(s, i++, ints[k]);
-	double reals[] = { a->min, a->max, a->mean, mp_stats_std(a), a->absmax, a->min_nonzero };
-	for (size_t k = 0; k < sizeof reals / sizeof reals[0]; k++) {
-		if (!fin || (k == 5 && isinf(a->min_nonzero)))
-			sqlite3_bind_null(s, i++);
-		else
-			bind_real(s, i++, reals[k]);
-	}
-	int64_t lows[] = { a->overflow[MP_LOW_BF16], a->overflow[MP_LOW_F16], a->underflow[MP_LOW_BF16],
-		           a->underflow[MP_LOW_F16], a->flush[MP_LOW_BF16], a->flush[MP_LOW_F16] };
-	for (size_t k = 0; k < sizeof lows / sizeof lows[0]; k++)
-		sqlite3_bind_int64(s, i++, lows[k]);
+	mp_stat_cols_bind(s, &i, a, has);
 	size_t hn = has ? mp_hist_encode(a->hist, hist, sizeof hist) : 0;
 	if (hn)
 		sqlite3_bind_blob(s, i++, hist, (int)hn, SQLITE_TRANSIENT);
@@ -302,12 +290,24 @@ static void *writer_main(void *arg)
 
 static const char *const insert_sql[] = {
 	"INSERT INTO batches (idx, source, sha256, ms, status, message, committed_at) VALUES (?,?,?,?,?,?,?)",
-	"INSERT INTO stats VALUES (?,?,?,?,?, ?,?,?,?,?,?, ?,?,?,?,?,?, ?,?,?,?,?,?, ?,?,?)",
+	NULL, /* stats: composed by stats_insert() */
 	"INSERT INTO comparisons VALUES (?,?,?,?,?,?,?,?,?,?)",
 	"INSERT INTO dtype_events VALUES (?,?,?,?,?,?,?,?,?,?)",
 	"INSERT INTO captures VALUES (?,?,?,?,?)",
 	"INSERT INTO breakpoint_hits VALUES (?,?,?,?,?,?)",
 };
+
+/* The stats row's INSERT, with the columns of stats.def named. */
+static void stats_insert(char *buf, size_t size)
+{
+	char cols[2048], marks[MP_STAT_NCOLS * 2 + 1];
+	mp_stat_cols_names(cols, sizeof cols);
+	for (int c = 0; c < MP_STAT_NCOLS; c++)
+		memcpy(marks + 2 * c, ",?", 2);
+	marks[2 * MP_STAT_NCOLS] = '\0';
+	snprintf(buf, size, "INSERT INTO stats (batch, value, node, dtype, shape, %s, hist, div_across, div_within)"
+	         " VALUES (?,?,?,?,?%s,?,?,?)", cols, marks);
+}
 
 static void writer_free(struct mp_session_writer *w)
 {
@@ -373,10 +373,13 @@ enum mp_status mp_session_create(const char *path, const struct mp_session_info 
 		writer_free(w);
 		return st;
 	}
+	char stats_sql[4096];
+	stats_insert(stats_sql, sizeof stats_sql);
 	for (int i = 0; i < 6 && !st; i++) {
 		sqlite3_stmt **dst[] = { &w->ins_batch, &w->ins_stats, &w->ins_cmp, &w->ins_event, &w->ins_capture,
 		                         &w->ins_hit };
-		if (sqlite3_prepare_v3(w->db, insert_sql[i], -1, SQLITE_PREPARE_PERSISTENT, dst[i], NULL) != SQLITE_OK)
+		const char *sql = insert_sql[i] ? insert_sql[i] : stats_sql;
+		if (sqlite3_prepare_v3(w->db, sql, -1, SQLITE_PREPARE_PERSISTENT, dst[i], NULL) != SQLITE_OK)
 			st = mp_store_error(w->db, path, "preparing", e);
 	}
 	json_t *ov = json_array(), *argv = json_array();

@@ -61,11 +61,13 @@ struct pblock {               /* which request and which chunk a block takes */
 	int64_t start, count;
 };
 
+/* a block's statistics: the members of stats.def, and a histogram of
+ * 32-bit counts (a block's chunk is far smaller than 2^32) */
 struct st_part {
 	unsigned int hist[MP_HIST_BINS];
-	unsigned long long count, finite, nan, posinf, neginf, zeros;
-	unsigned long long over[MP_LOW_COUNT], under[MP_LOW_COUNT], flush[MP_LOW_COUNT];
-	double min, max, absmax, min_nonzero, mean, m2;
+#define MP_STAT(field, kind, merge, init, name, flags, doc) MP_STAT_FIELD_##kind(field)
+#include "stats.def"
+#undef MP_STAT
 };
 
 struct cmp_part {
@@ -233,16 +235,16 @@ __global__ void k_probe_parts(const preq *reqs, const pblock *blocks, part *part
 	for (int k = t; k < MP_HIST_BINS; k += THREADS)
 		p->hist[k] = hist[k];
 	if (t == 0) {
-		p->count = (unsigned long long)bl.count;
-		p->finite = (unsigned long long)sh_n[0];
-		p->nan = sh_c[0][0];
-		p->posinf = sh_c[0][1];
-		p->neginf = sh_c[0][2];
-		p->zeros = sh_c[0][3];
+		p->count = bl.count;
+		p->finite = (int64_t)sh_n[0];
+		p->nan = (int64_t)sh_c[0][0];
+		p->posinf = (int64_t)sh_c[0][1];
+		p->neginf = (int64_t)sh_c[0][2];
+		p->zeros = (int64_t)sh_c[0][3];
 		for (int k = 0; k < MP_LOW_COUNT; k++) {
-			p->over[k] = sh_c[0][4 + k];
-			p->under[k] = sh_c[0][6 + k];
-			p->flush[k] = sh_c[0][8 + k];
+			p->overflow[k] = (int64_t)sh_c[0][4 + k];
+			p->underflow[k] = (int64_t)sh_c[0][6 + k];
+			p->flush[k] = (int64_t)sh_c[0][8 + k];
 		}
 		p->mean = sh_m[0];
 		p->m2 = sh_q[0];
@@ -287,32 +289,17 @@ __global__ void k_probe_merge(const preq *reqs, const part *parts, struct mp_pro
 	if (t)
 		return;
 	double n = 0, mean = 0, m2 = 0;
-	s->count = r.n;
-	s->min = INFINITY;
-	s->max = -INFINITY;
-	s->absmax = 0;
-	s->min_nonzero = INFINITY;
-	s->finite = s->nan = s->posinf = s->neginf = s->zeros = 0;
-	for (int k = 0; k < MP_LOW_COUNT; k++)
-		s->overflow[k] = s->underflow[k] = s->flush[k] = 0;
+#define MP_STAT(field, kind, merge, init, name, flags, doc) MP_STAT_INIT_##kind(s, field, init)
+#include "stats.def"
+#undef MP_STAT
 	for (int64_t b = 0; b < r.nblocks; b++) {
-		const st_part &p = parts[r.first_block + b].s;
-		chan(n, mean, m2, (double)p.finite, p.mean, p.m2);
-		s->finite += (int64_t)p.finite;
-		s->nan += (int64_t)p.nan;
-		s->posinf += (int64_t)p.posinf;
-		s->neginf += (int64_t)p.neginf;
-		s->zeros += (int64_t)p.zeros;
-		for (int k = 0; k < MP_LOW_COUNT; k++) {
-			s->overflow[k] += (int64_t)p.over[k];
-			s->underflow[k] += (int64_t)p.under[k];
-			s->flush[k] += (int64_t)p.flush[k];
-		}
-		s->min = fmin(s->min, p.min);
-		s->max = fmax(s->max, p.max);
-		s->absmax = fmax(s->absmax, p.absmax);
-		s->min_nonzero = fmin(s->min_nonzero, p.min_nonzero);
+		const st_part *p = &parts[r.first_block + b].s;
+		chan(n, mean, m2, (double)p->finite, p->mean, p->m2);
+#define MP_STAT(field, kind, merge, init, name, flags, doc) MP_STAT_MERGE_##merge##_##kind(s, p, field)
+#include "stats.def"
+#undef MP_STAT
 	}
+	s->count = r.n;
 	s->mean = mean;
 	s->m2 = m2;
 }
