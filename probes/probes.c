@@ -55,33 +55,12 @@ void mp_probe_options_init(struct mp_probe_options *o)
 	o->tol = 1e-2;
 }
 
-static const char *const break_names[MP_BREAK_KIND_COUNT] = {
-	[MP_BREAK_NAN] = "nan", [MP_BREAK_INF] = "inf", [MP_BREAK_OVERFLOW] = "overflow",
-	[MP_BREAK_MISMATCH] = "mismatch", [MP_BREAK_TOL] = "tol", [MP_BREAK_NODE] = "node",
-};
-
-const char *mp_break_kind_name(enum mp_break_kind k)
-{
-	return (unsigned)k < MP_BREAK_KIND_COUNT ? break_names[k] : "?";
-}
-
 enum mp_status mp_probe_options_add_break(struct mp_probe_options *o, const char *spec, struct mp_error *e)
 {
-	struct mp_breakpoint bp = { MP_BREAK_KIND_COUNT, NULL };
-	if (!strncmp(spec, "node=", 5)) {
-		if (!spec[5])
-			return mp_error_set(e, MP_ERR_USAGE, "--break node=NAME needs a name (or a glob)");
-		bp.kind = MP_BREAK_NODE;
-		if (!(bp.glob = strdup(spec + 5)))
-			return mp_error_set(e, MP_ERR_NOMEM, "out of memory");
-	} else {
-		for (int k = 0; k < MP_BREAK_KIND_COUNT; k++)
-			if (k != MP_BREAK_NODE && !strcmp(spec, break_names[k]))
-				bp.kind = (enum mp_break_kind)k;
-		if (bp.kind == MP_BREAK_KIND_COUNT)
-			return mp_error_set(e, MP_ERR_USAGE,
-			                    "--break is nan, inf, overflow, mismatch, tol or node=NAME, not '%s'", spec);
-	}
+	struct mp_breakpoint bp;
+	enum mp_status st = mp_break_parse(spec, &bp, e);
+	if (st)
+		return st;
 	struct mp_breakpoint *nb = realloc(o->breaks, (size_t)(o->nbreaks + 1) * sizeof *nb);
 	if (!nb) {
 		free(bp.glob);
@@ -128,7 +107,7 @@ static enum mp_status copy_options(struct mp_probe_options *dst, const struct mp
 		if (src->breaks[i].kind == MP_BREAK_NODE)
 			snprintf(spec, sizeof spec, "node=%s", src->breaks[i].glob);
 		else
-			snprintf(spec, sizeof spec, "%s", break_names[src->breaks[i].kind]);
+			snprintf(spec, sizeof spec, "%s", mp_break_kind_name(src->breaks[i].kind));
 		st = mp_probe_options_add_break(dst, spec, e);
 	}
 	for (int i = 0; i < src->ncaptures && !st; i++)
@@ -414,15 +393,6 @@ static enum mp_status compare_node(void *user, size_t i, const struct mp_tensor 
 	return MP_OK;
 }
 
-static bool node_matches(const struct mp_probes *p, const struct mp_node *n)
-{
-	for (int i = 0; i < p->o.nbreaks; i++)
-		if (p->o.breaks[i].kind == MP_BREAK_NODE && !fnmatch(p->o.breaks[i].glob, n->name, 0)) {
-			return true;
-		}
-	return false;
-}
-
 static const struct mp_breakpoint *break_of(const struct mp_probes *p, enum mp_break_kind k)
 {
 	for (int i = 0; i < p->o.nbreaks; i++)
@@ -443,7 +413,7 @@ static enum mp_status hook(void *user, struct mp_exec *x, size_t i, struct mp_er
 				return st;
 		if (p->cmp && (st = mp_compare_run_to(p->cmp, x, i, compare_node, p, e)))
 			return st;
-		if (!p->node_hit && node_matches(p, n)) {
+		if (!p->node_hit && mp_break_node_match(p->o.breaks, p->o.nbreaks, n->name)) {
 			p->node_hit = true;
 			p->hit = (struct mp_break_hit){ break_of(p, MP_BREAK_NODE), (int32_t)i, -1 };
 			if ((st = flush(p, e)))
@@ -505,27 +475,17 @@ enum mp_status mp_probes_begin(struct mp_probes *p, struct mp_exec *x, const str
 	return MP_OK;
 }
 
-/* Whether record r meets breakpoint kind k. */
-static bool meets(const struct mp_probes *p, const struct mp_probe_record *r, enum mp_break_kind k)
+/* What the break conditions judge of record r (cond.h). */
+static void record_facts(const struct mp_probes *p, const struct mp_probe_record *r, struct mp_break_facts *f)
 {
 	const struct mp_stats_acc *s = &r->stats;
-	switch (k) {
-	case MP_BREAK_NAN:
-		return (r->flags & MP_REC_STATS) && s->nan > 0;
-	case MP_BREAK_INF:
-		return (r->flags & MP_REC_STATS) && s->posinf + s->neginf > 0;
-	case MP_BREAK_OVERFLOW: {
-		if (!(r->flags & MP_REC_STATS))
-			return false;
-		if (p->low == MP_F32) /* an fp32 run: either low type */
-			return s->overflow[MP_LOW_BF16] + s->overflow[MP_LOW_F16] > 0;
-		return s->overflow[mp_low_index(p->low)] > 0 || (r->dtype == p->low && s->posinf + s->neginf > 0);
-	}
-	case MP_BREAK_TOL:
-		return (r->flags & MP_REC_COMPARE) && mp_compare_rel_l2(&r->cmp) > p->o.tol;
-	default:
-		return false;
-	}
+	*f = (struct mp_break_facts){ .has_stats = r->flags & MP_REC_STATS, .has_cmp = r->flags & MP_REC_COMPARE,
+		                      .nan = (int64_t)s->nan, .inf = (int64_t)(s->posinf + s->neginf),
+		                      .is_low = r->dtype == p->low };
+	for (int k = 0; k < MP_LOW_COUNT; k++)
+		f->overflow[k] = (int64_t)s->overflow[k];
+	if (f->has_cmp)
+		f->rel_l2 = mp_compare_rel_l2(&r->cmp);
 }
 
 enum mp_status mp_probes_end(struct mp_probes *p, struct mp_probe_batch **out, struct mp_error *e)
@@ -589,8 +549,10 @@ enum mp_status mp_probes_end(struct mp_probes *p, struct mp_probe_batch **out, s
 			r->hit_at = (struct mp_break_hit){ mm, rec->node, -1 };
 			break;
 		}
+		struct mp_break_facts f;
+		record_facts(p, rec, &f);
 		for (int k = 0; k < p->o.nbreaks && !(r->hit && r->hit_at.node == rec->node); k++)
-			if (meets(p, rec, p->o.breaks[k].kind)) {
+			if (mp_break_meets(p->o.breaks[k].kind, &f, p->low, p->o.tol)) {
 				r->hit = true;
 				r->hit_at = (struct mp_break_hit){ &p->o.breaks[k], rec->node, rec->value };
 			}

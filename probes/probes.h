@@ -23,24 +23,10 @@
 
 #include "backend.h"
 #include "batch.h"
+#include "cond.h"
 #include "exec.h"
 #include "graph.h"
 #include "probe.h"
-
-enum mp_break_kind {
-	MP_BREAK_NAN,      /* an output holds NaN */
-	MP_BREAK_INF,      /* an output holds +-Inf */
-	MP_BREAK_OVERFLOW, /* an output would overflow the run's low type, or did (Inf in it) */
-	MP_BREAK_MISMATCH, /* a node whose float inputs PyTorch would refuse to mix */
-	MP_BREAK_TOL,      /* relative L2 error against fp32 above --tol (needs --compare) */
-	MP_BREAK_NODE,     /* a node whose name matches a glob */
-	MP_BREAK_KIND_COUNT
-};
-
-struct mp_breakpoint {
-	enum mp_break_kind kind;
-	char *glob; /* MP_BREAK_NODE */
-};
 
 struct mp_probe_options {
 	bool stats;        /* statistics of every float value (default on) */
@@ -60,7 +46,6 @@ void mp_probe_options_init(struct mp_probe_options *o);
 enum mp_status mp_probe_options_add_break(struct mp_probe_options *o, const char *spec, struct mp_error *e);
 enum mp_status mp_probe_options_add_capture(struct mp_probe_options *o, const char *glob, struct mp_error *e);
 void mp_probe_options_free(struct mp_probe_options *o);
-const char *mp_break_kind_name(enum mp_break_kind k);
 
 enum {
 	MP_REC_STATS = 1u << 0,

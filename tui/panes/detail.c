@@ -116,7 +116,7 @@ static int draw_input(struct mp_app *a, int y, struct mp_rect r, int k)
 		const struct mp_view_event *ev = &b->events[e];
 		if (ev->node != a->sel_node || ev->slot != k)
 			continue;
-		bool mm = !strcmp(ev->reason, "mismatch") || !strcmp(ev->reason, "blocked");
+		bool mm = mp_view_event_is_mismatch(ev);
 		mp_term_put(y++, r.x, r.w, (mm ? mp_pane_col(a, MP_TC_ERR) | A_BOLD : mp_pane_col(a, MP_TC_CAST)),
 		            "      %s %s %s %s", mm ? "!" : "c", ev->reason, ev->from, *ev->to ? ev->to : "");
 	}

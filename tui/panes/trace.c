@@ -26,7 +26,7 @@ void mp_pane_trace_draw(struct mp_app *a, struct mp_rect r)
 			continue;
 		}
 		const struct mp_view_event *ev = &a->cur->events[a->trace_rows[i]];
-		bool mm = !strcmp(ev->reason, "mismatch") || !strcmp(ev->reason, "blocked");
+		bool mm = mp_view_event_is_mismatch(ev);
 		attr_t at = mm ? mp_pane_col(a, MP_TC_ERR) | A_BOLD :
 		            !strcmp(ev->reason, "weight") ? mp_pane_col(a, MP_TC_DIM) : mp_pane_col(a, MP_TC_CAST);
 		if (i == a->trace_sel && a->focus == MP_PANE_TRACE)

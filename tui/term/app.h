@@ -28,8 +28,8 @@ struct mp_row {
 	int depth;
 };
 
-/* Break conditions that `c` looks for (and live runs stop at). */
-enum { MP_BC_NAN = 1, MP_BC_INF = 2, MP_BC_OVERFLOW = 4, MP_BC_MISMATCH = 8, MP_BC_TOL = 16 };
+/* Break conditions that `c` looks for (and live runs stop at): MP_BC_*
+ * bits, parsed and judged in probes/cond.h. */
 
 struct mp_app {
 	struct mp_view *v;
@@ -107,8 +107,6 @@ void mp_app_rerun_policy(struct mp_app *a, const char *policy);
 void mp_app_picture(struct mp_app *a, bool diversity);
 void mp_app_live_step(struct mp_app *a, bool cont);
 void mp_app_search(struct mp_app *a, const char *q, bool next);
-unsigned mp_app_parse_conds(const char *s, bool *ok);
-void mp_app_conds_str(unsigned c, char *buf, size_t n);
 
 /* The UI's state (state.c). */
 void mp_app_free(struct mp_app *a);

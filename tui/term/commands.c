@@ -62,31 +62,6 @@ static enum mp_status export_json(struct mp_app *a, const char *file, struct mp_
 	return st;
 }
 
-unsigned mp_app_parse_conds(const char *s, bool *ok)
-{
-	unsigned c = 0;
-	char buf[256];
-	snprintf(buf, sizeof buf, "%s", s);
-	*ok = true;
-	for (char *t = strtok(buf, ", "); t; t = strtok(NULL, ", ")) {
-		if (!strcmp(t, "nan")) c |= MP_BC_NAN;
-		else if (!strcmp(t, "inf")) c |= MP_BC_INF;
-		else if (!strcmp(t, "overflow")) c |= MP_BC_OVERFLOW;
-		else if (!strcmp(t, "mismatch")) c |= MP_BC_MISMATCH;
-		else if (!strcmp(t, "tol")) c |= MP_BC_TOL;
-		else if (strcmp(t, "none")) *ok = false;
-	}
-	return c;
-}
-
-void mp_app_conds_str(unsigned c, char *buf, size_t n)
-{
-	snprintf(buf, n, "%s%s%s%s%s", c & MP_BC_NAN ? "nan " : "", c & MP_BC_INF ? "inf " : "",
-	         c & MP_BC_OVERFLOW ? "overflow " : "", c & MP_BC_MISMATCH ? "mismatch " : "", c & MP_BC_TOL ? "tol" : "");
-	if (!*buf)
-		snprintf(buf, n, "none");
-}
-
 /* The live run again under another policy: a new run and session; the
  * node and batch the user is at stay selected. */
 void mp_app_rerun_policy(struct mp_app *a, const char *policy)
@@ -160,14 +135,14 @@ unsigned mp_app_command(struct mp_app *a, char *line)
 		else
 			mp_app_show_node(a, n);
 	} else if (!strcmp(line, "break")) {
-		bool ok;
-		unsigned c = mp_app_parse_conds(arg, &ok);
+		unsigned c;
+		bool ok = mp_break_parse_set(arg, &c);
 		if (!ok || !*arg) {
 			mp_app_msg(a, true, ":break wants nan, inf, overflow, mismatch or tol, not '%s'", arg);
 		} else {
 			a->conds |= c;
 			char s[64];
-			mp_app_conds_str(a->conds, s, sizeof s);
+			mp_break_set_str(a->conds, s, sizeof s);
 			mp_app_msg(a, false, "break conditions: %s", s);
 		}
 	} else if (!strcmp(line, "export")) {

@@ -94,14 +94,14 @@ static unsigned prompt_accept(struct mp_app *a)
 		break;
 	case 'r': mp_app_rerun_policy(a, a->prompt); break;
 	case 'B': {
-		bool ok;
-		unsigned c = mp_app_parse_conds(a->prompt, &ok);
+		unsigned c;
+		bool ok = mp_break_parse_set(a->prompt, &c);
 		char s[64];
 		if (!ok) {
 			mp_app_msg(a, true, "break conditions are nan, inf, overflow, mismatch, tol (or none)");
 		} else {
 			a->conds = c;
-			mp_app_conds_str(c, s, sizeof s);
+			mp_break_set_str(c, s, sizeof s);
 			mp_app_msg(a, false, "break conditions: %s", s);
 		}
 		break;
@@ -251,7 +251,7 @@ static unsigned key_prompt(struct mp_app *a, int ch)
 static unsigned key_conds(struct mp_app *a, int ch)
 {
 	prompt_open(a, (char)ch);
-	mp_app_conds_str(a->conds, a->prompt, sizeof a->prompt);
+	mp_break_set_str(a->conds, a->prompt, sizeof a->prompt);
 	a->prompt_len = strlen(a->prompt);
 	return DONE;
 }

@@ -159,16 +159,13 @@ static void compute_flags(struct mp_app *a)
 	memset(a->flags, 0, v->nnodes * sizeof *a->flags);
 	if (!b)
 		return;
-	int low = !strcmp(v->low_dtype, "float16");
 	for (size_t i = 0; i < v->nnodes; i++) {
 		unsigned f = 0;
 		for (int k = 0; k < v->nodes[i].noutputs; k++) {
 			int32_t id = v->nodes[i].outputs[k];
 			if (id < 0)
 				continue;
-			const struct mp_view_stat *s = &b->stats[id];
-			f |= (s->nan ? MP_BC_NAN : 0) | (s->posinf + s->neginf ? MP_BC_INF : 0) |
-			     (s->overflow[low] ? MP_BC_OVERFLOW : 0) | (s->has_cmp && s->rel_l2 > a->tol ? MP_BC_TOL : 0);
+			f |= mp_view_stat_breaks(v, &b->stats[id], a->tol);
 		}
 		a->flags[i] = f;
 	}
@@ -176,7 +173,7 @@ static void compute_flags(struct mp_app *a)
 		const struct mp_view_event *ev = &b->events[k];
 		if (ev->node < 0)
 			continue;
-		if (!strcmp(ev->reason, "mismatch") || !strcmp(ev->reason, "blocked"))
+		if (mp_view_event_is_mismatch(ev))
 			a->flags[ev->node] |= MP_BC_MISMATCH;
 		else if (strcmp(ev->from, ev->to))
 			a->flags[ev->node] |= MP_NF_CAST;
@@ -200,7 +197,7 @@ void mp_app_filter_trace(struct mp_app *a)
 	for (size_t i = 0; i < a->cur->nevents; i++) {
 		const struct mp_view_event *ev = &a->cur->events[i];
 		/* casts to the same type are the plan's bookkeeping, not events */
-		if (!strcmp(ev->from, ev->to) && strcmp(ev->reason, "mismatch") && strcmp(ev->reason, "blocked"))
+		if (!strcmp(ev->from, ev->to) && !mp_view_event_is_mismatch(ev))
 			continue;
 		if (a->trace_filter[0]) {
 			const char *node = ev->node >= 0 ? a->v->nodes[ev->node].name : "";
@@ -271,8 +268,7 @@ int32_t mp_app_stop_node(const struct mp_app *a)
 	if (b->hit_node >= 0)
 		return b->hit_node;
 	for (size_t i = 0; i < b->nevents; i++)
-		if ((!strcmp(b->events[i].reason, "mismatch") || !strcmp(b->events[i].reason, "blocked")) &&
-		    b->events[i].node >= 0)
+		if (mp_view_event_is_mismatch(&b->events[i]) && b->events[i].node >= 0)
 			return b->events[i].node;
 	return b->first_nonfinite_node;
 }
