@@ -10,24 +10,19 @@
 #include <string.h>
 
 #include "graph_internal.h"
+#include "onnx_node.h"
 #include "pb.h"
 
 enum { M_IR_VERSION = 1, M_PRODUCER_NAME = 2, M_PRODUCER_VERSION = 3, M_GRAPH = 7,
        M_OPSET_IMPORT = 8 };
 enum { G_NODE = 1, G_INITIALIZER = 5, G_INPUT = 11, G_OUTPUT = 12, G_VALUE_INFO = 13,
        G_SPARSE_INITIALIZER = 15 };
-enum { N_INPUT = 1, N_OUTPUT = 2, N_NAME = 3, N_OP_TYPE = 4, N_ATTRIBUTE = 5, N_DOMAIN = 7,
-       N_METADATA = 9 };
-enum { A_NAME = 1, A_F = 2, A_I = 3, A_S = 4, A_T = 5, A_G = 6, A_FLOATS = 7, A_INTS = 8,
-       A_STRINGS = 9, A_TENSORS = 10, A_GRAPHS = 11, A_TP = 14, A_TPS = 15, A_TYPE = 20,
-       A_REF_ATTR_NAME = 21, A_SPARSE = 22, A_SPARSES = 23 };
 enum { VI_NAME = 1, VI_TYPE = 2 };
 enum { TP_TENSOR = 1, TP_SEQUENCE = 4, TP_MAP = 5, TP_SPARSE = 8, TP_OPTIONAL = 9 };
 enum { TT_ELEM_TYPE = 1, TT_SHAPE = 2 };
 enum { SHAPE_DIM = 1 };
 enum { DIM_VALUE = 1, DIM_PARAM = 2 };
 enum { OS_DOMAIN = 1, OS_VERSION = 2 };
-enum { KV_KEY = 1, KV_VALUE = 2 };
 
 #define NOMEM(e) mp_error_set(e, MP_ERR_NOMEM, "out of memory")
 
@@ -35,20 +30,6 @@ enum { KV_KEY = 1, KV_VALUE = 2 };
  * file's size (about 3 KiB a node go to names, attributes, shapes and the
  * module tree). */
 enum { NODE_ARENA_BYTES = 4096 };
-
-/* A string field as a C string in the arena; NUL bytes inside are refused
- * because names are compared as C strings. */
-static enum mp_status field_str(struct mp_graph *g, const struct mp_pb_field *f,
-                                const char **out, const char *what, struct mp_error *e)
-{
-	if (f->wire != MP_PB_LEN)
-		return mp_error_set(e, MP_ERR_FORMAT, "offset %zu: %s is not a string", f->offset, what);
-	if (memchr(f->data, 0, f->len))
-		return mp_error_set(e, MP_ERR_FORMAT, "offset %zu: %s contains a NUL byte", f->offset,
-		                    what);
-	*out = mp_arena_strndup(&g->arena, (const char *)f->data, f->len);
-	return *out ? MP_OK : NOMEM(e);
-}
 
 /* ---- value types ---- */
 
@@ -84,7 +65,7 @@ static enum mp_status parse_tensor_type(struct mp_graph *g, struct mp_pb r,
 							dim = (int64_t)x.u;
 					} else if (x.num == DIM_PARAM && x.wire == MP_PB_LEN && x.len) {
 						const char *name;
-						if ((st = field_str(g, &x, &name, "dim_param", e)))
+						if ((st = mp_onnx_field_str(g, &x, &name, "dim_param", e)))
 							return st;
 						int id = mp_graph_symbol_intern(g, name);
 						if (id < 0)
@@ -120,7 +101,7 @@ static enum mp_status parse_value_info(struct mp_graph *g, const struct mp_pb *p
 	vi->ndim = -1;
 	while (mp_pb_each(&r, &f, &st, e)) {
 		if (f.num == VI_NAME) {
-			if ((st = field_str(g, &f, name, "value name", e)))
+			if ((st = mp_onnx_field_str(g, &f, name, "value name", e)))
 				return st;
 		} else if (f.num == VI_TYPE && f.wire == MP_PB_LEN) {
 			struct mp_pb t = mp_pb_sub(&r, &f);
@@ -145,258 +126,7 @@ static enum mp_status parse_value_info(struct mp_graph *g, const struct mp_pb *p
 	return MP_OK;
 }
 
-/* ---- attributes ---- */
-
-static enum mp_status parse_attr(struct mp_graph *g, const struct mp_pb *parent,
-                                 const struct mp_pb_field *msg, struct mp_attr *a,
-                                 struct mp_error *e)
-{
-	struct mp_pb r = mp_pb_sub(parent, msg);
-	struct mp_pb_field f;
-	enum mp_status st;
-	size_t nfloats = 0, nints = 0, nstrings = 0;
-	bool has[32] = { false };
-
-	memset(a, 0, sizeof *a);
-	while (mp_pb_each(&r, &f, &st, e)) {
-		if (f.num < 32)
-			has[f.num] = true;
-		switch (f.num) {
-		case A_NAME:
-			if ((st = field_str(g, &f, &a->name, "attribute name", e)))
-				return st;
-			break;
-		case A_TYPE:
-			a->type = (enum mp_attr_type)f.u;
-			break;
-		case A_F:
-			if (f.wire != MP_PB_I32)
-				return mp_error_set(e, MP_ERR_FORMAT, "offset %zu: attribute f is not a float", f.offset);
-			a->f = mp_f32_from_bits((uint32_t)f.u);
-			break;
-		case A_I:
-			if (f.wire != MP_PB_VARINT)
-				return mp_error_set(e, MP_ERR_FORMAT, "offset %zu: attribute i is not an integer", f.offset);
-			a->i = (int64_t)f.u;
-			break;
-		case A_S:
-			if (f.wire != MP_PB_LEN)
-				return mp_error_set(e, MP_ERR_FORMAT, "offset %zu: attribute s is not bytes", f.offset);
-			a->s = mp_arena_strndup(&g->arena, (const char *)f.data, f.len);
-			a->slen = f.len;
-			if (!a->s)
-				return NOMEM(e);
-			break;
-		case A_T: {
-			struct mp_onnx_tensor t;
-			if (f.wire != MP_PB_LEN)
-				return mp_error_set(e, MP_ERR_FORMAT, "offset %zu: attribute t is not a message", f.offset);
-			if ((st = mp_onnx_tensor_parse(f.data, f.len, r.base, &g->arena, &g->ext, &t, e)))
-				return st;
-			a->t = mp_arena_alloc(&g->arena, sizeof *a->t);
-			if (!a->t)
-				return NOMEM(e);
-			*a->t = t.t;
-			break;
-		}
-		case A_FLOATS: {
-			size_t n;
-			if ((st = mp_pb_count(&f, MP_PB_I32, &n, r.base, e)))
-				return st;
-			nfloats += n;
-			break;
-		}
-		case A_INTS: {
-			size_t n;
-			if ((st = mp_pb_count(&f, MP_PB_VARINT, &n, r.base, e)))
-				return st;
-			nints += n;
-			break;
-		}
-		case A_STRINGS:
-			nstrings++;
-			break;
-		case A_REF_ATTR_NAME:
-			return mp_error_set(e, MP_ERR_UNSUPPORTED,
-			                    "offset %zu: attribute references (functions) are not supported",
-			                    f.offset);
-		default:
-			break;
-		}
-	}
-	if (st)
-		return st;
-	if (!a->name)
-		return mp_error_set(e, MP_ERR_FORMAT, "offset %zu: an attribute without a name", msg->offset);
-	if (a->type == MP_ATTR_UNDEFINED) { /* IR < 3 wrote no type: take it from the field set */
-		if (has[A_F]) a->type = MP_ATTR_FLOAT;
-		else if (has[A_I]) a->type = MP_ATTR_INT;
-		else if (has[A_S]) a->type = MP_ATTR_STRING;
-		else if (has[A_T]) a->type = MP_ATTR_TENSOR;
-		else if (has[A_G]) a->type = MP_ATTR_GRAPH;
-		else if (has[A_FLOATS]) a->type = MP_ATTR_FLOATS;
-		else if (has[A_INTS]) a->type = MP_ATTR_INTS;
-		else if (has[A_STRINGS]) a->type = MP_ATTR_STRINGS;
-		else if (has[A_TENSORS]) a->type = MP_ATTR_TENSORS;
-		else if (has[A_GRAPHS]) a->type = MP_ATTR_GRAPHS;
-		else if (has[A_SPARSE]) a->type = MP_ATTR_SPARSE_TENSOR;
-		else if (has[A_SPARSES]) a->type = MP_ATTR_SPARSE_TENSORS;
-		else if (has[A_TP]) a->type = MP_ATTR_TYPE_PROTO;
-		else if (has[A_TPS]) a->type = MP_ATTR_TYPE_PROTOS;
-	}
-	if (a->type == MP_ATTR_TENSOR && !a->t)
-		return mp_error_set(e, MP_ERR_FORMAT, "attribute '%s' is a tensor but holds none", a->name);
-	if (nfloats || nints || nstrings) {
-		float *fl = nfloats ? mp_arena_array(&g->arena, nfloats, sizeof *fl) : NULL;
-		int64_t *in = nints ? mp_arena_array(&g->arena, nints, sizeof *in) : NULL;
-		const char **sl = nstrings ? mp_arena_array(&g->arena, nstrings, sizeof *sl) : NULL;
-		size_t kf = 0, ki = 0, ks = 0;
-		if ((nfloats && !fl) || (nints && !in) || (nstrings && !sl))
-			return NOMEM(e);
-		r = mp_pb_sub(parent, msg);
-		while (mp_pb_each(&r, &f, &st, e)) {
-			if (f.num == A_FLOATS || f.num == A_INTS) {
-				enum mp_pb_wire w = f.num == A_FLOATS ? MP_PB_I32 : MP_PB_VARINT;
-				size_t n;
-				if ((st = mp_pb_count(&f, w, &n, r.base, e)))
-					return st;
-				uint64_t *tmp = malloc((n ? n : 1) * sizeof *tmp);
-				if (!tmp)
-					return NOMEM(e);
-				if ((st = mp_pb_decode(&f, w, tmp, &n, r.base, e))) {
-					free(tmp);
-					return st;
-				}
-				for (size_t i = 0; i < n; i++) {
-					if (f.num == A_FLOATS)
-						fl[kf++] = mp_f32_from_bits((uint32_t)tmp[i]);
-					else
-						in[ki++] = (int64_t)tmp[i];
-				}
-				free(tmp);
-			} else if (f.num == A_STRINGS && f.wire == MP_PB_LEN) {
-				sl[ks] = mp_arena_strndup(&g->arena, (const char *)f.data, f.len);
-				if (!sl[ks++])
-					return NOMEM(e);
-			}
-		}
-		if (st)
-			return st;
-		if (nfloats + nints + nstrings > INT32_MAX)
-			return mp_error_set(e, MP_ERR_FORMAT, "attribute '%s' is too long", a->name);
-		a->floats = fl;
-		a->ints = in;
-		a->strings = sl;
-		a->n = (int)(a->type == MP_ATTR_FLOATS ? nfloats :
-		             a->type == MP_ATTR_INTS ? nints : nstrings);
-	}
-	return MP_OK;
-}
-
 /* ---- graph ---- */
-
-struct raw_node {
-	const char *name, *op_type, *domain;
-	int ninputs, noutputs, nattrs, nmeta;
-	const char **inputs, **outputs;
-	struct mp_attr *attrs;
-	struct mp_meta *meta;
-};
-
-static enum mp_status parse_kv(struct mp_graph *g, const struct mp_pb *parent,
-                               const struct mp_pb_field *msg, struct mp_meta *m,
-                               struct mp_error *e)
-{
-	struct mp_pb r = mp_pb_sub(parent, msg);
-	struct mp_pb_field f;
-	enum mp_status st;
-	m->key = m->value = "";
-	while (mp_pb_each(&r, &f, &st, e)) {
-		if (f.num == KV_KEY && (st = field_str(g, &f, &m->key, "metadata key", e)))
-			return st;
-		if (f.num == KV_VALUE && (st = field_str(g, &f, &m->value, "metadata value", e)))
-			return st;
-	}
-	if (st)
-		return st;
-	return MP_OK;
-}
-
-static enum mp_status parse_node(struct mp_graph *g, const struct mp_pb *parent,
-                                 const struct mp_pb_field *msg, struct raw_node *n,
-                                 struct mp_error *e)
-{
-	struct mp_pb r = mp_pb_sub(parent, msg);
-	struct mp_pb_field f;
-	enum mp_status st;
-	size_t ni = 0, no = 0, na = 0, nm = 0;
-
-	memset(n, 0, sizeof *n);
-	n->domain = "";
-	n->name = "";
-	while (mp_pb_each(&r, &f, &st, e)) {
-		if (f.num == N_INPUT) ni++;
-		else if (f.num == N_OUTPUT) no++;
-		else if (f.num == N_ATTRIBUTE) na++;
-		else if (f.num == N_METADATA) nm++;
-	}
-	if (st)
-		return st;
-	if (ni > INT32_MAX || no > INT32_MAX || na > INT32_MAX || nm > INT32_MAX)
-		return mp_error_set(e, MP_ERR_FORMAT, "offset %zu: node too large", msg->offset);
-	n->inputs = mp_arena_array(&g->arena, ni, sizeof *n->inputs);
-	n->outputs = mp_arena_array(&g->arena, no, sizeof *n->outputs);
-	n->attrs = mp_arena_array(&g->arena, na, sizeof *n->attrs);
-	n->meta = mp_arena_array(&g->arena, nm, sizeof *n->meta);
-	if (!n->inputs || !n->outputs || !n->attrs || !n->meta)
-		return NOMEM(e);
-	r = mp_pb_sub(parent, msg);
-	while (mp_pb_each(&r, &f, &st, e)) {
-		switch (f.num) {
-		case N_INPUT:
-			if ((st = field_str(g, &f, &n->inputs[n->ninputs++], "node input", e)))
-				return st;
-			break;
-		case N_OUTPUT:
-			if ((st = field_str(g, &f, &n->outputs[n->noutputs++], "node output", e)))
-				return st;
-			break;
-		case N_NAME:
-			if ((st = field_str(g, &f, &n->name, "node name", e)))
-				return st;
-			break;
-		case N_OP_TYPE:
-			if ((st = field_str(g, &f, &n->op_type, "op_type", e)))
-				return st;
-			break;
-		case N_DOMAIN:
-			if ((st = field_str(g, &f, &n->domain, "domain", e)))
-				return st;
-			break;
-		case N_ATTRIBUTE:
-			if (f.wire != MP_PB_LEN)
-				return mp_error_set(e, MP_ERR_FORMAT, "offset %zu: attribute is not a message", f.offset);
-			if ((st = parse_attr(g, &r, &f, &n->attrs[n->nattrs], e)))
-				return st;
-			n->nattrs++;
-			break;
-		case N_METADATA:
-			if (f.wire != MP_PB_LEN)
-				return mp_error_set(e, MP_ERR_FORMAT, "offset %zu: metadata_props is not a message", f.offset);
-			if ((st = parse_kv(g, &r, &f, &n->meta[n->nmeta++], e)))
-				return st;
-			break;
-		default:
-			break;
-		}
-	}
-	if (st)
-		return st;
-	if (!n->op_type)
-		return mp_error_set(e, MP_ERR_FORMAT, "offset %zu: node '%s' has no op_type", msg->offset,
-		                    n->name);
-	return MP_OK;
-}
 
 static const char *value_name_of(const void *ctx, int32_t id)
 {
@@ -429,16 +159,19 @@ static int32_t add_value(struct mp_graph *g, const char *name, enum mp_value_kin
 
 static enum mp_status topo_sort(struct mp_graph *g, struct mp_error *e);
 
-static enum mp_status parse_graph(struct mp_graph *g, const struct mp_pb *parent,
-                                  const struct mp_pb_field *gf, struct mp_error *e)
+/* What the graph message holds, counted before anything is built. */
+struct graph_counts {
+	size_t nnode, ninit, nin, nout;
+};
+
+/* Pass 1: the counts, against the stated limits. */
+static enum mp_status graph_count(struct mp_graph *g, const struct mp_pb *parent, const struct mp_pb_field *gf,
+                                  struct graph_counts *c, struct mp_error *e)
 {
 	struct mp_pb r;
 	struct mp_pb_field f;
 	enum mp_status st = MP_OK;
 	size_t nnode = 0, ninit = 0, nin = 0, nout = 0, nvi = 0, nsparse = 0;
-	struct raw_node *raw = NULL;
-	struct mp_onnx_tensor *inits = NULL;
-	size_t k_node = 0, k_init = 0;
 
 	r = mp_pb_sub(parent, gf);
 	while (mp_pb_each(&r, &f, &st, e)) {
@@ -470,13 +203,23 @@ static enum mp_status parse_graph(struct mp_graph *g, const struct mp_pb *parent
 	if (g->arena.cap && nnode < (SIZE_MAX - g->arena.cap) / NODE_ARENA_BYTES)
 		g->arena.cap += nnode * NODE_ARENA_BYTES;
 
-	raw = calloc(nnode ? nnode : 1, sizeof *raw);
-	inits = calloc(ninit ? ninit : 1, sizeof *inits);
-	if (!raw || !inits) {
-		st = NOMEM(e);
-		goto out;
-	}
-	/* pass 2: initializers and nodes */
+	c->nnode = nnode;
+	c->ninit = ninit;
+	c->nin = nin;
+	c->nout = nout;
+	(void)nvi;
+	return MP_OK;
+}
+
+/* Pass 2: initializers and nodes, as the file states them. */
+static enum mp_status graph_read(struct mp_graph *g, const struct mp_pb *parent, const struct mp_pb_field *gf,
+                                 struct mp_onnx_raw_node *raw, struct mp_onnx_tensor *inits, struct mp_error *e)
+{
+	struct mp_pb r;
+	struct mp_pb_field f;
+	enum mp_status st = MP_OK;
+	size_t k_node = 0, k_init = 0;
+
 	r = mp_pb_sub(parent, gf);
 	while (mp_pb_each(&r, &f, &st, e)) {
 		if (f.wire != MP_PB_LEN)
@@ -485,53 +228,55 @@ static enum mp_status parse_graph(struct mp_graph *g, const struct mp_pb *parent
 			st = mp_onnx_tensor_parse(f.data, f.len, r.base, &g->arena, &g->ext, &inits[k_init], e);
 			if (st) {
 				mp_error_prefix(e, "graph.initializer[%zu]: ", k_init);
-				goto out;
+				return st;
 			}
 			k_init++;
 		} else if (f.num == G_NODE) {
-			st = parse_node(g, &r, &f, &raw[k_node], e);
+			st = mp_onnx_parse_node(g, &r, &f, &raw[k_node], e);
 			if (st) {
 				mp_error_prefix(e, "graph.node[%zu]: ", k_node);
-				goto out;
+				return st;
 			}
 			k_node++;
 		}
 	}
 	if (st)
-		goto out;
+		return st;
+	return MP_OK;
+}
+
+/* The value table, sized for every value, and the initializers in it. */
+static enum mp_status graph_add_inits(struct mp_graph *g, const struct graph_counts *c,
+                                      const struct mp_onnx_raw_node *raw, const struct mp_onnx_tensor *inits,
+                                      struct mp_error *e)
+{
+	size_t nnode = c->nnode, ninit = c->ninit, nin = c->nin, nout = c->nout;
+	enum mp_status st;
 
 	/* values: initializers, then inputs that are not initializers, then node outputs */
 	size_t nvalues = ninit + nin;
 	for (size_t i = 0; i < nnode; i++)
 		nvalues += (size_t)raw[i].noutputs;
-	if (nvalues > g->limits.max_values) {
-		st = mp_error_set(e, MP_ERR_LIMIT, "the graph has %zu values (initializers, inputs and node outputs), "
-		                  "more than the limit of %zu: --max-values N raises it", nvalues, g->limits.max_values);
-		goto out;
-	}
+	if (nvalues > g->limits.max_values)
+		return mp_error_set(e, MP_ERR_LIMIT, "the graph has %zu values (initializers, inputs and node outputs), "
+		                    "more than the limit of %zu: --max-values N raises it", nvalues, g->limits.max_values);
 	g->values = mp_arena_array(&g->arena, nvalues ? nvalues : 1, sizeof *g->values);
 	g->nodes = mp_arena_array(&g->arena, nnode ? nnode : 1, sizeof *g->nodes);
 	g->inits = mp_arena_array(&g->arena, ninit ? ninit : 1, sizeof *g->inits);
 	g->inputs = mp_arena_array(&g->arena, nin ? nin : 1, sizeof *g->inputs);
 	g->outputs = mp_arena_array(&g->arena, nout ? nout : 1, sizeof *g->outputs);
-	if (!g->values || !g->nodes || !g->inits || !g->inputs || !g->outputs) {
-		st = NOMEM(e);
-		goto out;
-	}
+	if (!g->values || !g->nodes || !g->inits || !g->inputs || !g->outputs)
+		return NOMEM(e);
 	if ((st = mp_name_map_init(&g->value_names, nvalues, e)))
-		goto out;
+		return st;
 	for (size_t i = 0; i < ninit; i++) {
 		int32_t dup, id = add_value(g, inits[i].name, MP_VALUE_INITIALIZER, &dup);
-		if (id < 0) {
-			st = mp_error_set(e, MP_ERR_MODEL, "initializer '%s' is defined twice", inits[i].name);
-			goto out;
-		}
+		if (id < 0)
+			return mp_error_set(e, MP_ERR_MODEL, "initializer '%s' is defined twice", inits[i].name);
 		struct mp_value *v = &g->values[id];
 		struct mp_tensor *t = mp_arena_alloc(&g->arena, sizeof *t);
-		if (!t) {
-			st = NOMEM(e);
-			goto out;
-		}
+		if (!t)
+			return NOMEM(e);
 		*t = inits[i].t;
 		v->data = t;
 		v->info.dtype = t->dtype;
@@ -541,8 +286,17 @@ static enum mp_status parse_graph(struct mp_graph *g, const struct mp_pb *parent
 		v->file_offset = inits[i].offset;
 		g->inits[g->ninits++] = id;
 	}
+	return MP_OK;
+}
 
-	/* graph inputs, outputs and value_info: pass 3 */
+/* Pass 3: the graph inputs (IR < 4 lists initializers among them). */
+static enum mp_status graph_inputs(struct mp_graph *g, const struct mp_pb *parent, const struct mp_pb_field *gf,
+                                   struct mp_error *e)
+{
+	struct mp_pb r;
+	struct mp_pb_field f;
+	enum mp_status st = MP_OK;
+
 	r = mp_pb_sub(parent, gf);
 	while (mp_pb_each(&r, &f, &st, e)) {
 		if (f.wire != MP_PB_LEN || f.num != G_INPUT)
@@ -552,7 +306,7 @@ static enum mp_status parse_graph(struct mp_graph *g, const struct mp_pb *parent
 		bool unsup;
 		if ((st = parse_value_info(g, &r, &f, &name, &vi, &unsup, e))) {
 			mp_error_prefix(e, "graph.input: ");
-			goto out;
+			return st;
 		}
 		int32_t id = mp_graph_find_value(g, name), dup;
 		if (id >= 0 && g->values[id].kind == MP_VALUE_INITIALIZER) {
@@ -561,10 +315,8 @@ static enum mp_status parse_graph(struct mp_graph *g, const struct mp_pb *parent
 			g->values[id].has_declared = true;
 			continue;
 		}
-		if (id >= 0) {
-			st = mp_error_set(e, MP_ERR_MODEL, "graph input '%s' is listed twice", name);
-			goto out;
-		}
+		if (id >= 0)
+			return mp_error_set(e, MP_ERR_MODEL, "graph input '%s' is listed twice", name);
 		id = add_value(g, name, MP_VALUE_INPUT, &dup);
 		g->values[id].info = vi;
 		g->values[id].declared = vi;
@@ -573,19 +325,23 @@ static enum mp_status parse_graph(struct mp_graph *g, const struct mp_pb *parent
 		g->inputs[g->ninputs++] = id;
 	}
 	if (st)
-		goto out;
+		return st;
+	return MP_OK;
+}
 
-	/* nodes */
+/* The nodes, each with a name (op_type_index when the file gives none) and
+ * its outputs added as values. */
+static enum mp_status graph_nodes(struct mp_graph *g, const struct mp_onnx_raw_node *raw, size_t nnode,
+                                  struct mp_error *e)
+{
 	g->nnodes = nnode;
 	for (size_t i = 0; i < nnode; i++) {
-		struct raw_node *rn = &raw[i];
+		const struct mp_onnx_raw_node *rn = &raw[i];
 		struct mp_node *n = &g->nodes[i];
 		int32_t *ins = mp_arena_array(&g->arena, (size_t)rn->ninputs, sizeof *ins);
 		int32_t *outs = mp_arena_array(&g->arena, (size_t)rn->noutputs, sizeof *outs);
-		if (!ins || !outs) {
-			st = NOMEM(e);
-			goto out;
-		}
+		if (!ins || !outs)
+			return NOMEM(e);
 		n->op_type = rn->op_type;
 		n->domain = rn->domain;
 		n->index = (int)i;
@@ -596,10 +352,8 @@ static enum mp_status parse_graph(struct mp_graph *g, const struct mp_pb *parent
 			snprintf(buf, sizeof buf, "_%zu", i);
 			size_t l1 = strlen(rn->op_type), l2 = strlen(buf);
 			char *s = mp_arena_alloc(&g->arena, l1 + l2 + 1);
-			if (!s) {
-				st = NOMEM(e);
-				goto out;
-			}
+			if (!s)
+				return NOMEM(e);
 			memcpy(s, rn->op_type, l1);
 			memcpy(s + l1, buf, l2 + 1);
 			n->name = s;
@@ -619,20 +373,25 @@ static enum mp_status parse_graph(struct mp_graph *g, const struct mp_pb *parent
 				continue;
 			}
 			int32_t id = add_value(g, rn->outputs[k], MP_VALUE_NODE, &dup);
-			if (id < 0) {
-				st = mp_error_set(e, MP_ERR_MODEL,
-				                  "node '%s' (%s): output '%s' is already defined by %s",
-				                  n->name, n->op_type, rn->outputs[k],
-				                  g->values[dup].kind == MP_VALUE_INPUT ? "a graph input" :
-				                  g->values[dup].kind == MP_VALUE_INITIALIZER ? "an initializer" :
-				                  "another node");
-				goto out;
-			}
+			if (id < 0)
+				return mp_error_set(e, MP_ERR_MODEL,
+				                    "node '%s' (%s): output '%s' is already defined by %s",
+				                    n->name, n->op_type, rn->outputs[k],
+				                    g->values[dup].kind == MP_VALUE_INPUT ? "a graph input" :
+				                    g->values[dup].kind == MP_VALUE_INITIALIZER ? "an initializer" :
+				                    "another node");
 			g->values[id].producer = (int32_t)i;
 			g->values[id].producer_slot = k;
 			outs[k] = id;
 		}
 	}
+	return MP_OK;
+}
+
+/* Every node input resolved to a value, and the values' consumer counts. */
+static enum mp_status graph_link(struct mp_graph *g, const struct mp_onnx_raw_node *raw, size_t nnode,
+                                 struct mp_error *e)
+{
 	for (size_t i = 0; i < nnode; i++) {
 		struct mp_node *n = &g->nodes[i];
 		for (int k = 0; k < n->ninputs; k++) {
@@ -643,18 +402,25 @@ static enum mp_status parse_graph(struct mp_graph *g, const struct mp_pb *parent
 				continue;
 			}
 			ins[k] = mp_graph_find_value(g, name);
-			if (ins[k] < 0) {
-				st = mp_error_set(e, MP_ERR_MODEL,
-				                  "node '%s' (%s): input '%s' is not a graph input, an "
-				                  "initializer or any node's output",
-				                  n->name, n->op_type, name);
-				goto out;
-			}
+			if (ins[k] < 0)
+				return mp_error_set(e, MP_ERR_MODEL,
+				                    "node '%s' (%s): input '%s' is not a graph input, an "
+				                    "initializer or any node's output",
+				                    n->name, n->op_type, name);
 			g->values[ins[k]].nconsumers++;
 		}
 	}
+	return MP_OK;
+}
 
-	/* outputs and value_info */
+/* Pass 4: graph outputs and value_info. */
+static enum mp_status graph_outputs(struct mp_graph *g, const struct mp_pb *parent, const struct mp_pb_field *gf,
+                                    struct mp_error *e)
+{
+	struct mp_pb r;
+	struct mp_pb_field f;
+	enum mp_status st = MP_OK;
+
 	r = mp_pb_sub(parent, gf);
 	while (mp_pb_each(&r, &f, &st, e)) {
 		if (f.wire != MP_PB_LEN || (f.num != G_OUTPUT && f.num != G_VALUE_INFO))
@@ -664,14 +430,13 @@ static enum mp_status parse_graph(struct mp_graph *g, const struct mp_pb *parent
 		bool unsup;
 		if ((st = parse_value_info(g, &r, &f, &name, &vi, &unsup, e))) {
 			mp_error_prefix(e, f.num == G_OUTPUT ? "graph.output: " : "graph.value_info: ");
-			goto out;
+			return st;
 		}
 		int32_t id = mp_graph_find_value(g, name);
 		if (id < 0) {
 			if (f.num == G_VALUE_INFO)
 				continue; /* a hint about nothing */
-			st = mp_error_set(e, MP_ERR_MODEL, "graph output '%s' is not produced by the graph", name);
-			goto out;
+			return mp_error_set(e, MP_ERR_MODEL, "graph output '%s' is not produced by the graph", name);
 		}
 		struct mp_value *v = &g->values[id];
 		if (v->kind == MP_VALUE_NODE && !v->has_declared) {
@@ -680,29 +445,27 @@ static enum mp_status parse_graph(struct mp_graph *g, const struct mp_pb *parent
 		}
 		v->unsupported_type |= unsup;
 		if (f.num == G_OUTPUT) {
-			if (v->is_output) {
-				st = mp_error_set(e, MP_ERR_MODEL, "graph output '%s' is listed twice", name);
-				goto out;
-			}
+			if (v->is_output)
+				return mp_error_set(e, MP_ERR_MODEL, "graph output '%s' is listed twice", name);
 			v->is_output = true;
 			g->outputs[g->noutputs++] = id;
 		}
 	}
 	if (st)
-		goto out;
-	if (g->noutputs == 0) {
-		st = mp_error_set(e, MP_ERR_MODEL, "the graph has no outputs");
-		goto out;
-	}
+		return st;
+	if (g->noutputs == 0)
+		return mp_error_set(e, MP_ERR_MODEL, "the graph has no outputs");
+	return MP_OK;
+}
 
-	/* consumer lists */
+/* Each value's consumer list. */
+static enum mp_status graph_consumers(struct mp_graph *g, size_t nnode, struct mp_error *e)
+{
 	for (size_t i = 0; i < g->nvalues; i++) {
 		struct mp_value *v = &g->values[i];
 		v->consumers = mp_arena_array(&g->arena, (size_t)v->nconsumers, sizeof *v->consumers);
-		if (!v->consumers) {
-			st = NOMEM(e);
-			goto out;
-		}
+		if (!v->consumers)
+			return NOMEM(e);
 		v->nconsumers = 0;
 	}
 	for (size_t i = 0; i < nnode; i++)
@@ -711,6 +474,30 @@ static enum mp_status parse_graph(struct mp_graph *g, const struct mp_pb *parent
 			if (id >= 0)
 				g->values[id].consumers[g->values[id].nconsumers++] = (int32_t)i;
 		}
+	return MP_OK;
+}
+
+static enum mp_status parse_graph(struct mp_graph *g, const struct mp_pb *parent,
+                                  const struct mp_pb_field *gf, struct mp_error *e)
+{
+	struct graph_counts c = { 0, 0, 0, 0 };
+	struct mp_onnx_raw_node *raw = NULL;
+	struct mp_onnx_tensor *inits = NULL;
+	enum mp_status st;
+
+	if ((st = graph_count(g, parent, gf, &c, e)))
+		return st;
+	raw = calloc(c.nnode ? c.nnode : 1, sizeof *raw);
+	inits = calloc(c.ninit ? c.ninit : 1, sizeof *inits);
+	if (!raw || !inits) {
+		st = NOMEM(e);
+		goto out;
+	}
+	if ((st = graph_read(g, parent, gf, raw, inits, e)) || (st = graph_add_inits(g, &c, raw, inits, e)) ||
+	    (st = graph_inputs(g, parent, gf, e)) || (st = graph_nodes(g, raw, c.nnode, e)) ||
+	    (st = graph_link(g, raw, c.nnode, e)) || (st = graph_outputs(g, parent, gf, e)) ||
+	    (st = graph_consumers(g, c.nnode, e)))
+		goto out;
 	st = topo_sort(g, e);
 out:
 	free(raw);
@@ -860,11 +647,11 @@ static enum mp_status parse_model(struct mp_graph *g, struct mp_error *e)
 				g->ir_version = (int64_t)f.u;
 			break;
 		case M_PRODUCER_NAME:
-			if ((st = field_str(g, &f, &pname, "producer_name", e)))
+			if ((st = mp_onnx_field_str(g, &f, &pname, "producer_name", e)))
 				return st;
 			break;
 		case M_PRODUCER_VERSION:
-			if ((st = field_str(g, &f, &pver, "producer_version", e)))
+			if ((st = mp_onnx_field_str(g, &f, &pver, "producer_version", e)))
 				return st;
 			break;
 		case M_GRAPH:
@@ -881,7 +668,7 @@ static enum mp_status parse_model(struct mp_graph *g, struct mp_error *e)
 				break;
 			os->domain = "";
 			while (mp_pb_each(&o, &x, &st, e)) {
-				if (x.num == OS_DOMAIN && (st = field_str(g, &x, &os->domain, "opset domain", e)))
+				if (x.num == OS_DOMAIN && (st = mp_onnx_field_str(g, &x, &os->domain, "opset domain", e)))
 					return st;
 				if (x.num == OS_VERSION && x.wire == MP_PB_VARINT)
 					os->version = (int64_t)x.u;
