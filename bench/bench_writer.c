@@ -8,6 +8,7 @@
  *
  * usage: bench_writer [BATCHES] [NODES] [OUT.db]
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,17 +34,13 @@ static void die(const struct mp_error *e)
 	exit(1);
 }
 
-int main(int argc, char **argv)
-{
-	int batches = argc > 1 ? atoi(argv[1]) : 500;
-	int nodes = argc > 2 ? atoi(argv[2]) : 1000;
-	const char *out = argc > 3 ? argv[3] : "/tmp/bench_writer.db";
-	char model[] = "/tmp/bench_writer_XXXXXX.onnx";
-	struct mp_error e = { 0 };
+static const int64_t xd[] = { 4, 16 };
 
-	/* the chain x -> Relu -> ... */
+/* The chain x -> Relu -> ... of `nodes` nodes, written to model (a
+ * mkstemps template); false if it could not be. */
+static bool write_chain(int nodes, char *model)
+{
 	struct pbw g = onnx_graph(), vi, n;
-	const int64_t xd[] = { 4, 16 };
 	vi = onnx_value_info("v0", MP_F32, 2, xd, NULL);
 	onnx_graph_input(&g, &vi);
 	for (int i = 0; i < nodes; i++) {
@@ -60,10 +57,23 @@ int main(int argc, char **argv)
 	onnx_graph_output(&g, &vi);
 	struct pbw m = onnx_model(17, &g);
 	int fd = mkstemps(model, 5);
-	if (fd < 0 || write(fd, m.d, m.n) != (ssize_t)m.n)
-		return 1;
-	close(fd);
+	bool ok = fd >= 0 && write(fd, m.d, m.n) == (ssize_t)m.n;
+	if (fd >= 0)
+		close(fd);
 	pbw_free(&m);
+	return ok;
+}
+
+int main(int argc, char **argv)
+{
+	int batches = argc > 1 ? atoi(argv[1]) : 500;
+	int nodes = argc > 2 ? atoi(argv[2]) : 1000;
+	const char *out = argc > 3 ? argv[3] : "/tmp/bench_writer.db";
+	char model[] = "/tmp/bench_writer_XXXXXX.onnx";
+	struct mp_error e = { 0 };
+
+	if (!write_chain(nodes, model))
+		return 1;
 
 	/* the run as mpdbg wires it, on one CPU thread; the batch is ours */
 	struct mp_run *run;
