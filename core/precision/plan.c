@@ -113,7 +113,7 @@ enum mp_status mp_plan_build(const struct mp_graph *g, const struct mp_policy *p
 			bool data = false;
 			for (int k = 0; k < n->ninputs && k < 32; k++)
 				data |= n->inputs[k] == (int32_t)i && !(pmask & (1u << k)) &&
-				        n->op != MP_OP_SHAPE && n->op != MP_OP_SIZE;
+				        !mp_op_has(n->op, MP_OPF_HOST_ONLY);
 			if (!data)
 				continue;
 			enum mp_dtype o = mp_policy_override_for(p, g, n);
@@ -149,7 +149,7 @@ enum mp_status mp_plan_build(const struct mp_graph *g, const struct mp_policy *p
 			desc[k].rank = vals[id].info.ndim;
 			desc[k].is_weight = pl->is_static[id];
 			/* Shape and Size only read shapes: their outputs are static */
-			if (!pl->is_static[id] && n->op != MP_OP_SHAPE && n->op != MP_OP_SIZE)
+			if (!pl->is_static[id] && !mp_op_has(n->op, MP_OPF_HOST_ONLY))
 				all_static = false;
 		}
 		for (int k = 0; k < n->ninputs && k < 32; k++) /* parameters read the weight as it is */
@@ -165,7 +165,7 @@ enum mp_status mp_plan_build(const struct mp_graph *g, const struct mp_policy *p
 		}
 		for (int k = 0; k < n->ninputs; k++)
 			if (n->inputs[k] >= 0 && pl->weight[n->inputs[k]] && !(k < 32 && pmask & (1u << k)) &&
-			    n->op != MP_OP_SHAPE && n->op != MP_OP_SIZE)
+			    !mp_op_has(n->op, MP_OPF_HOST_ONLY))
 				d->slots[k].via = pl->weight[n->inputs[k]];
 		/* the events of this node */
 		for (int k = 0; k < n->ninputs; k++) {

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "op.h"
 #include "pane.h"
 
 /* The exponent histogram as a row of bars over the exponents that hold
@@ -69,12 +70,7 @@ static int draw_hist(struct mp_app *a, int y, int x, int w, int ymax, const stru
 
 static bool passes_through(const char *op)
 {
-	static const char *const ops[] = { "Transpose", "Reshape", "Cast", "Identity", "Unsqueeze", "Squeeze",
-	                                   "Flatten", "Expand", "Slice", "Gather", "Concat" };
-	for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
-		if (!strcmp(op, ops[i]))
-			return true;
-	return false;
+	return mp_op_has(mp_op_lookup(op), MP_OPF_MOVES_DATA);
 }
 
 /* Where a value came from: its producer, followed back through ops that
