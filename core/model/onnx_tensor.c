@@ -125,141 +125,260 @@ static void put_elem(int dtype, void *dst, size_t i, uint64_t v)
 	}
 }
 
-enum mp_status mp_onnx_tensor_parse(const uint8_t *msg, size_t len, const uint8_t *base,
-                                    struct mp_arena *a, struct mp_onnx_ext *ext,
-                                    struct mp_onnx_tensor *out, struct mp_error *e)
+/* What pass 1 finds in a TensorProto: everything but the typed values,
+ * which need their count first. */
+struct tensor_fields {
+	int64_t dims[MP_MAX_DIMS];
+	int ndim;
+	uint64_t dtype;
+	const uint8_t *raw;
+	size_t raw_len;
+	bool has_raw, external;
+	size_t typed_count[16];
+	const char *loc;
+	uint64_t ext_offset, ext_length;
+	bool has_ext_length;
+	const char *name;
+	size_t name_len;
+};
+
+/* One external_data entry (a key and a value): the location, offset or
+ * length of the bytes in another file. */
+static enum mp_status tensor_ext_entry(struct mp_pb *r, const struct mp_pb_field *fp, struct mp_arena *a,
+                                       struct tensor_fields *tf, struct mp_error *e)
+{
+	const struct mp_pb_field f = *fp;
+	enum mp_status st;
+	struct mp_pb kv = mp_pb_sub(r, &f);
+	struct mp_pb_field g;
+	const char *key = NULL, *val = NULL;
+	size_t klen = 0, vlen = 0;
+	if (f.wire != MP_PB_LEN)
+		return mp_error_set(e, MP_ERR_FORMAT, "offset %zu: external_data is not a message", f.offset);
+	while (mp_pb_each(&kv, &g, &st, e)) {
+		if (g.wire != MP_PB_LEN)
+			continue;
+		if (g.num == KV_KEY) { key = (const char *)g.data; klen = g.len; }
+		if (g.num == KV_VALUE) { val = (const char *)g.data; vlen = g.len; }
+	}
+	if (st)
+		return st;
+	if (!key || !val)
+		return MP_OK;
+	if (memchr(val, 0, vlen))
+		return mp_error_set(e, MP_ERR_FORMAT, "offset %zu: external_data value holds a NUL byte", f.offset);
+	char *v = mp_arena_strndup(a, val, vlen);
+	if (!v)
+		return mp_error_set(e, MP_ERR_NOMEM, "out of memory");
+	if (klen == 8 && !memcmp(key, "location", 8)) {
+		tf->loc = v;
+	} else if ((klen == 6 && !memcmp(key, "offset", 6)) ||
+	           (klen == 6 && !memcmp(key, "length", 6))) {
+		char *endp;
+		unsigned long long x;
+		if (!vlen || v[0] < '0' || v[0] > '9')
+			return mp_error_set(e, MP_ERR_FORMAT, "offset %zu: external_data %.6s '%s' is not a number", f.offset, key, v);
+		x = strtoull(v, &endp, 10);
+		if (*endp || x > INT64_MAX)
+			return mp_error_set(e, MP_ERR_FORMAT, "offset %zu: external_data %.6s '%s' is not a number", f.offset, key, v);
+		if (key[0] == 'o') {
+			tf->ext_offset = x;
+		} else {
+			tf->ext_length = x;
+			tf->has_ext_length = true;
+		}
+	}
+	return MP_OK;
+}
+
+/* The dims field (packed or not), appended to tf->dims. */
+static enum mp_status tensor_dims(const struct mp_pb_field *fp, const uint8_t *base, struct tensor_fields *tf,
+                                  struct mp_error *e)
+{
+	const struct mp_pb_field f = *fp;
+	enum mp_status st;
+	size_t n;
+	uint64_t v[MP_MAX_DIMS + 1];
+	if ((st = mp_pb_count(&f, MP_PB_VARINT, &n, base, e)))
+		return st;
+	if (tf->ndim + n > MP_MAX_DIMS)
+		return mp_error_set(e, MP_ERR_UNSUPPORTED,
+		                    "offset %zu: tensor has more than %d dims", f.offset,
+		                    MP_MAX_DIMS);
+	if ((st = mp_pb_decode(&f, MP_PB_VARINT, v, &n, base, e)))
+		return st;
+	for (size_t i = 0; i < n; i++) {
+		if ((int64_t)v[i] < 0)
+			return mp_error_set(e, MP_ERR_FORMAT,
+			                    "offset %zu: tensor dim %d is negative (%lld)",
+			                    f.offset, tf->ndim, (long long)(int64_t)v[i]);
+		tf->dims[tf->ndim++] = (int64_t)v[i];
+	}
+	return MP_OK;
+}
+
+/* Pass 1. */
+static enum mp_status tensor_fields_read(const uint8_t *msg, size_t len, const uint8_t *base, struct mp_arena *a,
+                                         struct tensor_fields *tf, struct mp_error *e)
 {
 	struct mp_pb r;
 	struct mp_pb_field f;
 	enum mp_status st;
-	int64_t dims[MP_MAX_DIMS];
-	int ndim = 0;
-	uint64_t dtype = 0;
-	const uint8_t *raw = NULL;
-	size_t raw_len = 0;
-	bool has_raw = false, external = false;
-	size_t typed_count[16] = { 0 };
-	const char *loc = NULL;
-	uint64_t ext_offset = 0, ext_length = 0;
-	bool has_ext_length = false;
-	const char *name = "";
-	size_t name_len = 0;
 
-	memset(out, 0, sizeof *out);
-	/* pass 1: everything but the typed values, which need the count first */
+	memset(tf, 0, sizeof *tf);
+	tf->name = "";
 	mp_pb_init(&r, msg, len, base);
 	while (mp_pb_each(&r, &f, &st, e)) {
 		switch (f.num) {
-		case T_DIMS: {
-			size_t n;
-			uint64_t v[MP_MAX_DIMS + 1];
-			if ((st = mp_pb_count(&f, MP_PB_VARINT, &n, base, e)))
+		case T_DIMS:
+			if ((st = tensor_dims(&f, base, tf, e)))
 				return st;
-			if (ndim + n > MP_MAX_DIMS)
-				return mp_error_set(e, MP_ERR_UNSUPPORTED,
-				                    "offset %zu: tensor has more than %d dims", f.offset,
-				                    MP_MAX_DIMS);
-			if ((st = mp_pb_decode(&f, MP_PB_VARINT, v, &n, base, e)))
-				return st;
-			for (size_t i = 0; i < n; i++) {
-				if ((int64_t)v[i] < 0)
-					return mp_error_set(e, MP_ERR_FORMAT,
-					                    "offset %zu: tensor dim %d is negative (%lld)",
-					                    f.offset, ndim, (long long)(int64_t)v[i]);
-				dims[ndim++] = (int64_t)v[i];
-			}
 			break;
-		}
 		case T_DATA_TYPE:
-			dtype = f.u;
+			tf->dtype = f.u;
 			break;
 		case T_SEGMENT:
 			return mp_error_set(e, MP_ERR_UNSUPPORTED,
 			                    "offset %zu: segmented tensors are not supported", f.offset);
 		case T_NAME:
 			if (f.wire == MP_PB_LEN) {
-				name = (const char *)f.data;
-				name_len = f.len;
+				tf->name = (const char *)f.data;
+				tf->name_len = f.len;
 			}
 			break;
 		case T_RAW_DATA:
 			if (f.wire != MP_PB_LEN)
 				return mp_error_set(e, MP_ERR_FORMAT, "offset %zu: raw_data is not bytes",
 				                    f.offset);
-			raw = f.data;
-			raw_len = f.len;
-			has_raw = true;
+			tf->raw = f.data;
+			tf->raw_len = f.len;
+			tf->has_raw = true;
 			break;
 		case T_FLOAT_DATA: case T_INT32_DATA: case T_INT64_DATA: case T_DOUBLE_DATA:
 		case T_UINT64_DATA: {
 			size_t n;
 			if ((st = mp_pb_count(&f, elem_wire((int)f.num), &n, base, e)))
 				return st;
-			typed_count[f.num] += n;
+			tf->typed_count[f.num] += n;
 			break;
 		}
 		case T_STRING_DATA:
-			typed_count[T_STRING_DATA]++;
+			tf->typed_count[T_STRING_DATA]++;
 			break;
 		case T_DATA_LOCATION:
-			external = f.u == 1;
+			tf->external = f.u == 1;
 			break;
-		case T_EXTERNAL_DATA: {
-			struct mp_pb kv = mp_pb_sub(&r, &f);
-			struct mp_pb_field g;
-			const char *key = NULL, *val = NULL;
-			size_t klen = 0, vlen = 0;
-			if (f.wire != MP_PB_LEN)
-				return mp_error_set(e, MP_ERR_FORMAT, "offset %zu: external_data is not a message", f.offset);
-			while (mp_pb_each(&kv, &g, &st, e)) {
-				if (g.wire != MP_PB_LEN)
-					continue;
-				if (g.num == KV_KEY) { key = (const char *)g.data; klen = g.len; }
-				if (g.num == KV_VALUE) { val = (const char *)g.data; vlen = g.len; }
-			}
-			if (st)
+		case T_EXTERNAL_DATA:
+			if ((st = tensor_ext_entry(&r, &f, a, tf, e)))
 				return st;
-			if (!key || !val)
-				break;
-			if (memchr(val, 0, vlen))
-				return mp_error_set(e, MP_ERR_FORMAT, "offset %zu: external_data value holds a NUL byte", f.offset);
-			char *v = mp_arena_strndup(a, val, vlen);
-			if (!v)
-				return mp_error_set(e, MP_ERR_NOMEM, "out of memory");
-			if (klen == 8 && !memcmp(key, "location", 8)) {
-				loc = v;
-			} else if ((klen == 6 && !memcmp(key, "offset", 6)) ||
-			           (klen == 6 && !memcmp(key, "length", 6))) {
-				char *endp;
-				unsigned long long x;
-				if (!vlen || v[0] < '0' || v[0] > '9')
-					return mp_error_set(e, MP_ERR_FORMAT, "offset %zu: external_data %.6s '%s' is not a number", f.offset, key, v);
-				x = strtoull(v, &endp, 10);
-				if (*endp || x > INT64_MAX)
-					return mp_error_set(e, MP_ERR_FORMAT, "offset %zu: external_data %.6s '%s' is not a number", f.offset, key, v);
-				if (key[0] == 'o') {
-					ext_offset = x;
-				} else {
-					ext_length = x;
-					has_ext_length = true;
-				}
-			}
 			break;
-		}
 		default:
 			break; /* doc_string, metadata_props, ... */
 		}
 	}
+	return st;
+}
+
+/* The messages below name the tensor. */
+#define FAIL(status, ...) return mp_error_prefix((mp_error_set(e, status, __VA_ARGS__), e), "tensor '%s': ", out->name)
+
+/* Data in another file of the model's folder: mapped, not copied. */
+static enum mp_status tensor_external(const struct tensor_fields *tf, struct mp_onnx_ext *ext, size_t need,
+                                      size_t ntyped, struct mp_onnx_tensor *out, struct mp_error *e)
+{
+	const struct mp_fmap *map = NULL;
+	const char *path = NULL;
+	uint64_t ext_offset = tf->ext_offset, ext_length = tf->ext_length;
+	enum mp_status st;
+	if (!ext)
+		FAIL(MP_ERR_FORMAT, "external data is not allowed here");
+	if (!tf->loc)
+		FAIL(MP_ERR_FORMAT, "external data without a location");
+	if (tf->has_raw || ntyped)
+		FAIL(MP_ERR_FORMAT, "external data and inline data both given");
+	if ((st = ext_map(ext, tf->loc, &map, &path, e)))
+		return mp_error_prefix(e, "tensor '%s': ", out->name);
+	if (!tf->has_ext_length)
+		ext_length = need;
+	if (ext_length != need)
+		FAIL(MP_ERR_FORMAT, "external data length %llu, but shape and dtype need %zu bytes",
+		     (unsigned long long)ext_length, need);
+	if (ext_offset > map->size || need > map->size - ext_offset)
+		FAIL(MP_ERR_FORMAT, "external data [%llu, +%zu) lies beyond the end of %s (%zu bytes)",
+		     (unsigned long long)ext_offset, need, path, map->size);
+	out->t.data = need ? (void *)(map->data + ext_offset) : NULL;
+	out->location = path;
+	out->offset = ext_offset;
+	return MP_OK;
+}
+
+/* Pass 2: the typed field's occurrences decoded in order into need bytes
+ * of the arena (sub-byte dtypes one byte's worth per entry). */
+static enum mp_status tensor_typed(const uint8_t *msg, size_t len, const uint8_t *base, struct mp_arena *a,
+                                   int field, int bits, size_t need, struct mp_onnx_tensor *out,
+                                   struct mp_error *e)
+{
+	struct mp_pb r;
+	struct mp_pb_field f;
+	enum mp_status st;
+	int dtype = (int)out->t.dtype;
+	void *dst = mp_arena_alloc(a, need);
+	uint64_t *tmp = NULL;
+	if (!dst)
+		FAIL(MP_ERR_NOMEM, "cannot allocate %zu bytes", need);
+	size_t k = 0;
+	mp_pb_init(&r, msg, len, base);
+	while (mp_pb_each(&r, &f, &st, e)) {
+		if ((int)f.num != field)
+			continue;
+		size_t n, room;
+		if ((st = mp_pb_count(&f, elem_wire(field), &n, base, e)))
+			return st;
+		tmp = malloc((n ? n : 1) * sizeof *tmp);
+		if (!tmp)
+			FAIL(MP_ERR_NOMEM, "out of memory");
+		room = n;
+		if ((st = mp_pb_decode(&f, elem_wire(field), tmp, &room, base, e))) {
+			free(tmp);
+			return st;
+		}
+		for (size_t i = 0; i < room; i++) {
+			uint64_t v = tmp[i];
+			if (field == T_FLOAT_DATA || dtype == MP_F64 || dtype == MP_C128)
+				put_elem(dtype, dst, k + i, v);
+			else
+				put_elem(bits ? MP_U8 : dtype, dst, k + i, v);
+		}
+		k += room;
+		free(tmp);
+		tmp = NULL;
+	}
 	if (st)
 		return st;
+	out->t.data = dst;
+	return MP_OK;
+}
+
+enum mp_status mp_onnx_tensor_parse(const uint8_t *msg, size_t len, const uint8_t *base,
+                                    struct mp_arena *a, struct mp_onnx_ext *ext,
+                                    struct mp_onnx_tensor *out, struct mp_error *e)
+{
+	struct tensor_fields tf;
+	enum mp_status st;
+
+	memset(out, 0, sizeof *out);
+	if ((st = tensor_fields_read(msg, len, base, a, &tf, e)))
+		return st;
+	uint64_t dtype = tf.dtype;
+	int ndim = tf.ndim;
+	const int64_t *dims = tf.dims;
 
 	if (!mp_dtype_valid((int)dtype))
 		return mp_error_set(e, MP_ERR_FORMAT, "tensor '%.*s' has data_type %llu, which ONNX does not define",
-		                    (int)(name_len > 200 ? 200 : name_len), name, (unsigned long long)dtype);
-	out->name = mp_arena_strndup(a, name, name_len);
+		                    (int)(tf.name_len > 200 ? 200 : tf.name_len), tf.name, (unsigned long long)dtype);
+	out->name = mp_arena_strndup(a, tf.name, tf.name_len);
 	if (!out->name)
 		return mp_error_set(e, MP_ERR_NOMEM, "out of memory");
-#define FAIL(status, ...) return mp_error_prefix((mp_error_set(e, status, __VA_ARGS__), e), "tensor '%s': ", out->name)
 
 	int64_t numel;
 	if ((st = mp_shape_numel(ndim, dims, &numel, e)))
@@ -281,48 +400,26 @@ enum mp_status mp_onnx_tensor_parse(const uint8_t *msg, size_t len, const uint8_
 	int field = typed_field_of((int)dtype, &per_elem);
 	size_t ntyped = 0;
 	for (int k = 0; k < 16; k++) {
-		if (!typed_count[k])
+		if (!tf.typed_count[k])
 			continue;
 		if (k != field)
 			FAIL(MP_ERR_FORMAT, "%s is given for a %s tensor", field_name(k), mp_dtype_name((int)dtype));
-		ntyped = typed_count[k];
+		ntyped = tf.typed_count[k];
 	}
 
-	if (external) {
-		const struct mp_fmap *map = NULL;
-		const char *path = NULL;
-		if (!ext)
-			FAIL(MP_ERR_FORMAT, "external data is not allowed here");
-		if (!loc)
-			FAIL(MP_ERR_FORMAT, "external data without a location");
-		if (has_raw || ntyped)
-			FAIL(MP_ERR_FORMAT, "external data and inline data both given");
-		if ((st = ext_map(ext, loc, &map, &path, e)))
-			return mp_error_prefix(e, "tensor '%s': ", out->name);
-		if (!has_ext_length)
-			ext_length = need;
-		if (ext_length != need)
-			FAIL(MP_ERR_FORMAT, "external data length %llu, but shape and dtype need %zu bytes",
-			     (unsigned long long)ext_length, need);
-		if (ext_offset > map->size || need > map->size - ext_offset)
-			FAIL(MP_ERR_FORMAT, "external data [%llu, +%zu) lies beyond the end of %s (%zu bytes)",
-			     (unsigned long long)ext_offset, need, path, map->size);
-		out->t.data = need ? (void *)(map->data + ext_offset) : NULL;
-		out->location = path;
-		out->offset = ext_offset;
-		return MP_OK;
-	}
-	if (has_raw) {
+	if (tf.external)
+		return tensor_external(&tf, ext, need, ntyped, out, e);
+	if (tf.has_raw) {
 		if (ntyped)
 			FAIL(MP_ERR_FORMAT, "raw_data and %s both given", field_name(field));
 		if (dtype == MP_STRING)
 			FAIL(MP_ERR_FORMAT, "string tensors cannot use raw_data");
-		if (raw_len != need)
+		if (tf.raw_len != need)
 			FAIL(MP_ERR_FORMAT, "raw_data holds %zu bytes, but shape %s of %s needs %zu",
-			     raw_len, mp_shape_str((char[256]){ 0 }, 256, ndim, dims),
+			     tf.raw_len, mp_shape_str((char[256]){ 0 }, 256, ndim, dims),
 			     mp_dtype_name((int)dtype), need);
-		out->t.data = need ? (void *)raw : NULL;
-		out->offset = (uint64_t)(raw - base);
+		out->t.data = need ? (void *)tf.raw : NULL;
+		out->offset = (uint64_t)(tf.raw - base);
 		return MP_OK;
 	}
 	if (dtype == MP_STRING) {
@@ -343,44 +440,9 @@ enum mp_status mp_onnx_tensor_parse(const uint8_t *msg, size_t len, const uint8_
 	}
 	if (!need)
 		return MP_OK;
-	void *dst = mp_arena_alloc(a, need);
-	uint64_t *tmp = NULL;
-	if (!dst)
-		FAIL(MP_ERR_NOMEM, "cannot allocate %zu bytes", need);
-	/* pass 2: decode the typed field occurrences in order */
-	size_t k = 0;
-	mp_pb_init(&r, msg, len, base);
-	while (mp_pb_each(&r, &f, &st, e)) {
-		if ((int)f.num != field)
-			continue;
-		size_t n, room;
-		if ((st = mp_pb_count(&f, elem_wire(field), &n, base, e)))
-			return st;
-		tmp = malloc((n ? n : 1) * sizeof *tmp);
-		if (!tmp)
-			FAIL(MP_ERR_NOMEM, "out of memory");
-		room = n;
-		if ((st = mp_pb_decode(&f, elem_wire(field), tmp, &room, base, e))) {
-			free(tmp);
-			return st;
-		}
-		for (size_t i = 0; i < room; i++) {
-			uint64_t v = tmp[i];
-			if (field == T_FLOAT_DATA || dtype == MP_F64 || dtype == MP_C128)
-				put_elem((int)dtype, dst, k + i, v);
-			else
-				put_elem(bits ? MP_U8 : (int)dtype, dst, k + i, v);
-		}
-		k += room;
-		free(tmp);
-		tmp = NULL;
-	}
-	if (st)
-		return st;
-	out->t.data = dst;
-	return MP_OK;
-#undef FAIL
+	return tensor_typed(msg, len, base, a, field, bits, need, out, e);
 }
+#undef FAIL
 
 enum mp_status mp_onnx_tensor_file_open(const char *path, struct mp_onnx_tensor_file *f,
                                         struct mp_error *e)
