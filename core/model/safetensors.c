@@ -57,6 +57,98 @@ void mp_st_close(struct mp_st_file *f)
 		goto fail;                                          \
 	} while (0)
 
+/* The same checks as mp_st_open's, for its helpers: they return. */
+#define BAD(...) return mp_error_set(e, MP_ERR_FORMAT, __VA_ARGS__)
+
+/* One tensor's entry of the header: dtype, shape and data_offsets, with its
+ * byte size checked against the offsets (offset still relative). */
+static enum mp_status st_entry(const char *path, const char *key, json_t *val, struct mp_st_entry *t,
+                               struct mp_error *e)
+{
+	json_t *dt = json_object_get(val, "dtype"), *sh = json_object_get(val, "shape"),
+	       *off = json_object_get(val, "data_offsets");
+	if (!json_is_object(val) || !json_is_string(dt) || !json_is_array(sh) || !json_is_array(off) ||
+	    json_array_size(off) != 2)
+		BAD("%s: tensor '%s' lacks dtype, shape or data_offsets [begin, end]", path, key);
+	t->name = key;
+	t->st_dtype = json_string_value(dt);
+	t->bits = 0;
+	for (size_t k = 0; k < sizeof st_types / sizeof st_types[0]; k++)
+		if (!strcmp(st_types[k].name, t->st_dtype)) {
+			t->dtype = st_types[k].dtype;
+			t->bits = st_types[k].bits;
+		}
+	if (!t->bits)
+		BAD("%s: tensor '%s' has dtype '%s', which safetensors does not define", path, key,
+		    t->st_dtype);
+	if (json_array_size(sh) > MP_MAX_DIMS)
+		BAD("%s: tensor '%s' has %zu dims, more than mpdbg's %d", path, key,
+		    json_array_size(sh), MP_MAX_DIMS);
+	t->ndim = (int)json_array_size(sh);
+	for (int d = 0; d < t->ndim; d++) {
+		json_t *x = json_array_get(sh, (size_t)d);
+		if (!json_is_integer(x) || json_integer_value(x) < 0)
+			BAD("%s: tensor '%s': shape entry %d is not a non-negative integer", path, key, d);
+		t->shape[d] = json_integer_value(x);
+	}
+	json_t *b0 = json_array_get(off, 0), *b1 = json_array_get(off, 1);
+	if (!json_is_integer(b0) || !json_is_integer(b1) || json_integer_value(b0) < 0 ||
+	    json_integer_value(b1) < json_integer_value(b0))
+		BAD("%s: tensor '%s': data_offsets must be integers with 0 <= begin <= end", path, key);
+	uint64_t begin = (uint64_t)json_integer_value(b0), end = (uint64_t)json_integer_value(b1);
+	/* byte size from the shape, with every product checked */
+	uint64_t elems = 1;
+	for (int d = 0; d < t->ndim; d++) {
+		uint64_t s = (uint64_t)t->shape[d];
+		if (s && elems > UINT64_MAX / s)
+			BAD("%s: tensor '%s': dims overflow 64 bits", path, key);
+		elems *= s;
+	}
+	if (elems > UINT64_MAX / (uint64_t)t->bits)
+		BAD("%s: tensor '%s': size overflows 64 bits", path, key);
+	uint64_t nbits = elems * (uint64_t)t->bits;
+	if (nbits % 8)
+		BAD("%s: tensor '%s': %llu elements of %s do not fill whole bytes", path, key,
+		    (unsigned long long)elems, t->st_dtype);
+	if (end - begin != nbits / 8)
+		BAD("%s: tensor '%s': data_offsets hold %llu bytes, but shape and dtype need %llu",
+		    path, key, (unsigned long long)(end - begin), (unsigned long long)(nbits / 8));
+	t->offset = begin; /* relative for now */
+	t->nbytes = end - begin;
+	return MP_OK;
+}
+
+/* The tensors' bytes: contiguous, from 0, no holes, no overlaps, ending at
+ * the end of the file; then each entry's tensor points into the map. */
+static enum mp_status st_layout(struct mp_st_file *f, const char *path, uint64_t hlen, struct mp_error *e)
+{
+	qsort(f->entries, f->n, sizeof *f->entries, cmp_offset);
+	uint64_t at = 0, base = 8 + hlen;
+	for (size_t i = 0; i < f->n; i++) {
+		struct mp_st_entry *t = &f->entries[i];
+		if (t->offset != at) {
+			if (t->offset < at)
+				BAD("%s: tensor '%s' at [%llu, %llu) overlaps '%s'", path, t->name,
+				    (unsigned long long)t->offset, (unsigned long long)(t->offset + t->nbytes),
+				    f->entries[i - 1].name);
+			BAD("%s: a hole of %llu bytes before tensor '%s': tensors must be contiguous", path,
+			    (unsigned long long)(t->offset - at), t->name);
+		}
+		at += t->nbytes;
+	}
+	if (base + at != f->map.size)
+		BAD("%s: the tensors end at byte %llu but the file has %zu bytes", path,
+		    (unsigned long long)(base + at), f->map.size);
+	for (size_t i = 0; i < f->n; i++) {
+		struct mp_st_entry *t = &f->entries[i];
+		t->offset += base;
+		mp_tensor_init(&t->t, t->dtype, t->ndim, t->shape);
+		t->t.data = t->nbytes ? (void *)(f->map.data + t->offset) : NULL;
+	}
+	return MP_OK;
+}
+#undef BAD
+
 enum mp_status mp_st_open(const char *path, struct mp_st_file **out, struct mp_error *e)
 {
 	struct mp_st_file *f = calloc(1, sizeof *f);
@@ -113,83 +205,12 @@ enum mp_status mp_st_open(const char *path, struct mp_st_file **out, struct mp_e
 					FAIL("%s: __metadata__ value '%s' is not a string", path, k2);
 			continue;
 		}
-		struct mp_st_entry *t = &f->entries[f->n];
-		json_t *dt = json_object_get(val, "dtype"), *sh = json_object_get(val, "shape"),
-		       *off = json_object_get(val, "data_offsets");
-		if (!json_is_object(val) || !json_is_string(dt) || !json_is_array(sh) || !json_is_array(off) ||
-		    json_array_size(off) != 2)
-			FAIL("%s: tensor '%s' lacks dtype, shape or data_offsets [begin, end]", path, key);
-		t->name = key;
-		t->st_dtype = json_string_value(dt);
-		t->bits = 0;
-		for (size_t k = 0; k < sizeof st_types / sizeof st_types[0]; k++)
-			if (!strcmp(st_types[k].name, t->st_dtype)) {
-				t->dtype = st_types[k].dtype;
-				t->bits = st_types[k].bits;
-			}
-		if (!t->bits)
-			FAIL("%s: tensor '%s' has dtype '%s', which safetensors does not define", path, key,
-			     t->st_dtype);
-		if (json_array_size(sh) > MP_MAX_DIMS)
-			FAIL("%s: tensor '%s' has %zu dims, more than mpdbg's %d", path, key,
-			     json_array_size(sh), MP_MAX_DIMS);
-		t->ndim = (int)json_array_size(sh);
-		for (int d = 0; d < t->ndim; d++) {
-			json_t *x = json_array_get(sh, (size_t)d);
-			if (!json_is_integer(x) || json_integer_value(x) < 0)
-				FAIL("%s: tensor '%s': shape entry %d is not a non-negative integer", path, key, d);
-			t->shape[d] = json_integer_value(x);
-		}
-		json_t *b0 = json_array_get(off, 0), *b1 = json_array_get(off, 1);
-		if (!json_is_integer(b0) || !json_is_integer(b1) || json_integer_value(b0) < 0 ||
-		    json_integer_value(b1) < json_integer_value(b0))
-			FAIL("%s: tensor '%s': data_offsets must be integers with 0 <= begin <= end", path, key);
-		uint64_t begin = (uint64_t)json_integer_value(b0), end = (uint64_t)json_integer_value(b1);
-		/* byte size from the shape, with every product checked */
-		uint64_t elems = 1;
-		for (int d = 0; d < t->ndim; d++) {
-			uint64_t s = (uint64_t)t->shape[d];
-			if (s && elems > UINT64_MAX / s)
-				FAIL("%s: tensor '%s': dims overflow 64 bits", path, key);
-			elems *= s;
-		}
-		if (elems > UINT64_MAX / (uint64_t)t->bits)
-			FAIL("%s: tensor '%s': size overflows 64 bits", path, key);
-		uint64_t nbits = elems * (uint64_t)t->bits;
-		if (nbits % 8)
-			FAIL("%s: tensor '%s': %llu elements of %s do not fill whole bytes", path, key,
-			     (unsigned long long)elems, t->st_dtype);
-		if (end - begin != nbits / 8)
-			FAIL("%s: tensor '%s': data_offsets hold %llu bytes, but shape and dtype need %llu",
-			     path, key, (unsigned long long)(end - begin), (unsigned long long)(nbits / 8));
-		t->offset = begin; /* relative for now */
-		t->nbytes = end - begin;
+		if ((st = st_entry(path, key, val, &f->entries[f->n], e)))
+			goto fail;
 		f->n++;
 	}
-	/* contiguous, from 0, no holes, no overlaps, ending at the end of the file */
-	qsort(f->entries, f->n, sizeof *f->entries, cmp_offset);
-	uint64_t at = 0, base = 8 + hlen;
-	for (size_t i = 0; i < f->n; i++) {
-		struct mp_st_entry *t = &f->entries[i];
-		if (t->offset != at) {
-			if (t->offset < at)
-				FAIL("%s: tensor '%s' at [%llu, %llu) overlaps '%s'", path, t->name,
-				     (unsigned long long)t->offset, (unsigned long long)(t->offset + t->nbytes),
-				     f->entries[i - 1].name);
-			FAIL("%s: a hole of %llu bytes before tensor '%s': tensors must be contiguous", path,
-			     (unsigned long long)(t->offset - at), t->name);
-		}
-		at += t->nbytes;
-	}
-	if (base + at != f->map.size)
-		FAIL("%s: the tensors end at byte %llu but the file has %zu bytes", path,
-		     (unsigned long long)(base + at), f->map.size);
-	for (size_t i = 0; i < f->n; i++) {
-		struct mp_st_entry *t = &f->entries[i];
-		t->offset += base;
-		mp_tensor_init(&t->t, t->dtype, t->ndim, t->shape);
-		t->t.data = t->nbytes ? (void *)(f->map.data + t->offset) : NULL;
-	}
+	if ((st = st_layout(f, path, hlen, e)))
+		goto fail;
 	*out = f;
 	return MP_OK;
 fail:
