@@ -929,6 +929,89 @@ static void test_schema_version_and_wal(void **state)
 	free(wal);
 }
 
+/* A read that fails midway (a damaged page of the stats table, batches
+ * in the middle of the run) is an error naming the file and SQLite's
+ * reason, in the view, the exports and the report: never a batch read
+ * short, or an export that ends early as if whole. */
+static void test_damaged_midway(void **state)
+{
+	(void)state;
+	char *path = mp_test_join(dir, "midway.db");
+	struct recorder r;
+	enum { NB = 120 };
+	recorder_open(&r, path, false);
+	for (size_t i = 0; i < NB; i++)
+		record_batch(&r, i, 5, NULL, NULL);
+	recorder_close(&r, MP_OK);
+
+	/* the stats table's root is an interior page: its middle child spoilt */
+	sqlite3 *db = open_db(path);
+	long ps = (long)query_int(db, "PRAGMA page_size"), root = (long)query_int(db, "SELECT rootpage FROM sqlite_master"
+	                                                                           " WHERE name = 'stats'");
+	sqlite3_close(db);
+	FILE *f = fopen(path, "r+b");
+	assert_non_null(f);
+	unsigned char page[65536];
+	assert_true(ps > 0 && ps <= (long)sizeof page && root > 1);
+	assert_int_equal(fseek(f, (root - 1) * ps, SEEK_SET), 0);
+	assert_int_equal(fread(page, 1, (size_t)ps, f), (size_t)ps);
+	assert_int_equal(page[0], 0x02); /* an interior index b-tree page (WITHOUT ROWID) */
+	int ncells = page[3] << 8 | page[4];
+	assert_true(ncells >= 2);
+	int cell = page[12 + 2 * (ncells / 2)] << 8 | page[13 + 2 * (ncells / 2)];
+	long child = (long)page[cell] << 24 | page[cell + 1] << 16 | page[cell + 2] << 8 | page[cell + 3];
+	memset(page, 0xA5, (size_t)ps);
+	assert_int_equal(fseek(f, (child - 1) * ps, SEEK_SET), 0);
+	assert_int_equal(fwrite(page, 1, (size_t)ps, f), (size_t)ps);
+	fclose(f);
+
+	/* the view: the first batches read, one further on is an error */
+	struct mp_view *v = NULL;
+	struct mp_error e = { 0 };
+	assert_int_equal(mp_view_open(path, &v, &e), MP_OK);
+	assert_int_equal(v->nbatches, NB);
+	size_t good = 0;
+	enum mp_status st = MP_OK;
+	for (size_t i = 0; i < NB && !st; i++) {
+		struct mp_view_batch *b = NULL;
+		if (!(st = mp_view_load_batch(v, i, &b, &e)))
+			good++;
+		mp_view_batch_free(b);
+	}
+	assert_true(good > 0 && good < NB);
+	assert_int_equal(st, MP_ERR_FORMAT);
+	if (!strstr(e.msg, path) || !strstr(e.msg, "malformed"))
+		fail_msg("batch %zu: '%s' does not name the file and the damage", good, e.msg);
+	double fig[NB];
+	assert_int_equal(mp_view_figure(v, MP_FIG_NONFINITE, fig, &e), MP_ERR_FORMAT);
+	assert_non_null(strstr(e.msg, path));
+	mp_view_free(v);
+
+	/* exports and the report: batches written up to the damage, then the error */
+	struct mp_session *s;
+	assert_int_equal(mp_session_open(path, &s, &e), MP_OK);
+	char *out = mp_test_join(dir, "midway.json");
+	f = fopen(out, "w");
+	e = (struct mp_error){ 0 };
+	assert_int_equal(mp_session_export_json(s, f, &e), MP_ERR_FORMAT);
+	fclose(f);
+	if (!strstr(e.msg, path) || !strstr(e.msg, "malformed"))
+		fail_msg("JSON export: '%s' does not name the file and the damage", e.msg);
+	FILE *devnull = fopen("/dev/null", "w");
+	e = (struct mp_error){ 0 };
+	assert_int_equal(mp_session_export_csv(s, devnull, &e), MP_ERR_FORMAT);
+	assert_non_null(strstr(e.msg, path));
+	e = (struct mp_error){ 0 };
+	assert_int_not_equal(mp_session_report(s, devnull, true, &e), MP_OK);
+	assert_non_null(strstr(e.msg, path));
+	fclose(devnull);
+	mp_session_close(s);
+	unlink(out);
+	free(out);
+	unlink(path);
+	free(path);
+}
+
 #define SIGKILL_TRIAL(i) cmocka_unit_test_prestate(test_sigkill, (void *)&trials[i])
 
 int main(void)
@@ -947,6 +1030,7 @@ int main(void)
 		cmocka_unit_test(test_hostile_strings),
 		cmocka_unit_test(test_deep_modules),
 		cmocka_unit_test(test_schema_version_and_wal),
+		cmocka_unit_test(test_damaged_midway),
 	};
 	cmocka_set_message_output(CM_OUTPUT_TAP);
 	return cmocka_run_group_tests(tests, setup, teardown);
