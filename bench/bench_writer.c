@@ -64,6 +64,32 @@ static bool write_chain(int nodes, char *model)
 	return ok;
 }
 
+/* One record's statistics, as a real activation's. */
+static void make_record(struct mp_probe_record *proto)
+{
+	memset(proto, 0, sizeof *proto);
+	proto->flags = MP_REC_STATS | MP_REC_DIVERSITY;
+	proto->dtype = MP_BF16;
+	proto->ndim = 3;
+	proto->shape[0] = 32;
+	proto->shape[1] = 257;
+	proto->shape[2] = 384;
+	mp_stats_acc_init(&proto->stats);
+	proto->stats.count = proto->stats.finite = 32 * 257 * 384;
+	proto->stats.min = -4.25;
+	proto->stats.max = 5.5;
+	proto->stats.mean = 0.0123;
+	proto->stats.m2 = 1234.5;
+	proto->stats.absmax = 5.5;
+	proto->stats.min_nonzero = 1e-6;
+	for (int k = 100; k < 131; k++) /* ~30 binades in use */
+		proto->stats.hist[k] = (uint64_t)(1000 + k * 37);
+	proto->div.samples = 32;
+	proto->div.features = 257 * 384;
+	proto->div.across = 0.5;
+	proto->div.within = 1.0;
+}
+
 int main(int argc, char **argv)
 {
 	int batches = argc > 1 ? atoi(argv[1]) : 500;
@@ -98,29 +124,8 @@ int main(int argc, char **argv)
 	if (mp_session_set_graph(w, x, &e))
 		die(&e);
 
-	/* one record's statistics, as a real activation's */
 	struct mp_probe_record proto;
-	memset(&proto, 0, sizeof proto);
-	proto.flags = MP_REC_STATS | MP_REC_DIVERSITY;
-	proto.dtype = MP_BF16;
-	proto.ndim = 3;
-	proto.shape[0] = 32;
-	proto.shape[1] = 257;
-	proto.shape[2] = 384;
-	mp_stats_acc_init(&proto.stats);
-	proto.stats.count = proto.stats.finite = 32 * 257 * 384;
-	proto.stats.min = -4.25;
-	proto.stats.max = 5.5;
-	proto.stats.mean = 0.0123;
-	proto.stats.m2 = 1234.5;
-	proto.stats.absmax = 5.5;
-	proto.stats.min_nonzero = 1e-6;
-	for (int k = 100; k < 131; k++) /* ~30 binades in use */
-		proto.stats.hist[k] = (uint64_t)(1000 + k * 37);
-	proto.div.samples = 32;
-	proto.div.features = 257 * 384;
-	proto.div.across = 0.5;
-	proto.div.within = 1.0;
+	make_record(&proto);
 
 	double t0 = now(), worst_wait = 0;
 	for (int bi = 0; bi < batches; bi++) {
