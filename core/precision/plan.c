@@ -43,27 +43,35 @@ void mp_plan_free(struct mp_plan *pl)
 	free(pl);
 }
 
-enum mp_status mp_plan_build(const struct mp_graph *g, const struct mp_policy *p,
-                             const enum mp_dtype *input_dtypes, struct mp_plan **out,
-                             struct mp_error *e)
-{
-	size_t nv = mp_graph_nvalues(g), nn = mp_graph_nnodes(g), ni = mp_graph_ninputs(g);
-	struct mp_plan *pl = calloc(1, sizeof *pl);
-	struct mp_infer_val *vals = NULL, *adj = NULL;
-	const struct mp_infer_val **in = NULL;
-	struct mp_infer_val **outp = NULL;
-	struct mp_input_desc *desc = NULL;
-	void *params = NULL;
-	enum mp_status st = MP_OK;
-	int maxio = 1;
+/* What building a plan works in: the dtypes inference sees per value, and
+ * per input slot of the node at hand. */
+struct plan_work {
+	struct mp_infer_val *vals;      /* per value */
+	struct mp_infer_val *adj;       /* per slot: the value as the node reads it */
+	const struct mp_infer_val **in; /* per slot */
+	struct mp_infer_val **outp;     /* per output */
+	struct mp_input_desc *desc;     /* per slot: what the policy decides on */
+	void *params;                   /* the node's parameters, a Cast retargeted */
+};
 
-	*out = NULL;
-	if (!pl)
-		return mp_error_set(e, MP_ERR_NOMEM, "out of memory");
-	pl->g = g;
-	pl->policy = p;
-	pl->first_blocked = -1;
-	mp_vec_init(&pl->events, sizeof(struct mp_dtype_event), 64, 0);
+static void work_free(struct plan_work *w)
+{
+	free(w->params);
+	free(w->vals);
+	free(w->adj);
+	free(w->in);
+	free(w->outp);
+	free(w->desc);
+}
+
+/* The plan's arrays and the work's, values as the graph declares them
+ * and the inputs in the dtypes they arrive in. */
+static enum mp_status plan_alloc(struct mp_plan *pl, const enum mp_dtype *input_dtypes, struct plan_work *w,
+                                 struct mp_error *e)
+{
+	const struct mp_graph *g = pl->g;
+	size_t nv = mp_graph_nvalues(g), nn = mp_graph_nnodes(g), ni = mp_graph_ninputs(g);
+	int maxio = 1;
 	for (size_t i = 0; i < nn; i++) {
 		const struct mp_node *n = mp_graph_node(g, i);
 		maxio = n->ninputs > maxio ? n->ninputs : maxio;
@@ -74,28 +82,36 @@ enum mp_status mp_plan_build(const struct mp_graph *g, const struct mp_policy *p
 	pl->weight = calloc(nv + 1, sizeof *pl->weight);
 	pl->is_static = calloc(nv + 1, sizeof *pl->is_static);
 	pl->inputs = calloc(ni + 1, sizeof *pl->inputs);
-	vals = calloc(nv + 1, sizeof *vals);
-	adj = calloc((size_t)maxio, sizeof *adj);
-	in = calloc((size_t)maxio, sizeof *in);
-	outp = calloc((size_t)maxio, sizeof *outp);
-	desc = calloc((size_t)maxio, sizeof *desc);
-	if (!pl->dec || !pl->dtype || !pl->weight || !pl->is_static || !pl->inputs || !vals || !adj || !in || !outp || !desc) {
-		st = mp_error_set(e, MP_ERR_NOMEM, "out of memory");
-		goto out;
-	}
+	w->vals = calloc(nv + 1, sizeof *w->vals);
+	w->adj = calloc((size_t)maxio, sizeof *w->adj);
+	w->in = calloc((size_t)maxio, sizeof *w->in);
+	w->outp = calloc((size_t)maxio, sizeof *w->outp);
+	w->desc = calloc((size_t)maxio, sizeof *w->desc);
+	if (!pl->dec || !pl->dtype || !pl->weight || !pl->is_static || !pl->inputs || !w->vals || !w->adj ||
+	    !w->in || !w->outp || !w->desc)
+		return mp_error_set(e, MP_ERR_NOMEM, "out of memory");
 	for (size_t i = 0; i < nv; i++) {
 		const struct mp_value *v = mp_graph_value(g, i);
-		vals[i].info = v->info;
-		vals[i].value = v->data;
-		vals[i].nsym = -1;
+		w->vals[i].info = v->info;
+		w->vals[i].value = v->data;
+		w->vals[i].nsym = -1;
 		pl->is_static[i] = v->kind == MP_VALUE_INITIALIZER;
 	}
 	for (size_t i = 0; i < ni; i++) {
 		int32_t id = mp_graph_input(g, i);
 		pl->inputs[i] = input_dtypes ? input_dtypes[i] : mp_graph_value(g, (size_t)id)->declared.dtype;
-		vals[id].info.dtype = pl->inputs[i];
+		w->vals[id].info.dtype = pl->inputs[i];
 	}
-	/* weights and constants a pure policy converts, once, before anything reads them */
+	return MP_OK;
+}
+
+/* Weights and constants a pure policy converts, once, before anything
+ * reads them. */
+static enum mp_status plan_weights(struct mp_plan *pl, struct plan_work *w, struct mp_error *e)
+{
+	const struct mp_graph *g = pl->g;
+	size_t nv = mp_graph_nvalues(g);
+	enum mp_status st;
 	for (size_t i = 0; i < nv; i++) {
 		const struct mp_value *v = mp_graph_value(g, i);
 		bool source = v->kind == MP_VALUE_INITIALIZER ||
@@ -116,148 +132,193 @@ enum mp_status mp_plan_build(const struct mp_graph *g, const struct mp_policy *p
 				        !mp_op_has(n->op, MP_OPF_HOST_ONLY);
 			if (!data)
 				continue;
-			enum mp_dtype o = mp_policy_override_for(p, g, n);
+			enum mp_dtype o = mp_policy_override_for(pl->policy, g, n);
 			if (ndata++ == 0)
 				ov = o;
 			else if (o != ov)
 				same_ov = false;
 		}
-		pl->weight[i] = mp_policy_weight_dtype(p, v->info.dtype, v->info.ndim, ndata,
+		pl->weight[i] = mp_policy_weight_dtype(pl->policy, v->info.dtype, v->info.ndim, ndata,
 		                                       same_ov ? ov : MP_DTYPE_UNDEFINED);
 		if (pl->weight[i] && (st = add_event(pl, (struct mp_dtype_event){ -1, -1, (int32_t)i, v->info.dtype,
 		                                                               pl->weight[i], MP_CAST_WEIGHT, 0, 0 }, e)))
-			goto out;
+			return st;
 		if (pl->weight[i] && v->kind == MP_VALUE_INITIALIZER)
-			vals[i].info.dtype = pl->weight[i];
+			w->vals[i].info.dtype = pl->weight[i];
 	}
+	return MP_OK;
+}
+
+/* Node i's decision from what its inputs are; *all_static: whether its
+ * outputs are known before running. */
+static void decide_node(struct mp_plan *pl, struct plan_work *w, size_t i, struct mp_node_decision *d,
+                        bool *all_static)
+{
+	const struct mp_graph *g = pl->g;
+	const struct mp_node *n = mp_graph_node(g, i);
+	uint32_t pmask = mp_ops_value_inputs(n);
+	*all_static = true;
+	for (int k = 0; k < n->ninputs; k++) {
+		int32_t id = n->inputs[k];
+		w->desc[k] = (struct mp_input_desc){ MP_DTYPE_UNDEFINED, -1, false };
+		if (id < 0)
+			continue;
+		w->desc[k].dtype = w->vals[id].info.dtype;
+		w->desc[k].rank = w->vals[id].info.ndim;
+		w->desc[k].is_weight = pl->is_static[id];
+		/* Shape and Size only read shapes: their outputs are static */
+		if (!pl->is_static[id] && !mp_op_has(n->op, MP_OPF_HOST_ONLY))
+			*all_static = false;
+	}
+	for (int k = 0; k < n->ninputs && k < 32; k++) /* parameters read the weight as it is */
+		if (pmask & (1u << k) && n->inputs[k] >= 0 && pl->weight[n->inputs[k]])
+			w->desc[k].dtype = mp_graph_value(g, (size_t)n->inputs[k])->info.dtype;
+	if (n->params) {
+		mp_policy_decide(pl->policy, g, n, w->desc, d);
+	} else {
+		d->nslots = n->ninputs;
+		for (int k = 0; k < n->ninputs; k++)
+			d->slots[k] = (struct mp_slot_plan){ MP_DTYPE_UNDEFINED, MP_DTYPE_UNDEFINED, true,
+			                                     MP_CAST_NONE };
+	}
+	for (int k = 0; k < n->ninputs; k++)
+		if (n->inputs[k] >= 0 && pl->weight[n->inputs[k]] && !(k < 32 && pmask & (1u << k)) &&
+		    !mp_op_has(n->op, MP_OPF_HOST_ONLY))
+			d->slots[k].via = pl->weight[n->inputs[k]];
+}
+
+/* The events of node i: its slots' casts, a graph Cast, a blocked node. */
+static enum mp_status node_events(struct mp_plan *pl, const struct plan_work *w, size_t i,
+                                  const struct mp_node_decision *d, struct mp_error *e)
+{
+	const struct mp_node *n = mp_graph_node(pl->g, i);
+	const struct mp_input_desc *desc = w->desc;
+	enum mp_status st;
+	for (int k = 0; k < n->ninputs; k++) {
+		const struct mp_slot_plan *s = &d->slots[k];
+		if (s->want && s->materialize && s->want != desc[k].dtype &&
+		    (st = add_event(pl, (struct mp_dtype_event){ (int32_t)i, k, n->inputs[k], desc[k].dtype,
+		                                                 s->want, s->reason, 0, 0 }, e)))
+			return st;
+	}
+	if (n->op == MP_OP_CAST && n->params && n->inputs[0] >= 0) {
+		const struct mp_cast_params *cp = n->params;
+		if ((st = add_event(pl, (struct mp_dtype_event){ (int32_t)i, -1, n->inputs[0], desc[0].dtype,
+		                                                 d->cast_to, d->cast_to != cp->to ? MP_CAST_RETARGET :
+		                                                 MP_CAST_GRAPH, 0, 0 }, e)))
+			return st;
+	}
+	if (d->blocked) {
+		enum mp_dtype other = MP_DTYPE_UNDEFINED;
+		for (int k = 0; k < n->ninputs && !other; k++)
+			if (desc[k].dtype && mp_dtype_is_float(desc[k].dtype) && desc[k].dtype != desc[0].dtype)
+				other = desc[k].dtype;
+		if (pl->first_blocked < 0)
+			pl->first_blocked = (int32_t)i;
+		if ((st = add_event(pl, (struct mp_dtype_event){ (int32_t)i, -1, -1, desc[0].dtype, other,
+		                                                 MP_CAST_BLOCKED, 0, 0 }, e)))
+			return st;
+	}
+	return MP_OK;
+}
+
+/* Node i's outputs, through its inference on the planned dtypes. */
+static enum mp_status node_outputs(struct mp_plan *pl, struct plan_work *w, size_t i,
+                                   const struct mp_node_decision *d, bool all_static, struct mp_error *e)
+{
+	const struct mp_graph *g = pl->g;
+	const struct mp_node *n = mp_graph_node(g, i);
+	struct mp_infer_val *vals = w->vals;
+	for (int k = 0; k < n->ninputs; k++) {
+		int32_t id = n->inputs[k];
+		w->in[k] = NULL;
+		if (id < 0)
+			continue;
+		w->adj[k] = vals[id];
+		w->adj[k].info.dtype = w->desc[k].dtype;
+		if (d->slots[k].want)
+			w->adj[k].info.dtype = d->slots[k].want;
+		else if (d->blocked && mp_dtype_is_float(w->adj[k].info.dtype) && d->exec)
+			w->adj[k].info.dtype = d->exec; /* as if it ran, to plan what follows */
+		w->in[k] = &w->adj[k];
+	}
+	for (int k = 0; k < n->noutputs; k++) {
+		int32_t id = n->outputs[k];
+		w->outp[k] = id >= 0 ? &vals[id] : NULL;
+		if (id >= 0) {
+			vals[id].value = NULL;
+			vals[id].nsym = -1;
+		}
+	}
+	bool inferred = false;
+	if (n->params) {
+		struct mp_error ie = { 0 };
+		free(w->params);
+		w->params = malloc(n->params_size);
+		if (!w->params)
+			return mp_error_set(e, MP_ERR_NOMEM, "out of memory");
+		memcpy(w->params, n->params, n->params_size);
+		if (n->op == MP_OP_CAST)
+			((struct mp_cast_params *)w->params)->to = d->cast_to;
+		struct mp_infer c = { .node = n, .ninputs = n->ninputs, .noutputs = n->noutputs, .in = w->in,
+		                      .out = w->outp, .params = w->params, .e = &ie };
+		inferred = mp_ops_infer(&c) == MP_OK;
+	}
+	for (int k = 0; k < n->noutputs; k++) {
+		int32_t id = n->outputs[k];
+		if (id < 0)
+			continue;
+		if (!inferred) { /* keep what static inference found, with the float type planned */
+			vals[id].info = mp_graph_value(g, (size_t)id)->info;
+			if (mp_dtype_is_float(vals[id].info.dtype) && d->exec)
+				vals[id].info.dtype = d->exec;
+		}
+		if (pl->weight[id]) /* a Constant a pure policy converts */
+			vals[id].info.dtype = pl->weight[id];
+		pl->dtype[id] = vals[id].info.dtype;
+		pl->is_static[id] = all_static;
+	}
+	return MP_OK;
+}
+
+enum mp_status mp_plan_build(const struct mp_graph *g, const struct mp_policy *p,
+                             const enum mp_dtype *input_dtypes, struct mp_plan **out,
+                             struct mp_error *e)
+{
+	size_t nv = mp_graph_nvalues(g), nn = mp_graph_nnodes(g);
+	struct mp_plan *pl = calloc(1, sizeof *pl);
+	struct plan_work w = { 0 };
+	enum mp_status st = MP_OK;
+
+	*out = NULL;
+	if (!pl)
+		return mp_error_set(e, MP_ERR_NOMEM, "out of memory");
+	pl->g = g;
+	pl->policy = p;
+	pl->first_blocked = -1;
+	mp_vec_init(&pl->events, sizeof(struct mp_dtype_event), 64, 0);
+	if ((st = plan_alloc(pl, input_dtypes, &w, e)) || (st = plan_weights(pl, &w, e)))
+		goto out;
 	for (size_t i = 0; i < nn; i++) {
 		const struct mp_node *n = mp_graph_node(g, i);
-		uint32_t pmask = mp_ops_value_inputs(n);
 		struct mp_node_decision *d = calloc(1, sizeof *d + (size_t)n->ninputs * sizeof d->slots[0]);
+		bool all_static;
 		if (!d) {
 			st = mp_error_set(e, MP_ERR_NOMEM, "out of memory");
 			goto out;
 		}
 		pl->dec[i] = d;
-		bool all_static = true;
-		for (int k = 0; k < n->ninputs; k++) {
-			int32_t id = n->inputs[k];
-			desc[k] = (struct mp_input_desc){ MP_DTYPE_UNDEFINED, -1, false };
-			if (id < 0)
-				continue;
-			desc[k].dtype = vals[id].info.dtype;
-			desc[k].rank = vals[id].info.ndim;
-			desc[k].is_weight = pl->is_static[id];
-			/* Shape and Size only read shapes: their outputs are static */
-			if (!pl->is_static[id] && !mp_op_has(n->op, MP_OPF_HOST_ONLY))
-				all_static = false;
-		}
-		for (int k = 0; k < n->ninputs && k < 32; k++) /* parameters read the weight as it is */
-			if (pmask & (1u << k) && n->inputs[k] >= 0 && pl->weight[n->inputs[k]])
-				desc[k].dtype = mp_graph_value(g, (size_t)n->inputs[k])->info.dtype;
-		if (n->params) {
-			mp_policy_decide(p, g, n, desc, d);
-		} else {
-			d->nslots = n->ninputs;
-			for (int k = 0; k < n->ninputs; k++)
-				d->slots[k] = (struct mp_slot_plan){ MP_DTYPE_UNDEFINED, MP_DTYPE_UNDEFINED, true,
-				                                     MP_CAST_NONE };
-		}
-		for (int k = 0; k < n->ninputs; k++)
-			if (n->inputs[k] >= 0 && pl->weight[n->inputs[k]] && !(k < 32 && pmask & (1u << k)) &&
-			    !mp_op_has(n->op, MP_OPF_HOST_ONLY))
-				d->slots[k].via = pl->weight[n->inputs[k]];
-		/* the events of this node */
-		for (int k = 0; k < n->ninputs; k++) {
-			const struct mp_slot_plan *s = &d->slots[k];
-			if (s->want && s->materialize && s->want != desc[k].dtype &&
-			    (st = add_event(pl, (struct mp_dtype_event){ (int32_t)i, k, n->inputs[k], desc[k].dtype,
-			                                                 s->want, s->reason, 0, 0 }, e)))
-				goto out;
-		}
-		if (n->op == MP_OP_CAST && n->params && n->inputs[0] >= 0) {
-			const struct mp_cast_params *cp = n->params;
-			if ((st = add_event(pl, (struct mp_dtype_event){ (int32_t)i, -1, n->inputs[0], desc[0].dtype,
-			                                                 d->cast_to, d->cast_to != cp->to ? MP_CAST_RETARGET :
-			                                                 MP_CAST_GRAPH, 0, 0 }, e)))
-				goto out;
-		}
-		if (d->blocked) {
-			enum mp_dtype other = MP_DTYPE_UNDEFINED;
-			for (int k = 0; k < n->ninputs && !other; k++)
-				if (desc[k].dtype && mp_dtype_is_float(desc[k].dtype) && desc[k].dtype != desc[0].dtype)
-					other = desc[k].dtype;
-			if (pl->first_blocked < 0)
-				pl->first_blocked = (int32_t)i;
-			if ((st = add_event(pl, (struct mp_dtype_event){ (int32_t)i, -1, -1, desc[0].dtype, other,
-			                                                 MP_CAST_BLOCKED, 0, 0 }, e)))
-				goto out;
-		}
-		/* the node's outputs, through its inference on the planned dtypes */
-		for (int k = 0; k < n->ninputs; k++) {
-			int32_t id = n->inputs[k];
-			in[k] = NULL;
-			if (id < 0)
-				continue;
-			adj[k] = vals[id];
-			adj[k].info.dtype = desc[k].dtype;
-			if (d->slots[k].want)
-				adj[k].info.dtype = d->slots[k].want;
-			else if (d->blocked && mp_dtype_is_float(adj[k].info.dtype) && d->exec)
-				adj[k].info.dtype = d->exec; /* as if it ran, to plan what follows */
-			in[k] = &adj[k];
-		}
-		for (int k = 0; k < n->noutputs; k++) {
-			int32_t id = n->outputs[k];
-			outp[k] = id >= 0 ? &vals[id] : NULL;
-			if (id >= 0) {
-				vals[id].value = NULL;
-				vals[id].nsym = -1;
-			}
-		}
-		bool inferred = false;
-		if (n->params) {
-			struct mp_error ie = { 0 };
-			free(params);
-			params = malloc(n->params_size);
-			if (!params) {
-				st = mp_error_set(e, MP_ERR_NOMEM, "out of memory");
-				goto out;
-			}
-			memcpy(params, n->params, n->params_size);
-			if (n->op == MP_OP_CAST)
-				((struct mp_cast_params *)params)->to = d->cast_to;
-			struct mp_infer c = { .node = n, .ninputs = n->ninputs, .noutputs = n->noutputs, .in = in,
-			                      .out = outp, .params = params, .e = &ie };
-			inferred = mp_ops_infer(&c) == MP_OK;
-		}
-		for (int k = 0; k < n->noutputs; k++) {
-			int32_t id = n->outputs[k];
-			if (id < 0)
-				continue;
-			if (!inferred) { /* keep what static inference found, with the float type planned */
-				vals[id].info = mp_graph_value(g, (size_t)id)->info;
-				if (mp_dtype_is_float(vals[id].info.dtype) && d->exec)
-					vals[id].info.dtype = d->exec;
-			}
-			if (pl->weight[id]) /* a Constant a pure policy converts */
-				vals[id].info.dtype = pl->weight[id];
-			pl->dtype[id] = vals[id].info.dtype;
-			pl->is_static[id] = all_static;
-		}
+		decide_node(pl, &w, i, d, &all_static);
+		if ((st = node_events(pl, &w, i, d, e)) || (st = node_outputs(pl, &w, i, d, all_static, e)))
+			goto out;
 	}
 	for (size_t i = 0; i < nv; i++)
 		if (!pl->dtype[i])
-			pl->dtype[i] = vals[i].info.dtype;
+			pl->dtype[i] = w.vals[i].info.dtype;
 	*out = pl;
 	pl = NULL;
 out:
-	free(params);
-	free(vals);
-	free(adj);
-	free(in);
-	free(outp);
-	free(desc);
+	work_free(&w);
 	mp_plan_free(pl);
 	return st;
 }
