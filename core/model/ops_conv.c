@@ -113,6 +113,43 @@ static enum mp_status parse_conv(struct mp_parse *p)
 	return MP_OK;
 }
 
+/* ConvTranspose's output size on spatial dim i of ns (input size in >= 0,
+ * kernel k, stride s, dilation d), and the pads *pb, *pe it resolves to
+ * when output_shape or a SAME auto_pad decides them. */
+static enum mp_status transposed_dim(struct mp_infer *c, const struct mp_conv_params *cv, int i, int ns,
+                                     int64_t in, int64_t k, int64_t s, int64_t d, int64_t *pb, int64_t *pe,
+                                     int64_t *out)
+{
+	int64_t ek = (k - 1) * d + 1, op = cv->out_pad[i], o;
+	if (in > (INT64_MAX >> 2) / s)
+		return mp_infer_fail(c, "input size %lld is out of range", (long long)in);
+	if (cv->noutput_shape > 0 || cv->auto_pad == MP_PAD_SAME_UPPER ||
+	    cv->auto_pad == MP_PAD_SAME_LOWER) {
+		if (cv->noutput_shape > 0)
+			o = cv->output_shape[cv->noutput_shape - ns + i];
+		else
+			o = in * s;
+		int64_t total = s * (in - 1) + op + ek - o;
+		if (total < 0)
+			total = 0; /* the extra rows come from output padding */
+		if (cv->auto_pad == MP_PAD_SAME_LOWER) {
+			*pb = total - total / 2;
+			*pe = total / 2;
+		} else {
+			*pb = total / 2;
+			*pe = total - total / 2;
+		}
+	} else {
+		if (cv->auto_pad == MP_PAD_VALID)
+			*pb = *pe = 0;
+		o = s * (in - 1) + op + ek - *pb - *pe;
+	}
+	if (o < 0)
+		return mp_infer_fail(c, "output size %lld on spatial dim %d", (long long)o, i);
+	*out = o;
+	return MP_OK;
+}
+
 static enum mp_status infer_conv(struct mp_infer *c)
 {
 	struct mp_conv_params *cv = c->params;
@@ -200,37 +237,11 @@ static enum mp_status infer_conv(struct mp_infer *c)
 		if (!tr) {
 			MP_TRY(window_dim(c, cv->auto_pad, false, in, k, s, d, &pb, &pe, &out[2 + i]));
 		} else {
-			int64_t ek = (k - 1) * d + 1, op = cv->out_pad[i], o;
 			if (in < 0) {
 				out[2 + i] = MP_DIM_UNKNOWN;
 				continue;
 			}
-			if (in > (INT64_MAX >> 2) / s)
-				return mp_infer_fail(c, "input size %lld is out of range", (long long)in);
-			if (cv->noutput_shape > 0 || cv->auto_pad == MP_PAD_SAME_UPPER ||
-			    cv->auto_pad == MP_PAD_SAME_LOWER) {
-				if (cv->noutput_shape > 0)
-					o = cv->output_shape[cv->noutput_shape - ns + i];
-				else
-					o = in * s;
-				int64_t total = s * (in - 1) + op + ek - o;
-				if (total < 0)
-					total = 0; /* the extra rows come from output padding */
-				if (cv->auto_pad == MP_PAD_SAME_LOWER) {
-					pb = total - total / 2;
-					pe = total / 2;
-				} else {
-					pb = total / 2;
-					pe = total - total / 2;
-				}
-			} else {
-				if (cv->auto_pad == MP_PAD_VALID)
-					pb = pe = 0;
-				o = s * (in - 1) + op + ek - pb - pe;
-			}
-			if (o < 0)
-				return mp_infer_fail(c, "output size %lld on spatial dim %d", (long long)o, i);
-			out[2 + i] = o;
+			MP_TRY(transposed_dim(c, cv, i, ns, in, k, s, d, &pb, &pe, &out[2 + i]));
 		}
 		cv->pad_begin[i] = pb;
 		cv->pad_end[i] = pe;

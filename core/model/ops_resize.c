@@ -66,6 +66,32 @@ static enum mp_status parse_resize(struct mp_parse *p)
 	return MP_OK;
 }
 
+/* Output dims and scales from checked sizes v on the naxes axes, under
+ * keep_aspect_ratio_policy. */
+static void resize_to_sizes(struct mp_resize_params *rp, const struct mp_infer_val *x, const int64_t *v,
+                            const int *axes, int naxes, int64_t *out)
+{
+	if (rp->aspect != MP_ASPECT_STRETCH) {
+		double s = rp->aspect == MP_ASPECT_NOT_LARGER ? INFINITY : 0;
+		for (int i = 0; i < naxes; i++) {
+			double q = (double)v[i] / (double)x->info.dims[axes[i]];
+			s = rp->aspect == MP_ASPECT_NOT_LARGER ? fmin(s, q) : fmax(s, q);
+		}
+		for (int i = 0; i < naxes; i++) {
+			int a = axes[i];
+			rp->scale[a] = s;
+			out[a] = (int64_t)floor(s * (double)x->info.dims[a] + 0.5);
+		}
+	} else {
+		for (int i = 0; i < naxes; i++) {
+			int a = axes[i];
+			out[a] = v[i];
+			if (x->info.dims[a] > 0)
+				rp->scale[a] = (double)v[i] / (double)x->info.dims[a];
+		}
+	}
+}
+
 static enum mp_status infer_resize(struct mp_infer *c)
 {
 	struct mp_resize_params *rp = c->params;
@@ -165,25 +191,7 @@ static enum mp_status infer_resize(struct mp_infer *c)
 		for (int i = 0; i < naxes; i++)
 			if (v[i] < 0)
 				return mp_infer_fail(c, "sizes has a negative entry");
-		if (rp->aspect != MP_ASPECT_STRETCH) {
-			double s = rp->aspect == MP_ASPECT_NOT_LARGER ? INFINITY : 0;
-			for (int i = 0; i < naxes; i++) {
-				double q = (double)v[i] / (double)x->info.dims[axes[i]];
-				s = rp->aspect == MP_ASPECT_NOT_LARGER ? fmin(s, q) : fmax(s, q);
-			}
-			for (int i = 0; i < naxes; i++) {
-				int a = axes[i];
-				rp->scale[a] = s;
-				out[a] = (int64_t)floor(s * (double)x->info.dims[a] + 0.5);
-			}
-		} else {
-			for (int i = 0; i < naxes; i++) {
-				int a = axes[i];
-				out[a] = v[i];
-				if (x->info.dims[a] > 0)
-					rp->scale[a] = (double)v[i] / (double)x->info.dims[a];
-			}
-		}
+		resize_to_sizes(rp, x, v, axes, naxes, out);
 	}
 	mp_infer_set(c->out[0], x->info.dtype, r, out);
 	return MP_OK;

@@ -165,6 +165,49 @@ static enum mp_status infer_reshape(struct mp_infer *c, struct mp_view_params *v
 	return MP_OK;
 }
 
+/* Dropout runs as inference: the identity, and a mask of ones. */
+static enum mp_status infer_dropout(struct mp_infer *c, struct mp_view_params *v)
+{
+	const struct mp_infer_val *x = c->in[0];
+	struct mp_infer_val *o = c->out[0];
+	double training, ratio = v->ratio;
+	if (c->ninputs > 1 && c->in[1])
+		mp_infer_scalar(c->in[1], &ratio);
+	if (c->ninputs > 2 && c->in[2] && mp_infer_scalar(c->in[2], &training) && training != 0 &&
+	    ratio != 0)
+		return mp_error_set(c->e, MP_ERR_UNSUPPORTED,
+		                    "Dropout in training mode with ratio %g is random; mpdbg runs inference only",
+		                    ratio);
+	mp_infer_same(o, x);
+	if (c->noutputs > 1 && c->out[1]) {
+		mp_infer_same(c->out[1], x);
+		c->out[1]->info.dtype = c->node->opset < 10 ? x->info.dtype : MP_BOOL;
+		v->write_mask = true;
+	}
+	return MP_OK;
+}
+
+static enum mp_status infer_flatten(struct mp_infer *c, const struct mp_view_params *v)
+{
+	const struct mp_infer_val *x = c->in[0];
+	struct mp_infer_val *o = c->out[0];
+	int64_t out[MP_MAX_DIMS];
+	int r = x->info.ndim;
+	int axis;
+	if (r < 0) {
+		mp_infer_set_unknown(o, x->info.dtype, 2);
+		return MP_OK;
+	}
+	if (v->axis < -(int64_t)r || v->axis > r)
+		return mp_infer_fail(c, "axis %lld is out of range for rank %d", (long long)v->axis, r);
+	axis = (int)(v->axis < 0 ? v->axis + r : v->axis);
+	out[0] = out[1] = 1;
+	for (int i = 0; i < r; i++)
+		out[i < axis ? 0 : 1] = mp_dim_mul(out[i < axis ? 0 : 1], x->info.dims[i]);
+	mp_infer_set(o, x->info.dtype, 2, out);
+	return MP_OK;
+}
+
 static enum mp_status infer_view(struct mp_infer *c)
 {
 	struct mp_view_params *v = c->params;
@@ -178,40 +221,12 @@ static enum mp_status infer_view(struct mp_infer *c)
 		mp_infer_same(o, x);
 		copy_sym(o, x, x->sym_scalar);
 		return MP_OK;
-	case MP_OP_DROPOUT: {
-		double training, ratio = v->ratio;
-		if (c->ninputs > 1 && c->in[1])
-			mp_infer_scalar(c->in[1], &ratio);
-		if (c->ninputs > 2 && c->in[2] && mp_infer_scalar(c->in[2], &training) && training != 0 &&
-		    ratio != 0)
-			return mp_error_set(c->e, MP_ERR_UNSUPPORTED,
-			                    "Dropout in training mode with ratio %g is random; mpdbg runs inference only",
-			                    ratio);
-		mp_infer_same(o, x);
-		if (c->noutputs > 1 && c->out[1]) {
-			mp_infer_same(c->out[1], x);
-			c->out[1]->info.dtype = c->node->opset < 10 ? x->info.dtype : MP_BOOL;
-			v->write_mask = true;
-		}
-		return MP_OK;
-	}
+	case MP_OP_DROPOUT:
+		return infer_dropout(c, v);
 	case MP_OP_RESHAPE:
 		return infer_reshape(c, v);
-	case MP_OP_FLATTEN: {
-		int axis;
-		if (r < 0) {
-			mp_infer_set_unknown(o, x->info.dtype, 2);
-			return MP_OK;
-		}
-		if (v->axis < -(int64_t)r || v->axis > r)
-			return mp_infer_fail(c, "axis %lld is out of range for rank %d", (long long)v->axis, r);
-		axis = (int)(v->axis < 0 ? v->axis + r : v->axis);
-		out[0] = out[1] = 1;
-		for (int i = 0; i < r; i++)
-			out[i < axis ? 0 : 1] = mp_dim_mul(out[i < axis ? 0 : 1], x->info.dims[i]);
-		mp_infer_set(o, x->info.dtype, 2, out);
-		return MP_OK;
-	}
+	case MP_OP_FLATTEN:
+		return infer_flatten(c, v);
 	default:
 		break;
 	}
