@@ -6,13 +6,13 @@
  * usage: bench_tui SESSION.db [MOVES]
  * (bench_writer 1000 250 OUT.db makes a session of 1,000 batches x 250 nodes)
  */
-#include <curses.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "app.h"
+#include "term.h"
 
 static double now_ms(void)
 {

@@ -119,7 +119,49 @@ static bool is_session(const char *path)
 	return yes;
 }
 
-int mp_cmd_tui(int argc, char **argv)
+/* What the command line asked for. */
+struct tui_opts {
+	struct mp_live_options lo;
+	struct mp_policy policy;
+	struct mp_probe_options po;
+	bool policy_given, demo, help;
+};
+
+static int tui_option(struct tui_opts *o, int c, char **argv)
+{
+	switch (c) {
+	case 'D': o->lo.data = optarg; break;
+	case 'g': o->lo.glob = optarg; break;
+	case 'v': o->lo.device = optarg; break;
+	case OPT_SESSION: o->lo.session = optarg; break;
+	case 't': if (!mp_cli_parse_count("tui", "--threads", optarg, &o->lo.threads)) return MP_EXIT_INPUT; break;
+	case MP_OPT_COMPARE: case MP_OPT_TOL: case MP_OPT_BREAK:
+		if (!mp_cli_probe_option("tui", c, optarg, &o->po))
+			return MP_EXIT_INPUT;
+		break;
+	case OPT_DEMO: o->demo = true; break;
+	case MP_OPT_MAX_NODES: case MP_OPT_MAX_VALUES: case MP_OPT_MAX_MEMORY: {
+		struct mp_cli_limits l = { o->lo.limits, o->lo.max_memory };
+		if (!mp_cli_limit_option("tui", c, optarg, &l))
+			return MP_EXIT_INPUT;
+		o->lo.limits = l.graph;
+		o->lo.max_memory = l.max_memory;
+		break;
+	}
+	case 'h': o->help = true; break;
+	case MP_OPT_POLICY: case MP_OPT_FP32: case MP_OPT_DTYPE: case MP_OPT_ON_MISMATCH:
+		if (!mp_cli_policy_option("tui", c, optarg, &o->policy, &o->policy_given))
+			return MP_EXIT_INPUT;
+		break;
+	case ':': return mp_cli_usage_error("tui", "%s needs a value", argv[optind - 1]);
+	default: return mp_cli_usage_error("tui", "unknown option '%s'", argv[optind - 1]);
+	}
+	return MP_EXIT_OK;
+}
+
+/* The options, the policy and probe ones also kept in `run` for a rerun;
+ * stops at --help. */
+static int tui_options(int argc, char **argv, struct tui_run *run, struct tui_opts *o)
 {
 	static const struct option longopts[] = {
 		{ "data", required_argument, NULL, 'D' },
@@ -135,105 +177,86 @@ int mp_cmd_tui(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
+	int c, rc = MP_EXIT_OK;
+	optind = 1;
+	opterr = 0;
+	while (!rc && !o->help && (c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		if (is_policy_option(c) || c == MP_OPT_COMPARE || c == MP_OPT_TOL || c == MP_OPT_BREAK) {
+			if (run->nopt == (int)(sizeof run->opt / sizeof run->opt[0]))
+				return mp_cli_usage_error("tui", "too many policy and probe options");
+			run->opt[run->nopt].c = c, run->opt[run->nopt++].arg = optarg;
+		}
+		rc = tui_option(o, c, argv);
+	}
+	return rc;
+}
+
+/* One session or model, and options that apply to it. */
+static int tui_check(const struct tui_opts *o, int argc, char **argv, bool *replay)
+{
+	if (optind != argc - 1)
+		return mp_cli_usage_error("tui", optind >= argc ? "which session or model?" : "one session or model at a time");
+	const char *path = argv[optind];
+	*replay = is_session(path);
+	if (*replay && (o->lo.glob || o->policy_given || o->po.compare || o->po.nbreaks || o->lo.session))
+		return mp_cli_usage_error("tui", "%s is a recorded session: run options do not apply to it", path);
+	if (!*replay && !o->lo.data)
+		return access(path, R_OK) ? mp_cli_usage_error("tui", "%s: %s", path, strerror(errno)) :
+		                            mp_cli_usage_error("tui", "%s is not a session file; a model needs --data PATH", path);
+	if (strcmp(o->lo.device, "cpu") && strcmp(o->lo.device, "cuda") && strcmp(o->lo.device, "auto"))
+		return mp_cli_usage_error("tui", "--device is cpu, cuda or auto, not '%s'", o->lo.device);
+	return MP_EXIT_OK;
+}
+
+/* The session to show: the file, or a live run's after its first batch.
+ * A session is read before the terminal is asked for: a file it refuses
+ * is refused the same way with or without one. */
+static int tui_open(struct tui_opts *o, struct tui_run *run, const char *path, bool replay, struct mp_view **v,
+                    struct mp_live **live)
+{
+	struct mp_error e = { 0 };
+	if (replay && mp_view_open(path, v, &e))
+		return mp_cli_fail(&e);
+	if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)) {
+		fprintf(stderr, "mpdbg tui: needs a terminal (for a report: mpdbg report FILE.db)\n");
+		return MP_EXIT_INPUT;
+	}
+	if (replay)
+		return MP_EXIT_OK;
+	o->lo.model = path;
+	o->lo.policy = &o->policy;
+	o->lo.probes = &o->po;
+	run->lo = o->lo;
+	fprintf(stderr, "mpdbg: loading %s and running the first batch...\n", path);
+	if (mp_live_open(&o->lo, live, &e) || mp_live_run_batch(*live, 0, &e) ||
+	    mp_view_open(mp_live_session_path(*live), v, &e))
+		return mp_cli_fail(&e);
+	return MP_EXIT_OK;
+}
+
+int mp_cmd_tui(int argc, char **argv)
+{
 	struct tui_run *run = calloc(1, sizeof *run); /* (8 KiB: not on the stack) */
-	struct mp_live_options lo = { .device = "auto" };
-	struct mp_policy policy = { 0 };
-	struct mp_probe_options po;
+	struct tui_opts o = { .lo = { .device = "auto" } };
 	struct mp_error e = { 0 };
 	struct mp_app app = { 0 };
 	struct mp_view *v = NULL;
 	struct mp_live *live = NULL;
-	bool policy_given = false, demo = false;
-	int c, rc = MP_EXIT_OK;
+	bool replay = false;
+	int rc;
 
-	mp_probe_options_init(&po);
+	mp_probe_options_init(&o.po);
 	if (!run)
 		return mp_cli_fail(&(struct mp_error){ .status = MP_ERR_NOMEM, .msg = "out of memory" });
-	optind = 1;
-	opterr = 0;
-	while (!rc && (c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-		if (is_policy_option(c) || c == MP_OPT_COMPARE || c == MP_OPT_TOL || c == MP_OPT_BREAK) {
-			if (run->nopt == (int)(sizeof run->opt / sizeof run->opt[0])) {
-				rc = mp_cli_usage_error("tui", "too many policy and probe options");
-				break;
-			}
-			run->opt[run->nopt].c = c, run->opt[run->nopt++].arg = optarg;
-		}
-		switch (c) {
-		case 'D': lo.data = optarg; break;
-		case 'g': lo.glob = optarg; break;
-		case 'v': lo.device = optarg; break;
-		case OPT_SESSION: lo.session = optarg; break;
-		case 't': if (!mp_cli_parse_count("tui", "--threads", optarg, &lo.threads)) rc = MP_EXIT_INPUT; break;
-		case MP_OPT_COMPARE: case MP_OPT_TOL: case MP_OPT_BREAK:
-			if (!mp_cli_probe_option("tui", c, optarg, &po))
-				rc = MP_EXIT_INPUT;
-			break;
-		case OPT_DEMO: demo = true; break;
-		case MP_OPT_MAX_NODES: case MP_OPT_MAX_VALUES: case MP_OPT_MAX_MEMORY: {
-			struct mp_cli_limits l = { lo.limits, lo.max_memory };
-			if (!mp_cli_limit_option("tui", c, optarg, &l))
-				rc = MP_EXIT_INPUT;
-			lo.limits = l.graph;
-			lo.max_memory = l.max_memory;
-			break;
-		}
-		case 'h': fputs(tui_help, stdout); goto out;
-		case MP_OPT_POLICY: case MP_OPT_FP32: case MP_OPT_DTYPE: case MP_OPT_ON_MISMATCH:
-			if (!mp_cli_policy_option("tui", c, optarg, &policy, &policy_given))
-				rc = MP_EXIT_INPUT;
-			break;
-		case ':': rc = mp_cli_usage_error("tui", "%s needs a value", argv[optind - 1]); break;
-		default: rc = mp_cli_usage_error("tui", "unknown option '%s'", argv[optind - 1]); break;
-		}
-	}
-	if (rc)
+	rc = tui_options(argc, argv, run, &o);
+	if (!rc && o.help)
+		fputs(tui_help, stdout);
+	if (rc || o.help || (rc = tui_check(&o, argc, argv, &replay)) ||
+	    (rc = tui_open(&o, run, argv[optind], replay, &v, &live)))
 		goto out;
-	if (optind != argc - 1) {
-		rc = mp_cli_usage_error("tui", optind >= argc ? "which session or model?" : "one session or model at a time");
-		goto out;
-	}
-	const char *path = argv[optind];
-	bool replay = is_session(path);
-	if (replay && (lo.glob || policy_given || po.compare || po.nbreaks || lo.session)) {
-		rc = mp_cli_usage_error("tui", "%s is a recorded session: run options do not apply to it", path);
-		goto out;
-	}
-	if (!replay && !lo.data) {
-		rc = access(path, R_OK) ? mp_cli_usage_error("tui", "%s: %s", path, strerror(errno)) :
-		                          mp_cli_usage_error("tui", "%s is not a session file; a model needs --data PATH", path);
-		goto out;
-	}
-	if (strcmp(lo.device, "cpu") && strcmp(lo.device, "cuda") && strcmp(lo.device, "auto")) {
-		rc = mp_cli_usage_error("tui", "--device is cpu, cuda or auto, not '%s'", lo.device);
-		goto out;
-	}
-	/* a session is read before the terminal is asked for: a file it
-	 * refuses is refused the same way with or without one */
-	if (replay && mp_view_open(path, &v, &e)) {
-		rc = mp_cli_fail(&e);
-		goto out;
-	}
-	if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)) {
-		fprintf(stderr, "mpdbg tui: needs a terminal (for a report: mpdbg report FILE.db)\n");
-		rc = MP_EXIT_INPUT;
-		goto out;
-	}
-	if (!replay) {
-		lo.model = path;
-		lo.policy = &policy;
-		lo.probes = &po;
-		run->lo = lo;
-		fprintf(stderr, "mpdbg: loading %s and running the first batch...\n", path);
-		if (mp_live_open(&lo, &live, &e) || mp_live_run_batch(live, 0, &e) ||
-		    mp_view_open(mp_live_session_path(live), &v, &e)) {
-			rc = mp_cli_fail(&e);
-			goto out;
-		}
-	}
-	const char *slash = strrchr(path, '/');
+	const char *path = argv[optind], *slash = strrchr(path, '/');
 	app.model_label = slash ? slash + 1 : path;
-	app.batches_dir = lo.data; /* a replay's batch files are opened there too (and in the session's folder) */
+	app.batches_dir = o.lo.data; /* a replay's batch files are opened there too (and in the session's folder) */
 	app.live = live;
 	if (live) {
 		app.rerun = rerun;
@@ -243,21 +266,21 @@ int mp_cmd_tui(int argc, char **argv)
 		rc = mp_cli_fail(&e);
 		goto out;
 	}
-	if (demo)
+	if (o.demo)
 		snprintf(app.msg, sizeof app.msg, "demo: bf16 joints meet fp32 intrinsics. o joints  d diversity  "
 		         "r fp32: the image  ? keys");
 	rc = mp_app_run(&app);
 	v = app.v; /* a rerun replaced them */
 	live = app.live;
-	if (live && lo.session)
-		fprintf(stderr, "session %s kept\n", lo.session);
+	if (live && o.lo.session)
+		fprintf(stderr, "session %s kept\n", o.lo.session);
 out:
 	app.v = NULL, app.live = NULL;
 	mp_app_free(&app);
 	mp_view_free(v);
 	mp_live_free(live);
-	mp_policy_free(&policy);
-	mp_probe_options_free(&po);
+	mp_policy_free(&o.policy);
+	mp_probe_options_free(&o.po);
 	free(run);
 	return rc;
 }

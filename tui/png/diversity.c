@@ -252,20 +252,10 @@ static double mean_dist(const double *a, const double *b, int J)
 	return s / J;
 }
 
-enum mp_status mp_diversity_render(struct mp_view *v, const struct mp_diversity *d, const char *out, struct mp_error *e)
+/* The title and the verdict. */
+static void draw_title(cairo_t *cr, const struct mp_view *v, const struct mp_diversity *d)
 {
-	const int W = 1100, H = 1020, D = 2 * d->J;
-	cairo_surface_t *surf = cairo_image_surface_create(CAIRO_FORMAT_ARGB32, W, H);
-	cairo_t *cr = cairo_create(surf);
 	char buf[512];
-	enum mp_status st;
-	if (cairo_status(cr)) {
-		cairo_destroy(cr);
-		cairo_surface_destroy(surf);
-		return mp_error_set(e, MP_ERR_NOMEM, "cannot make a %dx%d picture", W, H);
-	}
-	cairo_set_source_rgb(cr, 1, 1, 1);
-	cairo_paint(cr);
 	const char *model = strrchr(v->model_path, '/');
 	model = model ? model + 1 : v->model_path;
 	snprintf(buf, sizeof buf, "Diversity of predictions: %s, policy %s, %zu batch%s, %d samples", model, v->policy,
@@ -280,8 +270,11 @@ enum mp_status mp_diversity_render(struct mp_view *v, const struct mp_diversity 
 		snprintf(buf, sizeof buf, "verdict: %s - predictions spread %.3g px (no ground truth to compare with)",
 		         mp_verdict_name(d->verdict), d->pred_spread);
 	mp_text(cr, 24, 56, 15, true, vc, buf);
+}
 
-	/* A: per-joint spread, predictions beside the truth */
+/* A: per-joint spread, predictions beside the truth */
+static void draw_spread(cairo_t *cr, const struct mp_diversity *d)
+{
 	double ymax = 0;
 	for (int j = 0; j < d->J; j++) {
 		ymax = fmax(ymax, d->spread_pred[j]);
@@ -303,8 +296,12 @@ enum mp_status mp_diversity_render(struct mp_view *v, const struct mp_diversity 
 		}
 	}
 	legend2(cr, A.x + A.w - 230, A.y + 16, "predicted", d->gt ? "ground truth" : "");
+}
 
-	/* B: PCA of the poses (fitted on the truth when there is one) */
+/* B: PCA of the poses (fitted on the truth when there is one) */
+static void draw_pca(cairo_t *cr, const struct mp_diversity *d)
+{
+	const int D = 2 * d->J;
 	double *mean = calloc((size_t)D, sizeof *mean), *u1 = calloc((size_t)D, sizeof *u1),
 	       *u2 = calloc((size_t)D, sizeof *u2), *pp = malloc((size_t)d->N * 2 * sizeof *pp),
 	       *pg = malloc((size_t)d->N * 2 * sizeof *pg);
@@ -336,8 +333,12 @@ enum mp_status mp_diversity_render(struct mp_view *v, const struct mp_diversity 
 		legend2(cr, Bp.x + Bp.w - 230, Bp.y + 16, "predicted", d->gt ? "ground truth" : "");
 	}
 	free(mean), free(u1), free(u2), free(pp), free(pg);
+}
 
-	/* C: pairwise distances (a sample of at most 2000 samples' pairs) */
+/* C: pairwise distances (a sample of at most 2000 samples' pairs) */
+static void draw_distances(cairo_t *cr, const struct mp_diversity *d)
+{
+	const int D = 2 * d->J;
 	enum { BINS = 30 };
 	int n = d->N < 2000 ? d->N : 2000;
 	double hmax = 0;
@@ -379,8 +380,11 @@ enum mp_status mp_diversity_render(struct mp_view *v, const struct mp_diversity 
 		cairo_stroke(cr);
 	}
 	legend2(cr, C.x + C.w - 230, C.y + 16, "predicted", d->gt ? "ground truth" : "");
+}
 
-	/* D: the ratio per batch */
+/* D: the ratio per batch */
+static void draw_ratio(cairo_t *cr, const struct mp_diversity *d)
+{
 	double rmax = 1.2;
 	for (size_t i = 0; i < d->nbatches; i++)
 		if (isfinite(d->ratio_batch[i]))
@@ -409,8 +413,12 @@ enum mp_status mp_diversity_render(struct mp_view *v, const struct mp_diversity 
 			dot(cr, mp_plot_px(&Dp, (double)i), mp_plot_py(&Dp, d->ratio_batch[i]), 3.5, MP_ORANGE);
 	if (!d->gt)
 		mp_text(cr, Dp.x + 10, Dp.y + Dp.h / 2, 12, false, MP_GREY, "no ground truth in the batches");
+}
 
-	/* E: the probes' feature diversity along the module order */
+/* E: the probes' feature diversity along the module order */
+static void draw_feature(cairo_t *cr, const struct mp_view *v, const struct mp_diversity *d)
+{
+	char buf[512];
 	double fmaxv = 0;
 	int measured = 0;
 	for (size_t i = 0; i < v->nnodes; i++)
@@ -438,6 +446,27 @@ enum mp_status mp_diversity_render(struct mp_view *v, const struct mp_diversity 
 	} else if (!measured) {
 		mp_text(cr, E.x + 10, E.y + E.h / 2, 12, false, MP_GREY, "the session has no diversity figures");
 	}
+}
+
+enum mp_status mp_diversity_render(struct mp_view *v, const struct mp_diversity *d, const char *out, struct mp_error *e)
+{
+	const int W = 1100, H = 1020;
+	cairo_surface_t *surf = cairo_image_surface_create(CAIRO_FORMAT_ARGB32, W, H);
+	cairo_t *cr = cairo_create(surf);
+	enum mp_status st;
+	if (cairo_status(cr)) {
+		cairo_destroy(cr);
+		cairo_surface_destroy(surf);
+		return mp_error_set(e, MP_ERR_NOMEM, "cannot make a %dx%d picture", W, H);
+	}
+	cairo_set_source_rgb(cr, 1, 1, 1);
+	cairo_paint(cr);
+	draw_title(cr, v, d);
+	draw_spread(cr, d);
+	draw_pca(cr, d);
+	draw_distances(cr, d);
+	draw_ratio(cr, d);
+	draw_feature(cr, v, d);
 	cairo_destroy(cr);
 	char nb[32];
 	snprintf(nb, sizeof nb, "%.6g", d->ratio);

@@ -1,4 +1,5 @@
 /* plot.c - axes and text for the diversity charts and the overlays. */
+#include <cairo.h>
 #include <fontconfig/fontconfig.h>
 #include <math.h>
 #include <stdio.h>

@@ -3,8 +3,12 @@
 #ifndef MP_PLOT_H
 #define MP_PLOT_H
 
-#include <cairo.h>
 #include <stdbool.h>
+
+/* cairo's context, named by its struct tag so that this header (included
+ * outside tui/png for mp_pictures_release) needs no cairo header: only
+ * tui/png sees cairo. */
+typedef struct _cairo cairo_t;
 
 struct mp_plot {
 	double x, y, w, h;             /* the data area on the page */

@@ -1,4 +1,5 @@
 /* pngout.c - PNG out through libpng. */
+#include <cairo.h>
 #include <png.h>
 #include <setjmp.h>
 #include <stdint.h>

@@ -4,9 +4,10 @@
 #ifndef MP_PNGOUT_H
 #define MP_PNGOUT_H
 
-#include <cairo.h>
-
 #include "error.h"
+
+/* cairo's surface by its struct tag: the header needs no cairo header. */
+typedef struct _cairo_surface cairo_surface_t;
 
 struct mp_png_text {
 	const char *key, *value;

@@ -1,7 +1,10 @@
-/* preview.c - PNGs in the terminal: chafa, or half blocks. */
+/* preview.c - PNGs in the terminal: chafa, or half blocks, printed
+ * straight to stdout (the caller's curses screen blanked before and
+ * repainted after, by tui/term). */
 #include <cairo.h>
 #include <chafa.h>
-#include <curses.h>
+#include <stdlib.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -30,25 +33,50 @@ static void half_blocks(const unsigned char *px, int w, int h, int stride, int c
 	}
 }
 
-enum mp_status mp_preview_png(const char *path, int cols, int rows, bool color, bool utf8, struct mp_error *e)
+struct mp_preview {
+	cairo_surface_t *s;
+	int cols, rows;
+};
+
+enum mp_status mp_preview_open(const char *path, int cols, int rows, struct mp_preview **out, struct mp_error *e)
 {
 	cairo_surface_t *s = cairo_image_surface_create_from_png(path);
+	*out = NULL;
 	if (cairo_surface_status(s)) {
 		cairo_surface_destroy(s);
 		return mp_error_set(e, MP_ERR_IO, "%s: cannot read the picture", path);
 	}
-	int w = cairo_image_surface_get_width(s), h = cairo_image_surface_get_height(s);
-	int stride = cairo_image_surface_get_stride(s);
-	const unsigned char *px = cairo_image_surface_get_data(s);
 	if (rows < 2 || cols < 10) {
 		cairo_surface_destroy(s);
 		return mp_error_set(e, MP_ERR_USAGE, "the terminal is too small for a picture");
 	}
+	struct mp_preview *p = malloc(sizeof *p);
+	if (!p) {
+		cairo_surface_destroy(s);
+		return mp_error_set(e, MP_ERR_NOMEM, "out of memory");
+	}
+	*p = (struct mp_preview){ s, cols, rows };
+	*out = p;
+	return MP_OK;
+}
+
+void mp_preview_free(struct mp_preview *p)
+{
+	if (!p)
+		return;
+	cairo_surface_destroy(p->s);
+	free(p);
+}
+
+void mp_preview_print(const struct mp_preview *p, const char *path, bool color, bool utf8)
+{
+	cairo_surface_t *s = p->s;
+	int w = cairo_image_surface_get_width(s), h = cairo_image_surface_get_height(s);
+	int stride = cairo_image_surface_get_stride(s);
+	const unsigned char *px = cairo_image_surface_get_data(s);
 	/* keep the aspect: cells are about twice as tall as wide */
-	int cw = cols, ch = rows - 1;
+	int cw = p->cols, ch = p->rows - 1;
 	chafa_calc_canvas_geometry(w, h, &cw, &ch, 0.5f, TRUE, FALSE);
-	erase();
-	refresh();
 	printf("\033[H");
 	ChafaTermInfo *ti = chafa_term_db_detect(chafa_term_db_get_default(), environ);
 	ChafaCanvasConfig *cfg = chafa_canvas_config_new();
@@ -98,10 +126,4 @@ enum mp_status mp_preview_png(const char *path, int cols, int rows, bool color, 
 		half_blocks(px, w, h, stride, cw, ch);
 	printf("\033[0m\r\n%s - any key returns", path);
 	fflush(stdout);
-	cairo_surface_destroy(s);
-	timeout(-1);
-	getch();
-	timeout(500);
-	clearok(curscr, TRUE); /* curses knows nothing of what was printed: repaint it all */
-	return MP_OK;
 }

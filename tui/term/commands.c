@@ -211,12 +211,15 @@ void mp_app_picture(struct mp_app *a, bool diversity)
 		mp_app_msg(a, true, "%s", e.msg);
 		return;
 	}
-	char note[sizeof a->msg];
-	snprintf(note, sizeof note, "%s", a->msg);
-	if (mp_preview_png(path, COLS, LINES, a->color, a->utf8, &e))
+	struct mp_preview *pv;
+	if (mp_preview_open(path, COLS, LINES, &pv, &e)) {
 		mp_app_msg(a, true, "%s", e.msg);
-	else
-		snprintf(a->msg, sizeof a->msg, "%s", note);
+		return;
+	}
+	mp_term_blank();
+	mp_preview_print(pv, path, a->color, a->utf8);
+	mp_preview_free(pv);
+	mp_term_await_key();
 }
 
 void mp_app_live_step(struct mp_app *a, bool cont)

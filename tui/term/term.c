@@ -83,6 +83,20 @@ bool mp_term_take_interrupt(void)
 	return true;
 }
 
+void mp_term_blank(void)
+{
+	erase();
+	refresh();
+}
+
+void mp_term_await_key(void)
+{
+	timeout(-1);
+	getch();
+	timeout(500);
+	clearok(curscr, TRUE);
+}
+
 attr_t mp_term_attr(bool color, enum mp_term_color c)
 {
 	if (color && has_colors())

@@ -20,6 +20,12 @@ void mp_term_end(void);
 bool mp_term_interrupted(void);
 bool mp_term_take_interrupt(void);
 
+/* Raw output over the screen (a picture): blank it first; then wait for
+ * a key and have curses repaint all of it, as it knows nothing of what
+ * was printed. */
+void mp_term_blank(void);
+void mp_term_await_key(void);
+
 attr_t mp_term_attr(bool color, enum mp_term_color c);
 /* Text at (y, x) in at most w columns (UTF-8 aware), the rest of w
  * blanked; control characters show as spaces. */
