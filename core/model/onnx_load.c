@@ -168,12 +168,11 @@ struct graph_counts {
 static enum mp_status graph_count(struct mp_graph *g, const struct mp_pb *parent, const struct mp_pb_field *gf,
                                   struct graph_counts *c, struct mp_error *e)
 {
-	struct mp_pb r;
+	struct mp_pb r = mp_pb_sub(parent, gf);
 	struct mp_pb_field f;
 	enum mp_status st = MP_OK;
 	size_t nnode = 0, ninit = 0, nin = 0, nout = 0, nvi = 0, nsparse = 0;
 
-	r = mp_pb_sub(parent, gf);
 	while (mp_pb_each(&r, &f, &st, e)) {
 		if (f.wire != MP_PB_LEN)
 			continue;
@@ -215,12 +214,11 @@ static enum mp_status graph_count(struct mp_graph *g, const struct mp_pb *parent
 static enum mp_status graph_read(struct mp_graph *g, const struct mp_pb *parent, const struct mp_pb_field *gf,
                                  struct mp_onnx_raw_node *raw, struct mp_onnx_tensor *inits, struct mp_error *e)
 {
-	struct mp_pb r;
+	struct mp_pb r = mp_pb_sub(parent, gf);
 	struct mp_pb_field f;
 	enum mp_status st = MP_OK;
 	size_t k_node = 0, k_init = 0;
 
-	r = mp_pb_sub(parent, gf);
 	while (mp_pb_each(&r, &f, &st, e)) {
 		if (f.wire != MP_PB_LEN)
 			continue;
@@ -293,11 +291,10 @@ static enum mp_status graph_add_inits(struct mp_graph *g, const struct graph_cou
 static enum mp_status graph_inputs(struct mp_graph *g, const struct mp_pb *parent, const struct mp_pb_field *gf,
                                    struct mp_error *e)
 {
-	struct mp_pb r;
+	struct mp_pb r = mp_pb_sub(parent, gf);
 	struct mp_pb_field f;
 	enum mp_status st = MP_OK;
 
-	r = mp_pb_sub(parent, gf);
 	while (mp_pb_each(&r, &f, &st, e)) {
 		if (f.wire != MP_PB_LEN || f.num != G_INPUT)
 			continue;
@@ -417,11 +414,10 @@ static enum mp_status graph_link(struct mp_graph *g, const struct mp_onnx_raw_no
 static enum mp_status graph_outputs(struct mp_graph *g, const struct mp_pb *parent, const struct mp_pb_field *gf,
                                     struct mp_error *e)
 {
-	struct mp_pb r;
+	struct mp_pb r = mp_pb_sub(parent, gf);
 	struct mp_pb_field f;
 	enum mp_status st = MP_OK;
 
-	r = mp_pb_sub(parent, gf);
 	while (mp_pb_each(&r, &f, &st, e)) {
 		if (f.wire != MP_PB_LEN || (f.num != G_OUTPUT && f.num != G_VALUE_INFO))
 			continue;
