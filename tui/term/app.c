@@ -7,6 +7,7 @@
 
 #include "app.h"
 #include "cli.h"
+#include "preview.h"
 #include "term.h"
 
 void mp_app_busy(struct mp_app *a, const char *fmt, ...)
@@ -39,6 +40,22 @@ bool mp_app_progress(void *user, size_t batch, size_t node, size_t nnodes)
 	return ch == 27 || mp_term_take_interrupt();
 }
 
+/* The picture an action wrote (o, d), over the whole screen until a key. */
+static void show_picture(struct mp_app *a)
+{
+	struct mp_error e = { 0 };
+	struct mp_preview *pv;
+	if (mp_preview_open(a->picture, COLS, LINES, &pv, &e)) {
+		mp_app_msg(a, true, "%s", e.msg);
+	} else {
+		mp_term_blank();
+		mp_preview_print(pv, a->picture, a->color, a->utf8);
+		mp_preview_free(pv);
+		mp_term_await_key();
+	}
+	a->picture[0] = '\0';
+}
+
 /* No key for a while: a session still being recorded may have grown. */
 static unsigned idle(struct mp_app *a)
 {
@@ -57,6 +74,8 @@ int mp_app_run(struct mp_app *a)
 	unsigned flags = MP_KEY_REDRAW;
 	mp_term_start(a->color);
 	while (!(flags & MP_KEY_QUIT) && !mp_term_interrupted()) {
+		if (a->picture[0])
+			show_picture(a);
 		if (flags & MP_KEY_REDRAW) {
 			mp_app_refresh_strip(a);
 			mp_app_draw(a);

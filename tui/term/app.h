@@ -68,6 +68,9 @@ struct mp_app {
 	char msg[512];
 	bool msg_error;
 	bool help;
+	/* a picture an action wrote, shown over the screen before the next
+	 * draw, until a key ("": none) */
+	char picture[512];
 	bool color, utf8;
 	/* stepping in live mode: nodes run so far (-1: not stepping) */
 	long step_pos;

@@ -9,9 +9,7 @@
 #include "app.h"
 #include "diversity.h"
 #include "overlay.h"
-#include "preview.h"
 #include "session.h"
-#include "term.h"
 
 /* Does the node meet a break condition in the loaded batch? */
 static bool meets(const struct mp_app *a, int32_t node)
@@ -211,15 +209,7 @@ void mp_app_picture(struct mp_app *a, bool diversity)
 		mp_app_msg(a, true, "%s", e.msg);
 		return;
 	}
-	struct mp_preview *pv;
-	if (mp_preview_open(path, COLS, LINES, &pv, &e)) {
-		mp_app_msg(a, true, "%s", e.msg);
-		return;
-	}
-	mp_term_blank();
-	mp_preview_print(pv, path, a->color, a->utf8);
-	mp_preview_free(pv);
-	mp_term_await_key();
+	snprintf(a->picture, sizeof a->picture, "%s", path);
 }
 
 void mp_app_live_step(struct mp_app *a, bool cont)
