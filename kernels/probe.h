@@ -36,6 +36,22 @@ static inline int mp_hist_bin(int e)
 	return e < MP_HIST_EXP_MIN ? MP_HIST_SUBNORMAL : e > MP_HIST_EXP_MAX ? MP_HIST_EXP_MAX + 128 : e + 128;
 }
 
+#ifdef __CUDACC__
+#define MP_PROBE_INLINE static inline __host__ __device__
+#else
+#define MP_PROBE_INLINE static inline
+#endif
+
+/* Whether f16 holds exactly the finite f32 value with these bits: zero, or
+ * |x| in [2^-24, 2^16) with no bit below its 11th significant one nor below
+ * 2^-24 (f16's subnormal step).  Branch-free, for the vectorizer. */
+MP_PROBE_INLINE uint32_t mp_f32_bits_exact_f16(uint32_t bits)
+{
+	uint32_t ab = bits & 0x7FFFFFFFu, e = ab >> 23; /* biased: 103 is 2^-24, 142 is 2^15 */
+	uint32_t k = e >= 113 ? 13 : e >= 103 ? 126 - e : 0; /* the low bits f16 drops */
+	return (uint32_t)(ab == 0) | ((uint32_t)(e - 103u <= 39u) & (uint32_t)((ab & ((1u << k) - 1u)) == 0));
+}
+
 /* The low-precision types whose range every tensor is measured against. */
 enum mp_low { MP_LOW_BF16, MP_LOW_F16, MP_LOW_COUNT };
 

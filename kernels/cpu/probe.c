@@ -68,6 +68,13 @@ static void stats_chunk(const double *x, size_t n, struct mp_stats_acc *acc)
 		}
 		fin[nf++] = v;
 		sum += v;
+		float f = ax <= FLT_MAX ? (float)v : 0;
+		uint32_t fb;
+		memcpy(&fb, &f, 4);
+		if ((double)f == v) { /* an f32 value: the low types hold a subset of them */
+			c.exact[MP_LOW_BF16] += !(fb & 0xFFFFu);
+			c.exact[MP_LOW_F16] += mp_f32_bits_exact_f16(fb);
+		}
 		lo = v < lo ? v : lo;
 		hi = v > hi ? v : hi;
 		amax = ax > amax ? ax : amax;
@@ -189,7 +196,7 @@ static void stats_f32_chunk(const float *x, size_t n, struct f32_pass *p, struct
 	 * vectorizes.  Extremes are taken on the bits, mapped so that integer
 	 * order is float order; a chunk holding NaN or Inf (rare) goes value by
 	 * value instead. */
-	int32_t zeros = 0, nan = 0, pinf = 0, ninf = 0;
+	int32_t zeros = 0, nan = 0, pinf = 0, ninf = 0, exact_bf16 = 0, exact_f16 = 0;
 	int32_t klo = INT32_MAX, khi = INT32_MIN, amaxb = 0;
 	double sum = 0;
 	for (i = 0; i < n; i++) {
@@ -200,7 +207,11 @@ static void stats_f32_chunk(const float *x, size_t n, struct f32_pass *p, struct
 		nan += ab > 0x7F800000;
 		pinf += b == 0x7F800000u;
 		ninf += b == 0xFF800000u;
+		exact_bf16 += (ab < 0x7F800000) & !(b & 0xFFFFu);
+		exact_f16 += (int32_t)mp_f32_bits_exact_f16(b);
 	}
+	acc->exact[MP_LOW_BF16] += exact_bf16;
+	acc->exact[MP_LOW_F16] += exact_f16;
 	int32_t special = nan + pinf + ninf;
 	float lo = INFINITY, hi = -INFINITY, amax = 0, anz = INFINITY;
 	if (special) { /* a rare chunk: value by value */

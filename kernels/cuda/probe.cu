@@ -11,7 +11,7 @@
 
 #include "cu.cuh"
 
-enum { THREADS = 256, CHUNK = 64 * 1024 };
+enum { THREADS = 256, CHUNK = 64 * 1024, NCNT = 12 /* a block's counts */ };
 
 /* ---- the result table ---- */
 
@@ -115,7 +115,7 @@ __global__ void k_probe_parts(const preq *reqs, const pblock *blocks, part *part
 	__shared__ unsigned int hist[MP_HIST_BINS];
 	__shared__ double sh_n[THREADS], sh_m[THREADS], sh_q[THREADS], sh_lo[THREADS], sh_hi[THREADS], sh_ax[THREADS],
 		sh_nz[THREADS];
-	__shared__ unsigned long long sh_c[THREADS][10];
+	__shared__ unsigned long long sh_c[THREADS][NCNT];
 	const pblock bl = blocks[blockIdx.x];
 	const preq r = reqs[bl.req];
 	int t = threadIdx.x;
@@ -172,7 +172,7 @@ __global__ void k_probe_parts(const preq *reqs, const pblock *blocks, part *part
 		hist[k] = 0;
 	__syncthreads();
 	double n = 0, mean = 0, m2 = 0, lo = INFINITY, hi = -INFINITY, amax = 0, anz = INFINITY;
-	unsigned long long cnt[10] = { 0 }; /* nan, +inf, -inf, zeros, over x2, under x2, flush x2 */
+	unsigned long long cnt[NCNT] = { 0 }; /* nan, +inf, -inf, zeros, over x2, under x2, flush x2, exact x2 */
 	for (int64_t i = bl.start + t; i < bl.start + bl.count; i += THREADS) {
 		double v = cu_ld_f64(r.a, i, r.at), ax = fabs(v);
 		if (v != v) {
@@ -192,6 +192,12 @@ __global__ void k_probe_parts(const preq *reqs, const pblock *blocks, part *part
 		lo = v < lo ? v : lo;
 		hi = v > hi ? v : hi;
 		amax = ax > amax ? ax : amax;
+		float f = __double2float_rn(v);
+		if (ax <= FLT_MAX && (double)f == v) { /* an f32 value: the low types hold a subset */
+			unsigned int fb = __float_as_uint(f);
+			cnt[10] += (fb & 0xFFFFu) == 0;
+			cnt[11] += mp_f32_bits_exact_f16(fb);
+		}
 		if (ax == 0) {
 			cnt[3]++;
 			atomicAdd(&hist[MP_HIST_ZERO], 1u);
@@ -212,7 +218,7 @@ __global__ void k_probe_parts(const preq *reqs, const pblock *blocks, part *part
 	sh_hi[t] = hi;
 	sh_ax[t] = amax;
 	sh_nz[t] = anz;
-	for (int k = 0; k < 10; k++)
+	for (int k = 0; k < NCNT; k++)
 		sh_c[t][k] = cnt[k];
 	__syncthreads();
 	for (int s = THREADS / 2; s > 0; s >>= 1) {
@@ -226,7 +232,7 @@ __global__ void k_probe_parts(const preq *reqs, const pblock *blocks, part *part
 			sh_hi[t] = fmax(sh_hi[t], sh_hi[t + s]);
 			sh_ax[t] = fmax(sh_ax[t], sh_ax[t + s]);
 			sh_nz[t] = fmin(sh_nz[t], sh_nz[t + s]);
-			for (int k = 0; k < 10; k++)
+			for (int k = 0; k < NCNT; k++)
 				sh_c[t][k] += sh_c[t + s][k];
 		}
 		__syncthreads();
@@ -245,6 +251,7 @@ __global__ void k_probe_parts(const preq *reqs, const pblock *blocks, part *part
 			p->overflow[k] = (int64_t)sh_c[0][4 + k];
 			p->underflow[k] = (int64_t)sh_c[0][6 + k];
 			p->flush[k] = (int64_t)sh_c[0][8 + k];
+			p->exact[k] = (int64_t)sh_c[0][10 + k];
 		}
 		p->mean = sh_m[0];
 		p->m2 = sh_q[0];

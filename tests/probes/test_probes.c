@@ -86,7 +86,7 @@ static double round_f16(double x)
 struct ref_stats {
 	int64_t count, finite, nan, posinf, neginf, zeros;
 	double min, max, absmax, min_nonzero, mean, std;
-	int64_t overflow[2], underflow[2], flush[2];
+	int64_t overflow[2], underflow[2], flush[2], exact[2];
 	uint64_t hist[MP_HIST_BINS];
 };
 
@@ -115,6 +115,8 @@ static void ref_stats(const double *v, int64_t n, struct ref_stats *r)
 		r->min = fmin(r->min, x);
 		r->max = fmax(r->max, x);
 		r->absmax = fmax(r->absmax, fabs(x));
+		r->exact[MP_LOW_BF16] += round_bf16(x) == x;
+		r->exact[MP_LOW_F16] += round_f16(x) == x;
 		if (x == 0) {
 			r->zeros++;
 			r->hist[MP_HIST_ZERO]++;
@@ -165,6 +167,7 @@ static void check_stats(const char *ctx, const struct mp_stats_acc *s, const str
 		EXACT(overflow[t]);
 		EXACT(underflow[t]);
 		EXACT(flush[t]);
+		EXACT(exact[t]);
 	}
 #undef EXACT
 	if (r->finite) {
@@ -210,6 +213,11 @@ static void fill_random(double *v, int64_t n, enum mp_dtype t)
 		else
 			v[i] = ldexp(m, (int)(next() % 40) - 20);
 	}
+	/* every 16th: an integer of up to 12 bits times a power of two, so that
+	 * some values are exact in both low types, some in f16 only (9 to 11
+	 * significant bits), some in neither; the random stream is untouched */
+	for (int64_t i = 5; i < n; i += 16)
+		v[i] = ldexp((double)((i * 2654435761) % 4096 - 2048), (int)(i % 50) - 40);
 	/* the values as the tensor's dtype holds them */
 	for (int64_t i = 0; i < n; i++) {
 		double x = v[i];
@@ -309,6 +317,11 @@ static void test_stats_random(void **state)
 					            ref.hist[MP_HIST_SUBNORMAL] + (types[ti] == MP_F16) &&
 					            (types[ti] == MP_F16 || (ref.overflow[MP_LOW_F16] && ref.flush[MP_LOW_F16])) &&
 					            (types[ti] != MP_F32 || ref.flush[MP_LOW_BF16]));
+				/* and the exact counts are neither none nor all */
+				if (n > 4000 && (types[ti] == MP_F32 || types[ti] == MP_F64))
+					assert_true(ref.exact[MP_LOW_BF16] > ref.zeros && ref.exact[MP_LOW_F16] > ref.zeros &&
+					            ref.exact[MP_LOW_BF16] != ref.exact[MP_LOW_F16] &&
+					            ref.exact[MP_LOW_BF16] < ref.finite && ref.exact[MP_LOW_F16] < ref.finite);
 				mp_tensor_reset(&xd);
 				mp_tensor_reset(&x);
 				free(v);

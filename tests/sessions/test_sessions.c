@@ -1012,6 +1012,62 @@ static void test_damaged_midway(void **state)
 	free(path);
 }
 
+/* The exact-in-low-type counts (a statistic added after schema 1): recorded
+ * now, and absent, not zero, in a session written before them. */
+static void test_exact_counts(void **state)
+{
+	(void)state;
+	char *path = small_session("exact.db");
+	struct mp_view *v = NULL;
+	struct mp_error e = { 0 };
+	struct mp_view_batch *b = NULL;
+	sqlite3 *db = open_db(path);
+	int64_t x_exact = query_int(db, "SELECT s.exact_bf16 FROM stats s JOIN graph_values v ON v.id = s.value"
+	                                " WHERE v.name = 'x'");
+	sqlite3_close(db);
+	assert_true(x_exact >= 0);
+	assert_int_equal(mp_view_open(path, &v, &e), MP_OK);
+	assert_int_equal(mp_view_load_batch(v, 0, &b, &e), MP_OK);
+	int32_t x = -1;
+	for (size_t i = 0; i < v->nvalues; i++)
+		x = strcmp(v->values[i].name, "x") ? x : (int32_t)i;
+	assert_true(x >= 0 && b->stats[x].present);
+	assert_int_equal(b->stats[x].exact[MP_LOW_BF16], x_exact);
+	assert_true(b->stats[x].exact[MP_LOW_F16] >= 0 && b->stats[x].exact[MP_LOW_F16] <= b->stats[x].finite);
+	mp_view_batch_free(b);
+	mp_view_free(v);
+
+	/* as an mpdbg before the statistic wrote it */
+	db_exec(path, "ALTER TABLE stats DROP COLUMN exact_bf16; ALTER TABLE stats DROP COLUMN exact_f16");
+	assert_int_equal(mp_view_open(path, &v, &e), MP_OK);
+	assert_int_equal(mp_view_load_batch(v, 0, &b, &e), MP_OK);
+	assert_true(b->stats[x].present && b->stats[x].count == 24);
+	assert_int_equal(b->stats[x].exact[MP_LOW_BF16], -1);
+	assert_int_equal(b->stats[x].exact[MP_LOW_F16], -1);
+	mp_view_batch_free(b);
+	mp_view_free(v);
+	struct mp_session *s;
+	char *jp = mp_test_join(dir, "exact.json");
+	assert_int_equal(mp_session_open(path, &s, &e), MP_OK);
+	FILE *f = fopen(jp, "w");
+	assert_int_equal(mp_session_export_json(s, f, &e), MP_OK);
+	fclose(f);
+	FILE *devnull = fopen("/dev/null", "w");
+	assert_int_equal(mp_session_export_csv(s, devnull, &e), MP_OK);
+	assert_int_equal(mp_session_report(s, devnull, false, &e), MP_OK);
+	fclose(devnull);
+	mp_session_close(s);
+	json_t *root = json_load_file(jp, 0, NULL);
+	json_t *xs = json_object_get(json_object_get(json_object_get(json_array_get(json_object_get(root, "batches"), 0),
+	                                                                            "stats"), "x"), "exact");
+	assert_true(json_is_object(xs) && json_is_null(json_object_get(xs, "bfloat16")));
+	json_decref(root);
+	unlink(jp);
+	free(jp);
+	unlink(path);
+	free(path);
+}
+
 #define SIGKILL_TRIAL(i) cmocka_unit_test_prestate(test_sigkill, (void *)&trials[i])
 
 int main(void)
@@ -1031,6 +1087,7 @@ int main(void)
 		cmocka_unit_test(test_deep_modules),
 		cmocka_unit_test(test_schema_version_and_wal),
 		cmocka_unit_test(test_damaged_midway),
+		cmocka_unit_test(test_exact_counts),
 	};
 	cmocka_set_message_output(CM_OUTPUT_TAP);
 	return cmocka_run_group_tests(tests, setup, teardown);

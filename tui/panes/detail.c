@@ -161,6 +161,9 @@ static int draw_output(struct mp_app *a, int y, struct mp_rect r, int k)
 		            "  overflow bf16 %lld f16 %lld  underflow bf16 %lld f16 %lld  flush %lld/%lld",
 		            (long long)s->overflow[0], (long long)s->overflow[1], (long long)s->underflow[0],
 		            (long long)s->underflow[1], (long long)s->flush[0], (long long)s->flush[1]);
+	if (y < ymax && s->exact[0] >= 0) /* -1: a session recorded before the count was */
+		mp_term_put(y++, x, w, A_NORMAL, "  exact in bf16 %lld f16 %lld of %lld finite", (long long)s->exact[0],
+		            (long long)s->exact[1], (long long)s->finite);
 	if (y < ymax && !isnan(s->div_across))
 		mp_term_put(y++, x, w, A_NORMAL, "  diversity across batch %s  within sample %s",
 		            mp_pane_num(t1, 32, s->div_across), mp_pane_num(t2, 32, s->div_within));
