@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conv_geom.h"
 #include "cpu.h"
 
 enum { CONV_TILE = 4096 };
@@ -17,34 +18,9 @@ static void unflatten(int64_t f, int n, const int64_t *dims, int64_t *idx)
 	}
 }
 
-struct conv_geom {
-	int ns;
-	int64_t in[MP_MAX_SPATIAL], out[MP_MAX_SPATIAL], k[MP_MAX_SPATIAL];
-	int64_t stride[MP_MAX_SPATIAL], dil[MP_MAX_SPATIAL], pad[MP_MAX_SPATIAL];
-	int64_t in_size, out_size, k_size;
-};
-
-static void geom_init(struct conv_geom *g, const struct mp_conv_params *p, const int64_t *in,
-                      const int64_t *out)
-{
-	g->ns = p->nspatial;
-	g->in_size = g->out_size = g->k_size = 1;
-	for (int d = 0; d < g->ns; d++) {
-		g->in[d] = in[d];
-		g->out[d] = out[d];
-		g->k[d] = p->k[d];
-		g->stride[d] = p->stride[d];
-		g->dil[d] = p->dilation[d];
-		g->pad[d] = p->pad_begin[d];
-		g->in_size *= in[d];
-		g->out_size *= out[d];
-		g->k_size *= p->k[d];
-	}
-}
-
 /* col[r][j] for rows r = (c, kernel offset) and output positions o0 + j */
 #define DEF_IM2COL(NAME, T)                                                                  \
-	static void NAME(const struct conv_geom *g, const T *x, int64_t channels, int64_t o0,   \
+	static void NAME(const struct mp_conv_geom *g, const T *x, int64_t channels, int64_t o0,   \
 	                 int64_t tile, T *col)                                                   \
 	{                                                                                        \
 		int64_t kidx[MP_MAX_SPATIAL], oidx[MP_MAX_SPATIAL];                              \
@@ -72,7 +48,7 @@ DEF_IM2COL(im2col_f64, double)
 
 /* out[c][pos] += col[(c, kernel offset)][input position]: ConvTranspose */
 #define DEF_COL2IM(NAME, T)                                                                  \
-	static void NAME(const struct conv_geom *g, const T *col, int64_t channels, int64_t i0,  \
+	static void NAME(const struct mp_conv_geom *g, const T *col, int64_t channels, int64_t i0,  \
 	                 int64_t tile, T *out)                                                   \
 	{                                                                                        \
 		int64_t kidx[MP_MAX_SPATIAL], iidx[MP_MAX_SPATIAL];                              \
@@ -107,7 +83,7 @@ DEF_COL2IM(col2im_f64, double)
 		const struct mp_tensor *B = c->ninputs > 2 ? c->in[2] : NULL;                     \
 		struct mp_tensor *O = c->out[0];                                                  \
 		bool tr = c->op == MP_OP_CONV_TRANSPOSE;                                          \
-		struct conv_geom g;                                                               \
+		struct mp_conv_geom g;                                                            \
 		int64_t N = X->shape[0], G = p->group;                                            \
 		int64_t Cg = X->shape[1] / G, Mg = O->shape[1] / G;                               \
 		enum mp_status st = MP_OK;                                                        \
@@ -116,7 +92,7 @@ DEF_COL2IM(col2im_f64, double)
 			st = MP_ERR_NOMEM;                                                        \
 			goto out;                                                                 \
 		}                                                                                 \
-		geom_init(&g, p, X->shape + 2, O->shape + 2);                                     \
+		mp_conv_geom_init(&g, p, X->shape + 2, O->shape + 2);                             \
 		o = cpu_alloc(mp_tensor_numel(O), sizeof *o);                                     \
 		int64_t rows = (tr ? Mg : Cg) * g.k_size;                                         \
 		col = cpu_alloc(rows * CONV_TILE, sizeof *col);                                   \

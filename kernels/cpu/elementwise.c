@@ -6,6 +6,7 @@
 #include <tgmath.h>
 
 #include "cpu.h"
+#include "int_math.h"
 
 /* ---- unary ---- */
 
@@ -109,34 +110,8 @@ static void unary_bool_of_float(enum mp_op op, const struct mp_unary_params *p,
 static void unary_int(enum mp_op op, const struct mp_unary_params *p, int64_t *x, size_t n,
                       bool is_unsigned, int64_t lo, int64_t hi, bool has_lo, bool has_hi)
 {
-	for (size_t i = 0; i < n; i++) {
-		int64_t v = x[i];
-		switch (op) {
-		case MP_OP_ABS: x[i] = (!is_unsigned && v < 0) ? (int64_t)(0 - (uint64_t)v) : v; break;
-		case MP_OP_NEG: x[i] = (int64_t)(0 - (uint64_t)v); break;
-		case MP_OP_SIGN: x[i] = is_unsigned ? (v != 0) : (v > 0) - (v < 0); break;
-		case MP_OP_RELU: x[i] = (!is_unsigned && v < 0) ? 0 : v; break;
-		case MP_OP_NOT: x[i] = !v; break;
-		case MP_OP_BITWISE_NOT: x[i] = (int64_t)~(uint64_t)v; break;
-		case MP_OP_CLIP:
-			if (is_unsigned) {
-				if (has_lo && (uint64_t)v < (uint64_t)lo) v = lo;
-				if (has_hi && (uint64_t)v > (uint64_t)hi) v = hi;
-			} else {
-				if (has_lo && v < lo) v = lo;
-				if (has_hi && v > hi) v = hi;
-			}
-			x[i] = v;
-			break;
-		case MP_OP_SHRINK: {
-			double d = is_unsigned ? (double)(uint64_t)v : (double)v, r;
-			r = d < -p->alpha ? d + p->beta : d > p->alpha ? d - p->beta : 0;
-			x[i] = (int64_t)r;
-			break;
-		}
-		default: break;
-		}
-	}
+	for (size_t i = 0; i < n; i++)
+		x[i] = mp_int_unary(op, x[i], is_unsigned, p->alpha, p->beta, has_lo, lo, has_hi, hi);
 }
 
 enum mp_status cpu_unary(void *ctx, const struct mp_op_call *c, struct mp_error *e)
@@ -239,60 +214,11 @@ static void binary_f64(enum mp_op op, const double *a, const double *b, double *
 	BINARY_FLOAT(double, op, NULL, a, b, o, n);
 }
 
-static int64_t ipow(int64_t base, int64_t exp)
-{
-	uint64_t r = 1, b = (uint64_t)base;
-	if (exp < 0) /* only |base| == 1 survives integer division by a power */
-		return base == 1 ? 1 : base == -1 ? ((exp & 1) ? -1 : 1) : 0;
-	while (exp) {
-		if (exp & 1)
-			r *= b;
-		b *= b;
-		exp >>= 1;
-	}
-	return (int64_t)r;
-}
-
 static void binary_int(enum mp_op op, const struct mp_binary_params *p, const int64_t *a,
                        const int64_t *b, int64_t *o, size_t n, bool uns)
 {
-	for (size_t i = 0; i < n; i++) {
-		int64_t x = a[i], y = b[i];
-		uint64_t ux = (uint64_t)x, uy = (uint64_t)y;
-		int64_t r = 0;
-		switch (op) {
-		case MP_OP_ADD: r = (int64_t)(ux + uy); break;
-		case MP_OP_SUB: r = (int64_t)(ux - uy); break;
-		case MP_OP_MUL: r = (int64_t)(ux * uy); break;
-		case MP_OP_DIV: /* x / 0 is 0 here rather than a crash; ONNX leaves it undefined */
-			if (y == 0) r = 0;
-			else if (uns) r = (int64_t)(ux / uy);
-			else if (x == INT64_MIN && y == -1) r = INT64_MIN;
-			else r = x / y;
-			break;
-		case MP_OP_MOD:
-			if (y == 0) r = 0;
-			else if (uns) r = (int64_t)(ux % uy);
-			else if (y == -1) r = 0;
-			else {
-				r = x % y;
-				if (!p->fmod && r != 0 && ((r < 0) != (y < 0)))
-					r += y; /* the sign of the divisor, as Python and numpy */
-			}
-			break;
-		case MP_OP_POW: r = ipow(x, y); break;
-		case MP_OP_PRELU: r = (!uns && x < 0) ? (int64_t)(ux * uy) : x; break;
-		case MP_OP_BIT_SHIFT:
-			if (uy >= 64) r = 0;
-			else r = p->shift_left ? (int64_t)(ux << uy) : (int64_t)(ux >> uy);
-			break;
-		case MP_OP_BITWISE_AND: case MP_OP_AND: r = x & y; break;
-		case MP_OP_BITWISE_OR: case MP_OP_OR: r = x | y; break;
-		case MP_OP_BITWISE_XOR: case MP_OP_XOR: r = x ^ y; break;
-		default: break;
-		}
-		o[i] = r;
-	}
+	for (size_t i = 0; i < n; i++)
+		o[i] = mp_int_binary(op, a[i], b[i], uns, p->fmod, p->shift_left);
 }
 
 #define COMPARE(op, x, y, r)                                            \

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cpu.h"
+#include "view_plan.h"
 
 static void fill_bytes(struct mp_tensor *o, const void *v)
 {
@@ -74,11 +75,8 @@ enum mp_status cpu_fill(void *ctx, const struct mp_op_call *c, struct mp_error *
 		const struct mp_tensor *ind = c->in[0], *vals = c->in[2];
 		size_t es = mp_dtype_size(o->dtype);
 		int axis = p->axis_resolved;
-		int64_t depth = o->shape[axis], outer = 1, inner = 1;
-		for (int d = 0; d < axis; d++)
-			outer *= o->shape[d];
-		for (int d = axis + 1; d < o->ndim; d++)
-			inner *= o->shape[d];
+		int64_t outer, depth, inner;
+		mp_view_axis_split(o, axis, &outer, &depth, &inner);
 		const char *off = vals->data, *on = (const char *)vals->data + es;
 		fill_bytes(o, off);
 		double *iv = cpu_to_f64(ind, e);

@@ -8,6 +8,7 @@
 
 #include "cpu.h"
 #include "index_shapes.h"
+#include "view_plan.h"
 
 static enum mp_status bad_index(const struct mp_op_call *c, int64_t v, int64_t dim, int axis,
                                 struct mp_error *e)
@@ -34,11 +35,8 @@ enum mp_status cpu_gather(void *ctx, const struct mp_op_call *c, struct mp_error
 
 	if (c->op == MP_OP_GATHER) {
 		int axis = p->axis_resolved;
-		int64_t outer = 1, inner = 1, dim = x->shape[axis];
-		for (int d = 0; d < axis; d++)
-			outer *= x->shape[d];
-		for (int d = axis + 1; d < x->ndim; d++)
-			inner *= x->shape[d];
+		int64_t outer, dim, inner;
+		mp_view_axis_split(x, axis, &outer, &dim, &inner);
 		size_t row = (size_t)inner * es;
 		char *dst = o->data;
 		for (int64_t i = 0; i < ni; i++) {
@@ -241,11 +239,8 @@ enum mp_status cpu_select(void *ctx, const struct mp_op_call *c, struct mp_error
 		return MP_OK;
 	}
 	int axis = p->axis_resolved;
-	int64_t outer = 1, inner = 1, dim = x->shape[axis], k = 0;
-	for (int d = 0; d < axis; d++)
-		outer *= x->shape[d];
-	for (int d = axis + 1; d < x->ndim; d++)
-		inner *= x->shape[d];
+	int64_t outer, dim, inner, k = 0;
+	mp_view_axis_split(x, axis, &outer, &dim, &inner);
 	int64_t kept = o->shape[axis];
 	for (int64_t j = 0; j < dim && j < nc; j++) {
 		if (!((const uint8_t *)cond->data)[j])

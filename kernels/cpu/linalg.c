@@ -5,6 +5,7 @@
 
 #include "cpu.h"
 #include "einsum_plan.h"
+#include "matmul_plan.h"
 
 /* A float operand as contiguous f64 data: the tensor's own bytes when they
  * already are, else a converted copy (owned).  Float GEMMs run in f64 and
@@ -38,24 +39,11 @@ enum mp_status cpu_matmul(void *ctx, const struct mp_op_call *c, struct mp_error
 
 	if (cc == MP_COMPUTE_NONE)
 		return cpu_unsupported_dtype(c, A->dtype, e);
-	/* numpy: a 1-D A is a row, a 1-D B a column, dropped from the result */
-	int ra = A->ndim, rb = B->ndim;
-	int64_t m = ra > 1 ? A->shape[ra - 2] : 1, k = A->shape[ra - 1];
-	int64_t n = rb > 1 ? B->shape[rb - 1] : 1;
-	int nb = O->ndim - (ra > 1) - (rb > 1); /* batch dims of the output */
-	int64_t batch = 1, ast[MP_MAX_DIMS] = { 0 }, bst[MP_MAX_DIMS] = { 0 };
-	for (int d = 0; d < nb; d++)
-		batch *= O->shape[d];
-	/* element strides of each operand's batch dims, 0 where broadcast */
-	int64_t sa = m * k, sb = k * n;
-	for (int d = nb - 1, ia = ra - 3, ib = rb - 3; d >= 0; d--, ia--, ib--) {
-		ast[d] = ia >= 0 && A->shape[ia] != 1 ? sa : 0;
-		bst[d] = ib >= 0 && B->shape[ib] != 1 ? sb : 0;
-		if (ia >= 0)
-			sa *= A->shape[ia];
-		if (ib >= 0)
-			sb *= B->shape[ib];
-	}
+	struct mp_matmul_plan pl;
+	mp_matmul_plan_init(&pl, A, B, O);
+	int ra = A->ndim, nb = pl.nb;
+	int64_t m = pl.m, k = pl.k, n = pl.n, batch = pl.batch;
+	const int64_t *ast = pl.ast, *bst = pl.bst;
 	int64_t total = mp_tensor_numel(O);
 	if (total == 0)
 		return MP_OK;
@@ -70,11 +58,8 @@ enum mp_status cpu_matmul(void *ctx, const struct mp_op_call *c, struct mp_error
 		}
 		int64_t idx[MP_MAX_DIMS] = { 0 };
 		for (int64_t t = 0; t < batch; t++) {
-			int64_t oa = 0, ob = 0;
-			for (int d = 0; d < nb; d++) {
-				oa += idx[d] * ast[d];
-				ob += idx[d] * bst[d];
-			}
+			int64_t oa, ob;
+			mp_matmul_plan_step(&pl, O, idx, &oa, &ob);
 			for (int64_t i = 0; i < m; i++)
 				for (int64_t j = 0; j < n; j++) {
 					uint64_t s = 0;
@@ -82,11 +67,6 @@ enum mp_status cpu_matmul(void *ctx, const struct mp_op_call *c, struct mp_error
 						s += (uint64_t)a[oa + i * k + p] * (uint64_t)b[ob + p * n + j];
 					o[t * m * n + i * n + j] = (int64_t)s;
 				}
-			for (int d = nb - 1; d >= 0; d--) {
-				if (++idx[d] < O->shape[d])
-					break;
-				idx[d] = 0;
-			}
 		}
 		cpu_from_i64(O, o, (size_t)total);
 		free(a);
@@ -127,17 +107,9 @@ enum mp_status cpu_matmul(void *ctx, const struct mp_op_call *c, struct mp_error
 	}
 	int64_t idx[MP_MAX_DIMS] = { 0 };
 	for (int64_t t = 0; t < batch; t++) {
-		int64_t oa = 0, ob = 0;
-		for (int d = 0; d < nb; d++) {
-			oa += idx[d] * ast[d];
-			ob += idx[d] * bst[d];
-		}
+		int64_t oa, ob;
+		mp_matmul_plan_step(&pl, O, idx, &oa, &ob);
 		cpu_dgemm(false, false, m, n, k, 1, fa.p + oa, k, fb.p + ob, n, 0, out + t * m * n, n);
-		for (int d = nb - 1; d >= 0; d--) {
-			if (++idx[d] < O->shape[d])
-				break;
-			idx[d] = 0;
-		}
 	}
 store:
 	if (!direct) {

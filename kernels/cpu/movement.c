@@ -5,58 +5,15 @@
 #include <string.h>
 
 #include "cpu.h"
+#include "view_plan.h"
 
 enum mp_status cpu_transpose(void *ctx, const struct mp_op_call *c, struct mp_error *e)
 {
-	const struct mp_transpose_params *p = c->params;
-	const struct mp_tensor *x = c->in[0];
-	struct mp_tensor *o = c->out[0];
-	struct mp_tensor src = *x, dst = *o;
+	struct mp_tensor src, dst;
 	(void)ctx;
 	(void)e;
 
-	if (c->op == MP_OP_TRANSPOSE) {
-		for (int i = 0; i < o->ndim; i++) {
-			src.shape[i] = x->shape[p->perm_resolved[i]];
-			src.strides[i] = x->strides[p->perm_resolved[i]];
-		}
-		src.ndim = o->ndim;
-		cpu_copy(o, &src);
-		return MP_OK;
-	}
-	/* as reshape -> 6-D transpose -> reshape, the 6-D view written over the output */
-	int64_t b = p->blocksize, N = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3];
-	int64_t es = (int64_t)mp_dtype_size(x->dtype);
-	int64_t in6[6], perm[6];
-	if (c->op == MP_OP_DEPTH_TO_SPACE) {
-		int64_t Co = C / (b * b);
-		if (p->crd) {
-			int64_t s[6] = { N, Co, b, b, H, W }, q[6] = { 0, 1, 4, 2, 5, 3 };
-			memcpy(in6, s, sizeof s);
-			memcpy(perm, q, sizeof q);
-		} else {
-			int64_t s[6] = { N, b, b, Co, H, W }, q[6] = { 0, 3, 4, 1, 5, 2 };
-			memcpy(in6, s, sizeof s);
-			memcpy(perm, q, sizeof q);
-		}
-	} else {
-		int64_t s[6] = { N, C, H / b, b, W / b, b }, q[6] = { 0, 3, 5, 1, 2, 4 };
-		memcpy(in6, s, sizeof s);
-		memcpy(perm, q, sizeof q);
-	}
-	int64_t st6[6], stride = es;
-	for (int i = 5; i >= 0; i--) {
-		st6[i] = stride;
-		stride *= in6[i];
-	}
-	src.ndim = dst.ndim = 6;
-	stride = es;
-	for (int i = 5; i >= 0; i--) {
-		src.shape[i] = dst.shape[i] = in6[perm[i]];
-		src.strides[i] = st6[perm[i]];
-		dst.strides[i] = stride;
-		stride *= dst.shape[i];
-	}
+	mp_view_transpose(c, &src, &dst);
 	cpu_copy(&dst, &src);
 	return MP_OK;
 }
@@ -194,29 +151,12 @@ enum mp_status cpu_pad(void *ctx, const struct mp_op_call *c, struct mp_error *e
 	if (p->mode == MP_PADMODE_CONSTANT) {
 		/* fill with the constant, then copy the part of x that remains */
 		unsigned char v[16];
-		double cv = p->constant;
-		mp_dtype_traits(o->dtype)->store_f64(&cv, v, 1);
-		if (mp_dtype_traits(o->dtype)->is_int) {
-			int64_t iv = (int64_t)p->constant;
-			mp_dtype_traits(o->dtype)->store_i64(&iv, v, 1);
-		}
+		mp_view_pad_value(o->dtype, p->constant, v);
 		for (int64_t i = 0; i < n; i++)
 			memcpy((char *)o->data + (size_t)i * es, v, es);
-		struct mp_tensor src = *x, dst = *o;
-		char *sp = x->data, *dp = o->data;
-		for (int d = 0; d < o->ndim; d++) {
-			int64_t b = p->begin[d];
-			int64_t skip = b < 0 ? -b : 0; /* negative pads crop */
-			int64_t len = x->shape[d] - skip - (p->end[d] < 0 ? -p->end[d] : 0);
-			if (len <= 0)
-				return MP_OK;
-			sp += skip * x->strides[d];
-			dp += (b > 0 ? b : 0) * o->strides[d];
-			src.shape[d] = dst.shape[d] = len;
-		}
-		src.data = sp;
-		dst.data = dp;
-		cpu_copy(&dst, &src);
+		struct mp_tensor src, dst;
+		if (mp_view_pad_inner(p, x, o, &src, &dst))
+			cpu_copy(&dst, &src);
 		return MP_OK;
 	}
 	if (mp_tensor_numel(x) == 0)

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cpu.h"
+#include "view_plan.h"
 
 /* A per-channel or broadcast parameter loaded as n f64 values shaped like
  * dims[0..nd) (the normalised dims). */
@@ -31,14 +32,10 @@ static enum mp_status layer_like(const struct mp_op_call *c, struct mp_error *e)
 	const struct mp_tensor *S = c->in[1];
 	const struct mp_tensor *B = !rms && c->ninputs > 2 ? c->in[2] : NULL;
 	int axis = p->axis_resolved, nd = X->ndim - axis;
-	int64_t outer = 1, inner = 1;
+	int64_t outer, inner;
 	enum mp_status st = MP_OK;
 
-	for (int d = 0; d < X->ndim; d++)
-		if (d < axis)
-			outer *= X->shape[d];
-		else
-			inner *= X->shape[d];
+	mp_view_axis_rows(X, axis, &outer, &inner);
 	/* scale and bias broadcast onto X.shape[axis:] (inference checked it;
 	 * a short one would be read past its end) */
 	for (int k = 1; k < 3; k++) {

@@ -6,6 +6,32 @@
 
 #include "cpu.h"
 
+/* The window's positions inside [-pad_begin, in + pad_end) at output
+ * position oidx: what count_include_pad divides by. */
+static int64_t pool_padded(const struct mp_pool_params *p, const struct mp_tensor *X, const int64_t *oidx)
+{
+	int64_t padded = 1;
+	for (int d = 0; d < p->nspatial; d++) {
+		int64_t start = oidx[d] * p->stride[d] - p->pad_begin[d], n = 0;
+		for (int64_t k = 0; k < p->k[d]; k++) {
+			int64_t pos = start + k * p->dilation[d];
+			n += pos < X->shape[2 + d] + p->pad_end[d];
+		}
+		padded *= n;
+	}
+	return padded;
+}
+
+/* The next multi-index over dims[0..ns) in row-major order (wrapping). */
+static void pool_next(int64_t *idx, int ns, const int64_t *dims)
+{
+	for (int d = ns - 1; d >= 0; d--) {
+		if (++idx[d] < dims[d])
+			break;
+		idx[d] = 0;
+	}
+}
+
 enum mp_status cpu_pool(void *ctx, const struct mp_op_call *c, struct mp_error *e)
 {
 	const struct mp_pool_params *p = c->params;
@@ -44,15 +70,7 @@ enum mp_status cpu_pool(void *ctx, const struct mp_op_call *c, struct mp_error *
 			double acc = is_max ? -INFINITY : 0;
 			int64_t acci = INT64_MIN, best = -1, count = 0, kidx[MP_MAX_SPATIAL] = { 0 };
 			bool nan = false;
-			int64_t padded = 1; /* positions inside [-pad_begin, in + pad_end) */
-			for (int d = 0; d < ns; d++) {
-				int64_t start = oidx[d] * p->stride[d] - p->pad_begin[d], n = 0;
-				for (int64_t k = 0; k < p->k[d]; k++) {
-					int64_t pos = start + k * p->dilation[d];
-					n += pos < X->shape[2 + d] + p->pad_end[d];
-				}
-				padded *= n;
-			}
+			int64_t padded = pool_padded(p, X, oidx);
 			for (int64_t kf = 0; kf < k_size; kf++) {
 				int64_t off = 0, colmaj = 0, mul = 1;
 				bool inside = true;
@@ -66,11 +84,7 @@ enum mp_status cpu_pool(void *ctx, const struct mp_op_call *c, struct mp_error *
 					colmaj += pos * mul;
 					mul *= X->shape[2 + d];
 				}
-				for (int d = ns - 1; d >= 0; d--) {
-					if (++kidx[d] < p->k[d])
-						break;
-					kidx[d] = 0;
-				}
+				pool_next(kidx, ns, p->k);
 				if (!inside)
 					continue;
 				count++;
@@ -109,11 +123,7 @@ enum mp_status cpu_pool(void *ctx, const struct mp_op_call *c, struct mp_error *
 			}
 			if (ix)
 				ix[at] = best < 0 ? 0 : pl * in_size + best;
-			for (int d = ns - 1; d >= 0; d--) {
-				if (++oidx[d] < O->shape[2 + d])
-					break;
-				oidx[d] = 0;
-			}
+			pool_next(oidx, ns, O->shape + 2);
 		}
 	}
 	if (is_int)

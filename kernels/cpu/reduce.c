@@ -7,18 +7,7 @@
 #include <string.h>
 
 #include "cpu.h"
-
-/* outer x axis x inner view of a contiguous tensor around one axis */
-static void split_axis(const struct mp_tensor *t, int axis, int64_t *outer, int64_t *len,
-                       int64_t *inner)
-{
-	*outer = *inner = 1;
-	for (int d = 0; d < axis; d++)
-		*outer *= t->shape[d];
-	*len = t->ndim ? t->shape[axis] : 1;
-	for (int d = axis + 1; d < t->ndim; d++)
-		*inner *= t->shape[d];
-}
+#include "view_plan.h"
 
 /* ---- Reduce* ---- */
 
@@ -215,7 +204,7 @@ enum mp_status cpu_argreduce(void *ctx, const struct mp_op_call *c, struct mp_er
 	bool is_max = c->op == MP_OP_ARG_MAX;
 	(void)ctx;
 
-	split_axis(x, p->axis_resolved, &outer, &len, &inner);
+	mp_view_axis_split(x, p->axis_resolved, &outer, &len, &inner);
 	double *row = cpu_alloc(len, sizeof *row);
 	int64_t *irow = cpu_alloc(len, sizeof *irow);
 	int64_t *res = cpu_alloc(outer * inner, sizeof *res);
@@ -273,20 +262,7 @@ enum mp_status cpu_softmax(void *ctx, const struct mp_op_call *c, struct mp_erro
 	int64_t outer, len, inner;
 	(void)ctx;
 
-	if (x->ndim == 0) {
-		outer = inner = len = 1;
-	} else if (p->coerce_2d) { /* everything from axis on is one row */
-		outer = 1;
-		len = 1;
-		inner = 1;
-		for (int d = 0; d < x->ndim; d++)
-			if (d < p->axis_resolved)
-				outer *= x->shape[d];
-			else
-				len *= x->shape[d];
-	} else {
-		split_axis(x, p->axis_resolved, &outer, &len, &inner);
-	}
+	mp_view_softmax(p, x, &outer, &len, &inner);
 	size_t n = (size_t)mp_tensor_numel(x);
 	if (n == 0)
 		return MP_OK;
@@ -336,7 +312,7 @@ enum mp_status cpu_cumulative(void *ctx, const struct mp_op_call *c, struct mp_e
 	size_t n = (size_t)mp_tensor_numel(x);
 	(void)ctx;
 
-	split_axis(x, p->axis_resolved, &outer, &len, &inner);
+	mp_view_axis_split(x, p->axis_resolved, &outer, &len, &inner);
 	if (cc == MP_COMPUTE_F32 || cc == MP_COMPUTE_F64) {
 		double *v = malloc((n ? n : 1) * sizeof *v);
 		if (!v)
@@ -429,7 +405,7 @@ enum mp_status cpu_topk(void *ctx, const struct mp_op_call *c, struct mp_error *
 	bool is_int = mp_dtype_traits(x->dtype)->is_int;
 	(void)ctx;
 
-	split_axis(x, p->axis_resolved, &outer, &len, &inner);
+	mp_view_axis_split(x, p->axis_resolved, &outer, &len, &inner);
 	struct topk_item *items = cpu_alloc(len, sizeof *items);
 	double *vals = cpu_alloc(outer * k * inner, sizeof *vals);
 	int64_t *ivals = cpu_alloc(outer * k * inner, sizeof *ivals);

@@ -7,34 +7,11 @@
  * no atomics, the same result every run). */
 #include <math.h>
 
+#include "conv_geom.h"
 #include "cu.cuh"
 
 /* Column buffers past this many bytes are split over the batch. */
 #define COL_BYTES ((size_t)256 << 20)
-
-struct conv_geom {
-	int ns;
-	int64_t in[MP_MAX_SPATIAL], out[MP_MAX_SPATIAL], k[MP_MAX_SPATIAL];
-	int64_t stride[MP_MAX_SPATIAL], dil[MP_MAX_SPATIAL], pad[MP_MAX_SPATIAL];
-	int64_t in_size, out_size, k_size;
-};
-
-static void geom_init(conv_geom *g, const struct mp_conv_params *p, const int64_t *in, const int64_t *out)
-{
-	g->ns = p->nspatial;
-	g->in_size = g->out_size = g->k_size = 1;
-	for (int d = 0; d < g->ns; d++) {
-		g->in[d] = in[d];
-		g->out[d] = out[d];
-		g->k[d] = p->k[d];
-		g->stride[d] = p->stride[d];
-		g->dil[d] = p->dilation[d];
-		g->pad[d] = p->pad_begin[d];
-		g->in_size *= in[d];
-		g->out_size *= out[d];
-		g->k_size *= p->k[d];
-	}
-}
 
 /* col[(n, c, kf), j] = x[n, c, position of output j under kernel offset kf]
  * for `cg` channels starting at c0 of each of nn samples.  I: the index
@@ -42,7 +19,7 @@ static void geom_init(conv_geom *g, const struct mp_conv_params *p, const int64_
  * division is ~4x a 32-bit one, and an element takes ten (the patch
  * embedding of a ViT at batch 32: 94 us in int64_t). */
 template <typename T, typename I>
-__global__ void k_im2col(conv_geom g, const T *x, int64_t C, int64_t c0, int64_t cg, int64_t nn, T *col)
+__global__ void k_im2col(mp_conv_geom g, const T *x, int64_t C, int64_t c0, int64_t cg, int64_t nn, T *col)
 {
 	const I ksz = (I)g.k_size, osz = (I)g.out_size, rows = (I)(cg * g.k_size), total = (I)(nn * rows * osz);
 	for (I idx = (I)(blockIdx.x * blockDim.x + threadIdx.x); idx < total; idx += (I)(blockDim.x * gridDim.x)) {
@@ -67,7 +44,7 @@ __global__ void k_im2col(conv_geom g, const T *x, int64_t C, int64_t c0, int64_t
 
 /* int32_t indices hold: the column block, the samples read and every
  * position a kernel offset reaches */
-static bool im2col_small(const conv_geom &g, int64_t total, int64_t x_elems)
+static bool im2col_small(const mp_conv_geom &g, int64_t total, int64_t x_elems)
 {
 	const int64_t lim = (int64_t)1 << 30;
 	if (total >= lim || x_elems >= lim)
@@ -79,7 +56,7 @@ static bool im2col_small(const conv_geom &g, int64_t total, int64_t x_elems)
 }
 
 template <typename T>
-static void im2col_launch(cudaStream_t st, const conv_geom &g, const void *x, int64_t C, int64_t c0, int64_t cg,
+static void im2col_launch(cudaStream_t st, const mp_conv_geom &g, const void *x, int64_t C, int64_t c0, int64_t cg,
                           int64_t nn, void *col)
 {
 	int64_t total = nn * cg * g.k_size * g.out_size;
@@ -104,7 +81,7 @@ __global__ void k_bias(const void *y, int yt, const void *b, int bt, void *o, in
 
 /* ConvTranspose: out[n, m, p] = sum over kernel offsets kf and the input
  * position i with i*stride - pad + kf*dil = p of col[n, (m, kf), i]. */
-__global__ void k_col2im(conv_geom g, const float *col, const void *b, int bt, void *o, int ot, int64_t nn,
+__global__ void k_col2im(mp_conv_geom g, const float *col, const void *b, int bt, void *o, int ot, int64_t nn,
                          int64_t M, int64_t m0, int64_t mg, int64_t n0)
 {
 	int64_t total = nn * mg * g.out_size;
@@ -150,10 +127,10 @@ static enum mp_status conv_forward(struct cu_ctx *cx, const struct mp_op_call *c
 	int64_t N = X->shape[0], C = X->shape[1], G = p->group, M = O->shape[1];
 	int64_t Cg = C / G, Mg = M / G;
 	size_t es = mp_dtype_size(X->dtype);
-	conv_geom g;
+	mp_conv_geom g;
 	enum mp_status st = MP_OK;
 
-	geom_init(&g, p, X->shape + 2, O->shape + 2);
+	mp_conv_geom_init(&g, p, X->shape + 2, O->shape + 2);
 	int64_t rows = Cg * g.k_size;
 	/* the GEMM writes f32 where a bias must join before the rounding */
 	bool via_f32 = B && (O->dtype == MP_BF16 || O->dtype == MP_F16);
@@ -222,13 +199,13 @@ static enum mp_status conv_transpose(struct cu_ctx *cx, const struct mp_op_call 
 	int64_t N = X->shape[0], C = X->shape[1], G = p->group, M = O->shape[1];
 	int64_t Cg = C / G, Mg = M / G;
 	size_t es = mp_dtype_size(X->dtype);
-	conv_geom g;
+	mp_conv_geom g;
 	enum mp_status st = MP_OK;
 	void *col = NULL;
 
 	if (X->dtype == MP_F64)
 		return mp_error_set(e, MP_ERR_UNSUPPORTED, "the CUDA backend has no ConvTranspose kernel for float64");
-	geom_init(&g, p, X->shape + 2, O->shape + 2);
+	mp_conv_geom_init(&g, p, X->shape + 2, O->shape + 2);
 	int64_t rows = Mg * g.k_size;
 	int64_t per = (int64_t)(COL_BYTES / ((size_t)rows * (size_t)g.in_size * 4 + 1));
 	per = per < 1 ? 1 : per > N ? N : per;

@@ -5,6 +5,7 @@
 #include <math.h>
 
 #include "cu.cuh"
+#include "int_math.h"
 
 /* ---- unary ---- */
 
@@ -17,34 +18,6 @@ struct unary_args {
 	const void *lo, *hi;
 	int lot, hit;
 };
-
-__device__ __forceinline__ int64_t unary_int(int op, int64_t v, const struct mp_unary_params &p, bool uns,
-                                             bool has_lo, int64_t lo, bool has_hi, int64_t hi)
-{
-	switch (op) {
-	case MP_OP_ABS: return (!uns && v < 0) ? (int64_t)(0 - (uint64_t)v) : v;
-	case MP_OP_NEG: return (int64_t)(0 - (uint64_t)v);
-	case MP_OP_SIGN: return uns ? (v != 0) : (v > 0) - (v < 0);
-	case MP_OP_RELU: return (!uns && v < 0) ? 0 : v;
-	case MP_OP_NOT: return !v;
-	case MP_OP_BITWISE_NOT: return (int64_t)~(uint64_t)v;
-	case MP_OP_CLIP:
-		if (uns) {
-			if (has_lo && (uint64_t)v < (uint64_t)lo) v = lo;
-			if (has_hi && (uint64_t)v > (uint64_t)hi) v = hi;
-		} else {
-			if (has_lo && v < lo) v = lo;
-			if (has_hi && v > hi) v = hi;
-		}
-		return v;
-	case MP_OP_SHRINK: {
-		double d = uns ? (double)(uint64_t)v : (double)v, r;
-		r = d < -p.alpha ? d + p.beta : d > p.alpha ? d - p.beta : 0;
-		return (int64_t)r;
-	}
-	default: return v;
-	}
-}
 
 template <int CC> /* 1 f32, 2 f64, 3 integer, 4 float -> bool (IsNaN, IsInf) */
 __global__ void k_unary(cu_iter it, const void *x, void *o, unary_args a)
@@ -79,7 +52,8 @@ __global__ void k_unary(cu_iter it, const void *x, void *o, unary_args a)
 			cu_st_f64(o, off[0], a.ot, v);
 		} else if (CC == 3) {
 			int64_t v = cu_ld_i64(x, off[1], a.xt);
-			cu_st_i64(o, off[0], a.ot, unary_int(a.op, v, a.p, a.uns, has_flo, ilo, has_fhi, ihi));
+			cu_st_i64(o, off[0], a.ot,
+			          mp_int_unary(a.op, v, a.uns, a.p.alpha, a.p.beta, has_flo, ilo, has_fhi, ihi));
 		} else {
 			double v = cu_ld_f64(x, off[1], a.xt);
 			bool r = a.op == MP_OP_IS_NAN ? v != v :
@@ -225,51 +199,9 @@ struct binary_args {
 	int at, bt, ot;
 };
 
-__device__ __forceinline__ int64_t ipow(int64_t base, int64_t ex)
-{
-	uint64_t r = 1, b = (uint64_t)base;
-	if (ex < 0)
-		return base == 1 ? 1 : base == -1 ? ((ex & 1) ? -1 : 1) : 0;
-	while (ex) {
-		if (ex & 1)
-			r *= b;
-		b *= b;
-		ex >>= 1;
-	}
-	return (int64_t)r;
-}
-
 __device__ __forceinline__ int64_t binary_int(const binary_args &a, int64_t x, int64_t y)
 {
-	uint64_t ux = (uint64_t)x, uy = (uint64_t)y;
-	switch (a.op) {
-	case MP_OP_ADD: return (int64_t)(ux + uy);
-	case MP_OP_SUB: return (int64_t)(ux - uy);
-	case MP_OP_MUL: return (int64_t)(ux * uy);
-	case MP_OP_DIV:
-		if (y == 0) return 0;
-		if (a.uns) return (int64_t)(ux / uy);
-		if (x == INT64_MIN && y == -1) return INT64_MIN;
-		return x / y;
-	case MP_OP_MOD: {
-		if (y == 0) return 0;
-		if (a.uns) return (int64_t)(ux % uy);
-		if (y == -1) return 0;
-		int64_t r = x % y;
-		if (!a.fmod && r != 0 && ((r < 0) != (y < 0)))
-			r += y;
-		return r;
-	}
-	case MP_OP_POW: return ipow(x, y);
-	case MP_OP_PRELU: return (!a.uns && x < 0) ? (int64_t)(ux * uy) : x;
-	case MP_OP_BIT_SHIFT:
-		if (uy >= 64) return 0;
-		return a.shift_left ? (int64_t)(ux << uy) : (int64_t)(ux >> uy);
-	case MP_OP_BITWISE_AND: case MP_OP_AND: return x & y;
-	case MP_OP_BITWISE_OR: case MP_OP_OR: return x | y;
-	case MP_OP_BITWISE_XOR: case MP_OP_XOR: return x ^ y;
-	default: return 0;
-	}
+	return mp_int_binary(a.op, x, y, a.uns, a.fmod, a.shift_left);
 }
 
 template <typename T>

@@ -7,6 +7,7 @@
 #include <stddef.h>
 
 #include "cu.cuh"
+#include "matmul_plan.h"
 
 static cudaDataType_t cuda_type(enum mp_dtype t)
 {
@@ -309,22 +310,10 @@ extern "C" enum mp_status cu_matmul(void *ctx, const struct mp_op_call *c, struc
 		return cu_unsupported(c, A->dtype, e);
 	if (!mp_tensor_is_contiguous(A) || !mp_tensor_is_contiguous(B))
 		return mp_error_set(e, MP_ERR_INTERNAL, "MatMul: an operand is not contiguous");
-	int ra = A->ndim, rb = B->ndim;
-	int64_t m = ra > 1 ? A->shape[ra - 2] : 1, k = A->shape[ra - 1];
-	int64_t n = rb > 1 ? B->shape[rb - 1] : 1;
-	int nb = O->ndim - (ra > 1) - (rb > 1);
-	int64_t batch = 1, ast[MP_MAX_DIMS] = { 0 }, bst[MP_MAX_DIMS] = { 0 };
-	for (int d = 0; d < nb; d++)
-		batch *= O->shape[d];
-	int64_t sa = m * k, sb = k * n;
-	for (int d = nb - 1, ia = ra - 3, ib = rb - 3; d >= 0; d--, ia--, ib--) {
-		ast[d] = ia >= 0 && A->shape[ia] != 1 ? sa : 0;
-		bst[d] = ib >= 0 && B->shape[ib] != 1 ? sb : 0;
-		if (ia >= 0)
-			sa *= A->shape[ia];
-		if (ib >= 0)
-			sb *= B->shape[ib];
-	}
+	struct mp_matmul_plan pl;
+	mp_matmul_plan_init(&pl, A, B, O);
+	int ra = A->ndim, nb = pl.nb;
+	int64_t m = pl.m, k = pl.k, n = pl.n, batch = pl.batch;
 	if (!mp_tensor_numel(O))
 		return MP_OK;
 	struct cu_gemm_desc g;
@@ -344,7 +333,7 @@ extern "C" enum mp_status cu_matmul(void *ctx, const struct mp_op_call *c, struc
 	g.alpha = 1;
 	g.sc = m * n;
 	int64_t s_a, s_b;
-	bool la = linear_batch(nb, O->shape, ast, &s_a), lb = linear_batch(nb, O->shape, bst, &s_b);
+	bool la = linear_batch(nb, O->shape, pl.ast, &s_a), lb = linear_batch(nb, O->shape, pl.bst, &s_b);
 	if (la && lb) {
 		if (s_b == 0 && s_a == m * k && ra > 1) {
 			/* B shared: A's batch folds into its rows, one GEMM */
@@ -362,22 +351,14 @@ extern "C" enum mp_status cu_matmul(void *ctx, const struct mp_op_call *c, struc
 	size_t es_a = mp_dtype_size(A->dtype), es_b = mp_dtype_size(B->dtype), es_o = mp_dtype_size(O->dtype);
 	g.batch = 1;
 	for (int64_t t = 0; t < batch; t++) {
-		int64_t oa = 0, ob = 0;
-		for (int d = 0; d < nb; d++) {
-			oa += idx[d] * ast[d];
-			ob += idx[d] * bst[d];
-		}
+		int64_t oa, ob;
+		mp_matmul_plan_step(&pl, O, idx, &oa, &ob);
 		g.a = (const char *)A->data + (size_t)oa * es_a;
 		g.b = (const char *)B->data + (size_t)ob * es_b;
 		g.c = (char *)O->data + (size_t)(t * m * n) * es_o;
 		enum mp_status st = cu_gemm_run(cx, &g, e);
 		if (st)
 			return st;
-		for (int d = nb - 1; d >= 0; d--) {
-			if (++idx[d] < O->shape[d])
-				break;
-			idx[d] = 0;
-		}
 	}
 	return MP_OK;
 }

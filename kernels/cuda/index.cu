@@ -8,6 +8,7 @@
 
 #include "cu.cuh"
 #include "index_shapes.h"
+#include "view_plan.h"
 
 __device__ __forceinline__ int64_t ld_index(const void *p, int it, int64_t i)
 {
@@ -94,11 +95,8 @@ extern "C" enum mp_status cu_gather(void *ctx, const struct mp_op_call *c, struc
 		return MP_OK;
 	if (c->op == MP_OP_GATHER) {
 		int axis = p->axis_resolved;
-		int64_t outer = 1, inner = 1, dim = x->shape[axis];
-		for (int d = 0; d < axis; d++)
-			outer *= x->shape[d];
-		for (int d = axis + 1; d < x->ndim; d++)
-			inner *= x->shape[d];
+		int64_t outer, dim, inner;
+		mp_view_axis_split(x, axis, &outer, &dim, &inner);
 		k_gather<<<cu_blocks(n, 256), 256, 0, cx->stream>>>(x->data, ind->data, ind->dtype, o->data, es, outer,
 		                                                     mp_tensor_numel(ind), dim, inner, cx->d_err, axis);
 	} else if (c->op == MP_OP_GATHER_ELEMENTS) {
@@ -402,12 +400,8 @@ extern "C" enum mp_status cu_select(void *ctx, const struct mp_op_call *c, struc
 			kept = mp_tensor_numel(o);
 		} else {
 			int axis = p->axis_resolved;
-			dim = x->shape[axis];
+			mp_view_axis_split(x, axis, &outer, &dim, &inner);
 			kept = o->shape[axis];
-			for (int d = 0; d < axis; d++)
-				outer *= x->shape[d];
-			for (int d = axis + 1; d < x->ndim; d++)
-				inner *= x->shape[d];
 		}
 		if (!nc || !mp_tensor_numel(o))
 			return MP_OK;

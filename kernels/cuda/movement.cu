@@ -4,50 +4,13 @@
  * Dropout's mask.  Most are one strided view handed to cu_copy, as the CPU
  * backend hands its views to cpu_copy. */
 #include "cu.cuh"
+#include "view_plan.h"
 
 extern "C" enum mp_status cu_transpose(void *ctx, const struct mp_op_call *c, struct mp_error *e)
 {
 	struct cu_ctx *cx = (struct cu_ctx *)ctx;
-	const struct mp_transpose_params *p = (const struct mp_transpose_params *)c->params;
-	const struct mp_tensor *x = c->in[0];
-	struct mp_tensor *o = c->out[0];
-	struct mp_tensor src = *x, dst = *o;
-
-	if (c->op == MP_OP_TRANSPOSE) {
-		for (int i = 0; i < o->ndim; i++) {
-			src.shape[i] = x->shape[p->perm_resolved[i]];
-			src.strides[i] = x->strides[p->perm_resolved[i]];
-		}
-		src.ndim = o->ndim;
-		return cu_copy(cx, o, &src, e);
-	}
-	int64_t b = p->blocksize, N = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3];
-	int64_t es = (int64_t)mp_dtype_size(x->dtype);
-	int64_t in6[6], perm[6];
-	if (c->op == MP_OP_DEPTH_TO_SPACE) {
-		int64_t Co = C / (b * b);
-		int64_t crd_s[6] = { N, Co, b, b, H, W }, crd_q[6] = { 0, 1, 4, 2, 5, 3 };
-		int64_t dcr_s[6] = { N, b, b, Co, H, W }, dcr_q[6] = { 0, 3, 4, 1, 5, 2 };
-		memcpy(in6, p->crd ? crd_s : dcr_s, sizeof in6);
-		memcpy(perm, p->crd ? crd_q : dcr_q, sizeof perm);
-	} else {
-		int64_t s[6] = { N, C, H / b, b, W / b, b }, q[6] = { 0, 3, 5, 1, 2, 4 };
-		memcpy(in6, s, sizeof s);
-		memcpy(perm, q, sizeof q);
-	}
-	int64_t st6[6], stride = es;
-	for (int i = 5; i >= 0; i--) {
-		st6[i] = stride;
-		stride *= in6[i];
-	}
-	src.ndim = dst.ndim = 6;
-	stride = es;
-	for (int i = 5; i >= 0; i--) {
-		src.shape[i] = dst.shape[i] = in6[perm[i]];
-		src.strides[i] = st6[perm[i]];
-		dst.strides[i] = stride;
-		stride *= dst.shape[i];
-	}
+	struct mp_tensor src, dst;
+	mp_view_transpose(c, &src, &dst);
 	return cu_copy(cx, &dst, &src, e);
 }
 
@@ -213,27 +176,12 @@ extern "C" enum mp_status cu_pad(void *ctx, const struct mp_op_call *c, struct m
 		return MP_OK;
 	if (p->mode == MP_PADMODE_CONSTANT) {
 		unsigned char v[16];
-		double cv = p->constant;
-		mp_dtype_traits(o->dtype)->store_f64(&cv, v, 1);
-		if (mp_dtype_traits(o->dtype)->is_int) {
-			int64_t iv = (int64_t)p->constant;
-			mp_dtype_traits(o->dtype)->store_i64(&iv, v, 1);
-		}
+		mp_view_pad_value(o->dtype, p->constant, v);
 		if ((st = cu_fill_bytes(cx, o, v, e)))
 			return st;
-		struct mp_tensor src = *x, dst = *o;
-		char *sp = (char *)x->data, *dp = (char *)o->data;
-		for (int d = 0; d < o->ndim; d++) {
-			int64_t b = p->begin[d], skip = b < 0 ? -b : 0;
-			int64_t len = x->shape[d] - skip - (p->end[d] < 0 ? -p->end[d] : 0);
-			if (len <= 0)
-				return MP_OK;
-			sp += skip * x->strides[d];
-			dp += (b > 0 ? b : 0) * o->strides[d];
-			src.shape[d] = dst.shape[d] = len;
-		}
-		src.data = sp;
-		dst.data = dp;
+		struct mp_tensor src, dst;
+		if (!mp_view_pad_inner(p, x, o, &src, &dst))
+			return MP_OK;
 		return cu_copy(cx, &dst, &src, e);
 	}
 	if (mp_tensor_numel(x) == 0)
@@ -365,11 +313,8 @@ extern "C" enum mp_status cu_fill(void *ctx, const struct mp_op_call *c, struct 
 	default: { /* OneHot */
 		const struct mp_tensor *ind = c->in[0], *vals = c->in[2];
 		int axis = p->axis_resolved;
-		int64_t depth = o->shape[axis], outer = 1, inner = 1;
-		for (int d = 0; d < axis; d++)
-			outer *= o->shape[d];
-		for (int d = axis + 1; d < o->ndim; d++)
-			inner *= o->shape[d];
+		int64_t outer, depth, inner;
+		mp_view_axis_split(o, axis, &outer, &depth, &inner);
 		if (!n)
 			return MP_OK;
 		if (!mp_tensor_is_contiguous(ind))

@@ -7,6 +7,7 @@
 #include <math.h>
 
 #include "cu.cuh"
+#include "view_plan.h"
 
 /* A parameter broadcast to `n` f32 values shaped dims[0..nd): its own data
  * when it already is that, else a converted copy in scratch (*owned). */
@@ -182,16 +183,12 @@ static enum mp_status layer_like(struct cu_ctx *cx, const struct mp_op_call *c, 
 	bool rms = c->op == MP_OP_RMS_NORMALIZATION;
 	const struct mp_tensor *S = c->in[1], *B = !rms && c->ninputs > 2 ? c->in[2] : NULL;
 	int axis = p->axis_resolved, nd = X->ndim - axis;
-	int64_t outer = 1, inner = 1;
+	int64_t outer, inner;
 	const float *s, *b;
 	void *so, *bo;
 	enum mp_status st;
 
-	for (int d = 0; d < X->ndim; d++)
-		if (d < axis)
-			outer *= X->shape[d];
-		else
-			inner *= X->shape[d];
+	mp_view_axis_rows(X, axis, &outer, &inner);
 	if (!outer || !inner)
 		return MP_OK;
 	if ((st = param_f32(cx, S, nd, X->shape + axis, &s, &so, e)))

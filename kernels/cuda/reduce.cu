@@ -5,6 +5,7 @@
 #include <math.h>
 
 #include "cu.cuh"
+#include "view_plan.h"
 
 /* ---- Reduce*: one block per output element (or one thread, for short
  * reductions); the reduced dims walked through their own strides ---- */
@@ -264,16 +265,6 @@ extern "C" enum mp_status cu_reduce(void *ctx, const struct mp_op_call *c, struc
 
 /* ---- ArgMax, ArgMin: one thread per (outer, inner) column ---- */
 
-static void split_axis(const struct mp_tensor *t, int axis, int64_t *outer, int64_t *len, int64_t *inner)
-{
-	*outer = *inner = 1;
-	for (int d = 0; d < axis; d++)
-		*outer *= t->shape[d];
-	*len = t->ndim ? t->shape[axis] : 1;
-	for (int d = axis + 1; d < t->ndim; d++)
-		*inner *= t->shape[d];
-}
-
 __global__ void k_argreduce(const void *x, int xt, int64_t *o, int64_t outer, int64_t len, int64_t inner,
                             bool is_max, bool last, bool is_int, bool uns)
 {
@@ -317,7 +308,7 @@ extern "C" enum mp_status cu_argreduce(void *ctx, const struct mp_op_call *c, st
 		return cu_unsupported(c, x->dtype, e);
 	if (!mp_tensor_is_contiguous(x))
 		return mp_error_set(e, MP_ERR_INTERNAL, "%s: input is not contiguous", mp_op_name(c->op));
-	split_axis(x, p->axis_resolved, &outer, &len, &inner);
+	mp_view_axis_split(x, p->axis_resolved, &outer, &len, &inner);
 	if (!outer || !inner)
 		return MP_OK;
 	bool is_int = mp_dtype_traits(x->dtype)->is_int || x->dtype == MP_BOOL;
@@ -504,18 +495,7 @@ extern "C" enum mp_status cu_softmax(void *ctx, const struct mp_op_call *c, stru
 		return cu_unsupported(c, x->dtype, e);
 	if (!mp_tensor_is_contiguous(x))
 		return mp_error_set(e, MP_ERR_INTERNAL, "%s: input is not contiguous", mp_op_name(c->op));
-	if (x->ndim == 0) {
-		outer = inner = len = 1;
-	} else if (p->coerce_2d) {
-		outer = len = inner = 1;
-		for (int d = 0; d < x->ndim; d++)
-			if (d < p->axis_resolved)
-				outer *= x->shape[d];
-			else
-				len *= x->shape[d];
-	} else {
-		split_axis(x, p->axis_resolved, &outer, &len, &inner);
-	}
+	mp_view_softmax(p, x, &outer, &len, &inner);
 	if (!mp_tensor_numel(x))
 		return MP_OK;
 	bool wide = x->dtype == MP_F64;
@@ -588,7 +568,7 @@ extern "C" enum mp_status cu_cumulative(void *ctx, const struct mp_op_call *c, s
 		return cu_unsupported(c, x->dtype, e);
 	if (!mp_tensor_is_contiguous(x))
 		return mp_error_set(e, MP_ERR_INTERNAL, "%s: input is not contiguous", mp_op_name(c->op));
-	split_axis(x, p->axis_resolved, &outer, &len, &inner);
+	mp_view_axis_split(x, p->axis_resolved, &outer, &len, &inner);
 	if (!outer || !inner)
 		return MP_OK;
 	k_cumulative<<<cu_blocks(outer * inner, 128), 128, 0, cx->stream>>>(
@@ -674,7 +654,7 @@ extern "C" enum mp_status cu_topk(void *ctx, const struct mp_op_call *c, struct 
 		return cu_unsupported(c, x->dtype, e);
 	if (!mp_tensor_is_contiguous(x))
 		return mp_error_set(e, MP_ERR_INTERNAL, "TopK: input is not contiguous");
-	split_axis(x, p->axis_resolved, &outer, &len, &inner);
+	mp_view_axis_split(x, p->axis_resolved, &outer, &len, &inner);
 	if (!outer || !inner || !p->k_resolved)
 		return MP_OK;
 	k_topk<<<cu_blocks(outer * inner, 64), 64, 0, cx->stream>>>(
