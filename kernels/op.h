@@ -232,8 +232,9 @@ struct mp_shape_params {
 struct mp_fill_params {
 	struct mp_tensor value; /* Constant; ConstantOfShape's fill (1 element) */
 	bool has_value;
-	enum mp_dtype dtype;    /* EyeLike */
+	enum mp_dtype dtype;    /* EyeLike; HannWindow's output_datatype */
 	bool has_dtype;
+	bool periodic;          /* HannWindow */
 	int64_t k;              /* EyeLike */
 	int64_t axis;           /* OneHot */
 	/* resolved */

@@ -468,6 +468,19 @@ static enum mp_status parse_fill(struct mp_parse *p)
 			f->has_dtype = true;
 		}
 		break;
+	case MP_OP_HANN_WINDOW:
+		MP_TRY(mp_attr_int(p, "periodic", 1, &i));
+		f->periodic = i != 0;
+		MP_TRY(mp_attr_int(p, "output_datatype", MP_F32, &i));
+		if (!mp_dtype_valid((int)i) || !mp_dtype_computable((enum mp_dtype)i) ||
+		    !mp_dtype_is_numeric((enum mp_dtype)i))
+			return mp_parse_fail(p, MP_ERR_UNSUPPORTED, "HannWindow output_datatype %lld is not supported",
+			                     (long long)i);
+		f->dtype = (enum mp_dtype)i;
+		f->has_dtype = true;
+		if (n->ninputs != 1)
+			return mp_parse_fail(p, MP_ERR_MODEL, "HannWindow takes 1 input");
+		break;
 	case MP_OP_ONE_HOT:
 		MP_TRY(mp_attr_int(p, "axis", -1, &f->axis));
 		if (n->ninputs != 3)
@@ -543,6 +556,22 @@ static enum mp_status infer_fill(struct mp_infer *c)
 			o->info.dtype = f->has_dtype ? f->dtype : x->info.dtype;
 		return MP_OK;
 	}
+	case MP_OP_HANN_WINDOW: {
+		const struct mp_infer_val *s = c->in[0];
+		double size;
+		MP_TRY(mp_infer_require_dtype(c, 0, mp_dtype_is_int_t, "an integer size"));
+		if (s->info.ndim > 1 || (s->info.ndim == 1 && s->info.dims[0] >= 0 && s->info.dims[0] != 1))
+			return mp_infer_fail(c, "HannWindow's size must be a scalar");
+		if (mp_infer_scalar(s, &size)) {
+			if (!(size >= 0 && size < 9.2e18))
+				return mp_infer_fail(c, "HannWindow's size is %g", size);
+			int64_t len = (int64_t)size;
+			mp_infer_set(o, f->dtype, 1, &len);
+		} else {
+			mp_infer_set_unknown(o, f->dtype, 1);
+		}
+		return MP_OK;
+	}
 	default: { /* OneHot */
 		const struct mp_infer_val *ind = c->in[0];
 		double depth;
@@ -582,6 +611,7 @@ static uint32_t value_inputs_fill(const struct mp_node *n)
 	case MP_OP_CONSTANT_OF_SHAPE: return 0x1u;
 	case MP_OP_RANGE: return 0x7u;
 	case MP_OP_ONE_HOT: return 0x2u;
+	case MP_OP_HANN_WINDOW: return 0x1u;
 	default: return 0;
 	}
 }

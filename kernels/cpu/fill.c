@@ -71,6 +71,23 @@ enum mp_status cpu_fill(void *ctx, const struct mp_op_call *c, struct mp_error *
 				memcpy((char *)o->data + (size_t)(i * cols + j) * es, j - i == p->k ? v1 : v0, es);
 		return MP_OK;
 	}
+	case MP_OP_HANN_WINDOW: {
+		/* as ONNX's reference: sin(i pi / N)^2 in doubles, N the size
+		 * (periodic) or one less, then the output dtype */
+		double N = (double)(p->periodic ? n : n - 1);
+		double *v;
+		if (!n)
+			return MP_OK;
+		if (!(v = cpu_alloc(n, sizeof *v)))
+			return cpu_nomem(e, (size_t)n * 8);
+		for (int64_t i = 0; i < n; i++) {
+			double s = sin((double)i * 3.14159265358979323846 / N);
+			v[i] = s * s;
+		}
+		cpu_from_f64(o, v, (size_t)n);
+		free(v);
+		return MP_OK;
+	}
 	default: { /* OneHot */
 		const struct mp_tensor *ind = c->in[0], *vals = c->in[2];
 		size_t es = mp_dtype_size(o->dtype);

@@ -267,6 +267,15 @@ __global__ void k_eye(void *o, int dt, int64_t rows, int64_t cols, int64_t k)
 	}
 }
 
+/* HannWindow: sin(i pi / N)^2 in doubles, as ONNX's reference. */
+__global__ void k_hann_window(void *o, int dt, int64_t n, double N)
+{
+	CU_FOR(i, n) {
+		double s = sin((double)i * 3.14159265358979323846 / N);
+		cu_st_f64(o, i, dt, s * s);
+	}
+}
+
 /* OneHot: values = [off, on] on the device. */
 __global__ void k_one_hot(const void *ind, int it, const void *vals, void *o, int es, int64_t outer, int64_t depth,
                           int64_t inner)
@@ -309,6 +318,13 @@ extern "C" enum mp_status cu_fill(void *ctx, const struct mp_op_call *c, struct 
 			return MP_OK;
 		k_eye<<<cu_blocks(n, 256), 256, 0, cx->stream>>>(o->data, o->dtype, o->shape[0], o->shape[1], p->k);
 		CU_LAUNCHED("EyeLike");
+		return MP_OK;
+	case MP_OP_HANN_WINDOW:
+		if (!n)
+			return MP_OK;
+		k_hann_window<<<cu_blocks(n, 256), 256, 0, cx->stream>>>(o->data, o->dtype, n,
+		                                                          (double)(p->periodic ? n : n - 1));
+		CU_LAUNCHED("HannWindow");
 		return MP_OK;
 	default: { /* OneHot */
 		const struct mp_tensor *ind = c->in[0], *vals = c->in[2];

@@ -176,6 +176,7 @@ static const struct pcase cases[] = {
 	  INIT("sz", MP_I64, 4, 2, 3, 4, 20) }, 1, { AS("mode", "nearest") }, 1 },
 	{ "NonZero", 13, true, 1, { INR("x", F, -1, 1.5, 2, 5, 9) }, 0, { { 0 } }, 1 },
 	{ "OneHot", 11, false, 3, { INR("i", MP_I64, -5, 5, 2, 3, 4), INIT("d", MP_I64, 1, 5), INIT("v", MP_I64, 2, 0, 7) }, 0, { { 0 } }, 1 },
+	{ "HannWindow", 17, false, 1, { INR("n", MP_I64, 37, 38, 0) }, 1, { AI("periodic", 0) }, 1 },
 };
 
 /* ---- random inputs ---- */
