@@ -110,6 +110,57 @@ __device__ __forceinline__ void chan(double &na, double &ma, double &qa, double 
 	na = n;
 }
 
+/* A block's share of a comparison, reduced in the kernel's shared arrays. */
+static __device__ void block_compare(const pblock &bl, const preq &r, double *sh_n, double *sh_m, double *sh_q,
+                                     double *sh_lo, double *sh_hi, unsigned long long (*sh_c)[NCNT], part *parts)
+{
+	int t = threadIdx.x;
+	double d2 = 0, a2 = 0, b2 = 0, ab = 0, mx = 0;
+	unsigned long long bad = 0;
+	for (int64_t i = bl.start + t; i < bl.start + bl.count; i += THREADS) {
+		double x = cu_ld_f64(r.a, i, r.at), y = cu_ld_f64(r.b, i, r.bt);
+		if (!isfinite(x) || !isfinite(y)) {
+			if (!(x == y || (x != x && y != y)))
+				bad++;
+			continue;
+		}
+		double d = x - y;
+		mx = fabs(d) > mx ? fabs(d) : mx;
+		d2 += d * d;
+		a2 += x * x;
+		b2 += y * y;
+		ab += x * y;
+	}
+	sh_n[t] = d2;
+	sh_m[t] = a2;
+	sh_q[t] = b2;
+	sh_lo[t] = ab;
+	sh_hi[t] = mx;
+	sh_c[t][0] = bad;
+	__syncthreads();
+	for (int s = THREADS / 2; s > 0; s >>= 1) {
+		if (t < s) {
+			sh_n[t] += sh_n[t + s];
+			sh_m[t] += sh_m[t + s];
+			sh_q[t] += sh_q[t + s];
+			sh_lo[t] += sh_lo[t + s];
+			sh_hi[t] = sh_hi[t + s] > sh_hi[t] ? sh_hi[t + s] : sh_hi[t];
+			sh_c[t][0] += sh_c[t + s][0];
+		}
+		__syncthreads();
+	}
+	if (t == 0) {
+		cmp_part *p = &parts[blockIdx.x].c;
+		p->count = (unsigned long long)bl.count;
+		p->nonfinite = sh_c[0][0];
+		p->d2 = sh_n[0];
+		p->a2 = sh_m[0];
+		p->b2 = sh_q[0];
+		p->ab = sh_lo[0];
+		p->max_abs = sh_hi[0];
+	}
+}
+
 __global__ void k_probe_parts(const preq *reqs, const pblock *blocks, part *parts)
 {
 	__shared__ unsigned int hist[MP_HIST_BINS];
@@ -121,50 +172,7 @@ __global__ void k_probe_parts(const preq *reqs, const pblock *blocks, part *part
 	int t = threadIdx.x;
 
 	if (r.kind == MP_PROBE_COMPARE) {
-		double d2 = 0, a2 = 0, b2 = 0, ab = 0, mx = 0;
-		unsigned long long bad = 0;
-		for (int64_t i = bl.start + t; i < bl.start + bl.count; i += THREADS) {
-			double x = cu_ld_f64(r.a, i, r.at), y = cu_ld_f64(r.b, i, r.bt);
-			if (!isfinite(x) || !isfinite(y)) {
-				if (!(x == y || (x != x && y != y)))
-					bad++;
-				continue;
-			}
-			double d = x - y;
-			mx = fabs(d) > mx ? fabs(d) : mx;
-			d2 += d * d;
-			a2 += x * x;
-			b2 += y * y;
-			ab += x * y;
-		}
-		sh_n[t] = d2;
-		sh_m[t] = a2;
-		sh_q[t] = b2;
-		sh_lo[t] = ab;
-		sh_hi[t] = mx;
-		sh_c[t][0] = bad;
-		__syncthreads();
-		for (int s = THREADS / 2; s > 0; s >>= 1) {
-			if (t < s) {
-				sh_n[t] += sh_n[t + s];
-				sh_m[t] += sh_m[t + s];
-				sh_q[t] += sh_q[t + s];
-				sh_lo[t] += sh_lo[t + s];
-				sh_hi[t] = sh_hi[t + s] > sh_hi[t] ? sh_hi[t + s] : sh_hi[t];
-				sh_c[t][0] += sh_c[t + s][0];
-			}
-			__syncthreads();
-		}
-		if (t == 0) {
-			cmp_part *p = &parts[blockIdx.x].c;
-			p->count = (unsigned long long)bl.count;
-			p->nonfinite = sh_c[0][0];
-			p->d2 = sh_n[0];
-			p->a2 = sh_m[0];
-			p->b2 = sh_q[0];
-			p->ab = sh_lo[0];
-			p->max_abs = sh_hi[0];
-		}
+		block_compare(bl, r, sh_n, sh_m, sh_q, sh_lo, sh_hi, sh_c, parts);
 		return;
 	}
 
