@@ -37,9 +37,6 @@ const char *mp_cli_sibling(char *buf, size_t size, const char *path, const char 
 /* True when the locale's character set is UTF-8 (box drawing allowed). */
 bool mp_cli_utf8(void);
 
-/* One-line statistics of a host tensor: "min -1.2 max 3.4 mean 0.56" with
- * NaN/Inf counts when there are any. */
-const char *mp_cli_tensor_summary(char *buf, size_t size, const struct mp_tensor *t);
 
 /* The policy options run, inspect and tui share (getopt_long values). */
 enum { MP_OPT_POLICY = 0x100, MP_OPT_FP32, MP_OPT_DTYPE, MP_OPT_ON_MISMATCH };
@@ -90,11 +87,9 @@ struct mp_cli_limits {
 /* Handles one of them into l; false (message printed) on a bad value. */
 bool mp_cli_limit_option(const char *cmd, int c, const char *arg, struct mp_cli_limits *l);
 
-/* Every command that writes a file the user named (or one named for them)
- * asks here first: an existing path is refused unless --force was given.
- * False with "PATH exists; pass --force to replace it" in e (MP_ERR_IO). */
+/* The help line of --force, which every command that writes a file takes
+ * (mp_run_may_write, tui/run/outputs.h, says what it means). */
 #define MP_CLI_FORCE_HELP "  --force              replace files that exist (refused otherwise)\n"
-bool mp_cli_may_write(const char *path, bool force, struct mp_error *e);
 
 /* Subcommands: argc/argv start at the command's name. */
 int mp_cmd_inspect(int argc, char **argv);

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "outputs.h"
 #include "session.h"
 
 static const char *const export_help =
@@ -56,7 +57,7 @@ int mp_cmd_export(int argc, char **argv)
 		return mp_cli_usage_error("export", "--format json or csv is required");
 	if (strcmp(format, "json") && strcmp(format, "csv"))
 		return mp_cli_usage_error("export", "--format is json or csv, not '%s'", format);
-	if (out && !mp_cli_may_write(out, force, &e))
+	if (out && !mp_run_may_write(out, force, &e))
 		return mp_cli_fail(&e);
 	if (mp_session_open(argv[optind], &s, &e))
 		return mp_cli_fail(&e);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "outputs.h"
 #include "diversity.h"
 #include "overlay.h"
 
@@ -154,7 +155,7 @@ int mp_cmd_overlay(int argc, char **argv)
 		snprintf(sfx, sizeof sfx, "-batch%ld.png", batch);
 		out = mp_cli_sibling(def_out, sizeof def_out, argv[optind], sfx);
 	}
-	if (!mp_cli_may_write(out, force, &e) || mp_overlay_render(v, pos, &po, &sk, out, &e)) {
+	if (!mp_run_may_write(out, force, &e) || mp_overlay_render(v, pos, &po, &sk, out, &e)) {
 		rc = mp_cli_fail(&e);
 		goto out;
 	}
@@ -218,7 +219,7 @@ int mp_cmd_diversity(int argc, char **argv)
 	}
 	if (!out)
 		out = mp_cli_sibling(def_out, sizeof def_out, argv[optind], "-diversity.png");
-	if (!mp_cli_may_write(out, force, &e) || mp_view_open(argv[optind], &v, &e) || mp_diversity_analyse(v, &po, &d, &e) ||
+	if (!mp_run_may_write(out, force, &e) || mp_view_open(argv[optind], &v, &e) || mp_diversity_analyse(v, &po, &d, &e) ||
 	    mp_diversity_render(v, &d, out, &e)) {
 		rc = mp_cli_fail(&e);
 		goto out;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "outputs.h"
 #include "probe_print.h"
 #include "progress.h"
 #include "run.h"
@@ -135,7 +136,7 @@ static void print_outputs(struct run_ctx *c, const char *name, double ms)
 		}
 		printf("%s  %s %s %s %s", i ? " |" : "", mp_graph_value(g, (size_t)id)->name,
 		       mp_dtype_traits(t.dtype)->short_name, mp_shape_str(shape, sizeof shape, t.ndim, t.shape),
-		       mp_cli_tensor_summary(stats, sizeof stats, &t));
+		       mp_run_tensor_summary(stats, sizeof stats, &t));
 		mp_tensor_reset(&t);
 	}
 	/* the session's writer thread commits behind the run: a batch printed
@@ -157,7 +158,7 @@ static enum mp_status batch_done(void *user, const struct mp_runner_result *res,
 		print_outputs(c, res->name, res->ms);
 	if (res->pb && !res->status) {
 		char notes[1024];
-		if (mp_cli_batch_notes(g, res->pb, mp_run_runner(c->run)->tol, notes, sizeof notes)[0])
+		if (mp_run_batch_notes(g, res->pb, mp_run_runner(c->run)->tol, notes, sizeof notes)[0])
 			printf("%20s  %s\n", "", notes);
 	}
 	fflush(stdout);

@@ -10,7 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cli.h"
+#include "outputs.h"
 #include "live.h"
 #include "progress.h"
 #include "run.h"
@@ -189,7 +189,7 @@ static void describe(struct mp_live *l, long pos, char *note, size_t size)
 	struct mp_tensor t;
 	struct mp_error e = { 0 };
 	if (n->noutputs && n->outputs[0] >= 0 && !mp_exec_fetch(l->r->x, n->outputs[0], &t, &e)) {
-		mp_cli_tensor_summary(sum, sizeof sum, &t);
+		mp_run_tensor_summary(sum, sizeof sum, &t);
 		mp_shape_str(shape, sizeof shape, t.ndim, t.shape);
 		snprintf(note, size, "ran node %ld/%zu %s (%s): %s %s %s", pos + 1, mp_graph_nnodes(l->g), n->name,
 		         n->op_type, mp_dtype_name(t.dtype), shape, sum);

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "cli.h"
+#include "outputs.h"
 #include "safetensors.h"
 #include "session.h"
 
@@ -173,7 +173,7 @@ enum mp_status mp_run_check_outputs(const struct mp_run *run, struct mp_error *e
 	for (size_t i = 0; run->save_dir && i < run->count; i++) {
 		char path[4096];
 		snprintf(path, sizeof path, "%s/%s.safetensors", run->save_dir, mp_batch_source_name(run->src, i));
-		if (!mp_cli_may_write(path, run->force, e))
+		if (!mp_run_may_write(path, run->force, e))
 			return e->status;
 	}
 	return MP_OK;
@@ -199,7 +199,7 @@ enum mp_status mp_run_save_outputs(struct mp_run *run, const struct mp_runner_re
 		items[i].t = &outs[i];
 	}
 	snprintf(path, n, "%s/%s.safetensors", run->save_dir, res->name);
-	if (!st && !mp_cli_may_write(path, run->force, e)) /* two batches of one name, too */
+	if (!st && !mp_run_may_write(path, run->force, e)) /* two batches of one name, too */
 		st = e->status;
 	const char *meta[] = { "producer", "mpdbg " MPDBG_VERSION, "model", mp_graph_path(g), "batch",
 		               mp_batch_path(res->b) };

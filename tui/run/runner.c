@@ -100,7 +100,7 @@ enum mp_status mp_runner_end(struct mp_runner *r, mp_runner_done_fn done, void *
 	if (r->run_st == MP_ERR_MISMATCH || (r->run_st == MP_ERR_BREAK && !pb)) {
 		snprintf(res->report, sizeof res->report, "%s", r->run_e.msg);
 	} else if (pb && pb->hit) {
-		mp_cli_hit_report(r->x, pb, res->name, res->report, sizeof res->report);
+		mp_run_hit_report(r->x, pb, res->name, res->report, sizeof res->report);
 		res->status = MP_ERR_BREAK;
 	}
 	if (done && (st = done(user, res, e)))

@@ -26,7 +26,7 @@ static void put(struct sbuf *b, const char *fmt, ...)
 		b->n += (size_t)k < b->size - b->n ? (size_t)k : b->size - b->n - 1;
 }
 
-const char *mp_cli_record_line(const struct mp_probe_record *r, enum mp_dtype low, char *buf, size_t size)
+const char *mp_run_record_line(const struct mp_probe_record *r, enum mp_dtype low, char *buf, size_t size)
 {
 	struct sbuf b = { buf, size, 0 };
 	const struct mp_stats_acc *s = &r->stats;
@@ -65,7 +65,7 @@ static const char *module_of(const struct mp_graph *g, int32_t node)
 	return m[0] ? m : "(model)";
 }
 
-const char *mp_cli_hit_report(const struct mp_exec *x, const struct mp_probe_batch *pb, const char *batch_name,
+const char *mp_run_hit_report(const struct mp_exec *x, const struct mp_probe_batch *pb, const char *batch_name,
                               char *buf, size_t size)
 {
 	const struct mp_graph *g = mp_exec_graph(x);
@@ -80,7 +80,7 @@ const char *mp_cli_hit_report(const struct mp_exec *x, const struct mp_probe_bat
 		put(&b, "graph input '%s'", mp_graph_value(g, (size_t)h->value)->name);
 		const struct mp_probe_record *r = mp_probe_batch_find(pb, h->value);
 		if (r)
-			put(&b, "\n  %s", mp_cli_record_line(r, pb->low, line, sizeof line));
+			put(&b, "\n  %s", mp_run_record_line(r, pb->low, line, sizeof line));
 		return buf;
 	}
 	const struct mp_node *n = mp_graph_node(g, (size_t)h->node);
@@ -90,7 +90,7 @@ const char *mp_cli_hit_report(const struct mp_exec *x, const struct mp_probe_bat
 		if (!r)
 			continue;
 		put(&b, "\n  %s output '%s' %s", r->value == h->value ? ">" : " ",
-		    mp_graph_value(g, (size_t)r->value)->name, mp_cli_record_line(r, pb->low, line, sizeof line));
+		    mp_graph_value(g, (size_t)r->value)->name, mp_run_record_line(r, pb->low, line, sizeof line));
 		if (r->flags & MP_REC_COMPARE)
 			put(&b, "\n      vs fp32: rel L2 %.3g (own %.3g, inherited %.3g), max |err| %.3g", mp_compare_rel_l2(&r->cmp),
 			    mp_compare_rel_l2(&r->own), mp_compare_rel_l2(&r->inh), r->cmp.max_abs);
@@ -102,7 +102,7 @@ const char *mp_cli_hit_report(const struct mp_exec *x, const struct mp_probe_bat
 			continue;
 		const struct mp_probe_record *r = mp_probe_batch_find(pb, id);
 		put(&b, "\n    input %d '%s'%s%s", k, mp_graph_value(g, (size_t)id)->name, r ? " " : "",
-		    r ? mp_cli_record_line(r, pb->low, line, sizeof line) : "");
+		    r ? mp_run_record_line(r, pb->low, line, sizeof line) : "");
 		if (pl) {
 			char origin[512];
 			put(&b, "\n      from %s", mp_plan_origin(pl, id, NULL, origin, sizeof origin));
@@ -111,7 +111,7 @@ const char *mp_cli_hit_report(const struct mp_exec *x, const struct mp_probe_bat
 	return buf;
 }
 
-const char *mp_cli_batch_notes(const struct mp_graph *g, const struct mp_probe_batch *pb, double tol, char *buf,
+const char *mp_run_batch_notes(const struct mp_graph *g, const struct mp_probe_batch *pb, double tol, char *buf,
                                size_t size)
 {
 	struct sbuf b = { buf, size, 0 };
