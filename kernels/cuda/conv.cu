@@ -7,8 +7,8 @@
  * no atomics, the same result every run). */
 #include <math.h>
 
-#include "conv_geom.h"
 #include "cu.cuh"
+#include "conv_geom.h"
 
 /* Column buffers past this many bytes are split over the batch. */
 #define COL_BYTES ((size_t)256 << 20)
