@@ -272,3 +272,19 @@ bool onnx_save_unary(const char *path, const char *op, int ndim, const int64_t *
 	pbw_free(&m);
 	return ok;
 }
+
+struct pbw onnx_chain_model(void)
+{
+	const int64_t xd[] = { 2, 8 };
+	struct pbw g = onnx_graph(), vi, n;
+	vi = onnx_value_info("x", 1 /* FLOAT */, 2, xd, NULL);
+	onnx_graph_input(&g, &vi);
+	n = onnx_node("Relu", "/relu", 1, (const char *[]){ "x" }, 1, (const char *[]){ "r" }, 0, NULL);
+	onnx_graph_node(&g, &n);
+	n = onnx_node("Neg", "/neg", 1, (const char *[]){ "r" }, 1, (const char *[]){ "y" }, 0, NULL);
+	onnx_graph_node(&g, &n);
+	vi = onnx_value_info("y", 1 /* FLOAT */, 2, xd, NULL);
+	onnx_graph_output(&g, &vi);
+	struct pbw m = onnx_model(17, &g);
+	return m;
+}

@@ -59,4 +59,8 @@ void onnx_graph_add_io(struct pbw *g, bool input, const char *name, int ndim, co
  * to path; returns false on an I/O error. */
 bool onnx_save_unary(const char *path, const char *op, int ndim, const int64_t *dims);
 
+/* The two-node model the run and key tests record: y = Neg(Relu(x)), x and
+ * y f32 [2, 8], nodes "/relu" and "/neg", opset 17. */
+struct pbw onnx_chain_model(void);
+
 #endif

@@ -20,17 +20,7 @@ MP_TEST_TMPDIR_FIXTURES(dir)
 
 static char *write_model(void)
 {
-	const int64_t xd[] = { 2, 8 };
-	struct pbw g = onnx_graph(), vi, n;
-	vi = onnx_value_info("x", MP_F32, 2, xd, NULL);
-	onnx_graph_input(&g, &vi);
-	n = onnx_node("Relu", "/relu", 1, (const char *[]){ "x" }, 1, (const char *[]){ "r" }, 0, NULL);
-	onnx_graph_node(&g, &n);
-	n = onnx_node("Neg", "/neg", 1, (const char *[]){ "r" }, 1, (const char *[]){ "y" }, 0, NULL);
-	onnx_graph_node(&g, &n);
-	vi = onnx_value_info("y", MP_F32, 2, xd, NULL);
-	onnx_graph_output(&g, &vi);
-	struct pbw m = onnx_model(17, &g);
+	struct pbw m = onnx_chain_model();
 	char *path = mp_test_write(dir, "chain.onnx", m.d, m.n);
 	pbw_free(&m);
 	assert_non_null(path);
