@@ -38,6 +38,9 @@ struct mp_probe_options {
 	int nbreaks;
 	struct mp_breakpoint *breaks;
 	size_t max_memory; /* the fp32 shadow run's activation budget (exec.h); 0: the default */
+	bool literal;      /* node by node behind a hook, as the TUI steps: no planned memory,
+	                    * narrowing, fusion or graphs (`run --literal`; the reference the
+	                    * planned path is tested against) */
 };
 
 /* Defaults: stats and diversity on, no comparison, tol 1e-2. */
