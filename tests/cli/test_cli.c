@@ -515,6 +515,70 @@ static void test_malformed_batches(void **state)
 	free(m);
 }
 
+/* stdout without the per-batch times: each line's "   12.3 ms" cut out,
+ * the one thing two runs of the same batches may print differently. */
+static char *untimed(const char *out)
+{
+	char *s = strdup(out), *line = s;
+	assert_non_null(s);
+	while (*line) {
+		char *eol = strchr(line, '\n'), *ms = strstr(line, " ms");
+		if (!eol)
+			eol = line + strlen(line);
+		if (ms && ms < eol) {
+			char *num = ms;
+			while (num > line && (num[-1] == '.' || (num[-1] >= '0' && num[-1] <= '9') || num[-1] == ' '))
+				num--;
+			memmove(num, ms + 3, strlen(ms + 3) + 1);
+			eol = strchr(num, '\n');
+			if (!eol)
+				eol = num + strlen(num);
+		}
+		line = *eol ? eol + 1 : eol;
+	}
+	return s;
+}
+
+/* `run --literal` (the node-by-node path) prints what the planned path
+ * prints: the same outputs, statistics and notes per batch. */
+static void expect_literal_same(const char *const *args)
+{
+	const char *with[32];
+	int n = 0;
+	for (; args[n]; n++)
+		with[n] = args[n];
+	with[n] = "--literal";
+	with[n + 1] = NULL;
+	struct result a = run(args), b = run(with);
+	if (a.status != 0 || b.status != 0)
+		fail_msg("mpdbg run: exit %d, with --literal %d\nstderr: %s\n%s", a.status, b.status, a.err, b.err);
+	char *ua = untimed(a.out), *ub = untimed(b.out);
+	if (strcmp(ua, ub))
+		fail_msg("mpdbg run prints differently with --literal:\n%s\nwith --literal:\n%s", ua, ub);
+	assert_non_null(strstr(ua, "min "));
+	free(ua);
+	free(ub);
+	result_free(&a);
+	result_free(&b);
+}
+
+static void test_literal(void **state)
+{
+	(void)state;
+	char *m = good_model("literal.onnx"), *b = good_batch("l0.safetensors", "x");
+	expect(ARGS("run", "--help"), 0, ARGS("--literal", "the reference the fast path is checked against"));
+	expect(ARGS("run", m, "--data", b, "--literal"), 0, ARGS("l0", "y f32 [2, 4] min 0 max 5 mean 1.25"));
+	expect_literal_same(ARGS("run", m, "--data", b));
+	expect_literal_same(ARGS("run", m, "--synthetic", "--seed", "7", "--dim", "batch=5", "--batches", "3"));
+	expect_literal_same(ARGS("run", m, "--synthetic", "--seed", "7", "--dim", "batch=5", "--batches", "3",
+	                         "--policy", "bf16-autocast", "--compare", "fp32"));
+	expect(ARGS("run", m, "--data", b, "--literal", "--break", "node=/net/act/*"), 3,
+	       ARGS("breakpoint node=/net/act/*: batch 0 (l0), node 1 '/net/act/Relu' (Relu)"));
+	expect(ARGS("run", m, "--data", b, "--literal", "--no-probes"), 2, ARGS("--literal", "--no-probes"));
+	free(m);
+	free(b);
+}
+
 static void test_shared_models(void **state)
 {
 	(void)state;
@@ -570,6 +634,10 @@ static void test_shared_models(void **state)
 	expect(ARGS("report", db), 0, ARGS("autocast      44  float32 -> bfloat16", "against fp32 (worst over batches)",
 	                                   "joints_3d", "collapsed: the samples barely differ"));
 	free(db);
+	/* the node-by-node path prints what the planned one does */
+	expect_literal_same(ARGS("run", ts, "--data", batches, "--glob", "batch_*", "--policy", "bf16-autocast",
+	                         "--compare", "fp32"));
+	expect_literal_same(ARGS("run", dyn, "--data", batches, "--glob", "batch_*", "--policy", "fp16-autocast"));
 	/* an override: the projection in fp32 */
 	expect(ARGS("inspect", ts, "--policy", "bf16", "--fp32", "/MatMul", "--data", batches, "--glob", "batch_*"), 0,
 	       ARGS("/MatMul (MatMul, float32)", "in 0 'joints_3d' bf16 -> f32  override"));
@@ -607,6 +675,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_malformed_batches),
 		cmocka_unit_test(test_force),
 		cmocka_unit_test(test_limits),
+		cmocka_unit_test(test_literal),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

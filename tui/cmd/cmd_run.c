@@ -48,6 +48,8 @@ static const char *const run_help =
 	"  --capture GLOB       keep whole tensors of matching values or nodes in the\n"
 	"                       session (graph outputs always are; repeatable)\n"
 	"  --no-probes          no statistics, diversity or comparison (timing runs)\n"
+	"  --literal            the probes node by node with nothing planned, fused or\n"
+	"                       captured: the reference the fast path is checked against\n"
 	"  --save-outputs DIR   write DIR/<batch>.safetensors with every graph output\n"
 	MP_CLI_FORCE_HELP
 	MP_CLI_LIMIT_HELP
@@ -56,7 +58,7 @@ static const char *const run_help =
 	"Exit status: 0 done, 2 bad usage or input, 3 stopped at a node (a dtype\n"
 	"mismatch under --on-mismatch error, or a breakpoint), 1 internal failure.\n";
 
-enum { OPT_SESSION = 0x200, OPT_CAPTURE, OPT_NO_PROBES, OPT_SYNTHETIC, OPT_DIM, OPT_SEED, OPT_FORCE };
+enum { OPT_SESSION = 0x200, OPT_CAPTURE, OPT_NO_PROBES, OPT_SYNTHETIC, OPT_DIM, OPT_SEED, OPT_FORCE, OPT_LITERAL };
 
 /* What the command line asked for. */
 struct run_opts {
@@ -219,6 +221,7 @@ static int parse_option(struct run_opts *o, int c, char *arg, char **argv)
 	case 's': o->save_dir = arg; break;
 	case OPT_SESSION: o->session = arg; break;
 	case OPT_NO_PROBES: o->no_probes = true; break;
+	case OPT_LITERAL: o->po.literal = true; break;
 	case OPT_SYNTHETIC: o->synthetic = true; break;
 	case OPT_FORCE: o->force = true; break;
 	case MP_OPT_MAX_NODES: case MP_OPT_MAX_VALUES: case MP_OPT_MAX_MEMORY:
@@ -252,6 +255,7 @@ static int parse_options(int argc, char **argv, struct run_opts *o)
 		MP_CLI_PROBE_OPTIONS,
 		{ "capture", required_argument, NULL, OPT_CAPTURE },
 		{ "no-probes", no_argument, NULL, OPT_NO_PROBES },
+		{ "literal", no_argument, NULL, OPT_LITERAL },
 		{ "synthetic", no_argument, NULL, OPT_SYNTHETIC },
 		{ "dim", required_argument, NULL, OPT_DIM },
 		{ "seed", required_argument, NULL, OPT_SEED },
@@ -287,6 +291,8 @@ static int check_usage(const struct run_opts *o, int argc)
 		return mp_cli_usage_error("run", "--device is cpu, cuda or auto, not '%s'", o->device);
 	if (o->no_probes && (o->po.compare || o->po.nbreaks || o->po.ncaptures))
 		return mp_cli_usage_error("run", "--no-probes goes with neither --compare, --break nor --capture");
+	if (o->no_probes && o->po.literal)
+		return mp_cli_usage_error("run", "--literal is how the probes run: it does not go with --no-probes");
 	return MP_EXIT_OK;
 }
 
