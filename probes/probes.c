@@ -45,6 +45,12 @@ struct mp_probes {
 	struct mp_vec caps; /* of struct mp_capture */
 	bool node_hit;
 	struct mp_break_hit hit;
+	/* the planned path (an observer, not a hook): a replayed run calls
+	 * nobody, so its records are those of the run that was captured */
+	bool planned;
+	size_t replays0;                /* the executor's graph replays at mp_probes_begin */
+	struct mp_probe_record *tmpl;   /* the records of the last run that was not a replay */
+	size_t ntmpl;
 };
 
 void mp_probe_options_init(struct mp_probe_options *o)
@@ -214,6 +220,7 @@ void mp_probes_free(struct mp_probes *p)
 	free(p->queue);
 	free(p->rec_of);
 	free(p->recs);
+	free(p->tmpl);
 	free(p);
 }
 
@@ -338,14 +345,15 @@ static enum mp_status capture(struct mp_probes *p, struct mp_exec *x, int32_t va
 	return MP_OK;
 }
 
-/* Statistics, diversity and capture of one value. */
+/* Statistics, diversity and (on the node-by-node path, where values go
+ * after their last reader) capture of one value. */
 static enum mp_status probe_value(struct mp_probes *p, struct mp_exec *x, int32_t value, int32_t node,
                                   struct mp_error *e)
 {
 	const struct mp_tensor *t = mp_exec_value(x, value);
 	const struct mp_node *n = node >= 0 ? mp_graph_node(p->g, (size_t)node) : NULL;
 	enum mp_status st;
-	if (t && capture_wanted(p, value, n) && (st = capture(p, x, value, e)))
+	if (!p->planned && t && capture_wanted(p, value, n) && (st = capture(p, x, value, e)))
 		return st;
 	if (!probed(t))
 		return MP_OK;
@@ -427,12 +435,56 @@ static enum mp_status hook(void *user, struct mp_exec *x, size_t i, struct mp_er
 
 mp_exec_hook mp_probes_hook_fn(void) { return hook; }
 
+/* ---- the planned path: the executor's observer ---- */
+
+static bool obs_watches(void *user, int32_t value)
+{
+	const struct mp_probes *p = user;
+	(void)value;
+	return p->o.stats || p->o.diversity;
+}
+
+static bool obs_keeps(void *user, int32_t value)
+{
+	const struct mp_probes *p = user;
+	const struct mp_value *v = mp_graph_value(p->g, (size_t)value);
+	return capture_wanted(p, value, v->producer >= 0 ? mp_graph_node(p->g, (size_t)v->producer) : NULL);
+}
+
+/* The node's outputs measured now, on the stream: the planned arena gives
+ * their memory to later nodes. */
+static enum mp_status obs_ran(void *user, struct mp_exec *x, size_t i, struct mp_error *e)
+{
+	struct mp_probes *p = user;
+	const struct mp_node *n = mp_graph_node(p->g, i);
+	enum mp_status st;
+	if (!p->active)
+		return MP_OK;
+	for (int k = 0; k < n->noutputs; k++)
+		if (n->outputs[k] >= 0 && (st = probe_value(p, x, n->outputs[k], (int32_t)i, e)))
+			return st;
+	return flush(p, e);
+}
+
 void mp_probes_attach(struct mp_probes *p, struct mp_exec *x, mp_exec_hook next, void *next_user)
 {
 	p->x = x;
 	p->next = next;
 	p->next_user = next_user;
-	mp_exec_set_hook(x, hook, p);
+	/* stepping, the fp32 shadow (which runs beside, node by node) and
+	 * node= breaks (which stop the run) need the hook */
+	p->planned = !next && !p->o.literal && !p->cmp && !breaks_on(p, MP_BREAK_NODE);
+	if (p->planned) {
+		struct mp_exec_observer o = { obs_watches, obs_keeps, obs_ran, p };
+		mp_exec_set_hook(x, NULL, NULL);
+		mp_exec_set_observer(x, &o);
+	} else {
+		mp_exec_set_observer(x, NULL);
+		mp_exec_set_hook(x, hook, p);
+	}
+	free(p->tmpl);
+	p->tmpl = NULL;
+	p->ntmpl = 0;
 }
 
 enum mp_status mp_probes_begin(struct mp_probes *p, struct mp_exec *x, const struct mp_batch *b, size_t index,
@@ -472,6 +524,19 @@ enum mp_status mp_probes_begin(struct mp_probes *p, struct mp_exec *x, const str
 	for (size_t i = 0; i < mp_graph_ninputs(g); i++)
 		if ((st = probe_value(p, x, mp_graph_input(g, i), -1, e)))
 			return st;
+	if (p->planned) {
+		struct mp_exec_stats xs;
+		mp_exec_get_stats(x, &xs);
+		p->replays0 = xs.graph_replays;
+		/* the observer never sees folded nodes: their values are here now */
+		for (size_t i = 0; i < mp_graph_nnodes(g); i++) {
+			const struct mp_node *n = mp_graph_node(g, i);
+			for (int k = 0; mp_exec_node_folded(x, i) && k < n->noutputs; k++)
+				if (n->outputs[k] >= 0 && (st = probe_value(p, x, n->outputs[k], (int32_t)i, e)))
+					return st;
+		}
+		return flush(p, e);
+	}
 	return MP_OK;
 }
 
@@ -488,21 +553,93 @@ static void record_facts(const struct mp_probes *p, const struct mp_probe_record
 		f->rel_l2 = mp_compare_rel_l2(&r->cmp);
 }
 
+/* The planned path at the end of a batch: a replayed run called nobody,
+ * and its records are the captured run's (the same shapes, slots and
+ * requests); a run that was not replayed is the template for the next. */
+static enum mp_status planned_records(struct mp_probes *p, struct mp_error *e)
+{
+	struct mp_exec_stats xs;
+	mp_exec_get_stats(p->x, &xs);
+	if (xs.graph_replays != p->replays0) {
+		if (!p->tmpl || p->ntmpl < p->nrecs || p->ntmpl > p->nslots)
+			return mp_error_set(e, MP_ERR_INTERNAL, "a replayed run without the records of its capture");
+		memcpy(p->recs, p->tmpl, p->ntmpl * sizeof *p->recs);
+		p->nrecs = p->ntmpl;
+		return MP_OK;
+	}
+	struct mp_probe_record *t = realloc(p->tmpl, (p->nrecs + 1) * sizeof *t);
+	if (!t)
+		return mp_error_set(e, MP_ERR_NOMEM, "out of memory");
+	memcpy(t, p->recs, p->nrecs * sizeof *t);
+	p->tmpl = t;
+	p->ntmpl = p->nrecs;
+	return MP_OK;
+}
+
+/* The planned path's captures, of the values it kept, in the order the
+ * node-by-node path takes them: graph inputs, then node by node. */
+static enum mp_status planned_captures(struct mp_probes *p, struct mp_error *e)
+{
+	const struct mp_graph *g = p->g;
+	enum mp_status st;
+	for (size_t i = 0; i < mp_graph_ninputs(g); i++) {
+		int32_t v = mp_graph_input(g, i);
+		if (mp_exec_value(p->x, v) && capture_wanted(p, v, NULL) && (st = capture(p, p->x, v, e)))
+			return st;
+	}
+	for (size_t i = 0; i < mp_graph_nnodes(g); i++) {
+		const struct mp_node *n = mp_graph_node(g, i);
+		for (int k = 0; k < n->noutputs; k++) {
+			int32_t v = n->outputs[k];
+			if (v >= 0 && mp_exec_value(p->x, v) && capture_wanted(p, v, n) && (st = capture(p, p->x, v, e)))
+				return st;
+		}
+	}
+	return MP_OK;
+}
+
+struct rec_key {
+	int32_t node;
+	uint32_t slot;
+};
+
+static int by_node(const void *a, const void *b)
+{
+	const struct rec_key *x = a, *y = b;
+	if (x->node != y->node)
+		return x->node < y->node ? -1 : 1;
+	return x->slot < y->slot ? -1 : x->slot > y->slot;
+}
+
+/* The slots in execution order, graph inputs first (the planned path makes
+ * the records of folded nodes at the start); a node's outputs keep theirs. */
+static struct rec_key *record_order(const struct mp_probes *p)
+{
+	struct rec_key *k = malloc((p->nrecs + 1) * sizeof *k);
+	for (size_t i = 0; k && i < p->nrecs; i++)
+		k[i] = (struct rec_key){ p->recs[i].node, (uint32_t)i };
+	if (k)
+		qsort(k, p->nrecs, sizeof *k, by_node);
+	return k;
+}
+
 enum mp_status mp_probes_end(struct mp_probes *p, struct mp_probe_batch **out, struct mp_error *e)
 {
 	struct mp_probe_batch *r = calloc(1, sizeof *r);
 	struct mp_probe_result *tab = NULL;
+	struct rec_key *order = NULL;
 	enum mp_status st;
 
 	*out = NULL;
 	if (!r)
 		return mp_error_set(e, MP_ERR_NOMEM, "out of memory");
 	p->active = false;
-	if ((st = flush(p, e)))
+	if ((st = flush(p, e)) || (p->planned && ((st = planned_records(p, e)) || (st = planned_captures(p, e)))))
 		goto fail;
 	tab = calloc(p->nrecs + 1, sizeof *tab);
 	r->records = calloc(p->nrecs + 1, sizeof *r->records);
-	if (!tab || !r->records) {
+	order = record_order(p);
+	if (!tab || !r->records || !order) {
 		st = mp_error_set(e, MP_ERR_NOMEM, "out of memory");
 		goto fail;
 	}
@@ -512,8 +649,9 @@ enum mp_status mp_probes_end(struct mp_probes *p, struct mp_probe_batch **out, s
 	r->g = p->g;
 	r->low = p->low;
 	r->nrecords = p->nrecs;
-	for (size_t i = 0; i < p->nrecs; i++) {
-		struct mp_probe_record *rec = &r->records[i];
+	for (size_t j = 0; j < p->nrecs; j++) {
+		struct mp_probe_record *rec = &r->records[j];
+		size_t i = order[j].slot;
 		*rec = p->recs[i];
 		rec->stats = tab[i].stats;
 		rec->div = tab[i].div;
@@ -560,10 +698,12 @@ enum mp_status mp_probes_end(struct mp_probes *p, struct mp_probe_batch **out, s
 			break;
 	}
 	free(tab);
+	free(order);
 	*out = r;
 	return MP_OK;
 fail:
 	free(tab);
+	free(order);
 	mp_probe_batch_free(r);
 	return st;
 }

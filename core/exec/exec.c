@@ -30,6 +30,21 @@ static enum mp_status prepare_const(const struct mp_tensor *src, struct mp_tenso
 	return MP_OK;
 }
 
+/* A value goes after its last reader; outputs, and what an observer
+ * reads after the run, stay. */
+void mp_exec_liveness(struct mp_exec *x)
+{
+	for (size_t i = 0; i < x->nvals; i++) {
+		const struct mp_value *v = mp_graph_value(x->g, i);
+		x->vals[i].last_use = v->nconsumers ? v->consumers[v->nconsumers - 1] :
+		                      v->producer >= 0 ? v->producer : INT32_MAX;
+		if (v->is_output || x->opt.keep_values || v->kind != MP_VALUE_NODE ||
+		    (x->obs.keeps && x->obs.keeps(x->obs.user, (int32_t)i)))
+			x->vals[i].last_use = INT32_MAX;
+		x->vals[i].last_run = x->vals[i].last_use;
+	}
+}
+
 bool mp_exec_is_view(const struct mp_node *n)
 {
 	return mp_op_info(n->op)->family == MP_FAMILY_view;
@@ -111,15 +126,7 @@ enum mp_status mp_exec_new(const struct mp_graph *g, struct mp_backend *be, stru
 			return mp_error_set(e, MP_ERR_NOMEM, "out of memory");
 		}
 	}
-	/* liveness: a value goes after its last reader; outputs stay */
-	for (size_t i = 0; i < x->nvals; i++) {
-		const struct mp_value *v = mp_graph_value(g, i);
-		x->vals[i].last_use = v->nconsumers ? v->consumers[v->nconsumers - 1] :
-		                      v->producer >= 0 ? v->producer : INT32_MAX;
-		if (v->is_output || x->opt.keep_values || v->kind != MP_VALUE_NODE)
-			x->vals[i].last_use = INT32_MAX;
-		x->vals[i].last_run = x->vals[i].last_use;
-	}
+	mp_exec_liveness(x);
 	for (size_t i = 0; i < x->nnodes; i++)
 		x->nodes[i].group = -1;
 	/* weights and constants, made ready once */
@@ -235,6 +242,7 @@ void mp_exec_free(struct mp_exec *x)
 	free(x->ev_err);
 	free(x->tmp);
 	free(x->iadj);
+	free(x->watched);
 	for (size_t i = 0; x->prepared && i < x->nvals; i++)
 		mp_tensor_reset(&x->prepared[i]);
 	for (size_t i = 0; x->nodes && i < x->nnodes; i++)
@@ -258,6 +266,30 @@ void mp_exec_set_hook(struct mp_exec *x, mp_exec_hook hook, void *user)
 		x->sig_valid = false;
 	x->hook = hook;
 	x->hook_user = user;
+}
+
+void mp_exec_set_observer(struct mp_exec *x, const struct mp_exec_observer *o)
+{
+	/* what may be fused, narrowed or freed is settled at binding: the next
+	 * batch binds afresh */
+	x->sig_valid = false;
+	memset(&x->obs, 0, sizeof x->obs);
+	free(x->watched);
+	x->watched = NULL;
+	if (o && o->ran) {
+		x->obs = *o;
+		x->watched = calloc(x->nvals + 1, sizeof *x->watched);
+		for (size_t i = 0; x->watched && i < x->nvals; i++)
+			x->watched[i] = !o->watches || o->watches(o->user, (int32_t)i);
+	}
+	mp_exec_liveness(x);
+}
+
+/* Whether value v must reach memory and keep its dtype: a hook or an
+ * observer reads it between nodes. */
+bool mp_exec_watched(const struct mp_exec *x, int32_t v)
+{
+	return x->hook || (x->obs.ran && (!x->watched || x->watched[v]));
 }
 
 const struct mp_node_decision *mp_exec_decision_at(const struct mp_exec *x, size_t i)

@@ -71,6 +71,27 @@ struct mp_exec_stats {
 typedef enum mp_status (*mp_exec_hook)(void *user, struct mp_exec *x, size_t node,
                                        struct mp_error *e);
 
+/* An observer sees each node's outputs after the node ran, as a hook does,
+ * but leaves the run as planned: memory from the arena, fused groups and
+ * attention (whose inner values it does not watch), narrowing of the
+ * values it does not watch, and on a GPU the whole run captured once as a
+ * graph and replayed.  So `ran` may only queue work on the backend's
+ * stream that reads the node's outputs (a GPU capture records it, and each
+ * replay repeats it without calling anyone), and cannot stop the run: a
+ * non-OK return is an error.  It is not called for a replayed run
+ * (mp_exec_stats.graph_replays counts them), for the members of a fused
+ * group but its root (the only one whose value reaches memory), nor for
+ * nodes folded at binding (their values are there after mp_exec_begin). */
+struct mp_exec_observer {
+	/* whether value v is read when its node has run: then it is never
+	 * inside a fused group nor narrowed (asked when a shape is bound) */
+	bool (*watches)(void *user, int32_t value);
+	/* whether value v is read after the run: kept until the next batch */
+	bool (*keeps)(void *user, int32_t value);
+	enum mp_status (*ran)(void *user, struct mp_exec *x, size_t node, struct mp_error *e);
+	void *user;
+};
+
 /* Fails with MP_ERR_UNSUPPORTED, naming the nodes, when the backend lacks an
  * op the graph uses.  The graph and backends must outlive the executor;
  * `host` computes folded values (the CPU backend). */
@@ -79,6 +100,9 @@ enum mp_status mp_exec_new(const struct mp_graph *g, struct mp_backend *be, stru
                            struct mp_error *e);
 void mp_exec_free(struct mp_exec *x);
 void mp_exec_set_hook(struct mp_exec *x, mp_exec_hook hook, void *user);
+/* NULL removes it; copied.  A hook, where one is set, makes the run node
+ * by node (and is called after the observer). */
+void mp_exec_set_observer(struct mp_exec *x, const struct mp_exec_observer *o);
 
 /* Binds a batch (which must outlive the run) and rewinds to node 0. */
 enum mp_status mp_exec_begin(struct mp_exec *x, const struct mp_batch *b, struct mp_error *e);

@@ -92,6 +92,8 @@ struct mp_exec {
 	bool bound;
 	mp_exec_hook hook;
 	void *hook_user;
+	struct mp_exec_observer obs; /* obs.ran NULL: none */
+	bool *watched;              /* per value: the observer reads it when its node has run */
 	struct mp_plan *plan;       /* under a policy: for the dtypes the inputs arrived in */
 	enum mp_dtype *in_dtypes;
 	const struct mp_batch *batch;
@@ -125,6 +127,8 @@ struct mp_exec {
 };
 
 /* exec.c: shared helpers and the executor's life */
+void mp_exec_liveness(struct mp_exec *x);
+bool mp_exec_watched(const struct mp_exec *x, int32_t v);
 const struct mp_node_decision *mp_exec_decision_at(const struct mp_exec *x, size_t i);
 void mp_exec_drop_graph(struct mp_exec *x);
 void mp_exec_drop_groups(struct mp_exec *x);

@@ -131,7 +131,8 @@ enum mp_status mp_exec_infer_all(struct mp_exec *x, struct mp_error *e)
  * LayerNorm before autocast's matmuls, a softmax before one) is written in
  * that type by its node, where the backend allows: the cast's pass over
  * memory saved, the bits the same.  Not where anyone looks between nodes
- * (a hook, kept values) or the run is to be literal. */
+ * (a hook, kept values; a value an observer watches) or the run is to be
+ * literal. */
 void mp_exec_narrow_outputs(struct mp_exec *x)
 {
 	x->stats.narrowed = 0;
@@ -146,7 +147,7 @@ void mp_exec_narrow_outputs(struct mp_exec *x)
 		int32_t id = n->outputs[0];
 		const struct mp_value *v = mp_graph_value(x->g, (size_t)id);
 		struct xval *xv = &x->vals[id];
-		if (v->is_output || !v->nconsumers || xv->iv.info.dtype != MP_F32)
+		if (v->is_output || !v->nconsumers || xv->iv.info.dtype != MP_F32 || mp_exec_watched(x, id))
 			continue;
 		enum mp_dtype to = MP_DTYPE_UNDEFINED;
 		bool ok = true;

@@ -402,9 +402,9 @@ static bool build_attention(struct mp_exec *x, const struct mp_attn_match *m, st
 }
 
 /* Groups of elementwise nodes that run as one kernel, where the backend
- * has fused kernels and nobody looks between nodes; the values between
- * members never reach memory, and the lifetimes of what they read end at
- * the root. */
+ * has fused kernels and nobody looks between nodes (an observer's watched
+ * values are never inside a group); the values between members never
+ * reach memory, and the lifetimes of what they read end at the root. */
 void mp_exec_plan_fusion(struct mp_exec *x)
 {
 	mp_exec_drop_groups(x);
@@ -418,7 +418,7 @@ void mp_exec_plan_fusion(struct mp_exec *x)
 	if (!cand || !keep || !root_of)
 		goto out;
 	for (size_t v = 0; v < x->nvals; v++)
-		keep[v] = x->vals[v].last_use == INT32_MAX;
+		keep[v] = x->vals[v].last_use == INT32_MAX || mp_exec_watched(x, (int32_t)v);
 	for (size_t i = 0; i < x->nnodes; i++)
 		cand[i] = elementwise && fusable(x, i);
 	/* attention first: its scalings are no elementwise group's */

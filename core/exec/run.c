@@ -214,8 +214,13 @@ enum mp_status mp_exec_step(struct mp_exec *x, struct mp_error *e)
 		return st;
 	}
 	x->pos++;
-	/* the hook sees the node's inputs and outputs before any of them go */
-	st = x->hook ? x->hook(x->hook_user, x, i, e) : MP_OK;
+	/* observer and hook see the node's inputs and outputs before any of
+	 * them go; the observer only where the node wrote memory */
+	st = MP_OK;
+	if (x->obs.ran && !x->nodes[i].folded && (gi < 0 || x->groups[gi].root == i))
+		st = x->obs.ran(x->obs.user, x, i, e);
+	if (!st && x->hook)
+		st = x->hook(x->hook_user, x, i, e);
 	release_after(x, i);
 	return st;
 }
