@@ -51,6 +51,9 @@ struct mp_probes {
 	size_t replays0;                /* the executor's graph replays at mp_probes_begin */
 	struct mp_probe_record *tmpl;   /* the records of the last run that was not a replay */
 	size_t ntmpl;
+	/* per slot: the slot whose results it shares (a view of the same
+	 * bytes, measured once), or -1; and the template's */
+	int32_t *same_as, *tmpl_same_as;
 };
 
 void mp_probe_options_init(struct mp_probe_options *o)
@@ -177,7 +180,9 @@ enum mp_status mp_probes_new(const struct mp_graph *g, struct mp_backend *be, st
 	p->rec_of = malloc((nv + 1) * sizeof *p->rec_of);
 	p->recs = calloc(nv + 1, sizeof *p->recs);
 	p->queue = calloc(QUEUE_MAX, sizeof *p->queue);
-	if (!p->rec_of || !p->recs || !p->queue) {
+	p->same_as = malloc((nv + 1) * sizeof *p->same_as);
+	p->tmpl_same_as = malloc((nv + 1) * sizeof *p->tmpl_same_as);
+	if (!p->rec_of || !p->recs || !p->queue || !p->same_as || !p->tmpl_same_as) {
 		st = mp_error_set(e, MP_ERR_NOMEM, "out of memory");
 		goto fail;
 	}
@@ -221,6 +226,8 @@ void mp_probes_free(struct mp_probes *p)
 	free(p->rec_of);
 	free(p->recs);
 	free(p->tmpl);
+	free(p->same_as);
+	free(p->tmpl_same_as);
 	free(p);
 }
 
@@ -304,8 +311,24 @@ static struct mp_probe_record *new_record(struct mp_probes *p, int32_t value, in
 	r->dtype = t->dtype;
 	r->ndim = t->ndim;
 	memcpy(r->shape, t->shape, sizeof r->shape);
+	p->same_as[p->nrecs] = -1;
 	p->rec_of[value] = (int32_t)p->nrecs++;
 	return r;
+}
+
+/* A view's value (Reshape, Flatten, ...) is its input's bytes: where it
+ * also keeps the input's dtype and first dim (diversity reads [dim0, rest]),
+ * its results are the input's record's, to the bit, without another pass. */
+static int32_t view_source(const struct mp_probes *p, struct mp_exec *x, const struct mp_node *n,
+                           const struct mp_tensor *t)
+{
+	if (!n || n->ninputs < 1 || n->inputs[0] < 0 || p->rec_of[n->inputs[0]] < 0)
+		return -1;
+	const struct mp_tensor *in = mp_exec_value(x, n->inputs[0]);
+	if (!in || in->data != t->data || in->dtype != t->dtype || mp_tensor_numel(in) != mp_tensor_numel(t) ||
+	    !t->ndim || !in->ndim || in->shape[0] != t->shape[0])
+		return -1;
+	return p->rec_of[n->inputs[0]];
 }
 
 static bool capture_wanted(const struct mp_probes *p, int32_t value, const struct mp_node *n)
@@ -357,8 +380,14 @@ static enum mp_status probe_value(struct mp_probes *p, struct mp_exec *x, int32_
 		return st;
 	if (!probed(t))
 		return MP_OK;
+	int32_t src = view_source(p, x, n, t);
 	struct mp_probe_record *r = new_record(p, value, node, t);
 	uint32_t slot = (uint32_t)(r - p->recs);
+	if (src >= 0 && src != (int32_t)slot) {
+		r->flags |= p->recs[src].flags & (MP_REC_STATS | MP_REC_DIVERSITY);
+		p->same_as[slot] = src;
+		return MP_OK;
+	}
 	if (p->o.stats) {
 		r->flags |= MP_REC_STATS;
 		if ((st = enqueue(p, MP_PROBE_STATS, t, NULL, slot, 0, e)))
@@ -564,6 +593,7 @@ static enum mp_status planned_records(struct mp_probes *p, struct mp_error *e)
 		if (!p->tmpl || p->ntmpl < p->nrecs || p->ntmpl > p->nslots)
 			return mp_error_set(e, MP_ERR_INTERNAL, "a replayed run without the records of its capture");
 		memcpy(p->recs, p->tmpl, p->ntmpl * sizeof *p->recs);
+		memcpy(p->same_as, p->tmpl_same_as, p->ntmpl * sizeof *p->same_as);
 		p->nrecs = p->ntmpl;
 		return MP_OK;
 	}
@@ -571,6 +601,7 @@ static enum mp_status planned_records(struct mp_probes *p, struct mp_error *e)
 	if (!t)
 		return mp_error_set(e, MP_ERR_NOMEM, "out of memory");
 	memcpy(t, p->recs, p->nrecs * sizeof *t);
+	memcpy(p->tmpl_same_as, p->same_as, p->nrecs * sizeof *p->same_as);
 	p->tmpl = t;
 	p->ntmpl = p->nrecs;
 	return MP_OK;
@@ -645,6 +676,11 @@ enum mp_status mp_probes_end(struct mp_probes *p, struct mp_probe_batch **out, s
 	}
 	if (p->nrecs && (st = p->be->iface->probe_fetch(p->be->ctx, tab, p->nrecs, e)))
 		goto fail;
+	for (size_t i = 0; i < p->nrecs; i++) /* a source's slot is below its views' */
+		if (p->same_as[i] >= 0) {
+			tab[i].stats = tab[p->same_as[i]].stats;
+			tab[i].div = tab[p->same_as[i]].div;
+		}
 	r->index = p->index;
 	r->g = p->g;
 	r->low = p->low;
