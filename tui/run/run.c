@@ -130,6 +130,8 @@ enum mp_status mp_run_open(const struct mp_run_setup *s, struct mp_run **out, st
 	run->count = run->src ? mp_batch_source_count(run->src) : 0;
 	if (s->some_batches && s->batches < run->count)
 		run->count = s->batches;
+	run->r.count = run->count; /* no batch past --batches is read ahead */
+	run->r.no_read_ahead = s->no_read_ahead;
 	*out = run;
 	return MP_OK;
 }
@@ -152,6 +154,7 @@ enum mp_status mp_run_batch(struct mp_run *run, size_t i, mp_runner_done_fn done
 	struct mp_runner_result res;
 	enum mp_status st;
 	*stop = false;
+	run->r.loop = true;
 	if ((st = mp_runner_begin(&run->r, i, e)))
 		return st;
 	st = mp_runner_continue(&run->r, e);

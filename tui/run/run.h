@@ -48,6 +48,8 @@ struct mp_run_setup {
 	void *hook_user;
 	const char *save_dir;              /* mp_run_save_outputs writes here (made if missing) */
 	bool force;                        /* ...replacing files there */
+	bool no_read_ahead;                /* mp_run_batch reads each batch when it begins
+	                                    * (tests compare the two; no option sets it) */
 };
 
 struct mp_run;
@@ -61,7 +63,9 @@ enum mp_status mp_run_open(const struct mp_run_setup *s, struct mp_run **out, st
 enum mp_status mp_run_record(struct mp_run *run, const char *path, int argc, char **argv, struct mp_error *e);
 /* Batch i from start to end, `done` told before the session has it.  *stop
  * is set (the report in e, its status MP_ERR_MISMATCH or MP_ERR_BREAK) when
- * the run must end here. */
+ * the run must end here.  This is the batch loop: batch i+1 is read on a
+ * thread while batch i runs (runner.h), and a batch's ms run from the end
+ * of the previous one's; stepping through the runner does neither. */
 enum mp_status mp_run_batch(struct mp_run *run, size_t i, mp_runner_done_fn done, void *user, bool *stop,
                             struct mp_error *e);
 /* With save_dir: refuses (before anything runs) outputs that would replace

@@ -13,16 +13,59 @@ static enum mp_status in_model(const struct mp_runner *r, struct mp_error *e)
 	return mp_error_prefix(e, "%s: batch %s: ", mp_graph_path(r->g), mp_batch_source_name(r->src, r->index));
 }
 
+/* Drops the batch under way (its probes' results unread). */
+static void drop_batch(struct mp_runner *r)
+{
+	if (!r->b)
+		return;
+	if (r->probes) {
+		struct mp_probe_batch *pb = NULL;
+		struct mp_error e = { 0 };
+		if (!mp_probes_end(r->probes, &pb, &e))
+			mp_probe_batch_free(pb);
+	}
+	mp_batch_free(r->b);
+	r->b = NULL;
+}
+
+/* Batch index: the one read ahead when it is that one, else read now. */
+static enum mp_status load_batch(struct mp_runner *r, size_t index, struct mp_error *e)
+{
+	struct mp_prefetch *p = r->ahead;
+	r->ahead = NULL;
+	if (p && mp_prefetch_index(p) == index)
+		return mp_prefetch_finish(p, &r->b, e);
+	mp_prefetch_free(p);
+	return mp_batch_load(r->src, index, &r->b, e);
+}
+
+/* In the loop, the next batch is read while this one runs.  A thread that
+ * cannot start costs only the overlap: the next batch is then read when it
+ * begins. */
+static void read_ahead(struct mp_runner *r, size_t index)
+{
+	struct mp_error e = { 0 };
+	if (r->loop && !r->no_read_ahead && index + 1 < r->count && mp_prefetch_start(r->src, index + 1, &r->ahead, &e))
+		r->ahead = NULL;
+}
+
 enum mp_status mp_runner_begin(struct mp_runner *r, size_t index, struct mp_error *e)
 {
 	enum mp_status st;
-	mp_runner_abandon(r);
+	double now = mp_progress_now();
+	drop_batch(r);
+	/* In the loop a batch's time runs from the end of the previous batch's:
+	 * the figures are the pipeline's wall clock and add up to the run, so a
+	 * wait for the batch read ahead (or anything else between batches, the
+	 * previous batch's printing and session row) shows in them. */
+	r->t0 = r->loop && r->timed && index == r->timed_index + 1 ? r->t_end : now;
+	r->timed = false;
 	r->index = index;
-	r->t0 = mp_progress_now();
 	r->run_st = MP_OK;
 	memset(&r->run_e, 0, sizeof r->run_e);
-	if ((st = mp_batch_load(r->src, index, &r->b, e)))
+	if ((st = load_batch(r, index, e)))
 		return st; /* the message names the batch's file */
+	read_ahead(r, index);
 	if ((st = mp_exec_begin(r->x, r->b, e)) ||
 	    (r->probes && (st = mp_probes_begin(r->probes, r->x, r->b, index, e)))) {
 		in_model(r, e);
@@ -87,7 +130,10 @@ enum mp_status mp_runner_end(struct mp_runner *r, mp_runner_done_fn done, void *
 		goto out;
 	res->index = r->index;
 	res->name = mp_batch_source_name(r->src, r->index);
-	res->ms = (mp_progress_now() - r->t0) * 1e3;
+	r->t_end = mp_progress_now();
+	r->timed = true;
+	r->timed_index = r->index;
+	res->ms = (r->t_end - r->t0) * 1e3;
 	res->status = r->run_st;
 	res->pb = pb;
 	res->b = r->b;
@@ -140,14 +186,8 @@ out:
 
 void mp_runner_abandon(struct mp_runner *r)
 {
-	if (!r->b)
-		return;
-	if (r->probes) {
-		struct mp_probe_batch *pb = NULL;
-		struct mp_error e = { 0 };
-		if (!mp_probes_end(r->probes, &pb, &e))
-			mp_probe_batch_free(pb);
-	}
-	mp_batch_free(r->b);
-	r->b = NULL;
+	drop_batch(r);
+	mp_prefetch_free(r->ahead);
+	r->ahead = NULL;
+	r->timed = false;
 }

@@ -9,7 +9,14 @@
  *
  * A stop (a dtype mismatch under --on-mismatch error, a breakpoint) is not
  * a failure: step and continue return MP_ERR_MISMATCH or MP_ERR_BREAK with
- * the executor's message, and mp_runner_end records the batch as stopped. */
+ * the executor's message, and mp_runner_end records the batch as stopped.
+ *
+ * With `loop` set (the batch loop of `mpdbg run`: batches in order),
+ * mp_runner_begin(r, i) also starts reading batch i+1 on a thread
+ * (prefetch.h) and mp_runner_begin(r, i + 1) takes it, waiting if it is
+ * not read yet: at most two batches are held at once.  A failure to read
+ * batch i+1 is told when batch i+1 begins, as without the read-ahead;
+ * any other index drops the batch read ahead and loads as without. */
 #ifndef MP_RUNNER_H
 #define MP_RUNNER_H
 
@@ -19,6 +26,7 @@
 #include "batch.h"
 #include "exec.h"
 #include "graph.h"
+#include "prefetch.h"
 #include "probes.h"
 #include "session.h"
 
@@ -30,6 +38,14 @@ struct mp_runner {
 	const struct mp_batch_source *src;
 	double tol;
 	bool graph_written;
+	/* the batch loop: batches read ahead below `count` unless no_read_ahead,
+	 * and timed end to end (mp_runner_result.ms) */
+	bool loop, no_read_ahead;
+	size_t count;
+	struct mp_prefetch *ahead;          /* the batch being read ahead, or NULL */
+	bool timed;                         /* t_end is when batch `timed_index`'s ms ended */
+	size_t timed_index;
+	double t_end;
 	/* the batch under way */
 	struct mp_batch *b;
 	size_t index;
@@ -42,7 +58,8 @@ struct mp_runner {
 struct mp_runner_result {
 	size_t index;
 	const char *name;                   /* the batch's name in its source */
-	double ms;
+	double ms;                          /* wall clock: from begin, or in the loop
+	                                     * from the previous batch's end */
 	enum mp_status status;              /* MP_OK, MP_ERR_MISMATCH or MP_ERR_BREAK */
 	char report[MP_ERROR_MSG_MAX];      /* why it stopped */
 	const struct mp_probe_batch *pb;    /* valid during the callback only */
@@ -61,7 +78,8 @@ enum mp_status mp_runner_continue(struct mp_runner *r, struct mp_error *e);
 /* Ends the batch under way (run to the end first unless it stopped). */
 enum mp_status mp_runner_end(struct mp_runner *r, mp_runner_done_fn done, void *user, struct mp_runner_result *res,
                              struct mp_error *e);
-/* Drops the batch under way without recording it. */
+/* Drops the batch under way without recording it, and the batch read
+ * ahead (waiting for its thread). */
 void mp_runner_abandon(struct mp_runner *r);
 
 #endif
