@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # gpu_check.sh - what the GPU machine checks, in one go: the CUDA parity
 # table, the ONNX conformance suite and both ../shared/models exports on the
-# CUDA backend, the probe tests, `mpdbg run --device cuda`, then the
-# benchmark beside PyTorch (bench_gpu.py).  A short summary goes to stdout,
+# CUDA backend, the probe tests (test_paths: the planned path against the
+# literal one), `mpdbg run --device cuda`, then the benchmarks beside
+# PyTorch (bench_gpu.py, bench_probes.py).  A short summary goes to stdout,
 # full logs to OUT_DIR.
 #
 # usage: bench/gpu_check.sh BIN_DIR SHARED_DIR OUT_DIR [all|checks|bench]
 #   BIN_DIR holds mpdbg, conformance, test_parity, test_attention, test_fused, test_handpose,
-#   test_policy_models, test_probes and bench_forward (a build's, or copies).
+#   test_policy_models, test_probes, test_paths and bench_forward (a build's, or copies).
 set -u
 bin=$1 shared=$2 out=$3 what=${4:-all}
 export MP_SHARED=$shared
@@ -34,6 +35,9 @@ if [ "$what" = all ] || [ "$what" = checks ]; then
 		MPDBG_TEST_DEVICE=cuda "$bin/test_policy_models"
 		"$bin/test_probes"
 	} > "$out/models.log" 2>&1
+	# the planned path against the node-by-node one, CUDA beside the CPU
+	tap paths "$bin/test_paths"
+	grep -E '^# .*planned path [0-9]+ runs' "$out/paths.log" | grep -i cuda | head -12
 	printf '%-22s %s passed, %s failed\n' "models+probes" "$(grep -c '^ok' "$out/models.log")" \
 		"$(grep -c '^not ok' "$out/models.log")"
 	grep -B2 -A8 '^not ok' "$out/models.log" | head -40
@@ -62,3 +66,8 @@ if [ "$what" = all ] || [ "$what" = checks ]; then
 fi
 [ "$what" = checks ] && exit 0
 python3 "$(dirname "$0")/bench_gpu.py" --bench "$bin/bench_forward" --out "$out" 2>&1 | tee "$out/bench.log" | tail -20
+# what the probes cost (issue 15): every probe, session, --compare, --literal beside
+# bench_forward's whole step and PyTorch, batch 1 and 32, fp32 and bf16-autocast
+python3 "$(dirname "$0")/bench_probes.py" --device cuda --mpdbg "$bin/mpdbg" --bench-forward "$bin/bench_forward" \
+	--out "$out/bench_probes.md" > "$out/bench_probes.log" 2>&1
+grep -A6 '^| ratio' "$out/bench_probes.log" | head -40
