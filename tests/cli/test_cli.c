@@ -515,6 +515,35 @@ static void test_malformed_batches(void **state)
 	free(m);
 }
 
+/* A batch file that cannot be read fails the run when its batch begins,
+ * as it did before the next batch was read ahead on a thread: the batch
+ * before it printed and recorded, the file's own message, exit 2, and
+ * nothing of the batch after it. */
+static void test_bad_second_batch(void **state)
+{
+	(void)state;
+	char *m = good_model("ahead.onnx"), *folder = mp_test_join(dir, "cut"), *db = mp_test_join(dir, "cut.db");
+	assert_int_equal(mkdir(folder, 0777), 0);
+	char *b0 = good_batch("cut/b0.safetensors", "x"), *b2 = good_batch("cut/b2.safetensors", "x");
+	char *b1 = raw_safetensors("cut/b1.safetensors",
+	                           "{\"x\":{\"dtype\":\"F32\",\"shape\":[2,4],\"data_offsets\":[0,32]}}", 1u << 20, 32);
+	struct result r = run(ARGS("run", m, "--data", folder, "--session", db));
+	assert_int_equal(r.status, 2);
+	assert_non_null(strstr(r.out, "b0 "));
+	assert_non_null(strstr(r.out, "y f32 [2, 4] min 0 max 5"));
+	assert_null(strstr(r.out, "b2"));
+	assert_non_null(strstr(r.err, b1));
+	assert_non_null(strstr(r.err, "header length 1048576 runs beyond the end of the file"));
+	assert_non_null(strstr(r.err, "1 batch recorded"));
+	result_free(&r);
+	free(b0);
+	free(b1);
+	free(b2);
+	free(db);
+	free(folder);
+	free(m);
+}
+
 /* stdout without the per-batch times: each line's "   12.3 ms" cut out,
  * the one thing two runs of the same batches may print differently. */
 static char *untimed(const char *out)
@@ -673,6 +702,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_malformed_models),
 		cmocka_unit_test(test_hostile_external_data),
 		cmocka_unit_test(test_malformed_batches),
+		cmocka_unit_test(test_bad_second_batch),
 		cmocka_unit_test(test_force),
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_literal),
