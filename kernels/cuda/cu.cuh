@@ -39,6 +39,10 @@ struct cu_ctx {
 	struct cu_err_rec *d_err;
 	struct mp_probe_result *d_slots;
 	size_t nslots, cap_slots;
+	/* per request of a probe launch: its accumulators and the counter of
+	 * its finished blocks, zeroed once, left zeroed by each launch's last
+	 * block (probe.cu), so a replayed graph finds them so */
+	void *probe_acc;
 	/* kernels' scratch: a stack in one buffer (stream order makes a block
 	 * free for the next kernel once the last one reading it is queued) */
 	char *ws;
@@ -370,6 +374,10 @@ CU_FAMILY(trilu) CU_FAMILY(resize) CU_FAMILY(select)
 extern "C" enum mp_status cu_probe_reset(void *ctx, size_t nslots, struct mp_error *e);
 extern "C" enum mp_status cu_probe(void *ctx, const struct mp_probe_req *reqs, size_t n, struct mp_error *e);
 extern "C" enum mp_status cu_probe_fetch(void *ctx, struct mp_probe_result *out, size_t n, struct mp_error *e);
+/* The requests one probe launch takes (a call with more is several), and
+ * the bytes of the context's accumulators for them. */
+enum { CU_PROBE_MAX_REQS = 512 };
+size_t cu_probe_acc_bytes(void);
 
 /* The compiled fused kernels, freed with the context (fuse.cu). */
 extern "C" void cu_fused_free(struct cu_ctx *c);

@@ -54,6 +54,7 @@ extern "C" void cu_ctx_free(void *ctx)
 	cudaFree(c->workspace);
 	cudaFree(c->d_err);
 	cudaFree(c->d_slots);
+	cudaFree(c->probe_acc);
 	if (c->ws)
 		cudaFreeAsync(c->ws, c->stream);
 	if (c->stream)
@@ -106,6 +107,8 @@ extern "C" enum mp_status cu_ctx_new(int device, void **out, struct mp_error *e)
 	c->workspace_size = WORKSPACE_BYTES;
 	STEP(cudaMalloc((void **)&c->d_err, sizeof *c->d_err), "the error record");
 	STEP(cudaMemset(c->d_err, 0, sizeof *c->d_err), "the error record");
+	STEP(cudaMalloc(&c->probe_acc, cu_probe_acc_bytes()), "the probes' accumulators");
+	STEP(cudaMemsetAsync(c->probe_acc, 0, cu_probe_acc_bytes(), c->stream), "the probes' accumulators");
 	if (cublasCreate(&c->blas) != CUBLAS_STATUS_SUCCESS || cublasLtCreate(&c->lt) != CUBLAS_STATUS_SUCCESS) {
 		st = mp_error_set(e, MP_ERR_DEVICE, "cuBLAS could not be initialised on %s", c->name);
 		goto fail;
