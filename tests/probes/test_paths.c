@@ -463,10 +463,21 @@ static void break_batch_make(struct break_batch *bb, int rows, int kind, unsigne
 	                 MP_OK);
 }
 
-/* The first record of a run without breakpoints that meets kind: where a
- * breakpoint of that kind must stop; NULL when none does. */
-static const struct mp_probe_record *first_meeting(const struct mp_probe_batch *r, enum mp_break_kind kind, double tol)
+/* Where breakpoint bp must stop, from a run without breakpoints: the first
+ * record meeting a value condition, the first node a node= glob matches
+ * (value -1).  False when nothing does. */
+static bool first_meeting(const struct mp_graph *g, const struct mp_probe_batch *r, const struct mp_breakpoint *bp,
+                          double tol, int32_t *node, int32_t *value)
 {
+	if (bp->kind == MP_BREAK_NODE) {
+		for (size_t i = 0; i < mp_graph_nnodes(g); i++)
+			if (mp_break_node_match(bp, 1, mp_graph_node(g, i)->name)) {
+				*node = (int32_t)i;
+				*value = -1;
+				return true;
+			}
+		return false;
+	}
 	for (size_t i = 0; i < r->nrecords; i++) {
 		const struct mp_probe_record *rec = &r->records[i];
 		const struct mp_stats_acc *s = &rec->stats;
@@ -479,10 +490,13 @@ static const struct mp_probe_record *first_meeting(const struct mp_probe_batch *
 			f.overflow[k] = s->overflow[k];
 		if (f.has_cmp)
 			f.rel_l2 = mp_compare_rel_l2(&rec->cmp);
-		if (mp_break_meets(kind, &f, r->low, tol))
-			return rec;
+		if (mp_break_meets(bp->kind, &f, r->low, tol)) {
+			*node = rec->node;
+			*value = rec->value;
+			return true;
+		}
 	}
-	return NULL;
+	return false;
 }
 
 /* One breakpoint under one policy: every batch of seq through the literal
@@ -510,15 +524,16 @@ static size_t breaks_on(const struct mp_graph *g, struct mp_backend *be, const c
 		struct where w = { what, g, -1 };
 		struct mp_probe_batch *a = path_batch(&lit, seq[i]->b, i), *b = path_batch(&plan, seq[i]->b, i);
 		struct mp_probe_batch *r = path_batch(&ref, seq[i]->b, i);
-		const struct mp_probe_record *want = first_meeting(r, o.breaks[0].kind, o.tol);
+		int32_t node, value;
+		bool want = first_meeting(g, r, &o.breaks[0], o.tol, &node, &value);
 		same_batch(&w, a, b);
 		/* the literal path's hit is the first node where the condition holds */
-		same_int(&w, "hit (against the first record meeting it)", a->hit, want != NULL);
+		same_int(&w, "hit (against the first node meeting it)", a->hit, want);
 		if (want) {
-			same_int(&w, "hit's node (against the first record meeting it)", a->hit_at.node, want->node);
-			same_int(&w, "hit's value (against the first record meeting it)", a->hit_at.value, want->value);
-			printf("# %s: stops at node %d, value '%s'\n", what, want->node,
-			       mp_graph_value(g, (size_t)want->value)->name);
+			same_int(&w, "hit's node (against the first node meeting it)", a->hit_at.node, node);
+			same_int(&w, "hit's value (against the first node meeting it)", a->hit_at.value, value);
+			printf("# %s: stops at node %d, value '%s'\n", what, node,
+			       value < 0 ? "-" : mp_graph_value(g, (size_t)value)->name);
 			hits++;
 		}
 		mp_probe_batch_free(a);
@@ -555,17 +570,19 @@ static void test_break_parity(void **state)
 	struct break_batch *const seq[] = { &c0, &c1, &nan3, &c0, &c1, &c0, &big3, &huge3, &nan3, &c5, &c5, &c5, &nan5, &c0 };
 	size_t nseq = sizeof seq / sizeof seq[0];
 	static const char *const policies[] = { "fp32", "bf16-autocast", "fp16-autocast", "bf16" };
-	static const char *const specs[] = { "nan", "inf", "overflow", "tol" };
+	static const char *const specs[] = { "nan", "inf", "overflow", "tol", "node=/log/*" };
 	struct mp_backend *bes[] = { cpu, gpu };
 	for (size_t k = 0; k < 2 && bes[k]; k++)
 		for (size_t p = 0; p < 4; p++)
-			for (size_t s = 0; s < 4; s++) {
+			for (size_t s = 0; s < 5; s++) {
 				size_t hits = breaks_on(g, bes[k], policies[p], specs[s], seq, nseq, missed, sizeof missed);
 				/* nan: the three NaN batches; inf, overflow: at least the huge one */
 				if (s == 0 && hits != 3)
 					fail_msg("--break nan under %s: %zu batches hit, expected 3", policies[p], hits);
 				if ((s == 1 || s == 2) && hits < 1)
 					fail_msg("--break %s under %s: no batch hit", specs[s], policies[p]);
+				if (s == 4 && hits != nseq)
+					fail_msg("--break %s under %s: %zu of %zu batches hit", specs[s], policies[p], hits, nseq);
 			}
 	struct break_batch *all[] = { &c0, &c1, &nan3, &big3, &huge3, &c5, &nan5 };
 	for (size_t i = 0; i < 7; i++)
