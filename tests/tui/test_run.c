@@ -229,19 +229,20 @@ static enum mp_status loop_done(void *user, const struct mp_runner_result *res, 
 	return ls->run ? mp_run_save_outputs(ls->run, res, e) : MP_OK;
 }
 
-/* A bf16 run of the folder with probes, recorded into db, outputs saved
- * into out; read ahead or not. */
-static struct mp_run *open_loop(const char *data, const char *out, bool read_ahead)
+/* A bf16 run of the folder with probes (a breakpoint when brk is set),
+ * outputs saved into out when set; read ahead or not. */
+static struct mp_run *open_loop(const char *data, const char *out, bool read_ahead, const char *brk)
 {
 	char *model = write_model();
-	struct mp_policy pol = { 0 };
-	struct mp_probe_options po;
 	struct mp_error e = { 0 };
+	struct mp_run_setup s = { .model = model, .data = data, .device = "cpu", .threads = 1, .save_dir = out,
+		                  .no_read_ahead = !read_ahead, .policy = &(struct mp_policy){ 0 },
+		                  .probes = &(struct mp_probe_options){ 0 } };
 	struct mp_run *run;
-	mp_probe_options_init(&po);
-	assert_int_equal(mp_policy_set_base(&pol, "bf16", &e), MP_OK);
-	struct mp_run_setup s = { .model = model, .data = data, .device = "cpu", .threads = 1, .policy = &pol,
-		                  .probes = &po, .save_dir = out, .no_read_ahead = !read_ahead };
+	mp_probe_options_init(s.probes);
+	assert_int_equal(mp_policy_set_base(s.policy, "bf16", &e), MP_OK);
+	if (brk)
+		assert_int_equal(mp_probe_options_add_break(s.probes, brk, &e), MP_OK);
 	assert_int_equal(mp_run_open(&s, &run, &e), MP_OK);
 	free(model);
 	return run;
@@ -250,7 +251,7 @@ static struct mp_run *open_loop(const char *data, const char *out, bool read_ahe
 static void run_loop(const char *data, const char *db, const char *out, bool read_ahead)
 {
 	struct mp_error e = { 0 };
-	struct mp_run *run = open_loop(data, out, read_ahead);
+	struct mp_run *run = open_loop(data, out, read_ahead, NULL);
 	struct loop_seen ls = { .run = run };
 	char *argv[] = { "mpdbg", "run", NULL };
 	assert_int_equal(mp_run_record(run, db, 2, argv, &e), MP_OK);
@@ -333,7 +334,7 @@ static void test_read_ahead_failure(void **state)
 	assert_non_null(strstr(want.msg, "batch_001.safetensors"));
 	mp_batch_source_free(src);
 	for (int k = 0; k < 2; k++) {
-		struct mp_run *run = open_loop(data, NULL, k == 0);
+		struct mp_run *run = open_loop(data, NULL, k == 0, NULL);
 		struct loop_seen ls = { 0 };
 		bool stop = true;
 		assert_int_equal(mp_run_batch(run, 0, loop_done, &ls, &stop, &e), MP_OK);
@@ -360,7 +361,7 @@ static void test_read_ahead_jumps_and_stops(void **state)
 	struct mp_error e = { 0 };
 	struct loop_seen ls = { 0 };
 	bool stop;
-	struct mp_run *run = open_loop(data, NULL, true);
+	struct mp_run *run = open_loop(data, NULL, true, NULL);
 	struct mp_runner *r = mp_run_runner(run);
 	assert_int_equal(mp_run_batch(run, 0, loop_done, &ls, &stop, &e), MP_OK);
 	ls.next = 3;
@@ -389,11 +390,7 @@ static void test_read_ahead_jumps_and_stops(void **state)
 	mp_run_free(run);
 
 	/* a breakpoint in batch 0 ends the run with batch 1 being read */
-	struct mp_probe_options po;
-	mp_probe_options_init(&po);
-	assert_int_equal(mp_probe_options_add_break(&po, "node=/relu", &e), MP_OK);
-	struct mp_run_setup brk = { .model = model, .data = data, .device = "cpu", .threads = 1, .probes = &po };
-	assert_int_equal(mp_run_open(&brk, &run, &e), MP_OK);
+	run = open_loop(data, NULL, true, "node=/relu");
 	assert_int_equal(mp_run_batch(run, 0, NULL, NULL, &stop, &e), MP_ERR_BREAK);
 	assert_true(stop);
 	assert_non_null(mp_run_runner(run)->ahead);
@@ -411,7 +408,7 @@ static void test_loop_times(void **state)
 	struct mp_error e = { 0 };
 	struct loop_seen ls = { .sleep_ms = 40 };
 	bool stop;
-	struct mp_run *run = open_loop(data, NULL, true);
+	struct mp_run *run = open_loop(data, NULL, true, NULL);
 	for (size_t i = 0; i < 3; i++, ls.next++)
 		assert_int_equal(mp_run_batch(run, i, loop_done, &ls, &stop, &e), MP_OK);
 	assert_true(ls.ms[0] > 0);
