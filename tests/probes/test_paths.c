@@ -254,13 +254,15 @@ static void same_batch(struct where *w, const struct mp_probe_batch *a, const st
 		same_capture(w, &a->captures[i], &b->captures[i]);
 }
 
-/* THE PLANNED PATH WAS TAKEN.  Until probes.c honours literal = false
- * (issue 15, the lead's change) the planned executor runs behind the hook
- * like the literal one and its planned_runs is 0: this check fails until
- * then, and is what says the change landed.  It is judged after the parity
- * checks of every policy (they say more), each miss appended to *missed. */
+/* THE PLANNED PATH WAS TAKEN: planned memory, and on a GPU a replayed
+ * graph.  A run with --compare fp32 still goes node by node on both
+ * (the fp32 shadow runs beside, behind the hook: issue 15's item 4 is
+ * not built yet), so there the check is that both runs are literal; it
+ * fails the day compare is planned, which is the day to flip it.  Judged
+ * after the parity checks of every policy (they say more), each miss
+ * appended to *missed. */
 static void check_paths_taken(const char *what, struct path_run *literal, struct path_run *planned, bool on_gpu,
-                              char *missed, size_t size)
+                              bool compare, char *missed, size_t size)
 {
 	struct mp_exec_stats ls, ps;
 	size_t n = strlen(missed);
@@ -272,6 +274,12 @@ static void check_paths_taken(const char *what, struct path_run *literal, struct
 	       ps.attention_groups, ps.narrowed, ps.graph_note[0] ? ": " : "", ps.graph_note);
 	if (ls.planned_runs != 0)
 		fail_msg("%s: the literal path ran %zu batches in the planned arena", what, ls.planned_runs);
+	if (compare) {
+		if (ps.planned_runs != 0)
+			snprintf(missed + n, size - n, "\n  %s: --compare ran planned (%zu runs): flip this check", what,
+			         ps.planned_runs);
+		return;
+	}
 	if (ps.planned_runs == 0)
 		snprintf(missed + n, size - n, "\n  %s: the planned path never ran in the planned arena", what);
 	else if (on_gpu && ps.graph_replays == 0)
@@ -333,7 +341,7 @@ static void paths_on(const char *model, const struct mp_graph *g, struct mp_back
 		mp_probe_batch_free(b);
 	}
 	snprintf(what, sizeof what, "%s %s%s on %s", model, policy, compare ? " --compare fp32" : "", be->iface->name);
-	check_paths_taken(what, &lit, &plan, be == gpu, missed, size);
+	check_paths_taken(what, &lit, &plan, be == gpu, compare, missed, size);
 	path_close(&lit);
 	path_close(&plan);
 	mp_probe_options_free(&o);
@@ -542,7 +550,7 @@ static size_t breaks_on(const struct mp_graph *g, struct mp_backend *be, const c
 	}
 	char what[256];
 	snprintf(what, sizeof what, "--break %s, %s on %s", spec, policy, be->iface->name);
-	check_paths_taken(what, &lit, &plan, be == gpu, missed, size);
+	check_paths_taken(what, &lit, &plan, be == gpu, o.compare, missed, size);
 	path_close(&lit);
 	path_close(&plan);
 	path_close(&ref);
