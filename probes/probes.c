@@ -500,9 +500,9 @@ void mp_probes_attach(struct mp_probes *p, struct mp_exec *x, mp_exec_hook next,
 	p->x = x;
 	p->next = next;
 	p->next_user = next_user;
-	/* stepping and the fp32 shadow (which runs beside, node by node) need
-	 * the hook */
-	p->planned = !next && !p->o.literal && !p->cmp;
+	/* stepping, the fp32 shadow (which runs beside, node by node) and
+	 * node= breaks (which stop the run) need the hook */
+	p->planned = !next && !p->o.literal && !p->cmp && !breaks_on(p, MP_BREAK_NODE);
 	if (p->planned) {
 		struct mp_exec_observer o = { obs_watches, obs_keeps, obs_ran, p };
 		mp_exec_set_hook(x, NULL, NULL);
@@ -607,21 +607,6 @@ static enum mp_status planned_records(struct mp_probes *p, struct mp_error *e)
 	return MP_OK;
 }
 
-/* A node= break on the planned path: the run went on past it, but what is
- * recorded ends where the node-by-node path stops, after the first node
- * that matches of those that ran (folded ones too, as the hook sees them). */
-static void planned_node_break(struct mp_probes *p)
-{
-	size_t ran = mp_exec_position(p->x);
-	const struct mp_breakpoint *bp = break_of(p, MP_BREAK_NODE);
-	for (size_t i = 0; bp && i < ran; i++)
-		if (mp_break_node_match(p->o.breaks, p->o.nbreaks, mp_graph_node(p->g, i)->name)) {
-			p->node_hit = true;
-			p->hit = (struct mp_break_hit){ bp, (int32_t)i, -1 };
-			return;
-		}
-}
-
 /* The planned path's captures, of the values it kept, in the order the
  * node-by-node path takes them: graph inputs, then node by node. */
 static enum mp_status planned_captures(struct mp_probes *p, struct mp_error *e)
@@ -633,7 +618,7 @@ static enum mp_status planned_captures(struct mp_probes *p, struct mp_error *e)
 		if (mp_exec_value(p->x, v) && capture_wanted(p, v, NULL) && (st = capture(p, p->x, v, e)))
 			return st;
 	}
-	for (size_t i = 0; i < mp_graph_nnodes(g) && !(p->node_hit && i > (size_t)p->hit.node); i++) {
+	for (size_t i = 0; i < mp_graph_nnodes(g); i++) {
 		const struct mp_node *n = mp_graph_node(g, i);
 		for (int k = 0; k < n->noutputs; k++) {
 			int32_t v = n->outputs[k];
@@ -680,8 +665,6 @@ enum mp_status mp_probes_end(struct mp_probes *p, struct mp_probe_batch **out, s
 	if (!r)
 		return mp_error_set(e, MP_ERR_NOMEM, "out of memory");
 	p->active = false;
-	if (p->planned)
-		planned_node_break(p);
 	if ((st = flush(p, e)) || (p->planned && ((st = planned_records(p, e)) || (st = planned_captures(p, e)))))
 		goto fail;
 	tab = calloc(p->nrecs + 1, sizeof *tab);
@@ -702,10 +685,7 @@ enum mp_status mp_probes_end(struct mp_probes *p, struct mp_probe_batch **out, s
 	r->g = p->g;
 	r->low = p->low;
 	r->nrecords = p->nrecs;
-	/* a node= stop: nothing after its node (the planned run made more) */
-	while (p->node_hit && r->nrecords && p->recs[order[r->nrecords - 1].slot].node > p->hit.node)
-		r->nrecords--;
-	for (size_t j = 0; j < r->nrecords; j++) {
+	for (size_t j = 0; j < p->nrecs; j++) {
 		struct mp_probe_record *rec = &r->records[j];
 		size_t i = order[j].slot;
 		*rec = p->recs[i];
