@@ -5,7 +5,7 @@
 #   run.tar.xz     the executables of BUILD_DIR (stripped) and the shared
 #                  libraries they load that the GPU machine lacks
 #   shared.tar.xz  ../shared/models and ../shared/onnx-backend-tests
-# usage: bench/pack_for_gpu.sh [BUILD_DIR (build-cuda)]
+# usage: [PACK_XZ_LEVEL=N (9)] bench/pack_for_gpu.sh [BUILD_DIR (build-cuda)]
 # There: mkdir -p /tmp/r /tmp/s && tar xJf .devrun/run.tar.xz -C /tmp/r &&
 #        tar xJf .devrun/shared.tar.xz -C /tmp/s &&
 #        LD_LIBRARY_PATH=/tmp/r/libs bench/gpu_check.sh /tmp/r/bin /tmp/s $OUT
@@ -23,7 +23,7 @@ strip .devrun/bin/*
 # the GPU machine has these (Ubuntu 24.04): only what it lacks travels
 rm -f .devrun/libs/libopenblas.so.* .devrun/libs/libgfortran.so.* .devrun/libs/libquadmath.so.* \
       .devrun/libs/libsqlite3.so.* .devrun/libs/libcrypto.so.* .devrun/libs/libnvrtc*
-tar cf - -C .devrun bin libs | xz -9 -T0 > .devrun/run.tar.xz
+tar cf - -C .devrun bin libs | xz -${PACK_XZ_LEVEL:-9} -T0 > .devrun/run.tar.xz
 rm -rf .devrun/bin .devrun/libs
 [ -f .devrun/shared.tar.xz ] || tar cf - -C ../shared models onnx-backend-tests | xz -9 -T0 > .devrun/shared.tar.xz
 ls -la .devrun
