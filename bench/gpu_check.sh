@@ -8,7 +8,8 @@
 #
 # usage: bench/gpu_check.sh BIN_DIR SHARED_DIR OUT_DIR [all|checks|bench]
 #   BIN_DIR holds mpdbg, conformance, test_parity, test_attention, test_fused, test_handpose,
-#   test_policy_models, test_probes, test_paths and bench_forward (a build's, or copies).
+#   test_policy_models, test_probes, test_paths, test_probe_gpu, bench_forward and
+#   bench_probe_kernel (a build's, or copies).
 set -u
 bin=$1 shared=$2 out=$3 what=${4:-all}
 export MP_SHARED=$shared
@@ -29,6 +30,7 @@ if [ "$what" = all ] || [ "$what" = checks ]; then
 	tap parity "$bin/test_parity"
 	tap attention "$bin/test_attention"
 	tap fused "$bin/test_fused"
+	tap probe-gpu "$bin/test_probe_gpu"
 	MPDBG_TEST_DEVICE=cuda tap conformance "$bin/conformance"
 	{
 		MPDBG_TEST_DEVICE=cuda "$bin/test_handpose"

@@ -16,7 +16,8 @@ cd "$root"
 rm -rf .devrun/bin .devrun/libs
 mkdir -p .devrun/bin
 exes="$b/mpdbg $b/tests/conformance $b/tests/test_parity $b/tests/test_attention $b/tests/test_fused $b/tests/test_handpose $b/tests/test_policy_models
-      $b/tests/test_probes $b/tests/test_paths $b/bench/bench_forward $b/tests/test_hostile"
+      $b/tests/test_probes $b/tests/test_paths $b/bench/bench_forward $b/tests/test_hostile $b/tests/test_probe_gpu
+      $b/bench/bench_probe_kernel"
 cp $exes .devrun/bin/
 strip .devrun/bin/*
 ../shared/device/pack-libs.sh .devrun/libs $exes > /dev/null
