@@ -240,14 +240,16 @@ __device__ __forceinline__ void hist_add(uint32_t *hist, uint32_t bin)
 	atomicAdd(&hist[(bin >> 1) * HCOPIES + (threadIdx.x & (HCOPIES - 1))], 1u << ((bin & 1u) << 4));
 }
 
-/* The values of a binade a limit falls inside, NaN and Inf: true for NaN
- * and Inf, which count for nothing else. */
+/* The values of a binade a limit falls inside, NaN and Inf: 1 for NaN and
+ * Inf (which count for nothing else), else 2 where a bf16 value of f16's
+ * subnormal binades is exact in f16.  Out of line, and the thread's
+ * accumulators not passed (a reference would put them in local memory). */
 template <int DT>
-__device__ __noinline__ bool st_rare(uint32_t b, uint32_t ab, uint32_t e, st_thr &t, uint32_t *rare)
+__device__ __noinline__ uint32_t st_rare(uint32_t b, uint32_t ab, uint32_t e, uint32_t *rare)
 {
 	if (e == 255u) {
 		atomicAdd(&rare[ab > 0x7F800000u ? R_NAN : (b >> 31) ? R_NINF : R_PINF], 1u);
-		return true;
+		return 1u;
 	}
 	if (e == 0u && ab <= 0x00008000u)          /* (nonzero here) <= 2^-134: 0 in bf16 */
 		atomicAdd(&rare[R_BF16_FLUSH], 1u);
@@ -258,8 +260,8 @@ __device__ __noinline__ bool st_rare(uint32_t b, uint32_t ab, uint32_t e, st_thr
 	else if (e == 254u && ab >= 0x7F7F8000u)   /* >= 0x1.ffp127: Inf in bf16 */
 		atomicAdd(&rare[R_BF16_OVER], 1u);
 	if (DT == MP_BF16 && e - 103u <= 9u)       /* f16's subnormal binades */
-		t.ex_f16 += mp_f32_bits_exact_f16(b);
-	return false;
+		return mp_f32_bits_exact_f16(b) << 1;
+	return 0u;
 }
 
 /* One value of f32, bf16 or f16, by its f32 bits. */
@@ -275,8 +277,12 @@ __device__ __forceinline__ void st_elem(uint32_t b, double k, st_thr &t, uint32_
 		is_rare = ((e - 1u >= 253u) & (ab != 0u)) | (e - 102u <= 10u) | (e == 142u);
 	else
 		is_rare = ((e - 1u >= 253u) & (ab != 0u)) | (e == 102u) | (e == 142u);
-	if (is_rare && st_rare<DT>(b, ab, e, t, rare))
-		return;
+	if (is_rare) {
+		uint32_t r = st_rare<DT>(b, ab, e, rare);
+		if (r & 1u)
+			return;
+		t.ex_f16 += r >> 1;
+	}
 	t.zeros += ab == 0u;
 	if (DT != MP_BF16)
 		t.ex_bf16 += (b & 0xFFFFu) == 0u;
