@@ -157,8 +157,10 @@ static void finite_extremes(const float *x, size_t n, float *lo, float *hi, floa
 /* The passes below are written for the vectorizer; on x86-64 they are
  * built for SSE4.1 and AVX2 as well (integer min/max, wider vectors), the
  * CPU picking its best at load time.  Results do not depend on the choice:
- * integer extremes and counts are exact, and sums are in f64. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
+ * integer extremes and counts are exact, and sums are in f64.  Not under
+ * ASan or TSan: the clones' resolver runs before their run-time is set up. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__) && \
+	!defined(__SANITIZE_THREAD__)
 #define SIMD_CLONES __attribute__((target_clones("avx2", "sse4.1", "default")))
 #else
 #define SIMD_CLONES
