@@ -1,8 +1,11 @@
 /* compare.c - the fp32 shadow run.  Its executor follows the fp32 policy
  * with the batch's float tensors converted to fp32 on entry (mismatches
- * cast, so it never stops where the run under test may), and
- * its hook hands each node's outputs, with the node rerun in fp32 on the
- * tested run's inputs, to the probes before its liveness frees them. */
+ * cast, so it never stops where the run under test may), and hands each
+ * node's outputs, with the node rerun in fp32 on the tested run's inputs,
+ * to the probes before its liveness frees them: node by node behind a hook,
+ * in lockstep with the run under test; or planned, behind an observer, as a
+ * whole run after the run under test is done (which keeps its values), so
+ * that the shadow too is planned, captured and replayed. */
 #include "compare.h"
 
 #include <stdlib.h>
@@ -19,18 +22,18 @@ struct mp_compare_run {
 	void *user;
 	const struct mp_tensor **ref, **own, **ins;
 	struct mp_tensor *own_t;
+	bool planned;
 };
 
-static enum mp_status shadow_hook(void *user, struct mp_exec *shadow, size_t i, struct mp_error *e)
+/* Node i of the shadow has run: its outputs, and the node rerun in fp32 on
+ * the tested run's inputs, to c->fn. */
+static enum mp_status visit(struct mp_compare_run *c, struct mp_exec *shadow, size_t i, struct mp_error *e)
 {
-	struct mp_compare_run *c = user;
 	const struct mp_node *n = mp_graph_node(c->g, i);
 	bool rerun = mp_exec_node_has_kernel(shadow, i) && !mp_exec_node_folded(c->tested, i) &&
 	             n->op != MP_OP_SHAPE && n->op != MP_OP_SIZE;
 	enum mp_status st = MP_OK;
 
-	if (i != c->target || !c->fn)
-		return MP_OK;
 	for (int k = 0; k < n->noutputs; k++) {
 		c->ref[k] = n->outputs[k] >= 0 ? mp_exec_value(shadow, n->outputs[k]) : NULL;
 		c->own[k] = NULL;
@@ -54,6 +57,27 @@ static enum mp_status shadow_hook(void *user, struct mp_exec *shadow, size_t i, 
 	for (int k = 0; rerun && k < n->noutputs; k++)
 		mp_tensor_reset(&c->own_t[k]);
 	return st;
+}
+
+static enum mp_status shadow_hook(void *user, struct mp_exec *shadow, size_t i, struct mp_error *e)
+{
+	struct mp_compare_run *c = user;
+	return i == c->target && c->fn ? visit(c, shadow, i, e) : MP_OK;
+}
+
+/* The planned shadow: every value is looked at when its node has run (so
+ * none is fused away or narrowed), none is kept after. */
+static bool shadow_watches(void *user, int32_t value)
+{
+	(void)user;
+	(void)value;
+	return true;
+}
+
+static enum mp_status shadow_ran(void *user, struct mp_exec *shadow, size_t i, struct mp_error *e)
+{
+	struct mp_compare_run *c = user;
+	return c->fn ? visit(c, shadow, i, e) : MP_OK;
 }
 
 enum mp_status mp_compare_run_new(const struct mp_graph *g, struct mp_backend *be, struct mp_backend *host,
@@ -88,7 +112,7 @@ enum mp_status mp_compare_run_new(const struct mp_graph *g, struct mp_backend *b
 		mp_compare_run_free(c);
 		return mp_error_prefix(e, "the fp32 shadow run: ");
 	}
-	mp_exec_set_hook(c->shadow, shadow_hook, c);
+	mp_compare_run_set_planned(c, false);
 	*out = c;
 	return MP_OK;
 }
@@ -123,4 +147,46 @@ enum mp_status mp_compare_run_to(struct mp_compare_run *c, struct mp_exec *teste
 		st = mp_exec_step(c->shadow, e);
 	c->fn = NULL;
 	return st ? mp_error_prefix(e, "the fp32 shadow run: ") : MP_OK;
+}
+
+void mp_compare_run_set_planned(struct mp_compare_run *c, bool planned)
+{
+	c->planned = planned;
+	if (planned) {
+		struct mp_exec_observer o = { shadow_watches, NULL, shadow_ran, c };
+		mp_exec_set_hook(c->shadow, NULL, NULL);
+		mp_exec_set_observer(c->shadow, &o);
+	} else {
+		mp_exec_set_observer(c->shadow, NULL);
+		mp_exec_set_hook(c->shadow, shadow_hook, c);
+	}
+}
+
+enum mp_status mp_compare_run_all(struct mp_compare_run *c, struct mp_exec *tested, mp_compare_fn fn, void *user,
+                                  bool *replayed, struct mp_error *e)
+{
+	struct mp_exec_stats before, after;
+	enum mp_status st;
+	*replayed = false;
+	if (!c->planned)
+		return mp_error_set(e, MP_ERR_INTERNAL, "the fp32 shadow run is not planned");
+	c->tested = tested;
+	c->fn = fn;
+	c->user = user;
+	mp_exec_get_stats(c->shadow, &before);
+	st = mp_exec_run(c->shadow, e);
+	mp_exec_get_stats(c->shadow, &after);
+	*replayed = after.graph_replays != before.graph_replays;
+	/* the observer never sees nodes folded at binding: they are visited
+	 * now, once the shadow has run (a rerun needs the node behind it) */
+	for (size_t i = 0; !st && i < mp_graph_nnodes(c->g); i++)
+		if (mp_exec_node_folded(c->shadow, i))
+			st = visit(c, c->shadow, i, e);
+	c->fn = NULL;
+	return st ? mp_error_prefix(e, "the fp32 shadow run: ") : MP_OK;
+}
+
+void mp_compare_run_get_stats(const struct mp_compare_run *c, struct mp_exec_stats *out)
+{
+	mp_exec_get_stats(c->shadow, out);
 }

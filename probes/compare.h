@@ -30,4 +30,20 @@ enum mp_status mp_compare_run_begin(struct mp_compare_run *c, const struct mp_ba
 enum mp_status mp_compare_run_to(struct mp_compare_run *c, struct mp_exec *tested, size_t i, mp_compare_fn fn,
                                  void *user, struct mp_error *e);
 
+/* Planned: the shadow behind an observer that watches every value (so that
+ * nothing in it is fused away or narrowed), run whole by
+ * mp_compare_run_all() once the run under test is done; else (the default)
+ * node by node behind a hook, by mp_compare_run_to().  Set before
+ * mp_compare_run_begin(). */
+void mp_compare_run_set_planned(struct mp_compare_run *c, bool planned);
+/* The planned shadow's whole run after the run under test, which must have
+ * kept every value: fn for each node as mp_compare_run_to calls it (the
+ * nodes folded at binding after the rest).  A replayed run calls nobody:
+ * *replayed says so, and the work fn queued in the run that was captured
+ * is replayed with it. */
+enum mp_status mp_compare_run_all(struct mp_compare_run *c, struct mp_exec *tested, mp_compare_fn fn, void *user,
+                                  bool *replayed, struct mp_error *e);
+/* How the shadow's runs went (exec.h). */
+void mp_compare_run_get_stats(const struct mp_compare_run *c, struct mp_exec_stats *out);
+
 #endif

@@ -10,51 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "compare.h"
-#include "vec.h"
-
-/* Requests go to a GPU in groups this large (or holding this many bytes of
- * tensors kept alive); the CPU computes each as it comes. */
-enum { QUEUE_MAX = 512 };
-#define QUEUE_MAX_BYTES ((size_t)256 << 20)
-
-struct qreq {
-	struct mp_probe_req r;
-	struct mp_tensor a, b; /* shares of the tensors, released after the backend ran */
-};
-
-struct mp_probes {
-	const struct mp_graph *g;
-	struct mp_backend *be, *host;
-	struct mp_probe_options o;
-	enum mp_dtype low;
-	struct mp_compare_run *cmp;   /* with --compare */
-	struct mp_exec *x;
-	mp_exec_hook next;
-	void *next_user;
-	/* the batch */
-	bool active;
-	size_t index;
-	int64_t batch_size;
-	int32_t *rec_of;              /* per value: its record, or -1 */
-	struct mp_probe_record *recs;
-	size_t nrecs, nslots;
-	struct qreq *queue;
-	size_t nq;
-	size_t qbytes;
-	struct mp_vec caps; /* of struct mp_capture */
-	bool node_hit;
-	struct mp_break_hit hit;
-	/* the planned path (an observer, not a hook): a replayed run calls
-	 * nobody, so its records are those of the run that was captured */
-	bool planned;
-	size_t replays0;                /* the executor's graph replays at mp_probes_begin */
-	struct mp_probe_record *tmpl;   /* the records of the last run that was not a replay */
-	size_t ntmpl;
-	/* per slot: the slot whose results it shares (a view of the same
-	 * bytes, measured once), or -1; and the template's */
-	int32_t *same_as, *tmpl_same_as;
-};
+#include "probes_internal.h"
 
 void mp_probe_options_init(struct mp_probe_options *o)
 {
@@ -143,7 +99,7 @@ const struct mp_probe_record *mp_probe_batch_find(const struct mp_probe_batch *r
 	return NULL;
 }
 
-static bool breaks_on(const struct mp_probes *p, enum mp_break_kind k)
+bool pr_breaks_on(const struct mp_probes *p, enum mp_break_kind k)
 {
 	for (int i = 0; i < p->o.nbreaks; i++)
 		if (p->o.breaks[i].kind == k)
@@ -169,7 +125,7 @@ enum mp_status mp_probes_new(const struct mp_graph *g, struct mp_backend *be, st
 	p->low = policy ? mp_policy_low_type(policy) : MP_F32;
 	if ((st = copy_options(&p->o, o, e)))
 		goto fail;
-	if (breaks_on(p, MP_BREAK_TOL) && !p->o.compare) {
+	if (pr_breaks_on(p, MP_BREAK_TOL) && !p->o.compare) {
 		st = mp_error_set(e, MP_ERR_USAGE, "--break tol needs --compare fp32");
 		goto fail;
 	}
@@ -182,7 +138,8 @@ enum mp_status mp_probes_new(const struct mp_graph *g, struct mp_backend *be, st
 	p->queue = calloc(QUEUE_MAX, sizeof *p->queue);
 	p->same_as = malloc((nv + 1) * sizeof *p->same_as);
 	p->tmpl_same_as = malloc((nv + 1) * sizeof *p->tmpl_same_as);
-	if (!p->rec_of || !p->recs || !p->queue || !p->same_as || !p->tmpl_same_as) {
+	p->cmp_tmpl = calloc(nv + 1, sizeof *p->cmp_tmpl);
+	if (!p->rec_of || !p->recs || !p->queue || !p->same_as || !p->tmpl_same_as || !p->cmp_tmpl) {
 		st = mp_error_set(e, MP_ERR_NOMEM, "out of memory");
 		goto fail;
 	}
@@ -228,12 +185,13 @@ void mp_probes_free(struct mp_probes *p)
 	free(p->tmpl);
 	free(p->same_as);
 	free(p->tmpl_same_as);
+	free(p->cmp_tmpl);
 	free(p);
 }
 
 /* ---- the queue ---- */
 
-static enum mp_status flush(struct mp_probes *p, struct mp_error *e)
+enum mp_status pr_flush(struct mp_probes *p, struct mp_error *e)
 {
 	if (!p->nq)
 		return MP_OK;
@@ -274,7 +232,7 @@ static enum mp_status enqueue(struct mp_probes *p, enum mp_probe_kind kind, cons
                               const struct mp_tensor *b, uint32_t slot, uint32_t part, struct mp_error *e)
 {
 	enum mp_status st;
-	if (p->nq == QUEUE_MAX && (st = flush(p, e)))
+	if (p->nq == QUEUE_MAX && (st = pr_flush(p, e)))
 		return st;
 	struct qreq *q = &p->queue[p->nq];
 	q->r = (struct mp_probe_req){ kind, NULL, NULL, slot, part };
@@ -288,7 +246,7 @@ static enum mp_status enqueue(struct mp_probes *p, enum mp_probe_kind kind, cons
 	p->nq++;
 	p->qbytes += mp_tensor_nbytes(a) + (b ? mp_tensor_nbytes(b) : 0);
 	if (p->be->iface->device == MP_DEVICE_CPU || p->qbytes >= QUEUE_MAX_BYTES)
-		return flush(p, e);
+		return pr_flush(p, e);
 	return MP_OK;
 }
 
@@ -331,7 +289,7 @@ static int32_t view_source(const struct mp_probes *p, struct mp_exec *x, const s
 	return p->rec_of[n->inputs[0]];
 }
 
-static bool capture_wanted(const struct mp_probes *p, int32_t value, const struct mp_node *n)
+bool pr_capture_wanted(const struct mp_probes *p, int32_t value, const struct mp_node *n)
 {
 	const struct mp_value *v = mp_graph_value(p->g, (size_t)value);
 	if (v->is_output)
@@ -342,7 +300,7 @@ static bool capture_wanted(const struct mp_probes *p, int32_t value, const struc
 	return false;
 }
 
-static enum mp_status capture(struct mp_probes *p, struct mp_exec *x, int32_t value, struct mp_error *e)
+enum mp_status pr_capture(struct mp_probes *p, struct mp_exec *x, int32_t value, struct mp_error *e)
 {
 	struct mp_tensor host;
 	struct mp_buffer *buf;
@@ -370,13 +328,13 @@ static enum mp_status capture(struct mp_probes *p, struct mp_exec *x, int32_t va
 
 /* Statistics, diversity and (on the node-by-node path, where values go
  * after their last reader) capture of one value. */
-static enum mp_status probe_value(struct mp_probes *p, struct mp_exec *x, int32_t value, int32_t node,
+enum mp_status pr_probe_value(struct mp_probes *p, struct mp_exec *x, int32_t value, int32_t node,
                                   struct mp_error *e)
 {
 	const struct mp_tensor *t = mp_exec_value(x, value);
 	const struct mp_node *n = node >= 0 ? mp_graph_node(p->g, (size_t)node) : NULL;
 	enum mp_status st;
-	if (!p->planned && t && capture_wanted(p, value, n) && (st = capture(p, x, value, e)))
+	if (!p->planned && t && pr_capture_wanted(p, value, n) && (st = pr_capture(p, x, value, e)))
 		return st;
 	if (!probed(t))
 		return MP_OK;
@@ -402,7 +360,7 @@ static enum mp_status probe_value(struct mp_probes *p, struct mp_exec *x, int32_
 }
 
 /* The shadow ran node i: compare what both made. */
-static enum mp_status compare_node(void *user, size_t i, const struct mp_tensor *const *ref,
+enum mp_status pr_compare_node(void *user, size_t i, const struct mp_tensor *const *ref,
                                    const struct mp_tensor *const *own, struct mp_error *e)
 {
 	struct mp_probes *p = user;
@@ -427,7 +385,8 @@ static enum mp_status compare_node(void *user, size_t i, const struct mp_tensor 
 				return st;
 		}
 	}
-	return MP_OK;
+	/* planned, the shadow's arena gives the memory to later nodes */
+	return p->planned ? pr_flush(p, e) : MP_OK;
 }
 
 static const struct mp_breakpoint *break_of(const struct mp_probes *p, enum mp_break_kind k)
@@ -446,14 +405,14 @@ static enum mp_status hook(void *user, struct mp_exec *x, size_t i, struct mp_er
 
 	if (p->active) {
 		for (int k = 0; k < n->noutputs; k++)
-			if (n->outputs[k] >= 0 && (st = probe_value(p, x, n->outputs[k], (int32_t)i, e)))
+			if (n->outputs[k] >= 0 && (st = pr_probe_value(p, x, n->outputs[k], (int32_t)i, e)))
 				return st;
-		if (p->cmp && (st = mp_compare_run_to(p->cmp, x, i, compare_node, p, e)))
+		if (p->cmp && (st = mp_compare_run_to(p->cmp, x, i, pr_compare_node, p, e)))
 			return st;
 		if (!p->node_hit && mp_break_node_match(p->o.breaks, p->o.nbreaks, n->name)) {
 			p->node_hit = true;
 			p->hit = (struct mp_break_hit){ break_of(p, MP_BREAK_NODE), (int32_t)i, -1 };
-			if ((st = flush(p, e)))
+			if ((st = pr_flush(p, e)))
 				return st;
 			return mp_error_set(e, MP_ERR_BREAK, "breakpoint node=%s: node '%s' (%s) ran",
 			                    p->hit.bp->glob, n->name, n->op_type);
@@ -464,56 +423,45 @@ static enum mp_status hook(void *user, struct mp_exec *x, size_t i, struct mp_er
 
 mp_exec_hook mp_probes_hook_fn(void) { return hook; }
 
-/* ---- the planned path: the executor's observer ---- */
-
-static bool obs_watches(void *user, int32_t value)
-{
-	const struct mp_probes *p = user;
-	(void)value;
-	return p->o.stats || p->o.diversity;
-}
-
-static bool obs_keeps(void *user, int32_t value)
-{
-	const struct mp_probes *p = user;
-	const struct mp_value *v = mp_graph_value(p->g, (size_t)value);
-	return capture_wanted(p, value, v->producer >= 0 ? mp_graph_node(p->g, (size_t)v->producer) : NULL);
-}
-
-/* The node's outputs measured now, on the stream: the planned arena gives
- * their memory to later nodes. */
-static enum mp_status obs_ran(void *user, struct mp_exec *x, size_t i, struct mp_error *e)
-{
-	struct mp_probes *p = user;
-	const struct mp_node *n = mp_graph_node(p->g, i);
-	enum mp_status st;
-	if (!p->active)
-		return MP_OK;
-	for (int k = 0; k < n->noutputs; k++)
-		if (n->outputs[k] >= 0 && (st = probe_value(p, x, n->outputs[k], (int32_t)i, e)))
-			return st;
-	return flush(p, e);
-}
-
 void mp_probes_attach(struct mp_probes *p, struct mp_exec *x, mp_exec_hook next, void *next_user)
 {
 	p->x = x;
 	p->next = next;
 	p->next_user = next_user;
-	/* stepping, the fp32 shadow (which runs beside, node by node) and
-	 * node= breaks (which stop the run) need the hook */
-	p->planned = !next && !p->o.literal && !p->cmp && !breaks_on(p, MP_BREAK_NODE);
+	/* stepping and node= breaks (which stop the run) need the hook */
+	p->planned = !next && !p->o.literal && !pr_breaks_on(p, MP_BREAK_NODE);
 	if (p->planned) {
-		struct mp_exec_observer o = { obs_watches, obs_keeps, obs_ran, p };
-		mp_exec_set_hook(x, NULL, NULL);
-		mp_exec_set_observer(x, &o);
+		pr_planned_attach(p, x);
 	} else {
 		mp_exec_set_observer(x, NULL);
 		mp_exec_set_hook(x, hook, p);
+		if (p->cmp)
+			mp_compare_run_set_planned(p->cmp, false);
 	}
 	free(p->tmpl);
 	p->tmpl = NULL;
 	p->ntmpl = 0;
+	p->cmp_tmpl_valid = false;
+}
+
+bool mp_probes_planned(const struct mp_probes *p)
+{
+	return p->planned;
+}
+
+void mp_probes_go_literal(struct mp_probes *p, struct mp_exec *x)
+{
+	p->o.literal = true;
+	mp_probes_attach(p, x, p->next, p->next_user);
+}
+
+bool mp_probes_shadow_stats(const struct mp_probes *p, struct mp_exec_stats *out)
+{
+	if (!p->cmp)
+		return false;
+	if (out)
+		mp_compare_run_get_stats(p->cmp, out);
+	return true;
 }
 
 enum mp_status mp_probes_begin(struct mp_probes *p, struct mp_exec *x, const struct mp_batch *b, size_t index,
@@ -551,22 +499,9 @@ enum mp_status mp_probes_begin(struct mp_probes *p, struct mp_exec *x, const str
 		return st;
 	p->active = true;
 	for (size_t i = 0; i < mp_graph_ninputs(g); i++)
-		if ((st = probe_value(p, x, mp_graph_input(g, i), -1, e)))
+		if ((st = pr_probe_value(p, x, mp_graph_input(g, i), -1, e)))
 			return st;
-	if (p->planned) {
-		struct mp_exec_stats xs;
-		mp_exec_get_stats(x, &xs);
-		p->replays0 = xs.graph_replays;
-		/* the observer never sees folded nodes: their values are here now */
-		for (size_t i = 0; i < mp_graph_nnodes(g); i++) {
-			const struct mp_node *n = mp_graph_node(g, i);
-			for (int k = 0; mp_exec_node_folded(x, i) && k < n->noutputs; k++)
-				if (n->outputs[k] >= 0 && (st = probe_value(p, x, n->outputs[k], (int32_t)i, e)))
-					return st;
-		}
-		return flush(p, e);
-	}
-	return MP_OK;
+	return p->planned ? pr_planned_begin(p, x, e) : MP_OK;
 }
 
 /* What the break conditions judge of record r (cond.h). */
@@ -580,53 +515,6 @@ static void record_facts(const struct mp_probes *p, const struct mp_probe_record
 		f->overflow[k] = (int64_t)s->overflow[k];
 	if (f->has_cmp)
 		f->rel_l2 = mp_compare_rel_l2(&r->cmp);
-}
-
-/* The planned path at the end of a batch: a replayed run called nobody,
- * and its records are the captured run's (the same shapes, slots and
- * requests); a run that was not replayed is the template for the next. */
-static enum mp_status planned_records(struct mp_probes *p, struct mp_error *e)
-{
-	struct mp_exec_stats xs;
-	mp_exec_get_stats(p->x, &xs);
-	if (xs.graph_replays != p->replays0) {
-		if (!p->tmpl || p->ntmpl < p->nrecs || p->ntmpl > p->nslots)
-			return mp_error_set(e, MP_ERR_INTERNAL, "a replayed run without the records of its capture");
-		memcpy(p->recs, p->tmpl, p->ntmpl * sizeof *p->recs);
-		memcpy(p->same_as, p->tmpl_same_as, p->ntmpl * sizeof *p->same_as);
-		p->nrecs = p->ntmpl;
-		return MP_OK;
-	}
-	struct mp_probe_record *t = realloc(p->tmpl, (p->nrecs + 1) * sizeof *t);
-	if (!t)
-		return mp_error_set(e, MP_ERR_NOMEM, "out of memory");
-	memcpy(t, p->recs, p->nrecs * sizeof *t);
-	memcpy(p->tmpl_same_as, p->same_as, p->nrecs * sizeof *p->same_as);
-	p->tmpl = t;
-	p->ntmpl = p->nrecs;
-	return MP_OK;
-}
-
-/* The planned path's captures, of the values it kept, in the order the
- * node-by-node path takes them: graph inputs, then node by node. */
-static enum mp_status planned_captures(struct mp_probes *p, struct mp_error *e)
-{
-	const struct mp_graph *g = p->g;
-	enum mp_status st;
-	for (size_t i = 0; i < mp_graph_ninputs(g); i++) {
-		int32_t v = mp_graph_input(g, i);
-		if (mp_exec_value(p->x, v) && capture_wanted(p, v, NULL) && (st = capture(p, p->x, v, e)))
-			return st;
-	}
-	for (size_t i = 0; i < mp_graph_nnodes(g); i++) {
-		const struct mp_node *n = mp_graph_node(g, i);
-		for (int k = 0; k < n->noutputs; k++) {
-			int32_t v = n->outputs[k];
-			if (v >= 0 && mp_exec_value(p->x, v) && capture_wanted(p, v, n) && (st = capture(p, p->x, v, e)))
-				return st;
-		}
-	}
-	return MP_OK;
 }
 
 struct rec_key {
@@ -665,7 +553,7 @@ enum mp_status mp_probes_end(struct mp_probes *p, struct mp_probe_batch **out, s
 	if (!r)
 		return mp_error_set(e, MP_ERR_NOMEM, "out of memory");
 	p->active = false;
-	if ((st = flush(p, e)) || (p->planned && ((st = planned_records(p, e)) || (st = planned_captures(p, e)))))
+	if ((st = pr_flush(p, e)) || (p->planned && (st = pr_planned_end(p, e))))
 		goto fail;
 	tab = calloc(p->nrecs + 1, sizeof *tab);
 	r->records = calloc(p->nrecs + 1, sizeof *r->records);

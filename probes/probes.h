@@ -108,9 +108,21 @@ enum mp_status mp_probes_new(const struct mp_graph *g, struct mp_backend *be, st
                              const struct mp_policy *policy, const struct mp_probe_options *o,
                              struct mp_probes **out, struct mp_error *e);
 void mp_probes_free(struct mp_probes *p);
-/* Sets x's hook to the probes' (which then calls `next`, if any). */
+/* Puts the probes on x: behind an observer (the planned path: planned
+ * memory, fusion, graphs; with --compare the run keeps every value and the
+ * fp32 shadow runs whole after it, planned too) unless `next` is given, the
+ * options ask for the literal path or a node= break, which put them behind
+ * x's hook (node by node; the hook then calls `next`). */
 void mp_probes_attach(struct mp_probes *p, struct mp_exec *x, mp_exec_hook next, void *next_user);
 mp_exec_hook mp_probes_hook_fn(void);
+/* Whether the probes took the planned path at the last attach. */
+bool mp_probes_planned(const struct mp_probes *p);
+/* Back to the node-by-node path (on x, attached before): for a run whose
+ * planned --compare (every value kept) would not fit its memory limit. */
+void mp_probes_go_literal(struct mp_probes *p, struct mp_exec *x);
+/* With --compare: how the fp32 shadow's runs went (out may be NULL); false
+ * without one. */
+bool mp_probes_shadow_stats(const struct mp_probes *p, struct mp_exec_stats *out);
 
 /* After mp_exec_begin(x, b): records the graph inputs, binds the shadow. */
 enum mp_status mp_probes_begin(struct mp_probes *p, struct mp_exec *x, const struct mp_batch *b, size_t index,

@@ -623,6 +623,18 @@ static void test_shared_models(void **state)
 	expect(ARGS("run", ts, "--data", batches, "--glob", "batch_*.safetensors"), 0,
 	       ARGS("batch_000", "batch_003", "joints_2d f32 [4, 21, 2]", "policy fp32"));
 	expect(ARGS("run", ts, "--data", batches), 2, ARGS("ref_000.safetensors", "hint: --glob"));
+	/* --compare on the planned path keeps every value of the run (7 MiB
+	 * here) for its fp32 shadow; under a limit only node by node meets, the
+	 * run goes node by node, with the same figures */
+	expect(ARGS("run", ts, "--data", batches, "--glob", "batch_*", "--policy", "bf16-autocast", "--compare", "fp32",
+	            "--max-memory", "4M", "--literal"),
+	       0, ARGS("batch_003", "worst rel L2 0.00704 at '/Mul' (own 0.00169)"));
+	expect(ARGS("run", ts, "--data", batches, "--glob", "batch_*", "--policy", "bf16-autocast", "--compare", "fp32",
+	            "--max-memory", "4M"),
+	       0, ARGS("batch_003", "worst rel L2 0.00704 at '/Mul' (own 0.00169)"));
+	expect(ARGS("run", ts, "--data", batches, "--glob", "batch_*", "--policy", "bf16-autocast", "--compare", "fp32",
+	            "--max-memory", "1M"),
+	       2, ARGS("the fp32 shadow run: this batch's activations would take", "--max-memory SIZE"));
 
 	/* the two failures of the design page, headless: exit status 3 */
 	expect(ARGS("run", ts, "--data", batches, "--glob", "batch_*", "--policy", "bf16"), 3,

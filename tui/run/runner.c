@@ -66,8 +66,15 @@ enum mp_status mp_runner_begin(struct mp_runner *r, size_t index, struct mp_erro
 	if ((st = load_batch(r, index, e)))
 		return st; /* the message names the batch's file */
 	read_ahead(r, index);
-	if ((st = mp_exec_begin(r->x, r->b, e)) ||
-	    (r->probes && (st = mp_probes_begin(r->probes, r->x, r->b, index, e)))) {
+	st = mp_exec_begin(r->x, r->b, e);
+	/* a planned --compare keeps every value of the run for its fp32
+	 * shadow; where that is over the memory limit, node by node it is */
+	if (st == MP_ERR_LIMIT && r->probes && mp_probes_planned(r->probes) && mp_probes_shadow_stats(r->probes, NULL)) {
+		mp_error_clear(e);
+		mp_probes_go_literal(r->probes, r->x);
+		st = mp_exec_begin(r->x, r->b, e);
+	}
+	if (st || (r->probes && (st = mp_probes_begin(r->probes, r->x, r->b, index, e)))) {
 		in_model(r, e);
 		mp_batch_free(r->b);
 		r->b = NULL;
