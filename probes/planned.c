@@ -28,8 +28,8 @@ static bool obs_keeps(void *user, int32_t value)
 	       pr_capture_wanted(p, value, v->producer >= 0 ? mp_graph_node(p->g, (size_t)v->producer) : NULL);
 }
 
-/* The node's outputs measured now, on the stream: the planned arena gives
- * their memory to later nodes. */
+/* The node's outputs queued to be measured: at the end of the window (or
+ * sooner, when the queue is full), the executor keeping them till then. */
 static enum mp_status obs_ran(void *user, struct mp_exec *x, size_t i, struct mp_error *e)
 {
 	struct mp_probes *p = user;
@@ -40,12 +40,18 @@ static enum mp_status obs_ran(void *user, struct mp_exec *x, size_t i, struct mp
 	for (int k = 0; k < n->noutputs; k++)
 		if (n->outputs[k] >= 0 && (st = pr_probe_value(p, x, n->outputs[k], (int32_t)i, e)))
 			return st;
-	return pr_flush(p, e);
+	return MP_OK;
+}
+
+static enum mp_status obs_flush(void *user, struct mp_exec *x, struct mp_error *e)
+{
+	(void)x;
+	return pr_flush(user, e);
 }
 
 void pr_planned_attach(struct mp_probes *p, struct mp_exec *x)
 {
-	struct mp_exec_observer o = { obs_watches, obs_keeps, obs_ran, p };
+	struct mp_exec_observer o = { obs_watches, obs_keeps, obs_ran, p, PR_WINDOW, obs_flush };
 	mp_exec_set_hook(x, NULL, NULL);
 	mp_exec_set_observer(x, &o);
 	if (p->cmp)

@@ -10,6 +10,9 @@
 /* Requests go to a GPU in groups this large (or holding this many bytes of
  * tensors kept alive); the CPU computes each as it comes. */
 enum { QUEUE_MAX = 512 };
+/* The planned path measures the values of this many nodes in one go (on a
+ * GPU one launch: exec.h's observer window) */
+enum { PR_WINDOW = 32 };
 #define QUEUE_MAX_BYTES ((size_t)256 << 20)
 
 struct qreq {

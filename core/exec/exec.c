@@ -41,8 +41,30 @@ void mp_exec_liveness(struct mp_exec *x)
 		if (v->is_output || x->opt.keep_values || v->kind != MP_VALUE_NODE ||
 		    (x->obs.keeps && x->obs.keeps(x->obs.user, (int32_t)i)))
 			x->vals[i].last_use = INT32_MAX;
+		x->vals[i].last_use = mp_exec_observed_until(x, (int32_t)i, x->vals[i].last_use);
 		x->vals[i].last_run = x->vals[i].last_use;
 	}
+}
+
+/* The later of `last` and the node after which the observer has read
+ * value v: the end of its producer's window. */
+int32_t mp_exec_observed_until(const struct mp_exec *x, int32_t v, int32_t last)
+{
+	const struct mp_value *val = mp_graph_value(x->g, (size_t)v);
+	int w = x->obs.window;
+	if (w <= 1 || !x->obs.flush || val->producer < 0 || !mp_exec_watched(x, v))
+		return last;
+	int64_t end = ((int64_t)val->producer / w + 1) * w - 1;
+	if (end > (int64_t)x->nnodes - 1)
+		end = (int64_t)x->nnodes - 1;
+	return (int32_t)end > last ? (int32_t)end : last;
+}
+
+/* Whether node i ends an observer's window. */
+bool mp_exec_window_ends(const struct mp_exec *x, size_t i)
+{
+	int w = x->obs.window;
+	return x->obs.flush && (w <= 1 || (i + 1) % (size_t)w == 0 || i + 1 == x->nnodes);
 }
 
 bool mp_exec_is_view(const struct mp_node *n)

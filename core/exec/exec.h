@@ -90,6 +90,13 @@ struct mp_exec_observer {
 	bool (*keeps)(void *user, int32_t value);
 	enum mp_status (*ran)(void *user, struct mp_exec *x, size_t node, struct mp_error *e);
 	void *user;
+	/* Optional: what `ran` queued may read the watched values of a window
+	 * of `window` nodes (nodes [k*window, (k+1)*window)) until `flush` is
+	 * called after the window's last node: those values stay in memory
+	 * until then, so that the work of many small nodes goes as one.  0 or
+	 * 1: each node's values may go once `ran` returns. */
+	int window;
+	enum mp_status (*flush)(void *user, struct mp_exec *x, struct mp_error *e);
 };
 
 /* Fails with MP_ERR_UNSUPPORTED, naming the nodes, when the backend lacks an

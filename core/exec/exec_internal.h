@@ -129,6 +129,11 @@ struct mp_exec {
 /* exec.c: shared helpers and the executor's life */
 void mp_exec_liveness(struct mp_exec *x);
 bool mp_exec_watched(const struct mp_exec *x, int32_t v);
+/* The later of `last` and the node after which the observer has read v
+ * (the end of its producer's window: mp_exec_observer.window). */
+int32_t mp_exec_observed_until(const struct mp_exec *x, int32_t v, int32_t last);
+/* Whether node i ends an observer's window (then its flush is called). */
+bool mp_exec_window_ends(const struct mp_exec *x, size_t i);
 const struct mp_node_decision *mp_exec_decision_at(const struct mp_exec *x, size_t i);
 void mp_exec_drop_graph(struct mp_exec *x);
 void mp_exec_drop_groups(struct mp_exec *x);

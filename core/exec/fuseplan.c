@@ -478,7 +478,7 @@ void mp_exec_plan_fusion(struct mp_exec *x)
 				r = (int32_t)x->groups[gi].root;
 			last = r > last ? r : last;
 		}
-		xv->last_run = last;
+		xv->last_run = mp_exec_observed_until(x, (int32_t)v, last);
 	}
 	x->stats.fused_groups = x->ngroups - x->stats.attention_groups;
 	x->stats.fused_nodes = x->stats.attention_nodes = 0;

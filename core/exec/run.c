@@ -219,6 +219,8 @@ enum mp_status mp_exec_step(struct mp_exec *x, struct mp_error *e)
 	st = MP_OK;
 	if (x->obs.ran && !x->nodes[i].folded && (gi < 0 || x->groups[gi].root == i))
 		st = x->obs.ran(x->obs.user, x, i, e);
+	if (!st && x->obs.ran && mp_exec_window_ends(x, i))
+		st = x->obs.flush(x->obs.user, x, e);
 	if (!st && x->hook)
 		st = x->hook(x->hook_user, x, i, e);
 	release_after(x, i);

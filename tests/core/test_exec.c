@@ -414,6 +414,131 @@ static void test_memory_budget(void **state)
 	free(p);
 }
 
+/* ---- an observer's window ---- */
+
+enum { CHAIN = 40, WINDOW = 8, WIDTH = 64 };
+
+/* What a GPU kernel queued by `ran` reads at the window's end: the bytes
+ * where each watched value was, unchanged by the nodes after it. */
+struct window_obs {
+	const void *where[CHAIN];
+	float want[CHAIN][WIDTH];
+	int n, flushes, checked, max_pending, window;
+	size_t last_node;
+};
+
+static enum mp_status win_ran(void *user, struct mp_exec *x, size_t i, struct mp_error *e)
+{
+	struct window_obs *w = user;
+	(void)e;
+	const struct mp_tensor *t = mp_exec_value(x, mp_graph_node(mp_exec_graph(x), i)->outputs[0]);
+	assert_non_null(t);
+	assert_true(w->n < CHAIN);
+	w->where[w->n] = t->data;
+	memcpy(w->want[w->n], t->data, sizeof w->want[0]);
+	w->n++;
+	w->max_pending = w->n > w->max_pending ? w->n : w->max_pending;
+	w->last_node = i;
+	return MP_OK;
+}
+
+static enum mp_status win_flush(void *user, struct mp_exec *x, struct mp_error *e)
+{
+	struct window_obs *w = user;
+	(void)x;
+	(void)e;
+	if (!((w->last_node + 1) % (size_t)w->window == 0 || w->last_node + 1 == CHAIN))
+		fail_msg("flush %d after node %zu (%d pending)", w->flushes, w->last_node, w->n);
+	for (int k = 0; k < w->n; k++)
+		if (memcmp(w->where[k], w->want[k], sizeof w->want[k]))
+			fail_msg("flush %d: value %d of the window was overwritten before the window's end", w->flushes, k);
+	w->checked += w->n;
+	w->n = 0;
+	w->flushes++;
+	return MP_OK;
+}
+
+/* A chain a[k+1] = a[k] + 1 of CHAIN nodes, run planned (its arena reuses
+ * memory two values apart) under an observer reading WINDOW nodes at once:
+ * every value stays until its window's flush, which comes after each
+ * window's last node; the planned arena is larger for it, never wrong. */
+static void test_observer_window(void **state)
+{
+	(void)state;
+	struct mp_error e = { 0 };
+	struct pbw g = onnx_graph(), vi, n;
+	const int64_t xd[] = { 1, WIDTH };
+	vi = onnx_value_info("a0", 1, 2, xd, NULL);
+	onnx_graph_input(&g, &vi);
+	char out[16];
+	snprintf(out, sizeof out, "a%d", CHAIN);
+	vi = onnx_value_info(out, 1, 2, xd, NULL);
+	onnx_graph_output(&g, &vi);
+	float one = 1;
+	struct pbw t = onnx_tensor_raw("one", MP_F32, 1, (int64_t[]){ 1 }, &one, sizeof one);
+	onnx_graph_init(&g, &t);
+	for (int k = 0; k < CHAIN; k++) {
+		char a[16], b[16], nm[16];
+		snprintf(a, sizeof a, "a%d", k);
+		snprintf(b, sizeof b, "a%d", k + 1);
+		snprintf(nm, sizeof nm, "add%d", k);
+		n = onnx_node("Add", nm, 2, (const char *[]){ a, "one" }, 1, (const char *[]){ b }, 0, NULL);
+		onnx_graph_node(&g, &n);
+	}
+	struct pbw m = onnx_model(17, &g);
+	char *mp = mp_test_write(dir, "chain.onnx", m.d, m.n);
+	pbw_free(&m);
+	struct mp_graph *cg;
+	assert_int_equal(mp_graph_load(mp, &cg, &e), MP_OK);
+	float x[WIDTH];
+	for (int j = 0; j < WIDTH; j++)
+		x[j] = (float)j;
+	struct mp_tensor tx;
+	mp_tensor_init(&tx, MP_F32, 2, (int64_t[]){ 1, WIDTH });
+	tx.data = x;
+	struct mp_st_item item = { "a0", &tx };
+	char *bp = mp_test_join(dir, "chain.safetensors");
+	assert_int_equal(mp_st_write(bp, &item, 1, NULL, 0, &e), MP_OK);
+	struct mp_batch *b = load_batch(bp);
+
+	struct window_obs w;
+	memset(&w, 0, sizeof w);
+	w.window = WINDOW;
+	struct mp_exec_observer o = { NULL, NULL, win_ran, &w, WINDOW, win_flush };
+	struct mp_exec *ex;
+	assert_int_equal(mp_exec_new(cg, cpu, cpu, NULL, &ex, &e), MP_OK);
+	mp_exec_set_observer(ex, &o);
+	for (int run = 0; run < 3; run++) {
+		assert_int_equal(mp_exec_begin(ex, b, &e), MP_OK);
+		assert_int_equal(mp_exec_run(ex, &e), MP_OK);
+		const struct mp_tensor *y = mp_exec_value(ex, mp_graph_output(cg, 0));
+		for (int j = 0; j < WIDTH; j++)
+			assert_true(((const float *)y->data)[j] == (float)(j + CHAIN));
+	}
+	struct mp_exec_stats xs;
+	mp_exec_get_stats(ex, &xs);
+	assert_true(xs.planned_runs >= 1);
+	assert_int_equal(w.flushes, 3 * ((CHAIN + WINDOW - 1) / WINDOW));
+	assert_int_equal(w.checked, 3 * CHAIN);
+	assert_int_equal(w.max_pending, WINDOW);
+	/* a window of one: the arena takes two values again */
+	size_t wide = xs.arena_bytes;
+	o.window = w.window = 1;
+	mp_exec_set_observer(ex, &o);
+	for (int run = 0; run < 3; run++) {
+		assert_int_equal(mp_exec_begin(ex, b, &e), MP_OK);
+		assert_int_equal(mp_exec_run(ex, &e), MP_OK);
+	}
+	mp_exec_get_stats(ex, &xs);
+	if (!(xs.arena_bytes < wide))
+		fail_msg("arena of a window of 1: %zu bytes, of %d: %zu", xs.arena_bytes, WINDOW, wide);
+	mp_exec_free(ex);
+	mp_batch_free(b);
+	mp_graph_free(cg);
+	free(bp);
+	free(mp);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -425,6 +550,7 @@ int main(void)
 		cmocka_unit_test(test_failed_fold),
 		cmocka_unit_test(test_synthetic),
 		cmocka_unit_test(test_memory_budget),
+		cmocka_unit_test(test_observer_window),
 	};
 	cmocka_set_message_output(CM_OUTPUT_TAP);
 	return cmocka_run_group_tests(tests, setup, teardown);
