@@ -471,6 +471,10 @@ static void test_limits(void **state)
 	expect(ARGS("run", m, "--data", b, "--max-memory", "lots"), 2, ARGS("--max-memory wants a size"));
 	expect(ARGS("run", m, "--data", b, "--max-nodes", "0"), 2, ARGS("--max-nodes wants a number above 0"));
 	expect(ARGS("run", "--help"), 0, ARGS("--max-memory SIZE", "--max-nodes N", "--max-values N"));
+	/* --timing: the phases of a batch's time, what the executor did */
+	expect(ARGS("run", m, "--data", b, "--device", "cpu", "--timing"), 0,
+	       ARGS("timing of the one batch (ms): ", " a batch = between ", " + read ", " + bind ", " + run ", " + probes ",
+	            "executor: 1 run, 0 in the planned arena, 0 replayed as a graph"));
 	expect(ARGS("inspect", "--help"), 0, ARGS("--max-nodes N", "--max-values N"));
 	free(m);
 	free(b);

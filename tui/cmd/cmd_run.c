@@ -13,6 +13,7 @@
 #include "progress.h"
 #include "run.h"
 #include "session.h"
+#include "timing.h"
 
 static const char *const run_help =
 	"usage: mpdbg run MODEL --data PATH [options]\n"
@@ -51,6 +52,9 @@ static const char *const run_help =
 	"  --literal            the probes node by node with nothing planned, fused or\n"
 	"                       captured: the reference the fast path is checked against\n"
 	"  --save-outputs DIR   write DIR/<batch>.safetensors with every graph output\n"
+	"  --timing             at the end, where a batch's time goes (reading, binding,\n"
+	"                       running, the probes) and what the executor planned,\n"
+	"                       fused and replayed as a graph\n"
 	MP_CLI_FORCE_HELP
 	MP_CLI_LIMIT_HELP
 	MP_CLI_MEMORY_HELP
@@ -58,13 +62,14 @@ static const char *const run_help =
 	"Exit status: 0 done, 2 bad usage or input, 3 stopped at a node (a dtype\n"
 	"mismatch under --on-mismatch error, or a breakpoint), 1 internal failure.\n";
 
-enum { OPT_SESSION = 0x200, OPT_CAPTURE, OPT_NO_PROBES, OPT_SYNTHETIC, OPT_DIM, OPT_SEED, OPT_FORCE, OPT_LITERAL };
+enum { OPT_SESSION = 0x200, OPT_CAPTURE, OPT_NO_PROBES, OPT_SYNTHETIC, OPT_DIM, OPT_SEED, OPT_FORCE, OPT_LITERAL,
+       OPT_TIMING };
 
 /* What the command line asked for. */
 struct run_opts {
 	const char *model, *data, *device, *glob, *session, *save_dir;
 	long batches, threads;
-	bool no_probes, policy_given, synthetic, seed_given, force, help;
+	bool no_probes, policy_given, synthetic, seed_given, force, help, timing;
 	struct mp_synth_options so;
 	struct mp_synth_dim *dims;
 	struct mp_policy policy;
@@ -76,6 +81,8 @@ struct run_ctx {
 	struct mp_run *run;
 	struct mp_progress progress;
 	bool save;
+	bool timing;
+	struct mp_run_timing times;
 };
 
 /* Batch tensors converted to the graph's integer types, once. */
@@ -164,6 +171,9 @@ static enum mp_status batch_done(void *user, const struct mp_runner_result *res,
 			printf("%20s  %s\n", "", notes);
 	}
 	fflush(stdout);
+	enum mp_status st;
+	if (c->timing && !res->status && (st = mp_run_timing_add(&c->times, res, e)))
+		return st;
 	return !res->status && c->save ? mp_run_save_outputs(c->run, res, e) : MP_OK;
 }
 
@@ -222,6 +232,7 @@ static int parse_option(struct run_opts *o, int c, char *arg, char **argv)
 	case OPT_SESSION: o->session = arg; break;
 	case OPT_NO_PROBES: o->no_probes = true; break;
 	case OPT_LITERAL: o->po.literal = true; break;
+	case OPT_TIMING: o->timing = true; break;
 	case OPT_SYNTHETIC: o->synthetic = true; break;
 	case OPT_FORCE: o->force = true; break;
 	case MP_OPT_MAX_NODES: case MP_OPT_MAX_VALUES: case MP_OPT_MAX_MEMORY:
@@ -256,6 +267,7 @@ static int parse_options(int argc, char **argv, struct run_opts *o)
 		{ "capture", required_argument, NULL, OPT_CAPTURE },
 		{ "no-probes", no_argument, NULL, OPT_NO_PROBES },
 		{ "literal", no_argument, NULL, OPT_LITERAL },
+		{ "timing", no_argument, NULL, OPT_TIMING },
 		{ "synthetic", no_argument, NULL, OPT_SYNTHETIC },
 		{ "dim", required_argument, NULL, OPT_DIM },
 		{ "seed", required_argument, NULL, OPT_SEED },
@@ -338,6 +350,8 @@ static int run_batches(struct run_ctx *c, const struct run_opts *o, enum mp_stat
 	mp_progress_clear(&c->progress);
 	if (n)
 		print_trace_summary(mp_run_exec(c->run));
+	if (c->timing)
+		mp_run_timing_print(&c->times, mp_run_exec(c->run), mp_run_runner(c->run)->probes, stderr);
 	return rc;
 }
 
@@ -373,6 +387,7 @@ int mp_cmd_run(int argc, char **argv)
 	else if (!rc && !(rc = check_usage(&o, argc))) {
 		o.model = argv[optind];
 		ctx.save = o.save_dir != NULL;
+		ctx.timing = o.timing;
 		if (open_run(&o, argc, argv, &ctx.run, &e))
 			rc = mp_cli_fail(&e);
 		else
@@ -381,6 +396,7 @@ int mp_cmd_run(int argc, char **argv)
 			rc = finish_session(&ctx, &o, rc, final, ran, &e);
 	}
 	mp_run_free(ctx.run);
+	mp_run_timing_free(&ctx.times);
 	mp_policy_free(&o.policy);
 	mp_probe_options_free(&o.po);
 	for (size_t i = 0; i < o.so.ndims; i++)

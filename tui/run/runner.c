@@ -6,6 +6,20 @@
 #include "progress.h"
 #include "runner.h"
 
+const char *mp_run_phase_name(enum mp_run_phase p)
+{
+	static const char *const names[MP_PHASE_COUNT] = { "between", "read", "bind", "run", "probes" };
+	return (unsigned)p < MP_PHASE_COUNT ? names[p] : "?";
+}
+
+/* The time since *t, added to phase p; *t moves to now. */
+static void lap(struct mp_runner *r, enum mp_run_phase p, double *t)
+{
+	double now = mp_progress_now();
+	r->phase_ms[p] += (now - *t) * 1e3;
+	*t = now;
+}
+
 /* A node's failure names the model file and the batch: the node's own
  * message names the node, the input and the index or shape. */
 static enum mp_status in_model(const struct mp_runner *r, struct mp_error *e)
@@ -63,9 +77,12 @@ enum mp_status mp_runner_begin(struct mp_runner *r, size_t index, struct mp_erro
 	r->index = index;
 	r->run_st = MP_OK;
 	memset(&r->run_e, 0, sizeof r->run_e);
+	memset(r->phase_ms, 0, sizeof r->phase_ms);
+	r->phase_ms[MP_PHASE_BETWEEN] = (now - r->t0) * 1e3;
 	if ((st = load_batch(r, index, e)))
 		return st; /* the message names the batch's file */
 	read_ahead(r, index);
+	lap(r, MP_PHASE_READ, &now);
 	st = mp_exec_begin(r->x, r->b, e);
 	/* a planned --compare keeps every value of the run for its fp32
 	 * shadow; where that is over the memory limit, node by node it is */
@@ -79,6 +96,7 @@ enum mp_status mp_runner_begin(struct mp_runner *r, size_t index, struct mp_erro
 		mp_batch_free(r->b);
 		r->b = NULL;
 	}
+	lap(r, MP_PHASE_BIND, &now);
 	return st;
 }
 
@@ -105,7 +123,10 @@ enum mp_status mp_runner_step(struct mp_runner *r, struct mp_error *e)
 		return mp_error_set(e, MP_ERR_USAGE, "no batch is under way");
 	if (r->run_st || mp_exec_done(r->x))
 		return r->run_st;
-	return ran(r, mp_exec_step(r->x, &r->run_e), e);
+	double t = mp_progress_now();
+	enum mp_status st = mp_exec_step(r->x, &r->run_e);
+	lap(r, MP_PHASE_RUN, &t);
+	return ran(r, st, e);
 }
 
 enum mp_status mp_runner_continue(struct mp_runner *r, struct mp_error *e)
@@ -114,7 +135,10 @@ enum mp_status mp_runner_continue(struct mp_runner *r, struct mp_error *e)
 		return mp_error_set(e, MP_ERR_USAGE, "no batch is under way");
 	if (r->run_st || mp_exec_done(r->x))
 		return r->run_st;
-	return ran(r, mp_exec_run(r->x, &r->run_e), e);
+	double t = mp_progress_now();
+	enum mp_status st = mp_exec_run(r->x, &r->run_e);
+	lap(r, MP_PHASE_RUN, &t);
+	return ran(r, st, e);
 }
 
 enum mp_status mp_runner_end(struct mp_runner *r, mp_runner_done_fn done, void *user, struct mp_runner_result *res,
@@ -133,8 +157,11 @@ enum mp_status mp_runner_end(struct mp_runner *r, mp_runner_done_fn done, void *
 			goto out;
 		st = MP_OK;
 	}
+	double t = mp_progress_now();
 	if (r->probes && (st = mp_probes_end(r->probes, &pb, e)))
 		goto out;
+	lap(r, MP_PHASE_PROBES, &t);
+	memcpy(res->phase_ms, r->phase_ms, sizeof res->phase_ms);
 	res->index = r->index;
 	res->name = mp_batch_source_name(r->src, r->index);
 	r->t_end = mp_progress_now();

@@ -30,6 +30,13 @@
 #include "probes.h"
 #include "session.h"
 
+/* Where a batch's wall clock (mp_runner_result.ms) went: the time since the
+ * previous batch's end (its report and session row, in the loop), waiting
+ * for or reading the batch, binding it (executor and probes), running it
+ * (to the GPU's last kernel), and the probes' end (one fetch, the records). */
+enum mp_run_phase { MP_PHASE_BETWEEN, MP_PHASE_READ, MP_PHASE_BIND, MP_PHASE_RUN, MP_PHASE_PROBES, MP_PHASE_COUNT };
+const char *mp_run_phase_name(enum mp_run_phase p);
+
 struct mp_runner {
 	const struct mp_graph *g;
 	struct mp_exec *x;
@@ -52,6 +59,7 @@ struct mp_runner {
 	double t0;
 	enum mp_status run_st;              /* MP_OK, or how the run stopped */
 	struct mp_error run_e;
+	double phase_ms[MP_PHASE_COUNT];    /* this batch's, so far */
 };
 
 /* What a finished batch left. */
@@ -62,6 +70,7 @@ struct mp_runner_result {
 	                                     * from the previous batch's end */
 	enum mp_status status;              /* MP_OK, MP_ERR_MISMATCH or MP_ERR_BREAK */
 	char report[MP_ERROR_MSG_MAX];      /* why it stopped */
+	double phase_ms[MP_PHASE_COUNT];    /* of ms */
 	const struct mp_probe_batch *pb;    /* valid during the callback only */
 	const struct mp_batch *b;
 };
