@@ -66,11 +66,14 @@ def str_list(text):
 
 
 def mpdbg_batch_ms(cmd):
-    """Runs mpdbg; returns the per-batch times it printed (ms)."""
+    """Runs mpdbg; returns the per-batch times it printed (ms) and its
+    --timing lines (where a batch's time went, what the executor did)."""
     out = subprocess.run(cmd, capture_output=True, text=True)
     if out.returncode != 0:
         sys.exit("mpdbg failed (%d): %s\n%s" % (out.returncode, " ".join(cmd), out.stderr))
-    return [float(m.group(1)) for m in re.finditer(r"^\S+\s+([0-9.]+) ms", out.stdout, re.M)]
+    timing = [l for l in out.stderr.splitlines()
+              if l.startswith(("timing", "executor:", "fp32 shadow:", "  no graph:", "  a group ran"))]
+    return [float(m.group(1)) for m in re.finditer(r"^\S+\s+([0-9.]+) ms", out.stdout, re.M)], timing
 
 
 def bench_forward(path, model, data, policy, device, runs):
@@ -158,10 +161,11 @@ def batch_dir(workdir, data, n):
 
 def time_mpdbg(args, model, bdir, policy, tag):
     """Median per-batch ms of each mode, the modes interleaved rep by rep."""
-    base = [args.mpdbg, "run", model, "--data", bdir, "--policy", policy, "--device", args.device]
+    base = [args.mpdbg, "run", model, "--data", bdir, "--policy", policy, "--device", args.device, "--timing"]
     if args.threads:
         base += ["--threads", str(args.threads)]
     times = {name: [] for name, _ in MODES}
+    breakdown = []
     for rep in range(args.reps):
         for name, opts in MODES:
             cmd = base + list(opts)
@@ -170,12 +174,15 @@ def time_mpdbg(args, model, bdir, policy, tag):
                 if os.path.exists(db):
                     os.unlink(db)
                 cmd[cmd.index(None)] = db
-            ms = mpdbg_batch_ms(cmd)
+            ms, timing = mpdbg_batch_ms(cmd)
+            if rep == args.reps - 1:
+                breakdown.append("- %s: %s" % (name, timing[0] if timing else "(no --timing lines)"))
+                breakdown += ["  - " + l.strip() for l in timing[1:]]
             if len(ms) != args.batches_per_run:
                 sys.exit("mpdbg printed %d batch times, expected %d: %s" % (len(ms), args.batches_per_run,
                                                                             " ".join(cmd)))
             times[name] += ms[WARM_BATCHES:]
-    return {k: statistics.median(v) for k, v in times.items()}, len(times["no probes"])
+    return {k: statistics.median(v) for k, v in times.items()}, len(times["no probes"]), breakdown
 
 
 def ratio(a, b):
@@ -266,7 +273,7 @@ def main():
         model, data = (args.model, args.data) if args.model else dinov2_inputs(args.workdir, batch)
         bdir = batch_dir(args.workdir, data, args.batches_per_run)
         for policy in args.policy:
-            med, n = time_mpdbg(args, model, bdir, policy, "b%d_%s" % (batch, policy))
+            med, n, breakdown = time_mpdbg(args, model, bdir, policy, "b%d_%s" % (batch, policy))
             fwd, fwd_note = (bench_forward(args.bench_forward, model, data, policy, args.device,
                                            args.reps * args.batches_per_run) if has_fwd
                              else (None, "no bench_forward at %s (--bench-forward)" % args.bench_forward))
@@ -277,6 +284,7 @@ def main():
                 plain, hooked = torch_times(data, batch, args.reps * 2, threads, args.device, policy)
                 torch_ms = (statistics.median(plain), statistics.median(hooked))
             lines = table(batch, policy, med, n, fwd, fwd_note, torch_ms, torch_note)
+            lines += ["Where the time went (`mpdbg run --timing`, the last repetition of each row):", ""] + breakdown + [""]
             print("\n".join(lines), flush=True)
             out += lines
     if args.out:
