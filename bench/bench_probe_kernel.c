@@ -1,8 +1,10 @@
-/* bench_probe_kernel.c - the CUDA backend's statistics kernel (probe.cu)
- * by itself: GB/s over one 12.6M-element bf16 tensor and one 3.2M f32 one,
- * and the time of 500 calls of one small tensor each (a probed node's
- * output at batch 1), each run as plain launches and as a captured graph
- * replayed.  GPU time between events on the backend's stream.
+/* bench_probe_kernel.c - the CUDA backend's probe kernel (probe.cu) by
+ * itself: statistics over one 12.6M-element bf16 tensor and one 3.2M f32
+ * one, the time of 500 calls of one small tensor each (a probed node's
+ * output at batch 1), then diversity across the batch of the same large
+ * tensors as [32, features], each run as plain launches and as a captured
+ * graph replayed.  GPU time between events on the backend's stream; GB/s
+ * count the tensor's bytes once.
  *
  *   bench_probe_kernel [reps]      (default 50) */
 #include <stdio.h>
@@ -90,13 +92,15 @@ static int time_calls(struct bench *b, const struct mp_probe_req *req, int calls
 	return f->sync(ctx, &b->e) != MP_OK;
 }
 
-static int one(struct bench *b, const char *name, enum mp_dtype dt, int64_t n, int calls)
+static int one(struct bench *b, const char *name, enum mp_probe_kind kind, enum mp_dtype dt, int64_t n, int calls)
 {
 	struct mp_tensor t;
 	struct mp_buffer *buf = NULL;
 	if (tensor_new(b, dt, n, &t, &buf))
 		return fail(b, name);
-	struct mp_probe_req req = { MP_PROBE_STATS, &t, NULL, 0, 0 };
+	if (kind == MP_PROBE_DIVERSITY) /* [32, n / 32] */
+		mp_tensor_init(&t, dt, 2, (int64_t[]){ 32, n / 32 });
+	struct mp_probe_req req = { kind, &t, NULL, 0, 0 };
 	double bytes = (double)n * (double)mp_dtype_size(dt) * calls;
 	for (int captured = 0; captured < 2; captured++) {
 		double ms;
@@ -124,9 +128,11 @@ int main(int argc, char **argv)
 	if (mp_backend_cuda_new(0, &b.gpu, &b.e))
 		return fail(&b, "opening the GPU");
 	printf("# %s\n", mp_backend_device_name(b.gpu));
-	int rc = one(&b, "bf16 [32, 257, 1536]", MP_BF16, 32LL * 257 * 1536, reps) ||
-	         one(&b, "f32 [32, 257, 384]", MP_F32, 32LL * 257 * 384, reps) ||
-	         one(&b, "bf16 [1, 257, 384] x500", MP_BF16, 257LL * 384, 500);
+	int rc = one(&b, "bf16 [32, 257, 1536]", MP_PROBE_STATS, MP_BF16, 32LL * 257 * 1536, reps) ||
+	         one(&b, "f32 [32, 257, 384]", MP_PROBE_STATS, MP_F32, 32LL * 257 * 384, reps) ||
+	         one(&b, "bf16 [1, 257, 384] x500", MP_PROBE_STATS, MP_BF16, 257LL * 384, 500) ||
+	         one(&b, "div bf16 [32, 257*1536]", MP_PROBE_DIVERSITY, MP_BF16, 32LL * 257 * 1536, reps) ||
+	         one(&b, "div f32 [32, 257*384]", MP_PROBE_DIVERSITY, MP_F32, 32LL * 257 * 384, reps);
 	mp_backend_free(b.gpu);
 	return rc;
 }
