@@ -129,8 +129,10 @@ static void print_trace_summary(const struct mp_exec *x)
 	        mp_policy_name(mp_plan_policy(pl)));
 }
 
-/* The outputs line: each graph output's dtype, shape and summary. */
-static void print_outputs(struct run_ctx *c, const char *name, double ms)
+/* The outputs line: each graph output's dtype, shape and summary, from its
+ * probe's statistics where the probes measured it (no copy, no pass over
+ * it here), else from a host copy. */
+static void print_outputs(struct run_ctx *c, const char *name, double ms, const struct mp_probe_batch *pb)
 {
 	const struct mp_graph *g = mp_run_graph(c->run);
 	printf("%-20s %8.1f ms", name, ms);
@@ -139,6 +141,13 @@ static void print_outputs(struct run_ctx *c, const char *name, double ms)
 		struct mp_tensor t;
 		struct mp_error e = { 0 };
 		char shape[256], stats[256];
+		const struct mp_probe_record *r = pb ? mp_probe_batch_find(pb, id) : NULL;
+		if (r && (r->flags & MP_REC_STATS)) {
+			printf("%s  %s %s %s %s", i ? " |" : "", mp_graph_value(g, (size_t)id)->name,
+			       mp_dtype_traits(r->dtype)->short_name, mp_shape_str(shape, sizeof shape, r->ndim, r->shape),
+			       mp_run_stats_summary(stats, sizeof stats, &r->stats));
+			continue;
+		}
 		if (mp_exec_fetch(mp_run_exec(c->run), id, &t, &e)) {
 			printf("%s  %s (not computed)", i ? " |" : "", mp_graph_value(g, (size_t)id)->name);
 			continue;
@@ -164,7 +173,7 @@ static enum mp_status batch_done(void *user, const struct mp_runner_result *res,
 		print_entry_casts(mp_run_exec(c->run), g, res->b);
 	mp_progress_clear(&c->progress);
 	if (!res->status)
-		print_outputs(c, res->name, res->ms);
+		print_outputs(c, res->name, res->ms, res->pb);
 	if (res->pb && !res->status) {
 		char notes[1024];
 		if (mp_run_batch_notes(g, res->pb, mp_run_runner(c->run)->tol, notes, sizeof notes)[0])

@@ -7,6 +7,21 @@
 #include <stdio.h>
 #include <sys/stat.h>
 
+/* The line from the counts and extremes (mean over the finite values). */
+static const char *summary(char *buf, size_t size, int64_t n, int64_t finite, double lo, double hi, double mean,
+                           int64_t nan, int64_t pinf, int64_t ninf)
+{
+	int k = finite ? snprintf(buf, size, "min %.6g max %.6g mean %.6g", lo, hi, mean) :
+	                 snprintf(buf, size, n ? "no finite values" : "empty");
+	if (nan && k >= 0 && (size_t)k < size)
+		k += snprintf(buf + k, size - (size_t)k, " NaN %lld", (long long)nan);
+	if (pinf && k >= 0 && (size_t)k < size)
+		k += snprintf(buf + k, size - (size_t)k, " +Inf %lld", (long long)pinf);
+	if (ninf && k >= 0 && (size_t)k < size)
+		snprintf(buf + k, size - (size_t)k, " -Inf %lld", (long long)ninf);
+	return buf;
+}
+
 const char *mp_run_tensor_summary(char *buf, size_t size, const struct mp_tensor *t)
 {
 	int64_t n = mp_tensor_numel(t), nan = 0, pinf = 0, ninf = 0, finite = 0;
@@ -31,15 +46,12 @@ const char *mp_run_tensor_summary(char *buf, size_t size, const struct mp_tensor
 			hi = v > hi ? v : hi;
 		}
 	}
-	int k = finite ? snprintf(buf, size, "min %.6g max %.6g mean %.6g", lo, hi, sum / (double)finite) :
-	                 snprintf(buf, size, n ? "no finite values" : "empty");
-	if (nan && k >= 0 && (size_t)k < size)
-		k += snprintf(buf + k, size - (size_t)k, " NaN %lld", (long long)nan);
-	if (pinf && k >= 0 && (size_t)k < size)
-		k += snprintf(buf + k, size - (size_t)k, " +Inf %lld", (long long)pinf);
-	if (ninf && k >= 0 && (size_t)k < size)
-		snprintf(buf + k, size - (size_t)k, " -Inf %lld", (long long)ninf);
-	return buf;
+	return summary(buf, size, n, finite, lo, hi, finite ? sum / (double)finite : 0, nan, pinf, ninf);
+}
+
+const char *mp_run_stats_summary(char *buf, size_t size, const struct mp_stats_acc *s)
+{
+	return summary(buf, size, s->count, s->finite, s->min, s->max, s->mean, s->nan, s->posinf, s->neginf);
 }
 
 bool mp_run_may_write(const char *path, bool force, struct mp_error *e)
