@@ -196,6 +196,16 @@ static void release_after(struct mp_exec *x, size_t i)
 		return;
 	}
 	release_node(x, mp_graph_node(x->g, i), i);
+	/* what an observer's window kept to its end goes after its last node,
+	 * which need not touch it */
+	if (x->obs.window > 1 && mp_exec_window_ends(x, i))
+		for (size_t v = 0; v < x->nvals; v++) {
+			struct xval *xv = &x->vals[v];
+			if (xv->last_run == (int32_t)i && !xv->is_static && xv->present) {
+				mp_tensor_reset(&xv->t);
+				xv->present = false;
+			}
+		}
 }
 
 enum mp_status mp_exec_step(struct mp_exec *x, struct mp_error *e)

@@ -514,6 +514,16 @@ static void test_observer_window(void **state)
 		const struct mp_tensor *y = mp_exec_value(ex, mp_graph_output(cg, 0));
 		for (int j = 0; j < WIDTH; j++)
 			assert_true(((const float *)y->data)[j] == (float)(j + CHAIN));
+		/* and every value the windows kept is gone by the end (a value
+		 * left over would keep a run from being captured as a graph) */
+		for (int k = 1; k < CHAIN; k++) {
+			char nm[16];
+			snprintf(nm, sizeof nm, "a%d", k);
+			int32_t id = mp_graph_find_value(cg, nm);
+			assert_true(id >= 0);
+			if (mp_exec_value(ex, id))
+				fail_msg("run %d: value %s is still there after the run", run, nm);
+		}
 	}
 	struct mp_exec_stats xs;
 	mp_exec_get_stats(ex, &xs);
