@@ -14,7 +14,8 @@
 static bool obs_watches(void *user, int32_t value)
 {
 	const struct mp_probes *p = user;
-	(void)value;
+	if (p->o.outputs_only)
+		return mp_graph_value(p->g, (size_t)value)->is_output;
 	return p->o.stats || p->o.diversity || p->cmp;
 }
 

@@ -292,6 +292,8 @@ static int32_t view_source(const struct mp_probes *p, struct mp_exec *x, const s
 bool pr_capture_wanted(const struct mp_probes *p, int32_t value, const struct mp_node *n)
 {
 	const struct mp_value *v = mp_graph_value(p->g, (size_t)value);
+	if (p->o.outputs_only)
+		return false;
 	if (v->is_output)
 		return true;
 	for (int i = 0; i < p->o.ncaptures; i++)
@@ -334,6 +336,8 @@ enum mp_status pr_probe_value(struct mp_probes *p, struct mp_exec *x, int32_t va
 	const struct mp_tensor *t = mp_exec_value(x, value);
 	const struct mp_node *n = node >= 0 ? mp_graph_node(p->g, (size_t)node) : NULL;
 	enum mp_status st;
+	if (p->o.outputs_only && !mp_graph_value(p->g, (size_t)value)->is_output)
+		return MP_OK;
 	if (!p->planned && t && pr_capture_wanted(p, value, n) && (st = pr_capture(p, x, value, e)))
 		return st;
 	if (!probed(t))

@@ -38,6 +38,8 @@ struct mp_probe_options {
 	int nbreaks;
 	struct mp_breakpoint *breaks;
 	size_t max_memory; /* the fp32 shadow run's activation budget (exec.h); 0: the default */
+	bool outputs_only; /* statistics of the graph outputs alone, nothing else (what `run
+	                    * --no-probes` prints of each batch, measured where the run is) */
 	bool literal;      /* node by node behind a hook, as the TUI steps: no planned memory,
 	                    * narrowing, fusion or graphs (`run --literal`; the reference the
 	                    * planned path is tested against) */

@@ -48,7 +48,8 @@ static const char *const run_help =
 	"                       overflow, mismatch, tol or node=GLOB (repeatable)\n"
 	"  --capture GLOB       keep whole tensors of matching values or nodes in the\n"
 	"                       session (graph outputs always are; repeatable)\n"
-	"  --no-probes          no statistics, diversity or comparison (timing runs)\n"
+	"  --no-probes          no statistics, diversity or comparison but the graph\n"
+	"                       outputs' for their line (timing runs)\n"
 	"  --literal            the probes node by node with nothing planned, fused or\n"
 	"                       captured: the reference the fast path is checked against\n"
 	"  --save-outputs DIR   write DIR/<batch>.safetensors with every graph output\n"
@@ -324,7 +325,7 @@ static enum mp_status open_run(struct run_opts *o, int argc, char **argv, struct
 		.model = o->model, .data = o->data, .glob = o->glob, .synthetic = o->synthetic ? &o->so : NULL,
 		.some_batches = o->batches >= 0, .batches = o->batches >= 0 ? (size_t)o->batches : 0,
 		.device = o->device, .threads = o->threads, .policy = &o->policy, .probes = &o->po,
-		.no_probes = o->no_probes, .limits = o->limits.graph, .max_memory = o->limits.max_memory,
+		.no_probes = o->no_probes, .output_stats = o->no_probes, .limits = o->limits.graph, .max_memory = o->limits.max_memory,
 		.save_dir = o->save_dir, .force = o->force,
 	};
 	enum mp_status st;

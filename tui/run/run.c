@@ -91,8 +91,14 @@ static enum mp_status open_exec(struct mp_run *run, const struct mp_run_setup *s
 		                      .no_fused_attention = s->no_fused_attention };
 	enum mp_status st;
 	run->po.max_memory = s->max_memory; /* the fp32 shadow run of --compare too */
+	if (s->no_probes && s->output_stats) {
+		run->po.outputs_only = true;
+		run->po.stats = true;
+		run->po.diversity = false;
+	}
 	if ((st = mp_exec_new(run->g, run->be, run->cpu, &xo, &run->r.x, e)) ||
-	    (!s->no_probes && (st = mp_probes_new(run->g, run->be, run->cpu, &run->policy, &run->po, &run->r.probes, e))))
+	    ((!s->no_probes || s->output_stats) &&
+	     (st = mp_probes_new(run->g, run->be, run->cpu, &run->policy, &run->po, &run->r.probes, e))))
 		return mp_error_prefix(e, "%s: ", s->model);
 	if (run->r.probes)
 		mp_probes_attach(run->r.probes, run->r.x, s->hook, s->hook_user);

@@ -41,6 +41,8 @@ struct mp_run_setup {
 	struct mp_probe_options *probes;   /* taken over (NULL: none given); they also
 	                                    * carry --compare and --tol to the session */
 	bool no_probes;                    /* the probes are not attached (timing runs) */
+	bool output_stats;                 /* with no_probes: but for the graph outputs'
+	                                    * statistics (probes.h outputs_only) */
 	struct mp_graph_limits limits;     /* --max-nodes, --max-values (0: defaults) */
 	size_t max_memory;                 /* --max-memory (0: the default) */
 	bool no_graphs, no_fused_attention; /* exec.h's options of those names */
