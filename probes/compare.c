@@ -23,6 +23,7 @@ struct mp_compare_run {
 	const struct mp_tensor **ref, **own, **ins;
 	struct mp_tensor *own_t;
 	bool planned;
+	bool running; /* planned: within the shadow's run (its arena reuses memory) */
 };
 
 /* Node i of the shadow has run: its outputs, and the node rerun in fp32 on
@@ -174,7 +175,9 @@ enum mp_status mp_compare_run_all(struct mp_compare_run *c, struct mp_exec *test
 	c->fn = fn;
 	c->user = user;
 	mp_exec_get_stats(c->shadow, &before);
+	c->running = true;
 	st = mp_exec_run(c->shadow, e);
+	c->running = false;
 	mp_exec_get_stats(c->shadow, &after);
 	*replayed = after.graph_replays != before.graph_replays;
 	/* the observer never sees nodes folded at binding: they are visited
@@ -189,4 +192,9 @@ enum mp_status mp_compare_run_all(struct mp_compare_run *c, struct mp_exec *test
 void mp_compare_run_get_stats(const struct mp_compare_run *c, struct mp_exec_stats *out)
 {
 	mp_exec_get_stats(c->shadow, out);
+}
+
+bool mp_compare_run_running(const struct mp_compare_run *c)
+{
+	return c->running;
 }

@@ -43,6 +43,10 @@ void mp_compare_run_set_planned(struct mp_compare_run *c, bool planned);
  * is replayed with it. */
 enum mp_status mp_compare_run_all(struct mp_compare_run *c, struct mp_exec *tested, mp_compare_fn fn, void *user,
                                   bool *replayed, struct mp_error *e);
+/* Whether fn is being called from within the planned shadow's run (whose
+ * arena gives a value's memory to later nodes: what fn queued must be
+ * computed before it returns), not for a folded node after it. */
+bool mp_compare_run_running(const struct mp_compare_run *c);
 /* How the shadow's runs went (exec.h). */
 void mp_compare_run_get_stats(const struct mp_compare_run *c, struct mp_exec_stats *out);
 

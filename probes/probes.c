@@ -12,6 +12,8 @@
 
 #include "probes_internal.h"
 
+static void copy_cache_clear(struct mp_probes *p);
+
 void mp_probe_options_init(struct mp_probe_options *o)
 {
 	memset(o, 0, sizeof *o);
@@ -176,6 +178,8 @@ void mp_probes_free(struct mp_probes *p)
 	if (p->queue)
 		drop_queue(p);
 	drop_captures(p);
+	copy_cache_clear(p);
+	free(p->copies);
 	mp_vec_free(&p->caps);
 	mp_compare_run_free(p->cmp);
 	mp_probe_options_free(&p->o);
@@ -207,25 +211,82 @@ enum mp_status pr_flush(struct mp_probes *p, struct mp_error *e)
 	return st;
 }
 
+/* The copy cache: values folded on the host (constants, shape arithmetic)
+ * are probed every batch, and are the same every batch while the binding
+ * holds; their device copies are kept, each with a host snapshot that
+ * tells whether the value under the same address is still the same. */
+enum { COPY_CACHE_MAX = 4096 };
+#define COPY_CACHE_BYTES ((size_t)1 << 20)
+
+struct mp_copy_entry {
+	const void *src;
+	void *snap;
+	struct mp_tensor dev;
+};
+
+static void copy_cache_clear(struct mp_probes *p)
+{
+	for (size_t i = 0; i < p->ncopies; i++) {
+		free(p->copies[i].snap);
+		mp_tensor_reset(&p->copies[i].dev);
+	}
+	p->ncopies = 0;
+}
+
+static struct mp_copy_entry *copy_cached(struct mp_probes *p, const struct mp_tensor *t)
+{
+	size_t nb = mp_tensor_nbytes(t);
+	for (size_t i = 0; i < p->ncopies; i++) {
+		struct mp_copy_entry *c = &p->copies[i];
+		if (c->src == t->data && c->dev.dtype == t->dtype && c->dev.ndim == t->ndim &&
+		    !memcmp(c->dev.shape, t->shape, (size_t)t->ndim * sizeof *t->shape) && !memcmp(c->snap, t->data, nb))
+			return c;
+	}
+	return NULL;
+}
+
 /* t where the probes' backend reads it: shared when it is there already, else
- * a copy (a value folded on the host, read by probes on a GPU). */
+ * a copy (a value folded on the host, read by probes on a GPU), kept for
+ * the next batches where small. */
 static enum mp_status on_device(struct mp_probes *p, const struct mp_tensor *t, struct mp_tensor *out,
                                 struct mp_error *e)
 {
 	const struct mp_backend_iface *bi = p->be->iface;
+	size_t nb = mp_tensor_nbytes(t);
 	enum mp_status st;
 	if (t->device == bi->device) {
 		mp_tensor_share(out, t);
 		return MP_OK;
 	}
+	struct mp_copy_entry *c = nb <= COPY_CACHE_BYTES ? copy_cached(p, t) : NULL;
+	if (c) {
+		mp_tensor_share(out, &c->dev);
+		return MP_OK;
+	}
 	mp_tensor_init(out, t->dtype, t->ndim, t->shape);
-	if ((st = bi->alloc(p->be->ctx, mp_tensor_nbytes(t), &out->buf, e)))
+	if ((st = bi->alloc(p->be->ctx, nb, &out->buf, e)))
 		return st;
 	out->data = out->buf->data;
 	out->device = out->buf->device;
-	if ((st = bi->from_host(p->be->ctx, t->data, out, e)))
+	if ((st = bi->from_host(p->be->ctx, t->data, out, e))) {
 		mp_tensor_reset(out);
-	return st;
+		return st;
+	}
+	if (nb > COPY_CACHE_BYTES)
+		return MP_OK;
+	if (p->ncopies == COPY_CACHE_MAX)
+		copy_cache_clear(p);
+	if (!p->copies && !(p->copies = calloc(COPY_CACHE_MAX, sizeof *p->copies)))
+		return MP_OK; /* no cache: a copy a batch */
+	void *snap = malloc(nb ? nb : 1);
+	if (!snap)
+		return MP_OK;
+	memcpy(snap, t->data, nb);
+	c = &p->copies[p->ncopies++];
+	c->src = t->data;
+	c->snap = snap;
+	mp_tensor_share(&c->dev, out);
+	return MP_OK;
 }
 
 static enum mp_status enqueue(struct mp_probes *p, enum mp_probe_kind kind, const struct mp_tensor *a,
@@ -390,7 +451,7 @@ enum mp_status pr_compare_node(void *user, size_t i, const struct mp_tensor *con
 		}
 	}
 	/* planned, the shadow's arena gives the memory to later nodes */
-	return p->planned ? pr_flush(p, e) : MP_OK;
+	return p->planned && mp_compare_run_running(p->cmp) ? pr_flush(p, e) : MP_OK;
 }
 
 static const struct mp_breakpoint *break_of(const struct mp_probes *p, enum mp_break_kind k)

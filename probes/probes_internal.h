@@ -55,6 +55,9 @@ struct mp_probes {
 	 * shadow's last run that was not a replay set (a replay sets none) */
 	uint32_t *cmp_tmpl;
 	bool cmp_tmpl_valid;
+	/* device copies of small host values (probes.c's copy cache) */
+	struct mp_copy_entry *copies;
+	size_t ncopies;
 };
 
 /* The queued requests to the backend, then the queue emptied. */
