@@ -373,6 +373,12 @@ enum mp_status pr_capture(struct mp_probes *p, struct mp_exec *x, int32_t value,
 	p->caps.len--;
 	if ((st = mp_exec_fetch(x, value, &host, e)))
 		return st;
+	if (host.buf && host.buf != mp_exec_value(x, value)->buf) { /* a fresh host copy already: kept */
+		struct mp_capture *c = mp_vec_at(&p->caps, p->caps.len++);
+		c->value = value;
+		c->t = host;
+		return MP_OK;
+	}
 	size_t nb = mp_tensor_nbytes(&host);
 	/* a copy of its own: the batch's memory and the run's buffers go */
 	if ((st = mp_buffer_new_host(nb, false, &buf, e))) {
