@@ -39,6 +39,8 @@ struct cu_ctx {
 	struct cu_err_rec *d_err;
 	struct mp_probe_result *d_slots;
 	size_t nslots, cap_slots;
+	struct mp_probe_result *h_slots; /* pinned: the fetch's landing, at DMA speed */
+	size_t cap_h_slots;
 	/* per request of a probe launch: its accumulators and the counter of
 	 * its finished blocks, zeroed once, left zeroed by each launch's last
 	 * block (probe.cu), so a replayed graph finds them so */

@@ -54,6 +54,8 @@ extern "C" void cu_ctx_free(void *ctx)
 	cudaFree(c->workspace);
 	cudaFree(c->d_err);
 	cudaFree(c->d_slots);
+	if (c->h_slots)
+		cudaFreeHost(c->h_slots);
 	cudaFree(c->probe_acc);
 	if (c->ws)
 		cudaFreeAsync(c->ws, c->stream);

@@ -78,10 +78,29 @@ extern "C" enum mp_status cu_probe_fetch(void *ctx, struct mp_probe_result *out,
 	struct cu_ctx *c = (struct cu_ctx *)ctx;
 	if (n > c->nslots)
 		return mp_error_set(e, MP_ERR_INTERNAL, "fetch of %zu probe slots of %zu", n, c->nslots);
-	if (n)
-		CU_TRY(cudaMemcpyAsync(out, c->d_slots, n * sizeof *out, cudaMemcpyDeviceToHost, c->stream),
-		       "fetching the probes' results");
+	if (!n)
+		return MP_OK;
+	/* through pinned memory (kept, grown as the table grows): a copy from
+	 * pageable memory is staged by the driver at a fraction of the speed */
+	if (n > c->cap_h_slots) {
+		void *h = NULL;
+		if (c->h_slots)
+			cudaFreeHost(c->h_slots);
+		c->h_slots = NULL;
+		c->cap_h_slots = 0;
+		if (cudaMallocHost(&h, c->cap_slots * sizeof *out) == cudaSuccess) {
+			c->h_slots = (struct mp_probe_result *)h;
+			c->cap_h_slots = c->cap_slots;
+		} else {
+			cudaGetLastError(); /* no pinned memory: straight to out */
+		}
+	}
+	struct mp_probe_result *land = c->h_slots ? c->h_slots : out;
+	CU_TRY(cudaMemcpyAsync(land, c->d_slots, n * sizeof *out, cudaMemcpyDeviceToHost, c->stream),
+	       "fetching the probes' results");
 	CU_TRY(cudaStreamSynchronize(c->stream), "waiting for the GPU");
+	if (land != out)
+		memcpy(out, land, n * sizeof *out);
 	return MP_OK;
 }
 
