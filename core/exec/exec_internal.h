@@ -78,6 +78,8 @@ struct xfinal {
 	int32_t value;
 	struct mp_tensor t; /* no buffer of its own: a block of the arena is made at replay */
 	size_t bytes;
+	int32_t alias;      /* or a view of this graph input's buffer (a kept value), -1 */
+	const void *alias_base; /* that buffer's data when the run was captured */
 };
 
 struct mp_exec {

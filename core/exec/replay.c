@@ -2,8 +2,20 @@
  * graph, and replayed for batches shaped as the last. */
 #include "exec_internal.h"
 
+/* The graph input whose buffer value v's is (a view of it), or -1. */
+static int32_t input_of(const struct mp_exec *x, const struct xval *v)
+{
+	for (size_t k = 0; k < mp_graph_ninputs(x->g); k++) {
+		const struct xval *in = &x->vals[mp_graph_input(x->g, k)];
+		if (in->present && in->t.buf && in->t.buf == v->t.buf)
+			return mp_graph_input(x->g, k);
+	}
+	return -1;
+}
+
 /* After a captured run: the values it leaves (outputs, kept values), which
- * a replay must hand back.  False when one is not in the arena. */
+ * a replay must hand back.  False when one is neither in the arena nor a
+ * view of a graph input (whose buffer a replay reads where it was). */
 static bool note_finals(struct mp_exec *x)
 {
 	size_t n = 0;
@@ -16,12 +28,15 @@ static bool note_finals(struct mp_exec *x)
 		const struct xval *v = &x->vals[i];
 		if (!v->present || v->is_static || mp_graph_value(x->g, i)->kind == MP_VALUE_INPUT)
 			continue;
-		if (!mp_memplan_owns(x->mp, v->t.buf))
+		int32_t alias = mp_memplan_owns(x->mp, v->t.buf) ? -1 : input_of(x, v);
+		if (!mp_memplan_owns(x->mp, v->t.buf) && alias < 0)
 			return false;
 		x->finals[n].value = (int32_t)i;
 		x->finals[n].t = v->t;
 		x->finals[n].t.buf = NULL;
 		x->finals[n].bytes = v->t.buf->size;
+		x->finals[n].alias = alias;
+		x->finals[n].alias_base = alias >= 0 ? v->t.buf->data : NULL;
 		n++;
 	}
 	x->nfinals = n;
@@ -37,6 +52,16 @@ static enum mp_status replay(struct mp_exec *x, struct mp_error *e)
 	for (size_t k = 0; k < x->nfinals; k++) {
 		const struct xfinal *f = &x->finals[k];
 		struct xval *v = &x->vals[f->value];
+		if (f->alias >= 0) {
+			const struct xval *in = &x->vals[f->alias];
+			if (!in->present || !in->t.buf || in->t.buf->data != f->alias_base)
+				return mp_error_set(e, MP_ERR_INTERNAL, "a replay's input '%s' is not where it was captured",
+				                    mp_graph_value(x->g, (size_t)f->alias)->name);
+			v->t = f->t;
+			v->t.buf = mp_buffer_retain(in->t.buf);
+			v->present = true;
+			continue;
+		}
 		v->t = f->t;
 		if (!(v->t.buf = mp_memplan_block(x->mp, f->t.data, f->bytes, e)))
 			return MP_ERR_NOMEM;
