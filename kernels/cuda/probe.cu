@@ -41,7 +41,7 @@ enum {
 	ST_CHUNK_MIN = 8192,
 	ST_CHUNK_MAX = 32768,
 	CMP_CHUNK = 64 * 1024,
-	DIV_CHUNK = 16 * 1024,
+	DIV_CHUNK = 64 * 1024,
 	INLINE_REQS = 8, /* requests passed in the launch's parameters */
 	/* the histogram: 16 copies (lane % 16) of 260 bins of 16 bits, two to
 	 * a word; a copy counts at most ST_CHUNK_MAX / 16 values */
@@ -116,7 +116,6 @@ struct preq {                 /* one request, as the kernel sees it */
 	int64_t chunk;        /* STATS: elements a block */
 	int64_t rows, cols;   /* DIVERSITY: [B, F] */
 	int64_t fblocks, chunks;
-	int vec;              /* DIVERSITY: values a 16-byte load (rows 16-byte aligned), else 1 */
 };
 
 struct pcall {                /* the launch's parameters */
@@ -791,7 +790,7 @@ __device__ __forceinline__ int find_req(const pcall &c, int64_t blk, preq &r)
 	return lo;
 }
 
-__global__ void __launch_bounds__(THREADS, 3) k_probe(const pcall c)
+__global__ void __launch_bounds__(THREADS) k_probe(const pcall c)
 {
 	__shared__ smem sm;
 	__shared__ int last;
@@ -846,9 +845,7 @@ static void req_layout(const struct mp_probe_req *q, int64_t first, preq *r)
 		r->rows = q->a->ndim ? q->a->shape[0] : 1;
 		r->cols = r->rows ? r->n / r->rows : 0;
 		if (r->rows >= 2 && r->cols >= 1) {
-			size_t es = mp_dtype_size(q->a->dtype);
-			r->vec = (uintptr_t)q->a->data % 16 == 0 && ((size_t)r->cols * es) % 16 == 0 ? (int)(16 / es) : 1;
-			r->fblocks = (r->cols + THREADS * r->vec - 1) / (THREADS * r->vec);
+			r->fblocks = (r->cols + THREADS - 1) / THREADS;
 			r->chunks = (r->cols + DIV_CHUNK - 1) / DIV_CHUNK;
 			r->nblocks = r->fblocks + r->rows * r->chunks;
 		}
